@@ -1,0 +1,65 @@
+"""The ``recctl`` command line: a thin client of the library.
+
+Importing this module must stay cheap (``recctl rank`` start-up is a feature): command modules
+import polars, pyarrow, pymongo and lightgbm inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from recctl._version import __version__
+from recctl.cli import ingest as ingest_cli
+from recctl.cli import sample as sample_cli
+from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
+
+app = typer.Typer(
+    cls=RecctlGroup,
+    name="recctl",
+    help="Learning-to-rank toolkit for recommendation feedback loops: ingest, export, train, rank, stats.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"recctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            envvar="RECCTL_STORE",
+            help="Where data lives: a directory (Parquet files) or a mongodb:// / mongodb+srv:// URI.",
+        ),
+    ] = DEFAULT_STORE,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on stderr; tracebacks for unexpected errors.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; data still goes to stdout.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the recctl version and exit."),
+    ] = False,
+) -> None:
+    """Learning-to-rank toolkit for recommendation feedback loops."""
+    ctx.obj = Settings(store=store, verbose=verbose, quiet=quiet and not verbose)
+
+
+app.command("ingest", rich_help_panel="Data")(ingest_cli.ingest_command)
+app.command("sample", rich_help_panel="Data")(sample_cli.sample_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,96 @@
+"""What every command shares: settings, the stderr console, error mapping, output helpers."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import typer
+from typer.core import TyperGroup
+
+from recctl.errors import RecctlError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from recctl.stores.base import Store
+
+DEFAULT_STORE = "./recctl-data"
+
+
+@dataclass
+class Settings:
+    """Global options, shared by every command through ``ctx.obj``."""
+
+    store: str = DEFAULT_STORE
+    verbose: bool = False
+    quiet: bool = False
+
+    @cached_property
+    def console(self) -> Console:
+        """The stderr console for reports, progress and warnings (stdout is for data)."""
+        from rich.console import Console
+
+        return Console(stderr=True, quiet=self.quiet, highlight=False)
+
+    def open_store(self) -> Store:
+        from recctl.stores import open_store
+
+        return open_store(self.store)
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The global settings (defaults when a command is invoked without the group callback)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj
+
+
+def _error_line(message: str) -> str:
+    from recctl.stores import redact
+
+    first_line = redact(message.strip()).splitlines() or ["unknown error"]
+    return f"Error: {first_line[0]}"
+
+
+class RecctlGroup(TyperGroup):
+    """Maps recctl's exceptions to one ``Error: ...`` line and the exit codes of DESIGN §2."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return list(self.commands)  # the order commands were added, not alphabetical
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except RecctlError as exc:
+            verbose = isinstance(ctx.obj, Settings) and ctx.obj.verbose
+            if verbose:
+                traceback.print_exc(file=sys.stderr)
+            typer.echo(_error_line(str(exc)), err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:
+            # The reader of our stdout went away (``| head``): not an error of ours.
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except KeyboardInterrupt:
+            typer.echo("Error: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: one line, the traceback only with --verbose
+            if isinstance(ctx.obj, Settings) and ctx.obj.verbose:
+                traceback.print_exc(file=sys.stderr)
+            typer.echo(_error_line(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)"), err=True)
+            raise typer.Exit(1) from None
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout."""
+    import json
+
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()

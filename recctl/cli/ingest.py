@@ -1,0 +1,143 @@
+"""``recctl ingest``: validate records and put them in the store."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from recctl.cli.common import print_json, settings
+
+if TYPE_CHECKING:
+    from recctl.ingest import IngestSummary
+
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+class Kind(str, Enum):
+    interactions = "interactions"
+    recommendations = "recommendations"
+    assessments = "assessments"
+
+
+class InputFormat(str, Enum):
+    ndjson = "ndjson"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+def ingest_command(
+    ctx: typer.Context,
+    kind: Annotated[Kind, typer.Argument(help="What the input holds.", show_default=False)],
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(help="Input files (.ndjson .jsonl .json .csv .parquet, optionally .gz); '-' or none: stdin."),
+    ] = None,
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option("--format", help="Force the input format instead of guessing it from the extension."),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Where rejected rows go (NDJSON). Default: a timestamped file under the store's rejects/."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Write nothing if any row is invalid (exit 1).")] = False,
+    labels: Annotated[
+        Path | None, typer.Option(help="Label policy TOML file overriding the default labels (DESIGN §4).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+) -> None:
+    """Validate interaction logs or catalog records and store them.
+
+    Every row is accounted for: read = inserted + duplicates (or updated, for catalogs) + rejected.
+    Rejected rows go to the rejects file with their line number (or row index) and the reason.
+    """
+    from recctl.errors import StrictModeError
+    from recctl.ingest import ingest, total_size
+    from recctl.labels import load_policy
+
+    options = settings(ctx)
+    policy = load_policy(labels)
+    store = options.open_store()
+    sources = files or ["-"]
+    size = total_size(sources)
+    progress_bar = _progress(options.console, size) if options.console.is_terminal else None
+    try:
+        if progress_bar is not None:
+            progress_bar.start()
+        summary = ingest(
+            store,
+            kind.value,
+            sources,
+            format=input_format.value if input_format else None,
+            policy=policy,
+            rejects_path=rejects,
+            strict=strict,
+            progress=progress_bar.advance_to if progress_bar is not None else None,
+        )
+    except StrictModeError:
+        raise
+    finally:
+        if progress_bar is not None:
+            progress_bar.stop()
+        store.close()
+    if json_output:
+        print_json(summary.as_json())
+    _report(options.console, summary, store.description)
+
+
+class _Progress:
+    """A rich progress bar over input bytes (shown for large inputs on a terminal only)."""
+
+    def __init__(self, console: object, total: int | None) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("ingesting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+            console=console, transient=True,  # type: ignore[arg-type]
+        )
+        self._task = self._progress.add_task("ingest", total=total)
+
+    def start(self) -> None:
+        self._progress.start()
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+    def advance_to(self, done: int) -> None:
+        self._progress.update(self._task, completed=done)
+
+
+def _progress(console: object, size: int | None) -> _Progress | None:
+    if size is not None and size < PROGRESS_MIN_BYTES:
+        return None
+    return _Progress(console, size)
+
+
+def _report(console: object, summary: IngestSummary, where: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    assert isinstance(console, Console)
+    updated_label = "duplicates" if summary.kind == "interactions" else "updated"
+    updated_value = summary.duplicates if summary.kind == "interactions" else summary.updated
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in (
+        ("read", summary.read),
+        ("inserted", summary.inserted),
+        (updated_label, updated_value),
+        ("rejected", summary.rejected),
+    ):
+        table.add_row(name, f"{value:,}")
+    console.print(f"[bold]{summary.kind}[/] from {', '.join(summary.sources)} -> {where}")
+    console.print(table)
+    if summary.reject_reasons:
+        console.print("top reject reasons:")
+        for reason, count in summary.reject_reasons.most_common(5):
+            console.print(f"  {count:>8,}  {reason}", markup=False)
+        console.print(f"rejected rows written to {summary.rejects_path}", markup=False)

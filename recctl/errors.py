@@ -1,0 +1,47 @@
+"""The few exceptions recctl raises on purpose; their messages are written for users.
+
+The CLI turns each into one ``Error: ...`` line on stderr and the exit code of DESIGN §2.
+"""
+
+from __future__ import annotations
+
+
+class RecctlError(Exception):
+    """Base class: a failure the user can act on. Exit code 1."""
+
+    exit_code = 1
+
+
+class InputError(RecctlError):
+    """The input could not be read at all (missing file, unknown format, bad policy file)."""
+
+
+class StoreError(RecctlError):
+    """The store could not be opened, reached or written.
+
+    ``written`` is how many rows were stored before a failure part-way through a write, when known.
+    """
+
+    def __init__(self, message: str, *, written: int | None = None) -> None:
+        super().__init__(message)
+        self.written = written
+
+
+class StrictModeError(RecctlError):
+    """``--strict`` ingest found invalid rows, so nothing was written."""
+
+
+class ModelError(RecctlError):
+    """A model bundle is missing, unreadable or does not match this recctl."""
+
+
+class InsufficientDataError(RecctlError):
+    """Too little data to train or export. Exit code 3."""
+
+    exit_code = 3
+
+
+class QualityGateError(RecctlError):
+    """A trained model failed a quality gate. Exit code 4."""
+
+    exit_code = 4

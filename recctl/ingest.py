@@ -1,0 +1,212 @@
+"""Ingest: read records, validate them, store the valid ones, account for every row (DESIGN §2, §3).
+
+For every call ``read == inserted + duplicates + updated + rejected``: each input record is stored,
+counted as a duplicate (interactions whose ``event_id`` is already stored) or as an update (catalog
+rows replacing a stored row), or written to the rejects file with its position and reason.
+Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
+so memory stays bounded whatever the input size.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+
+from recctl.errors import StoreError, StrictModeError
+from recctl.formats import Format, RawChunk, read_records, source_size
+from recctl.labels import DEFAULT_POLICY, LabelPolicy
+from recctl.records import RecordKind, validate
+from recctl.stores import is_mongo_uri
+from recctl.stores.base import Store, WriteResult
+
+BATCH_ROWS = 500_000
+
+
+@dataclass
+class IngestSummary:
+    """The accounting of one ingest; :meth:`as_json` has the keys of DESIGN §2."""
+
+    kind: RecordKind
+    sources: list[str]
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    updated: int = 0
+    rejected: int = 0
+    reject_reasons: Counter[str] = field(default_factory=Counter)
+    rejects_path: str | None = None
+    strict_failed: bool = False
+
+    def add(self, result: WriteResult) -> None:
+        self.inserted += result.inserted
+        self.duplicates += result.duplicates
+        self.updated += result.updated
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "sources": self.sources,
+            "read": self.read,
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "updated": self.updated,
+            "rejected": self.rejected,
+            "reject_reasons": dict(self.reject_reasons.most_common()),
+            "rejects_path": self.rejects_path,
+        }
+
+
+class RejectsFile:
+    """NDJSON file of rejected rows: ``source``, ``line``/``row``/``index``, ``reason``, ``raw``.
+
+    Created on the first reject only, so a clean ingest leaves no empty file behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[bytes] | None = None
+
+    def write(self, source: str, position_kind: str, rejects: pl.DataFrame) -> None:
+        if rejects.is_empty():
+            return
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        rejects.select(
+            pl.lit(source).alias("source"),
+            pl.col("input_position").alias(position_kind),
+            "reason",
+            "raw",
+        ).write_ndjson(self._handle)
+        self._handle.flush()
+
+    @property
+    def used(self) -> bool:
+        return self._handle is not None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def default_rejects_path(store: Store, kind: RecordKind, now: datetime | None = None) -> Path:
+    """``<store>/rejects/<kind>-<UTC time>.ndjson``; for a MongoDB store ``./recctl-rejects/<kind>-...``."""
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = Path("recctl-rejects") if is_mongo_uri(store.description) else Path(store.description) / "rejects"
+    return folder / f"{kind}-{moment}.ndjson"
+
+
+def ingest(
+    store: Store,
+    kind: RecordKind,
+    sources: list[str],
+    *,
+    format: Format | None = None,
+    policy: LabelPolicy = DEFAULT_POLICY,
+    rejects_path: Path | None = None,
+    strict: bool = False,
+    progress: Callable[[int], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    now: datetime | None = None,
+) -> IngestSummary:
+    """Validate and store the records of ``sources`` (paths, ``-`` for stdin) as ``kind``.
+
+    ``strict``: validate everything first and write nothing if any row is invalid (raises
+    :class:`StrictModeError` after writing the rejects file). ``progress`` is called with the number
+    of input bytes consumed so far. A store failure part-way raises :class:`StoreError` whose
+    message says how many rows were stored before it.
+    """
+    sources = sources or ["-"]
+    now = now or datetime.now(UTC)
+    rejects = RejectsFile(rejects_path or default_rejects_path(store, kind, now))
+    summary = IngestSummary(kind, sources)
+    with ExitStack() as cleanup:
+        cleanup.callback(rejects.close)
+        if strict:
+            sources = [_spooled(source, cleanup) for source in sources]
+            checked = IngestSummary(kind, sources)
+            for _records in _validated(sources, kind, format, policy, now, rejects, checked, progress):
+                pass
+            if checked.rejected:
+                summary.read, summary.rejected = checked.read, checked.rejected
+                summary.reject_reasons = checked.reject_reasons
+                summary.rejects_path = str(rejects.path)
+                summary.strict_failed = True
+                raise StrictModeError(
+                    f"--strict: {checked.rejected} of {checked.read} rows are invalid, nothing was written "
+                    f"(rejects in {rejects.path})"
+                )
+        batch: list[pl.DataFrame] = []
+        pending = 0
+        for records in _validated(sources, kind, format, policy, now, rejects, summary, progress):
+            batch.append(records)
+            pending += records.height
+            if pending >= batch_rows:
+                _flush(store, kind, batch, summary)
+                batch, pending = [], 0
+        _flush(store, kind, batch, summary)
+    summary.rejects_path = str(rejects.path) if rejects.used else None
+    return summary
+
+
+def _validated(
+    sources: list[str],
+    kind: RecordKind,
+    format: Format | None,
+    policy: LabelPolicy,
+    now: datetime,
+    rejects: RejectsFile,
+    summary: IngestSummary,
+    progress: Callable[[int], None] | None,
+) -> Iterator[pl.DataFrame]:
+    """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes."""
+    done_before = 0
+    for source in sources:
+        chunk: RawChunk | None = None
+        for chunk in read_records(source, format=format):
+            result = validate(kind, chunk.rows, policy, now=now)
+            summary.read += chunk.rows.height
+            summary.rejected += result.rejects.height
+            summary.reject_reasons.update(dict(result.rejects["reason"].value_counts().iter_rows()))
+            rejects.write("-" if source == "-" else source, chunk.position_kind, result.rejects)
+            if progress is not None:
+                progress(done_before + chunk.bytes_done)
+            yield result.records
+        if chunk is not None:
+            done_before += chunk.bytes_done
+
+
+def _flush(store: Store, kind: RecordKind, batch: list[pl.DataFrame], summary: IngestSummary) -> None:
+    if not batch:
+        return
+    try:
+        summary.add(store.write(kind, pl.concat(batch)))
+    except StoreError as exc:
+        stored = summary.inserted + summary.updated + (exc.written or 0)
+        raise StoreError(f"{exc}; {stored} rows were stored by this ingest before the failure", written=stored) from exc
+
+
+def _spooled(source: str, cleanup: ExitStack) -> str:
+    """stdin copied to a temporary file (strict mode reads its input twice); paths as they are."""
+    if source != "-":
+        return source
+    spool = cleanup.enter_context(tempfile.NamedTemporaryFile(prefix="recctl-stdin-", delete=True))
+    shutil.copyfileobj(sys.stdin.buffer, spool)
+    spool.flush()
+    return spool.name
+
+
+def total_size(sources: list[str]) -> int | None:
+    """Sum of the sources' sizes in bytes, None when one of them is stdin."""
+    sizes = [source_size(source) for source in sources or ["-"]]
+    return None if any(size is None for size in sizes) else sum(s for s in sizes if s is not None)

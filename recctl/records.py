@@ -1,0 +1,440 @@
+"""Validation of interactions, recommendations and assessments (DESIGN §3), vectorised with polars.
+
+Each ``validate_*`` function takes a :class:`~recctl.formats.RawChunk` frame and returns the valid
+rows in the stored (canonical) shape plus the rejected rows with one reason each. Nothing is looped
+over per row: every rule is a polars expression over the whole chunk.
+
+Values are read from the record's JSON with JSON-path lookups, so a number given as a string
+(``"42.5"``, as every CSV cell is) is accepted as that number, and an integer id is stored as its
+decimal text. Nested values (``context``, ``priorities``, lists) may be real JSON or, in CSV, JSON
+text in a cell. Unknown top-level fields are kept as a JSON object in the ``extra`` column; an
+unknown field whose value is ``null`` is the same as an absent one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import polars as pl
+
+from recctl.labels import INTERACTION_TYPES, LabelPolicy
+
+RecordKind = Literal["interactions", "recommendations", "assessments"]
+RECORD_KINDS: tuple[RecordKind, ...] = ("interactions", "recommendations", "assessments")
+
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
+
+UTC_MS = pl.Datetime("ms", "UTC")
+STRING_LIST = pl.List(pl.String)
+
+INTERACTION_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "recommendation_id": pl.String(),
+    "user_id": pl.String(),
+    "assessment_id": pl.String(),
+    "interaction_type": pl.String(),
+    "interaction_value": pl.Float64(),
+    "timestamp": UTC_MS,
+    "session_id": pl.String(),
+    "position": pl.Int64(),
+    "propensity": pl.Float64(),
+    "model_version": pl.String(),
+    "variant": pl.String(),
+    "context": pl.String(),
+    "label": pl.Float64(),
+    "extra": pl.String(),
+}
+"""Stored interactions. ``context`` and ``extra`` are JSON object text; ``session_id`` ..
+``variant`` are copies of the ``context`` keys of the same name, typed."""
+
+RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = {
+    "recommendation_id": pl.String(),
+    "assessment_id": pl.String(),
+    "category": pl.String(),
+    "confidence_score": pl.Float64(),
+    "title": pl.String(),
+    "description": pl.String(),
+    "priority": pl.String(),
+    "roi_potential": pl.Float64(),
+    "estimated_monthly_savings": pl.Float64(),
+    "estimated_cost": pl.Float64(),
+    "implementation_effort": pl.String(),
+    "implementation_time_days": pl.Float64(),
+    "risk_level": pl.String(),
+    "cloud_provider": pl.String(),
+    "services": STRING_LIST,
+    "tags": STRING_LIST,
+    "benefits": STRING_LIST,
+    "risks": STRING_LIST,
+    "agent_name": pl.String(),
+    "created_at": UTC_MS,
+    "extra": pl.String(),
+}
+
+ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
+    "assessment_id": pl.String(),
+    "user_id": pl.String(),
+    "company_size": pl.String(),
+    "industry": pl.String(),
+    "monthly_budget": pl.Float64(),
+    "current_monthly_spend": pl.Float64(),
+    "priorities": pl.String(),
+    "compliance_requirements": STRING_LIST,
+    "cloud_providers": STRING_LIST,
+    "workload_types": STRING_LIST,
+    "created_at": UTC_MS,
+    "extra": pl.String(),
+}
+"""Stored assessments. ``priorities`` is JSON object text: category -> weight in 0..1."""
+
+SCHEMAS: dict[RecordKind, dict[str, pl.DataType]] = {
+    "interactions": INTERACTION_SCHEMA,
+    "recommendations": RECOMMENDATION_SCHEMA,
+    "assessments": ASSESSMENT_SCHEMA,
+}
+KEYS: dict[RecordKind, str] = {
+    "interactions": "event_id",
+    "recommendations": "recommendation_id",
+    "assessments": "assessment_id",
+}
+
+PRIORITIES = ("critical", "high", "medium", "low")
+LEVELS = ("low", "medium", "high")
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
+COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
+CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
+
+REJECTS_SCHEMA: dict[str, pl.DataType] = {
+    "input_position": pl.Int64(),
+    "raw": pl.String(),
+    "reason": pl.String(),
+}
+
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
+_STRING_LIST_RE = rf"^\[(?:{_JSON_STRING}(?:,{_JSON_STRING})*)?\]$"
+_NUMBER_OBJECT_RE = rf"^\{{(?:{_JSON_STRING}:{_JSON_NUMBER}(?:,{_JSON_STRING}:{_JSON_NUMBER})*)?\}}$"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Valid rows in the stored shape, and rejected rows with their reasons."""
+
+    records: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+class _Rules:
+    """Builds typed columns and their error reasons for one chunk.
+
+    Every check appends a ``(column, reason)`` pair; a row's reason is the first failing check in
+    the order the checks were added (field order of DESIGN §3).
+    """
+
+    def __init__(self, chunk: pl.DataFrame) -> None:
+        self.frame = chunk
+        self.errors: list[pl.Expr] = []
+        self.typed: dict[str, pl.Expr] = {}
+
+    # -- reading raw values -------------------------------------------------------------------
+    def text(self, name: str, path: str | None = None, source: str = "json") -> str:
+        """Add the raw text of ``$.path`` as column ``__<name>``; blank text counts as missing."""
+        column = f"__{name}"
+        value = pl.col(source).str.json_path_match(f"$.{path or name}")
+        self.frame = self.frame.with_columns(
+            pl.when(value.str.strip_chars().str.len_bytes() > 0).then(value).alias(column)
+        )
+        return column
+
+    def check(self, bad: pl.Expr, reason: str) -> None:
+        self.errors.append(pl.when(bad).then(pl.lit(reason)))
+
+    # -- typed fields ---------------------------------------------------------------------------
+    def string(self, name: str, *, required: bool = False, path: str | None = None, source: str = "json") -> None:
+        raw = pl.col(self.text(name, path, source))
+        if required:
+            self.check(raw.is_null(), f"{name}: required")
+        self.check(raw.str.contains(r"^\s*[\[{]") & raw.str.json_path_match("$").is_not_null(),
+                   f"{name}: must be a string")
+        self.typed[name] = raw
+
+    def enum(self, name: str, allowed: Sequence[str], *, required: bool = False) -> None:
+        raw = pl.col(self.text(name))
+        value = raw.str.strip_chars().str.to_lowercase()
+        if required:
+            self.check(raw.is_null(), f"{name}: required")
+        self.check(raw.is_not_null() & ~value.is_in(list(allowed)), f"{name}: must be one of {'|'.join(allowed)}")
+        self.typed[name] = value
+
+    def number(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+        low_exclusive: bool = False,
+        path: str | None = None,
+        source: str = "json",
+        label: str | None = None,
+    ) -> pl.Expr:
+        label = label or name
+        raw = pl.col(self.text(label.replace(".", "__"), path or name, source))
+        value = raw.str.strip_chars().cast(pl.Float64, strict=False)
+        if required:
+            self.check(raw.is_null(), f"{label}: required")
+        self.check(raw.is_not_null() & (value.is_null() | ~value.is_finite()), f"{label}: must be a finite number")
+        if low is not None:
+            too_low = value <= low if low_exclusive else value < low
+            self.check(too_low, f"{label}: must be {'>' if low_exclusive else '>='} {low:g}")
+        if high is not None:
+            self.check(value > high, f"{label}: must be <= {high:g}")
+        return value
+
+    def string_list(self, name: str) -> None:
+        canonical = pl.col(self.text(name)).str.json_path_match("$")
+        valid = canonical.str.contains(_STRING_LIST_RE)
+        self.check(pl.col(f"__{name}").is_not_null() & ~valid.fill_null(False), f"{name}: must be a list of strings")
+        self.typed[name] = pl.when(valid).then(canonical).str.json_decode(STRING_LIST)
+
+    def json_object(self, name: str) -> str:
+        """Validate ``name`` as a JSON object; returns the column holding its canonical text."""
+        raw = pl.col(self.text(name))
+        canonical = raw.str.json_path_match("$")
+        self.check(raw.is_not_null() & ~canonical.str.starts_with("{").fill_null(False), f"{name}: must be an object")
+        column = f"__{name}__object"
+        self.frame = self.frame.with_columns(pl.when(canonical.str.starts_with("{")).then(canonical).alias(column))
+        return column
+
+    def timestamp(self, name: str, *, required: bool = False, now: datetime | None = None) -> None:
+        raw = pl.col(self.text(name))
+        value = parse_timestamp(raw)
+        if required:
+            self.check(raw.is_null(), f"{name}: required")
+        self.check(raw.is_not_null() & value.is_null(), f"{name}: not an ISO-8601 time or epoch number")
+        if now is not None:
+            self.check(value < pl.lit(EARLIEST_TIMESTAMP).cast(UTC_MS), f"{name}: before 2000-01-01")
+            self.check(value > pl.lit(now + MAX_FUTURE).cast(UTC_MS), f"{name}: more than 1 day in the future")
+        self.typed[name] = value
+
+    def extra(self, known: Sequence[str]) -> None:
+        self.frame = self.frame.with_columns(extra=extra_fields(self.frame["json"], set(known)))
+        self.typed["extra"] = pl.col("extra")
+
+    # -- result -------------------------------------------------------------------------------------
+    def result(self, schema: dict[str, pl.DataType]) -> ValidationResult:
+        reason = pl.coalesce(pl.col("error"), *self.errors) if self.errors else pl.col("error")
+        checked = self.frame.with_columns(reason.alias("__reason"))
+        rejects = checked.filter(pl.col("__reason").is_not_null()).select(
+            "input_position", "raw", pl.col("__reason").alias("reason")
+        )
+        valid = checked.filter(pl.col("__reason").is_null())
+        records = valid.select(
+            [self.typed.get(name, pl.lit(None)).cast(dtype).alias(name) for name, dtype in schema.items()]
+        )
+        return ValidationResult(records, rejects)
+
+
+def parse_timestamp(raw: pl.Expr) -> pl.Expr:
+    """UTC milliseconds from ISO-8601 text (no zone = UTC) or epoch seconds / milliseconds (>= 1e11)."""
+    text = raw.str.strip_chars()
+    epoch = text.cast(pl.Float64, strict=False)
+    epoch_ms = pl.when(epoch.abs() >= 1e11).then(epoch).otherwise(epoch * 1000.0)
+    from_epoch = pl.when(epoch.is_finite() & (epoch_ms.abs() < 1e15)).then(epoch_ms.round(0).cast(pl.Int64))
+    zoned = text.str.replace(r"[Zz]$", "+00:00").str.replace(r"([+-]\d{2})(\d{2})$", "$1:$2")
+    candidates = [
+        zoned.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="ms", time_zone="UTC"),
+        zoned.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="ms", time_zone="UTC"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
+    ]
+    return pl.coalesce(from_epoch.cast(UTC_MS), *[c.cast(UTC_MS) for c in candidates])
+
+
+def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
+    """Per row, a JSON object of the top-level fields not in ``known`` (null when there are none).
+
+    Vectorised through polars' JSON decoder. When the unknown fields of a chunk have conflicting
+    types across rows (which polars cannot put in one column), the chunk falls back to ``json``.
+    """
+    if json_text.len() == 0:
+        return pl.Series("extra", [], dtype=pl.String)
+    try:
+        decoded = json_text.str.json_decode(infer_schema_length=None)
+    except pl.exceptions.PolarsError:
+        return _extra_fields_slow(json_text, known)
+    if not isinstance(decoded.dtype, pl.Struct):
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
+    unknown = [field.name for field in decoded.dtype.fields if field.name not in known]
+    if not unknown:
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
+    members = decoded.struct.unnest().select(unknown)
+    pieces = [
+        pl.when(pl.col(name).is_not_null()).then(
+            pl.struct(pl.col(name)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+        )
+        for name in unknown
+    ]
+    joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+    return members.select(
+        pl.when(joined.str.len_bytes() > 0).then(pl.concat_str(pl.lit("{"), joined, pl.lit("}"))).alias("extra")
+    ).to_series()
+
+
+def _extra_fields_slow(json_text: pl.Series, known: set[str]) -> pl.Series:
+    # Fallback for chunks whose unknown fields mix types; polars has no per-row dynamic-key decode.
+    values = []
+    for text in json_text.to_list():
+        unknown = {k: v for k, v in json.loads(text).items() if k not in known and v is not None} if text else {}
+        values.append(json.dumps(unknown, ensure_ascii=False, separators=(",", ":")) if unknown else None)
+    return pl.Series("extra", values, dtype=pl.String)
+
+
+def derive_event_ids(keys: pl.DataFrame) -> pl.Series:
+    """Deterministic event ids for interactions that came without one.
+
+    The id is ``d-`` + the first 24 hex digits of BLAKE2b over recommendation_id, user_id,
+    interaction_type, timestamp (UTC ms), interaction_value and context.session_id. hashlib is used
+    row by row on purpose: polars' own hash is documented as unstable across versions, and these ids
+    must stay the same across upgrades so that re-ingesting an old log adds nothing.
+    """
+    joined = keys.select(
+        pl.concat_str(
+            [
+                pl.col("recommendation_id"),
+                pl.col("user_id"),
+                pl.col("interaction_type"),
+                pl.col("timestamp").dt.epoch("ms").cast(pl.String),
+                pl.col("interaction_value").map_batches(_format_floats, return_dtype=pl.String).fill_null(""),
+                pl.col("session_id").fill_null(""),
+            ],
+            separator="\x1f",
+        )
+    ).to_series()
+    return pl.Series(
+        "event_id",
+        ["d-" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() for key in joined.to_list()],
+        dtype=pl.String,
+    )
+
+
+def _format_floats(values: pl.Series) -> pl.Series:
+    """Shortest round-trip text of each float (Python's repr), stable across polars versions."""
+    return pl.Series([None if v is None else repr(float(v)) for v in values.to_list()], dtype=pl.String)
+
+
+def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None) -> ValidationResult:
+    """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
+    now = now or datetime.now(UTC)
+    rules = _Rules(chunk)
+    rules.string("event_id")
+    rules.string("recommendation_id", required=True)
+    rules.string("user_id", required=True)
+    rules.enum("interaction_type", INTERACTION_TYPES, required=True)
+    interaction_type = rules.typed["interaction_type"]
+    value = rules.number("interaction_value")
+    rules.check((interaction_type == "rate") & value.is_null() & pl.col("__interaction_value").is_null(),
+                "interaction_value: required for rate (1..5 stars)")
+    rules.check((interaction_type == "rate") & ((value < 1) | (value > 5)), "interaction_value: rate must be 1..5 stars")
+    rules.check((interaction_type == "view") & (value < 0), "interaction_value: view seconds must be >= 0")
+    rules.typed["interaction_value"] = value
+    rules.timestamp("timestamp", required=True, now=now)
+    context = rules.json_object("context")
+    rules.typed["context"] = pl.col(context)
+    rules.string("context.session_id", path="session_id", source=context)
+    rules.typed["session_id"] = rules.typed.pop("context.session_id")
+    position = rules.number("position", source=context, low=0, label="context.position")
+    rules.check(position.is_not_null() & (position != position.floor()), "context.position: must be an integer")
+    rules.typed["position"] = position
+    rules.typed["propensity"] = rules.number("propensity", source=context, low=0, low_exclusive=True, high=1,
+                                             label="context.propensity")
+    for name in ("model_version", "variant"):
+        rules.string(f"context.{name}", path=name, source=context)
+        rules.typed[name] = rules.typed.pop(f"context.{name}")
+    rules.string("assessment_id")
+    rules.string("context.assessment_id", path="assessment_id", source=context)
+    rules.typed["assessment_id"] = pl.coalesce(rules.typed["assessment_id"], rules.typed.pop("context.assessment_id"))
+    rules.typed["label"] = policy.label_expr(interaction_type, value)
+    rules.extra([
+        "event_id", "recommendation_id", "user_id", "interaction_type", "interaction_value",
+        "timestamp", "assessment_id", "context", "label",
+    ])
+    result = rules.result(INTERACTION_SCHEMA)
+    return ValidationResult(_fill_event_ids(result.records), result.rejects)
+
+
+def _fill_event_ids(records: pl.DataFrame) -> pl.DataFrame:
+    missing = records["event_id"].is_null()
+    if not missing.any():
+        return records
+    derived = derive_event_ids(records.filter(missing))
+    return records.with_columns(records["event_id"].scatter(missing.arg_true(), derived))
+
+
+def validate_recommendations(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
+    """Validate recommendation catalog records (DESIGN §3)."""
+    rules = _Rules(chunk)
+    rules.string("recommendation_id", required=True)
+    rules.string("assessment_id", required=True)
+    rules.string("category", required=True)
+    rules.typed["category"] = rules.typed["category"].str.strip_chars().str.to_lowercase()
+    rules.typed["confidence_score"] = rules.number("confidence_score", required=True, low=0, high=1)
+    rules.string("title")
+    rules.string("description")
+    rules.enum("priority", PRIORITIES)
+    rules.typed["roi_potential"] = rules.number("roi_potential")
+    rules.typed["estimated_monthly_savings"] = rules.number("estimated_monthly_savings", low=0)
+    rules.typed["estimated_cost"] = rules.number("estimated_cost", low=0)
+    rules.enum("implementation_effort", LEVELS)
+    rules.typed["implementation_time_days"] = rules.number("implementation_time_days", low=0)
+    rules.enum("risk_level", LEVELS)
+    rules.enum("cloud_provider", CLOUD_PROVIDERS)
+    for name in ("services", "tags", "benefits", "risks"):
+        rules.string_list(name)
+    rules.string("agent_name")
+    rules.timestamp("created_at")
+    rules.extra(list(RECOMMENDATION_SCHEMA))
+    return rules.result(RECOMMENDATION_SCHEMA)
+
+
+def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
+    """Validate assessment catalog records (DESIGN §3)."""
+    rules = _Rules(chunk)
+    rules.string("assessment_id", required=True)
+    rules.string("user_id")
+    rules.enum("company_size", COMPANY_SIZES)
+    rules.string("industry")
+    rules.typed["monthly_budget"] = rules.number("monthly_budget", low=0)
+    rules.typed["current_monthly_spend"] = rules.number("current_monthly_spend", low=0)
+    priorities = pl.col(rules.json_object("priorities"))
+    weights = priorities.str.extract_all(rf":({_JSON_NUMBER})").list.eval(
+        pl.element().str.strip_prefix(":").cast(pl.Float64, strict=False)
+    )
+    flat_numbers = priorities.str.contains(_NUMBER_OBJECT_RE)
+    rules.check(priorities.is_not_null() & ~flat_numbers, "priorities: values must be numbers")
+    rules.check(priorities.is_not_null() & ((weights.list.min() < 0) | (weights.list.max() > 1)),
+                "priorities: weights must be in 0..1")
+    rules.typed["priorities"] = priorities
+    for name in ("compliance_requirements", "cloud_providers", "workload_types"):
+        rules.string_list(name)
+    rules.typed["cloud_providers"] = rules.typed["cloud_providers"].list.eval(pl.element().str.to_lowercase())
+    rules.timestamp("created_at")
+    rules.extra(list(ASSESSMENT_SCHEMA))
+    return rules.result(ASSESSMENT_SCHEMA)
+
+
+def validate(kind: RecordKind, chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None) -> ValidationResult:
+    """Validate a chunk of records of ``kind``."""
+    if kind == "interactions":
+        return validate_interactions(chunk, policy, now=now)
+    if kind == "recommendations":
+        return validate_recommendations(chunk, now=now)
+    return validate_assessments(chunk, now=now)

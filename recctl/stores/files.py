@@ -1,0 +1,188 @@
+"""The embedded store: a directory of Parquet files (DESIGN §5).
+
+Layout::
+
+    <root>/interactions/date=YYYY-MM-DD/part-<time>-<uuid>.parquet   one file per write and day
+    <root>/recommendations/recommendations.parquet                     the whole catalog
+    <root>/assessments/assessments.parquet
+    <root>/.lock                                                       held while writing
+
+Every file is written under a temporary name beginning with ``.`` and renamed into place, so a
+reader (or a process killed mid-write) never leaves a half file where readers look. Writers take an
+exclusive ``flock`` on ``.lock``, so concurrent ingests into one directory serialise their writes
+and never store an ``event_id`` twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from recctl.errors import StoreError
+from recctl.records import KEYS, SCHEMAS, RecordKind
+from recctl.stores.base import WriteResult
+
+PART_GLOB = "date=*/part-*.parquet"
+
+
+class FileStore:
+    """A Parquet directory store; see the module docstring for the layout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = str(root)
+        self._indexed_files: set[str] = set()
+        self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
+        if root.exists() and not root.is_dir():
+            raise StoreError(f"store {root} exists and is not a directory")
+
+    # -- writing ----------------------------------------------------------------------------------
+    def write(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
+        if records.is_empty():
+            return WriteResult()
+        with self._write_lock():
+            if kind == "interactions":
+                return self._insert_interactions(records)
+            return self._upsert_catalog(kind, records)
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "a+b")  # noqa: SIM115 - released in finally
+        except OSError as exc:
+            raise StoreError(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def _insert_interactions(self, records: pl.DataFrame) -> WriteResult:
+        unique = records.unique(subset="event_id", keep="first", maintain_order=True)
+        fresh = unique.filter(~pl.col("event_id").is_in(self._stored_event_ids().implode()))
+        written_ids: list[pl.Series] = []
+        try:
+            for day, rows in _by_day(fresh):
+                path = self._interactions_dir / f"date={day}" / _part_name()
+                _write_atomically(rows, path)
+                self._indexed_files.add(str(path))
+                written_ids.append(rows["event_id"])
+        except OSError as exc:
+            written = sum(len(ids) for ids in written_ids)
+            raise StoreError(
+                f"writing interactions to {self.root} failed after {written} rows: {exc.strerror or exc}",
+                written=written,
+            ) from exc
+        finally:
+            self._known_event_ids = pl.concat([self._known_event_ids, *written_ids])
+        return WriteResult(inserted=fresh.height, duplicates=records.height - fresh.height)
+
+    def _stored_event_ids(self) -> pl.Series:
+        """Every stored event_id; reads only the part files this object has not indexed yet."""
+        current = {str(p) for p in self._interactions_dir.glob(PART_GLOB)}
+        unseen = sorted(current - self._indexed_files)
+        if unseen:
+            ids = pl.scan_parquet(unseen).select("event_id").collect().to_series()
+            self._known_event_ids = pl.concat([self._known_event_ids, ids])
+            self._indexed_files.update(unseen)
+        return self._known_event_ids
+
+    def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
+        key = KEYS[kind]
+        stored = self.read(kind)
+        latest = records.unique(subset=key, keep="last", maintain_order=True)
+        inserted = latest.filter(~pl.col(key).is_in(stored[key].implode())).height
+        merged = pl.concat([stored.filter(~pl.col(key).is_in(latest[key].implode())), latest]).sort(key)
+        try:
+            _write_atomically(merged, self._catalog_path(kind))
+        except OSError as exc:
+            raise StoreError(f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0) from exc
+        return WriteResult(inserted=inserted, updated=records.height - inserted)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def read(
+        self,
+        kind: RecordKind,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+    ) -> pl.DataFrame:
+        schema = SCHEMAS[kind]
+        selected = columns or list(schema)
+        unknown = [c for c in selected if c not in schema]
+        if unknown:
+            raise ValueError(f"unknown {kind} column(s): {', '.join(unknown)}")
+        if kind != "interactions":
+            path = self._catalog_path(kind)
+            if not path.exists():
+                return pl.DataFrame(schema={c: schema[c] for c in selected})
+            return pl.read_parquet(path, columns=selected)
+        scan = self.scan_interactions()
+        if scan is None:
+            return pl.DataFrame(schema={c: schema[c] for c in selected})
+        if since is not None:
+            scan = scan.filter(pl.col("timestamp") >= _utc(since))
+        if until is not None:
+            scan = scan.filter(pl.col("timestamp") < _utc(until))
+        return scan.sort("timestamp", "event_id").select(selected).collect()
+
+    def scan_interactions(self) -> pl.LazyFrame | None:
+        """A lazy scan of all stored interactions (for pushdown by callers), None when there are none."""
+        files = sorted(self._interactions_dir.glob(PART_GLOB))
+        if not files:
+            return None
+        return pl.scan_parquet(files, hive_partitioning=False, schema=SCHEMAS["interactions"])
+
+    def count(self, kind: RecordKind) -> int:
+        if kind == "interactions":
+            scan = self.scan_interactions()
+            return 0 if scan is None else int(scan.select(pl.len()).collect().item())
+        path = self._catalog_path(kind)
+        return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
+
+    def close(self) -> None:
+        self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
+        self._indexed_files.clear()
+
+    # -- paths ------------------------------------------------------------------------------------
+    @property
+    def _interactions_dir(self) -> Path:
+        return self.root / "interactions"
+
+    def _catalog_path(self, kind: RecordKind) -> Path:
+        return self.root / kind / f"{kind}.parquet"
+
+
+def _by_day(records: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:
+    days = records.with_columns(pl.col("timestamp").dt.date().cast(pl.String).alias("__day"))
+    for day_frame in days.partition_by("__day", maintain_order=True):
+        yield day_frame["__day"][0], day_frame.drop("__day")
+
+
+def _part_name() -> str:
+    return f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
+
+
+def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` to a hidden temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        frame.write_parquet(temporary, compression="zstd", statistics=True)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,69 @@
+"""Small valid records for tests; keyword arguments replace or add fields (None removes one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_ndjson(path: Path, rows: list[dict[str, Any] | str]) -> Path:
+    """Rows as NDJSON lines (a str row is written as it is, e.g. a broken line)."""
+    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
+    return path
+
+
+def interaction(**overrides: Any) -> dict[str, Any]:
+    """A valid interaction record; keyword arguments replace or add fields (None removes one)."""
+    record: dict[str, Any] = {
+        "event_id": "e-1",
+        "recommendation_id": "rec-1",
+        "user_id": "user-1",
+        "assessment_id": "asm-1",
+        "interaction_type": "click",
+        "timestamp": "2025-06-01T12:00:00Z",
+        "context": {"session_id": "s-1", "position": 0, "propensity": 0.5},
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def recommendation(**overrides: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "recommendation_id": "rec-1",
+        "assessment_id": "asm-1",
+        "category": "security",
+        "confidence_score": 0.7,
+        "title": "Enable MFA",
+        "priority": "high",
+        "roi_potential": 1.5,
+        "estimated_monthly_savings": 100.0,
+        "estimated_cost": 50.0,
+        "implementation_effort": "low",
+        "implementation_time_days": 3,
+        "risk_level": "low",
+        "cloud_provider": "aws",
+        "services": ["iam"],
+        "tags": ["identity"],
+        "created_at": "2025-05-01T00:00:00Z",
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def assessment(**overrides: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "assessment_id": "asm-1",
+        "user_id": "user-1",
+        "company_size": "small",
+        "industry": "fintech",
+        "monthly_budget": 10000,
+        "current_monthly_spend": 8000,
+        "priorities": {"cost_optimization": 0.8, "security": 0.6},
+        "compliance_requirements": ["SOC2"],
+        "cloud_providers": ["aws"],
+        "workload_types": ["web"],
+        "created_at": "2025-05-01T00:00:00Z",
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not None}

@@ -1,0 +1,195 @@
+"""Every rule of DESIGN §3: a row breaking it is rejected with a reason naming the field."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from builders import assessment, interaction, recommendation
+
+from recctl.labels import DEFAULT_POLICY
+from recctl.records import RecordKind, validate
+
+NOW = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+def chunk_of(rows: list[Any]) -> pl.DataFrame:
+    """A RawChunk frame as the readers build it, from Python records (a str is a raw line)."""
+    raw = [row if isinstance(row, str) else json.dumps(row) for row in rows]
+    series = pl.Series(raw, dtype=pl.String)
+    parsed = series.str.json_path_match("$")
+    return pl.DataFrame(
+        {
+            "input_position": pl.Series(range(1, len(rows) + 1), dtype=pl.Int64),
+            "raw": series,
+            "json": parsed,
+            "error": pl.Series([None] * len(rows), dtype=pl.String),
+        }
+    )
+
+
+def check(kind: RecordKind, record: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]:
+    result = validate(kind, chunk_of([record]), DEFAULT_POLICY, now=NOW)
+    return result.records, result.rejects["reason"].to_list()
+
+
+INVALID_INTERACTIONS = [
+    ({"event_id": ""}, None),  # an empty event_id is the same as none: derived, not rejected
+    ({"recommendation_id": None}, "recommendation_id: required"),
+    ({"recommendation_id": "  "}, "recommendation_id: required"),
+    ({"recommendation_id": {"a": 1}}, "recommendation_id: must be a string"),
+    ({"user_id": None}, "user_id: required"),
+    ({"user_id": ["u"]}, "user_id: must be a string"),
+    ({"interaction_type": None}, "interaction_type: required"),
+    ({"interaction_type": "purchase"}, "interaction_type: must be one of"),
+    ({"interaction_value": "abc"}, "interaction_value: must be a finite number"),
+    ({"interaction_value": "Infinity"}, "interaction_value: must be a finite number"),
+    ({"interaction_type": "rate"}, "interaction_value: required for rate"),
+    ({"interaction_type": "rate", "interaction_value": 6}, "interaction_value: rate must be 1..5"),
+    ({"interaction_type": "rate", "interaction_value": 0}, "interaction_value: rate must be 1..5"),
+    ({"interaction_type": "view", "interaction_value": -1}, "interaction_value: view seconds must be >= 0"),
+    ({"timestamp": None}, "timestamp: required"),
+    ({"timestamp": "yesterday"}, "timestamp: not an ISO-8601 time"),
+    ({"timestamp": "1999-12-31T23:59:59Z"}, "timestamp: before 2000-01-01"),
+    ({"timestamp": "2025-07-02T00:00:01Z"}, "timestamp: more than 1 day in the future"),
+    ({"context": "not an object"}, "context: must be an object"),
+    ({"context": {"position": -1}}, "context.position: must be >= 0"),
+    ({"context": {"position": 1.5}}, "context.position: must be an integer"),
+    ({"context": {"position": "top"}}, "context.position: must be a finite number"),
+    ({"context": {"propensity": 0}}, "context.propensity: must be > 0"),
+    ({"context": {"propensity": 1.5}}, "context.propensity: must be <= 1"),
+    ({"context": {"session_id": {"x": 1}}}, "context.session_id: must be a string"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), INVALID_INTERACTIONS)
+def test_interaction_rules(change: dict[str, Any], reason: str | None) -> None:
+    records, reasons = check("interactions", interaction(**change))
+    if reason is None:
+        assert records.height == 1 and reasons == []
+    else:
+        assert records.height == 0
+        assert len(reasons) == 1 and reasons[0].startswith(reason)
+
+
+INVALID_RECOMMENDATIONS = [
+    ({"recommendation_id": None}, "recommendation_id: required"),
+    ({"assessment_id": None}, "assessment_id: required"),
+    ({"category": None}, "category: required"),
+    ({"confidence_score": None}, "confidence_score: required"),
+    ({"confidence_score": 1.2}, "confidence_score: must be <= 1"),
+    ({"confidence_score": -0.1}, "confidence_score: must be >= 0"),
+    ({"priority": "urgent"}, "priority: must be one of"),
+    ({"roi_potential": "lots"}, "roi_potential: must be a finite number"),
+    ({"estimated_monthly_savings": -5}, "estimated_monthly_savings: must be >= 0"),
+    ({"estimated_cost": -1}, "estimated_cost: must be >= 0"),
+    ({"implementation_effort": "huge"}, "implementation_effort: must be one of"),
+    ({"implementation_time_days": -2}, "implementation_time_days: must be >= 0"),
+    ({"risk_level": "extreme"}, "risk_level: must be one of"),
+    ({"cloud_provider": "oracle"}, "cloud_provider: must be one of"),
+    ({"services": "ec2"}, "services: must be a list of strings"),
+    ({"tags": [1, 2]}, "tags: must be a list of strings"),
+    ({"benefits": {"a": "b"}}, "benefits: must be a list of strings"),
+    ({"risks": [["nested"]]}, "risks: must be a list of strings"),
+    ({"created_at": "soon"}, "created_at: not an ISO-8601 time"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), INVALID_RECOMMENDATIONS)
+def test_recommendation_rules(change: dict[str, Any], reason: str) -> None:
+    records, reasons = check("recommendations", recommendation(**change))
+    assert records.height == 0
+    assert len(reasons) == 1 and reasons[0].startswith(reason)
+
+
+INVALID_ASSESSMENTS = [
+    ({"assessment_id": None}, "assessment_id: required"),
+    ({"company_size": "huge"}, "company_size: must be one of"),
+    ({"monthly_budget": -1}, "monthly_budget: must be >= 0"),
+    ({"current_monthly_spend": "x"}, "current_monthly_spend: must be a finite number"),
+    ({"priorities": [0.5]}, "priorities: must be an object"),
+    ({"priorities": {"security": "high"}}, "priorities: values must be numbers"),
+    ({"priorities": {"security": 1.5}}, "priorities: weights must be in 0..1"),
+    ({"priorities": {"security": -0.1}}, "priorities: weights must be in 0..1"),
+    ({"compliance_requirements": "SOC2"}, "compliance_requirements: must be a list of strings"),
+    ({"cloud_providers": [1]}, "cloud_providers: must be a list of strings"),
+    ({"workload_types": 3}, "workload_types: must be a list of strings"),
+    ({"created_at": "later"}, "created_at: not an ISO-8601 time"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), INVALID_ASSESSMENTS)
+def test_assessment_rules(change: dict[str, Any], reason: str) -> None:
+    records, reasons = check("assessments", assessment(**change))
+    assert records.height == 0
+    assert len(reasons) == 1 and reasons[0].startswith(reason)
+
+
+def test_valid_interaction_is_stored_typed() -> None:
+    record = interaction(
+        user_id=42, interaction_type="  VIEW ", interaction_value="30", assessment_id=None,
+        context={"session_id": "s-9", "position": 3, "propensity": 0.25, "assessment_id": "asm-7", "ab": [1]},
+        campaign="spring", score={"a": 1},
+    )
+    records, reasons = check("interactions", record)
+    assert reasons == []
+    row = records.row(0, named=True)
+    assert row["user_id"] == "42"
+    assert row["interaction_type"] == "view"
+    assert row["interaction_value"] == 30.0
+    assert row["assessment_id"] == "asm-7"  # taken from context when not at the top level
+    assert (row["session_id"], row["position"], row["propensity"]) == ("s-9", 3, 0.25)
+    assert json.loads(row["context"])["ab"] == [1]  # unknown context keys kept
+    assert json.loads(row["extra"]) == {"campaign": "spring", "score": {"a": 1}}
+    assert row["timestamp"] == datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2025-06-01T12:00:00Z", datetime(2025, 6, 1, 12, tzinfo=UTC)),
+        ("2025-06-01T14:00:00+02:00", datetime(2025, 6, 1, 12, tzinfo=UTC)),
+        ("2025-06-01T12:00:00", datetime(2025, 6, 1, 12, tzinfo=UTC)),  # no zone = UTC
+        ("2025-06-01 12:00:00.250", datetime(2025, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)),
+        (1748779200, datetime(2025, 6, 1, 12, tzinfo=UTC)),  # epoch seconds
+        (1748779200500, datetime(2025, 6, 1, 12, 0, 0, 500000, tzinfo=UTC)),  # epoch ms (>= 1e11)
+        ("1748779200", datetime(2025, 6, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_forms(given: Any, expected: datetime) -> None:
+    records, reasons = check("interactions", interaction(timestamp=given))
+    assert reasons == []
+    assert records["timestamp"][0] == expected
+
+
+def test_derived_event_id_is_deterministic_and_content_based() -> None:
+    first, _ = check("interactions", interaction(event_id=None))
+    again, _ = check("interactions", interaction(event_id=None))
+    other, _ = check("interactions", interaction(event_id=None, interaction_type="save"))
+    assert first["event_id"][0] == again["event_id"][0]
+    assert first["event_id"][0].startswith("d-")
+    assert other["event_id"][0] != first["event_id"][0]
+
+
+def test_catalog_extra_fields_kept_and_lists_typed() -> None:
+    records, reasons = check("recommendations", recommendation(owner_team="platform", services=["ec2", "s3"]))
+    assert reasons == []
+    row = records.row(0, named=True)
+    assert row["services"] == ["ec2", "s3"]
+    assert json.loads(row["extra"]) == {"owner_team": "platform"}
+
+
+def test_assessment_priorities_kept_as_json_object() -> None:
+    records, reasons = check("assessments", assessment(priorities={"security": 1, "monitoring": 0.25}))
+    assert reasons == []
+    assert json.loads(records["priorities"][0]) == {"security": 1, "monitoring": 0.25}
+
+
+def test_parse_errors_from_the_reader_are_the_reason() -> None:
+    frame = chunk_of([interaction()]).with_columns(pl.lit("invalid JSON").alias("error"), pl.lit(None, dtype=pl.String).alias("json"))
+    result = validate("interactions", frame, DEFAULT_POLICY, now=NOW)
+    assert result.records.height == 0
+    assert result.rejects["reason"].to_list() == ["invalid JSON"]

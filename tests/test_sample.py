@@ -1,0 +1,491 @@
+"""Tests of the data simulator behind ``recctl sample`` (recctl/sample.py, DESIGN sections 3, 4 and 10)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recctl import sample
+from recctl.sample import SampleSummary, generate_sample
+
+START = datetime(2025, 9, 1, tzinfo=UTC)
+DAYS = 60
+FILES = ("assessments.ndjson", "recommendations.ndjson", "interactions.ndjson")
+INTERACTION_TYPES = {"view", "click", "implement", "save", "share", "rate", "dismiss"}
+CATEGORIES = {
+    "cost_optimization",
+    "security",
+    "performance",
+    "scalability",
+    "reliability",
+    "compliance",
+    "architecture",
+    "monitoring",
+}
+PRIORITY_KEYS = ["cost_optimization", "security", "performance", "scalability", "reliability", "compliance"]
+ISO_SECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+ISO_MILLISECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleSummary]:
+    """The default data set (300 assessments, seed 0), generated once for the module."""
+    out_dir = tmp_path_factory.mktemp("sample")
+    return out_dir, generate_sample(out_dir, assessments=300, seed=0)
+
+
+@pytest.fixture(scope="module")
+def frames(sample_dir: tuple[Path, SampleSummary]) -> dict[str, pl.DataFrame]:
+    out_dir, _ = sample_dir
+    return {
+        name.split(".")[0]: pl.read_ndjson(out_dir / name, infer_schema_length=None) for name in FILES
+    }
+
+
+@pytest.fixture(scope="module")
+def interactions(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Interactions with the normalised type, the assessment id from either place, and the DESIGN §4 label."""
+    rows = frames["interactions"].with_columns(
+        kind=pl.col("interaction_type").str.strip_chars().str.to_lowercase(),
+        any_assessment_id=pl.coalesce("assessment_id", pl.col("context").struct.field("assessment_id")),
+        position=pl.col("context").struct.field("position"),
+    )
+    label = (
+        pl.when(pl.col("kind") == "implement")
+        .then(1.0)
+        .when(pl.col("kind") == "save")
+        .then(0.8)
+        .when(pl.col("kind") == "rate")
+        .then(pl.col("interaction_value") / 5)
+        .when(pl.col("kind") == "share")
+        .then(0.6)
+        .when(pl.col("kind") == "click")
+        .then(0.4)
+        .when(pl.col("kind") == "view")
+        .then(0.1 + 0.3 * pl.col("interaction_value").clip(upper_bound=60) / 60)
+        .otherwise(0.0)
+    )
+    return rows.with_columns(label=label)
+
+
+@pytest.fixture(scope="module")
+def pairs(frames: dict[str, pl.DataFrame], interactions: pl.DataFrame) -> pl.DataFrame:
+    """One row per (assessment, recommendation) with the DESIGN §4 pair label (0 when never touched)."""
+    per_recommendation = interactions.group_by("recommendation_id").agg(
+        pl.col("label").max(),
+        dismissed=(pl.col("kind") == "dismiss").any(),
+        implemented=(pl.col("kind") == "implement").any(),
+    )
+    per_recommendation = per_recommendation.with_columns(
+        label=pl.when(pl.col("dismissed") & (pl.col("label") < 0.4)).then(0.0).otherwise(pl.col("label"))
+    )
+    return (
+        frames["recommendations"]
+        .join(frames["assessments"], on="assessment_id")
+        .join(per_recommendation, on="recommendation_id", how="left")
+        .with_columns(pl.col("label").fill_null(0.0), pl.col("implemented").fill_null(False))
+        .with_columns(
+            category_weight=pl.coalesce(
+                [
+                    pl.when(pl.col("category") == key).then(pl.col("priorities").struct.field(key))
+                    for key in PRIORITY_KEYS
+                ]
+            )
+        )
+    )
+
+
+def _generate_bytes(out_dir: Path, **kwargs: object) -> list[bytes]:
+    summary = generate_sample(out_dir, **kwargs)  # type: ignore[arg-type]
+    return [path.read_bytes() for path in summary.paths]
+
+
+# --- determinism, files and summary -------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sample, "BLOCK_ASSESSMENTS", 40)  # several blocks, as a large run has
+    first = _generate_bytes(tmp_path / "a", assessments=100, seed=7)
+    again = _generate_bytes(tmp_path / "b", assessments=100, seed=7)
+    other = _generate_bytes(tmp_path / "c", assessments=100, seed=8)
+    assert first == again
+    assert all(len(content) > 0 for content in first)
+    assert all(mine != theirs for mine, theirs in zip(first, other, strict=True))
+
+
+def test_gzip_output_is_reproducible_and_holds_the_same_lines(tmp_path: Path) -> None:
+    plain = _generate_bytes(tmp_path / "plain", assessments=30, seed=2)
+    packed = _generate_bytes(tmp_path / "gz", assessments=30, seed=2, compress=True)
+    packed_again = _generate_bytes(tmp_path / "gz2", assessments=30, seed=2, compress=True)
+    assert sorted(p.name for p in (tmp_path / "gz").iterdir()) == sorted(f"{name}.gz" for name in FILES)
+    assert packed == packed_again
+    assert [gzip.decompress(content) for content in packed] == plain
+
+
+def test_summary_counts_match_the_files(sample_dir: tuple[Path, SampleSummary]) -> None:
+    out_dir, summary = sample_dir
+    assert summary.paths == tuple(out_dir / name for name in FILES)
+    line_counts = [path.read_bytes().count(b"\n") for path in summary.paths]
+    assert line_counts == [summary.assessments, summary.recommendations, summary.interactions]
+    assert summary.assessments == 300
+    assessments = pl.read_ndjson(summary.assessments_path)
+    assert assessments["user_id"].n_unique() == summary.users
+    # Default size: a few thousand interactions, a few MB, as the committed sample_data.
+    assert 4_000 <= summary.interactions <= 12_000
+    assert sum(path.stat().st_size for path in summary.paths) < 6_000_000
+    # Nothing but the three files (temporary files renamed into place).
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(FILES)
+
+
+def test_existing_files_are_replaced(tmp_path: Path) -> None:
+    generate_sample(tmp_path, assessments=40, seed=1)
+    summary = generate_sample(tmp_path, assessments=5, seed=1)
+    assert summary.assessments_path.read_bytes().count(b"\n") == 5
+
+
+def test_progress_reports_every_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sample, "BLOCK_ASSESSMENTS", 10)
+    calls: list[tuple[int, int]] = []
+    generate_sample(tmp_path, assessments=25, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 25), (10, 25), (20, 25), (25, 25)]
+
+
+def test_zero_assessments_writes_empty_files(tmp_path: Path) -> None:
+    summary = generate_sample(tmp_path, assessments=0)
+    assert (summary.assessments, summary.recommendations, summary.interactions, summary.users) == (0, 0, 0, 0)
+    assert [path.read_bytes() for path in summary.paths] == [b"", b"", b""]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"assessments": -1},
+        {"seed": -3},
+        {"days": 0},
+        {"recommendations_per_assessment": (0, 5)},
+        {"recommendations_per_assessment": (8, 6)},
+        {"recommendations_per_assessment": (5, 101)},
+        {"sessions_per_assessment": (0, 2)},
+        {"sessions_per_assessment": (2, 5)},
+    ],
+)
+def test_out_of_range_arguments_are_refused(tmp_path: Path, kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        generate_sample(tmp_path / "out", **kwargs)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+# --- every row is valid under DESIGN section 3 -------------------------------------------------
+
+
+def test_assessments_follow_the_record_rules(frames: dict[str, pl.DataFrame]) -> None:
+    assessments = frames["assessments"]
+    assert assessments.columns == [
+        "assessment_id",
+        "user_id",
+        "company_size",
+        "industry",
+        "monthly_budget",
+        "current_monthly_spend",
+        "priorities",
+        "compliance_requirements",
+        "cloud_providers",
+        "workload_types",
+        "created_at",
+    ]
+    assert assessments.null_count().sum_horizontal().item() == 0
+    assert assessments["assessment_id"].is_unique().all()
+    assert assessments["assessment_id"].str.contains(r"^asm-\d{6}$").all()
+    assert assessments["user_id"].str.contains(r"^user-\d{4,}$").all()
+    assert set(assessments["company_size"]) <= {"startup", "small", "medium", "large", "enterprise"}
+    assert (assessments["monthly_budget"] >= 0).all() and (assessments["current_monthly_spend"] >= 0).all()
+    weights = assessments["priorities"].struct.unnest()
+    assert weights.columns == PRIORITY_KEYS
+    assert ((weights.to_numpy() >= 0) & (weights.to_numpy() <= 1)).all()
+    assert weights.to_numpy().std() > 0.1
+    assert set(assessments["cloud_providers"].explode()) <= {"aws", "azure", "gcp"}
+    assert (assessments["cloud_providers"].list.len() >= 1).all()
+    assert set(assessments["compliance_requirements"].explode().drop_nulls()) <= {
+        "SOC2",
+        "HIPAA",
+        "PCI-DSS",
+        "GDPR",
+        "ISO27001",
+    }
+    assert (assessments["workload_types"].list.len() >= 1).all()
+    created = assessments["created_at"]
+    assert created.str.contains(ISO_SECONDS).all()
+    created_at = created.str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC")
+    assert created_at.min() >= START and created_at.max() < START + timedelta(days=DAYS)
+    owned = assessments.group_by("user_id").len()["len"]
+    assert owned.min() >= 1 and owned.max() <= 3 and owned.max() > 1
+
+
+def test_recommendations_follow_the_record_rules(frames: dict[str, pl.DataFrame]) -> None:
+    recommendations = frames["recommendations"]
+    assert recommendations.null_count().sum_horizontal().item() == 0
+    assert recommendations["recommendation_id"].is_unique().all()
+    assert recommendations["recommendation_id"].str.contains(r"^rec-\d{6}-\d{2}$").all()
+    assert set(recommendations["assessment_id"]) == set(frames["assessments"]["assessment_id"])
+    per_assessment = recommendations.group_by("assessment_id").len()["len"]
+    assert per_assessment.min() >= 6 and per_assessment.max() <= 14
+    assert set(recommendations["category"]) == CATEGORIES
+    confidence = recommendations["confidence_score"]
+    assert ((confidence > 0) & (confidence < 1)).all()
+    assert (confidence.round(4) == confidence).all()
+    assert confidence.n_unique() > 1000
+    assert set(recommendations["priority"]) == {"critical", "high", "medium", "low"}
+    for column in ("implementation_effort", "risk_level"):
+        assert set(recommendations[column]) == {"low", "medium", "high"}
+    assert set(recommendations["cloud_provider"]) == {"aws", "azure", "gcp", "multi", "other"}
+    assert recommendations["roi_potential"].is_finite().all()
+    for column in ("estimated_monthly_savings", "estimated_cost", "implementation_time_days"):
+        assert (recommendations[column] >= 0).all()
+    for column in ("services", "tags", "benefits", "risks"):
+        assert recommendations[column].dtype == pl.List(pl.String)
+        assert (recommendations[column].list.len() >= 1).all()
+    assert (recommendations["title"].str.len_chars() > 5).all()
+    assert (recommendations["description"].str.len_chars() < 200).all()
+    assert recommendations["created_at"].str.contains(ISO_SECONDS).all()
+
+
+def test_interactions_follow_the_record_rules(
+    sample_dir: tuple[Path, SampleSummary], frames: dict[str, pl.DataFrame], interactions: pl.DataFrame
+) -> None:
+    out_dir, _ = sample_dir
+    raw = (out_dir / "interactions.ndjson").read_bytes()
+    assert b"null" not in raw  # optional fields are left out, never written as null
+    assert set(interactions["kind"]) == INTERACTION_TYPES
+    catalog_ids = frames["recommendations"]["recommendation_id"].implode()
+    assert interactions["recommendation_id"].is_in(catalog_ids).all()
+
+    event_ids = interactions["event_id"].drop_nulls()
+    assert event_ids.str.contains(r"^evt-[0-9a-f]{16}$").all() and event_ids.is_unique().all()
+    assert 0.6 < len(event_ids) / interactions.height < 0.8
+
+    top_level = interactions["assessment_id"].is_not_null()
+    in_context = interactions["context"].struct.field("assessment_id").is_not_null()
+    assert (top_level ^ in_context).all()  # exactly one place per row
+    assert 0.4 < top_level.mean() < 0.6  # type: ignore[operator]
+    owners = frames["recommendations"].join(frames["assessments"], on="assessment_id").select(
+        "recommendation_id", owner_assessment="assessment_id", owner_user="user_id"
+    )
+    checked = interactions.join(owners, on="recommendation_id")
+    assert (checked["any_assessment_id"] == checked["owner_assessment"]).all()
+    assert (checked["user_id"] == checked["owner_user"]).all()
+
+    untidy = interactions["interaction_type"] != interactions["kind"]
+    assert 0.005 < untidy.mean() < 0.05  # type: ignore[operator]
+
+    value = interactions["interaction_value"]
+    is_view, is_rate = interactions["kind"] == "view", interactions["kind"] == "rate"
+    assert value.filter(is_view).is_not_null().all() and (value.filter(is_view) >= 0).all()
+    stars = value.filter(is_rate)
+    assert stars.is_not_null().all() and stars.is_in([1.0, 2.0, 3.0, 4.0, 5.0]).all()
+    assert value.filter(~is_view & ~is_rate).is_null().all()
+    assert b'"interaction_value":4,' in raw or b'"interaction_value":3,' in raw  # stars are integers
+
+    timestamps = interactions["timestamp"]
+    assert timestamps.str.contains(ISO_MILLISECONDS).all()
+    moments = timestamps.str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_zone="UTC")
+    assert moments.min() >= START and moments.max() < START + timedelta(days=DAYS)
+    assert moments.dt.millisecond().n_unique() > 100  # real millisecond precision
+
+    context = interactions["context"].struct.unnest()
+    assert context["session_id"].is_not_null().all()
+    assert (context["position"] >= 0).all()
+    propensity = context["propensity"]
+    assert ((propensity > 0) & (propensity <= 1)).all()
+    expected = (1.0 + context["position"].cast(pl.Float64)) ** -sample.POSITION_BIAS_EXPONENT
+    assert ((propensity - expected.round(4)).abs() < 1e-12).all()
+    assert set(context["model_version"]) == {"confidence-v1"} and set(context["variant"]) == {"control"}
+    sessions = interactions.group_by("any_assessment_id").agg(
+        pl.col("context").struct.field("session_id").n_unique().alias("sessions")
+    )["sessions"]
+    assert sessions.min() >= 1 and sessions.max() <= 4 and sessions.mean() > 1.5  # type: ignore[operator]
+
+
+def test_position_is_the_rank_by_confidence(interactions: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> None:
+    ranked = frames["recommendations"].with_columns(
+        expected=pl.col("confidence_score").rank("ordinal", descending=True).over("assessment_id") - 1
+    )
+    shown = interactions.select("recommendation_id", "position").unique()
+    joined = shown.join(ranked, on="recommendation_id")
+    assert joined.height == shown.height
+    # Ties in confidence are broken by catalog order; none should change the rank here.
+    assert (joined["position"] == joined["expected"]).all()
+
+
+def test_every_row_passes_recctl_ingest_validation(sample_dir: tuple[Path, SampleSummary]) -> None:
+    """The generated files go through recctl's own ingest validation without a single reject."""
+    formats = pytest.importorskip("recctl.formats")
+    records = pytest.importorskip("recctl.records")
+    labels = pytest.importorskip("recctl.labels")
+    out_dir, summary = sample_dir
+    policy = labels.load_policy(None)
+    now = START + timedelta(days=DAYS + 1)
+    for kind, expected in (
+        ("assessments", summary.assessments),
+        ("recommendations", summary.recommendations),
+        ("interactions", summary.interactions),
+    ):
+        valid, rejected, event_ids = 0, 0, []
+        for chunk in formats.read_records(str(out_dir / f"{kind}.ndjson")):
+            result = records.validate(kind, chunk.rows, policy, now=now)
+            valid += result.records.height
+            rejected += result.rejects.height
+            if kind == "interactions":
+                event_ids.append(result.records["event_id"])
+        assert (valid, rejected) == (expected, 0), kind
+        if event_ids:  # given and derived ids never collide: re-ingest adds nothing, ingest loses nothing
+            assert pl.concat(event_ids).is_unique().all()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    assessments=st.integers(1, 25),
+    seed=st.integers(0, 2**32),
+    start=st.datetimes(datetime(2001, 1, 1), datetime(2030, 1, 1)),
+    days=st.integers(1, 90),
+    smallest_list=st.integers(1, 20),
+    extra_list=st.integers(0, 20),
+    sessions=st.tuples(st.integers(1, 4), st.integers(0, 3)),
+)
+def test_any_arguments_keep_every_row_inside_the_window(
+    assessments: int,
+    seed: int,
+    start: datetime,
+    days: int,
+    smallest_list: int,
+    extra_list: int,
+    sessions: tuple[int, int],
+) -> None:
+    first_sessions = sessions[0]
+    with tempfile.TemporaryDirectory() as out:
+        summary = generate_sample(
+            Path(out),
+            assessments=assessments,
+            seed=seed,
+            start=start,  # naive: taken as UTC
+            days=days,
+            recommendations_per_assessment=(smallest_list, smallest_list + extra_list),
+            sessions_per_assessment=(first_sessions, min(4, first_sessions + sessions[1])),
+        )
+        lines = summary.interactions_path.read_text().splitlines()
+        recommendations = pl.read_ndjson(summary.recommendations_path)
+        assessments_frame = pl.read_ndjson(summary.assessments_path)
+    assert summary.assessments == assessments == assessments_frame.height
+    per_list = recommendations.group_by("assessment_id").len()["len"]
+    assert per_list.min() >= smallest_list and per_list.max() <= smallest_list + extra_list
+    window_start = start.replace(tzinfo=UTC)
+    window_end = window_start + timedelta(days=days)
+    stamps = [json.loads(line)["timestamp"] for line in lines[:50]]
+    stamps += assessments_frame["created_at"].to_list() + recommendations["created_at"].to_list()
+    for stamp in stamps:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert window_start <= moment < window_end
+    if lines:
+        moments = (
+            pl.Series(lines)
+            .str.json_path_match("$.timestamp")
+            .str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_zone="UTC")
+        )
+        assert moments.min() >= window_start and moments.max() < window_end
+
+
+# --- the simulation: position bias and a signal beyond confidence --------------------------------
+
+
+def test_views_show_position_bias(interactions: pl.DataFrame) -> None:
+    # Every list has at least 6 items, so slots 0 and 5 are shown equally often.
+    views = interactions.filter(pl.col("kind") == "view")["position"]
+    at_top, at_five = int((views == 0).sum()), int((views == 5).sum())
+    assert at_top > 2 * at_five > 0
+    clicks = interactions.filter(pl.col("kind") == "click")["position"]
+    assert int((clicks == 0).sum()) > int((clicks == 5).sum())
+
+
+def test_confidence_is_a_noisy_view_of_what_users_value(pairs: pl.DataFrame) -> None:
+    correlation = pairs.select(pl.corr("confidence_score", "label", method="spearman")).item()
+    assert 0.1 < correlation < 0.7
+
+
+def test_users_implement_more_of_what_they_prioritise(pairs: pl.DataFrame) -> None:
+    weighted = pairs.filter(pl.col("category_weight").is_not_null())
+    high = weighted.filter(pl.col("category_weight") >= 0.7)["implemented"].mean()
+    low = weighted.filter(pl.col("category_weight") <= 0.3)["implemented"].mean()
+    assert high > 2 * low  # type: ignore[operator]
+
+
+def test_small_companies_avoid_high_effort(pairs: pl.DataFrame) -> None:
+    small = pairs.filter(pl.col("company_size").is_in(["startup", "small"]))
+    by_effort = small.group_by("implementation_effort").agg(pl.col("label").mean())
+    mean_label = dict(by_effort.iter_rows())
+    assert mean_label["low"] > 1.3 * mean_label["high"]
+
+
+def _ndcg_at(frame: pl.DataFrame, score: str, k: int) -> float:
+    """Mean NDCG@k over assessments (gain 2^grade - 1; a group with no relevant item scores 1)."""
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    values = []
+    for _, group in frame.group_by("assessment_id"):
+        grades = group["grade"].to_numpy()
+        shown = grades[np.argsort(-group[score].to_numpy(), kind="stable")][:k]
+        best = np.sort(grades)[::-1][:k]
+        ideal = ((2.0**best - 1) * discount[: len(best)]).sum()
+        values.append(1.0 if ideal == 0 else ((2.0**shown - 1) * discount[: len(shown)]).sum() / ideal)
+    return float(np.mean(values))
+
+
+def test_a_ranker_trained_on_interactions_beats_confidence_order(pairs: pl.DataFrame) -> None:
+    """DESIGN section 10: a model trained on the sample beats the confidence baseline on held-out lists."""
+    lightgbm = pytest.importorskip("lightgbm")
+    sizes = {"startup": 0, "small": 1, "medium": 2, "large": 3, "enterprise": 4}
+    data = pairs.sort("assessment_id", "recommendation_id").with_columns(
+        grade=(4 * pl.col("label") + 0.5).floor().cast(pl.Int32),
+        category_code=pl.col("category").cast(pl.Categorical).to_physical(),
+        effort=pl.col("implementation_effort").replace_strict({"low": 0, "medium": 1, "high": 2}),
+        size=pl.col("company_size").replace_strict(sizes),
+        provider_match=pl.col("cloud_providers").list.contains(pl.col("cloud_provider")).cast(pl.Int8),
+        compliance_overlap=pl.col("tags").list.set_intersection("compliance_requirements").list.len(),
+        savings_share=pl.col("estimated_monthly_savings") / pl.col("current_monthly_spend"),
+        confidence_rank=pl.col("confidence_score").rank("ordinal", descending=True).over("assessment_id"),
+        **{key: pl.col("priorities").struct.field(key) for key in PRIORITY_KEYS},
+    )
+    features = [
+        "confidence_score",
+        "confidence_rank",
+        "roi_potential",
+        "category_code",
+        "category_weight",
+        "effort",
+        "size",
+        "provider_match",
+        "compliance_overlap",
+        "savings_share",
+        *PRIORITY_KEYS,
+    ]
+    held_out_ids = data["assessment_id"].unique().sort().sample(fraction=0.25, seed=1).implode()
+    held_out = data.filter(pl.col("assessment_id").is_in(held_out_ids))
+    train = data.filter(~pl.col("assessment_id").is_in(held_out_ids))
+    group_sizes = train.group_by("assessment_id", maintain_order=True).len()["len"].to_numpy()
+    model = lightgbm.train(
+        {"objective": "lambdarank", "verbose": -1, "learning_rate": 0.05, "num_leaves": 15, "seed": 0},
+        lightgbm.Dataset(train[features].to_numpy(), train["grade"].to_numpy(), group=group_sizes),
+        num_boost_round=150,
+    )
+    held_out = held_out.with_columns(model_score=pl.Series(model.predict(held_out[features].to_numpy())))
+    model_ndcg = _ndcg_at(held_out, "model_score", 5)
+    baseline_ndcg = _ndcg_at(held_out, "confidence_score", 5)
+    assert model_ndcg > baseline_ndcg + 0.03, (model_ndcg, baseline_ndcg)
