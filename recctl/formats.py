@@ -67,7 +67,12 @@ def _chunk_frame(position: pl.Series, raw: pl.Series, parsed: pl.Series, error: 
 
 def source_size(source: str) -> int | None:
     """Size in bytes of a file source (compressed size for .gz), None for stdin."""
-    return None if source == "-" else Path(source).stat().st_size
+    if source == "-":
+        return None
+    try:
+        return Path(source).stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot open {source}: {exc.strerror or exc}") from exc
 
 
 def format_from_name(source: str) -> Format | None:

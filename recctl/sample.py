@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -53,6 +54,7 @@ CATEGORIES = (
 CATEGORY_SHARES = (0.18, 0.16, 0.14, 0.10, 0.12, 0.10, 0.10, 0.10)
 #: The categories that have a weight in ``assessment.priorities`` (in this order).
 PRIORITY_KEYS = CATEGORIES[:6]
+COST, SECURITY, PERFORMANCE, SCALABILITY, RELIABILITY, COMPLIANCE, ARCHITECTURE, MONITORING = range(8)
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 COMPANY_SIZE_SHARES = (0.22, 0.26, 0.24, 0.16, 0.12)
 MEDIAN_BUDGET_BY_SIZE = (4_000.0, 15_000.0, 60_000.0, 250_000.0, 1_000_000.0)
@@ -104,6 +106,7 @@ INDUSTRY_FRAMEWORK_ODDS = np.array(
 CLOUD_PROVIDERS = ("aws", "azure", "gcp")
 PRIMARY_PROVIDER_SHARES = (0.50, 0.28, 0.22)
 REC_PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
+PROVIDER_PHRASES = ("AWS", "Azure", "Google Cloud", "every cloud", "third-party services")
 WORKLOAD_TYPES = (
     "web_applications",
     "apis",
@@ -337,7 +340,7 @@ def generate_sample(
     counts = {"assessments": 0, "recommendations": 0, "interactions": 0}
     if progress is not None:
         progress(0, assessments)
-    with _AtomicWriters(paths, compress) as writers:
+    with _atomic_outputs(paths, compress) as writers:
         for block_no, first in enumerate(range(0, assessments, BLOCK_ASSESSMENTS)):
             assessment_numbers = np.arange(first, min(first + BLOCK_ASSESSMENTS, assessments))
             block = _simulate_block(
@@ -444,9 +447,11 @@ def _simulate_block(
         rng, assessments, recommendations, utility, window, sessions_per_assessment
     )
     return {
-        "assessments": _ndjson(_assessment_frame(assessments)),
+        "assessments": _ndjson(_assessment_frame(assessments, population.id_width)),
         "recommendations": _ndjson(_recommendation_frame(recommendations, assessments)),
-        "interactions": _interaction_lines(rng, interactions, assessments, recommendations),
+        "interactions": _interaction_lines(
+            rng, interactions, assessments, recommendations, population.id_width
+        ),
     }
 
 
@@ -484,7 +489,6 @@ def _draw_assessments(
     return {
         "number": numbers,
         "user": population.user_of_assessment[numbers],
-        "user_id_width": np.full(n, population.id_width),
         "size": size,
         "industry": industry,
         "monthly_budget": np.round(budget, 2),
@@ -497,12 +501,11 @@ def _draw_assessments(
     }
 
 
-def _assessment_frame(assessments: dict[str, np.ndarray]) -> pl.DataFrame:
-    width = int(assessments["user_id_width"][0])
+def _assessment_frame(assessments: dict[str, np.ndarray], user_id_width: int) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "assessment_id": _prefixed_ids("asm-", assessments["number"], 6),
-            "user_id": _prefixed_ids("user-", assessments["user"], width),
+            "user_id": _prefixed_ids("user-", assessments["user"], user_id_width),
             "company_size": _lookup(COMPANY_SIZES, assessments["size"]),
             "industry": _lookup(INDUSTRIES, assessments["industry"]),
             "monthly_budget": assessments["monthly_budget"],
@@ -549,14 +552,18 @@ def _draw_recommendations(
     framework = np.where(
         (rng.random(n) < 0.6) & (needed_pick >= 0), needed_pick, rng.integers(0, len(FRAMEWORKS), size=n)
     )
-    names_framework = (category == 5) | ((category == 1) & (rng.random(n) < 0.4))
+    names_framework = (category == COMPLIANCE) | ((category == SECURITY) & (rng.random(n) < 0.4))
     framework = np.where(names_framework, framework, -1)
 
     effort = rng.choice(3, size=n, p=[0.35, 0.40, 0.25])
-    effort = np.where((category == 6) & (rng.random(n) < 0.5), 2, effort)  # architecture work is big
+    effort = np.where((category == ARCHITECTURE) & (rng.random(n) < 0.5), 2, effort)  # big work
     spend = assessments["current_monthly_spend"][owner]
     savings_share = np.select(
-        [category == 0, np.isin(category, (2, 3, 6)) & (rng.random(n) < 0.6), rng.random(n) < 0.25],
+        [
+            category == COST,
+            np.isin(category, (PERFORMANCE, SCALABILITY, ARCHITECTURE)) & (rng.random(n) < 0.6),
+            rng.random(n) < 0.25,
+        ],
         [rng.beta(2.0, 8.0, size=n), rng.beta(1.0, 20.0, size=n), rng.beta(1.0, 40.0, size=n)],
         default=0.0,
     )
@@ -573,7 +580,6 @@ def _draw_recommendations(
     return {
         "owner": owner,
         "slot": slot,
-        "list_size": list_size[owner],
         "category": category,
         "provider": provider,
         "framework": framework,
@@ -621,6 +627,7 @@ def _recommendation_frame(
             "implementation_time_days": recommendations["implementation_time_days"],
             "risk_level": _lookup(LEVELS, recommendations["risk"]),
             "cloud_provider": _lookup(REC_PROVIDERS, provider),
+            "provider_phrase": _lookup(PROVIDER_PHRASES, provider),
             "services": _picked_lists(
                 [service for services in SERVICES for service in services],
                 provider[:, None] * len(SERVICES[0]) + recommendations["services"],
@@ -649,7 +656,7 @@ def _recommendation_frame(
             [
                 pl.col("title_base"),
                 pl.lit(" on ")
-                + pl.col("cloud_provider")
+                + pl.col("provider_phrase")
                 + pl.lit(" to get ")
                 + pl.col("benefits").list.first(),
             ]
@@ -724,7 +731,7 @@ def _true_utility(
     framework = recommendations["framework"]
     required = assessments["frameworks"][owner][np.arange(len(framework)), np.maximum(framework, 0)]
     compliance_term = np.select(
-        [(framework >= 0) & required, (framework >= 0) & (category == 5), framework >= 0],
+        [(framework >= 0) & required, (framework >= 0) & (category == COMPLIANCE), framework >= 0],
         [0.6, -0.5, -0.2],
         default=0.0,
     )
@@ -793,10 +800,13 @@ def _simulate_interactions(
     session_owner = np.repeat(np.arange(n_assessments), session_count)
     session_no = np.arange(len(session_owner)) - (np.cumsum(session_count) - session_count)[session_owner]
     created_ms = assessments["created_ms"][session_owner]
-    first_session_ms = created_ms + rng.integers(
-        5 * 60 * _MS_PER_SECOND, 48 * _MS_PER_HOUR, size=len(created_ms)
+    # Sessions start once the recommendations exist (they are created within 5 minutes of the
+    # assessment): the first within two days, later ones anywhere until the window closes.
+    earliest_ms = assessments["created_ms"][session_owner] + 10 * 60 * _MS_PER_SECOND
+    first_session_ms = earliest_ms + rng.integers(0, 48 * _MS_PER_HOUR, size=len(earliest_ms))
+    later_session_ms = rng.integers(
+        earliest_ms, np.maximum(window.last_session_ms, earliest_ms), endpoint=True
     )
-    later_session_ms = rng.integers(created_ms, np.maximum(window.last_session_ms, created_ms), endpoint=True)
     session_start_ms = np.minimum(
         np.where(session_no == 0, first_session_ms, later_session_ms), window.last_session_ms
     )
@@ -880,6 +890,7 @@ def _interaction_lines(
     interactions: pl.DataFrame,
     assessments: dict[str, np.ndarray],
     recommendations: dict[str, np.ndarray],
+    user_id_width: int,
 ) -> bytes:
     """Render interactions as NDJSON; optional keys are left out (not written as null) when absent.
 
@@ -912,9 +923,7 @@ def _interaction_lines(
             _recommendation_ids(numbers, recommendations["slot"][interactions["rec"].to_numpy()]).alias(
                 "recommendation_id"
             ),
-            _prefixed_ids("user-", assessments["user"][owner], int(assessments["user_id_width"][0])).alias(
-                "user_id"
-            ),
+            _prefixed_ids("user-", assessments["user"][owner], user_id_width).alias("user_id"),
             assessment_ids.alias("assessment_id"),
             pl.Series("top_level_assessment", top_level_assessment),
             _lookup(INTERACTION_TYPES, kind).alias("interaction_type"),
@@ -1065,34 +1074,29 @@ def _ndjson(frame: pl.DataFrame) -> bytes:
     return frame.write_ndjson().encode()
 
 
-class _AtomicWriters:
-    """Open one temporary file per output; rename them into place only when all succeeded."""
+@contextmanager
+def _atomic_outputs(paths: dict[str, Path], compress: bool) -> Iterator[dict[str, BinaryIO | gzip.GzipFile]]:
+    """Writable files that replace ``paths`` only when the block exits without error.
 
-    def __init__(self, paths: dict[str, Path], compress: bool) -> None:
-        self._paths = paths
-        self._compress = compress
-        self._raw: dict[str, IO[bytes]] = {}
-        self._writers: dict[str, IO[bytes]] = {}
-
-    def __enter__(self) -> dict[str, IO[bytes]]:
-        for name, path in self._paths.items():
-            raw = open(path.with_name(f".{path.name}.{os.getpid()}.tmp"), "wb")
-            self._raw[name] = raw
-            # filename="" and mtime=0 keep the gzip header free of names and times: reproducible bytes.
-            self._writers[name] = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-                if self._compress
-                else raw
-            )
-        return self._writers
-
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        for name, writer in self._writers.items():
-            writer.close()
-            if writer is not self._raw[name]:
-                self._raw[name].close()
-        for name, raw in self._raw.items():
-            if exc_type is None:
-                os.replace(raw.name, self._paths[name])
-            else:
-                Path(raw.name).unlink(missing_ok=True)
+    Each output is written to a hidden temporary file beside its target and renamed into place at
+    the end, so a reader never sees a half-written file and a failed run leaves the old files.
+    """
+    temporary = {name: path.with_name(f".{path.name}.{os.getpid()}.tmp") for name, path in paths.items()}
+    try:
+        with ExitStack() as stack:
+            writers: dict[str, BinaryIO | gzip.GzipFile] = {}
+            for name, temporary_path in temporary.items():
+                raw = stack.enter_context(open(temporary_path, "wb"))
+                # filename="" and mtime=0 keep names and times out of the gzip header: reproducible bytes.
+                writers[name] = (
+                    stack.enter_context(gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0))
+                    if compress
+                    else raw
+                )
+            yield writers
+    except BaseException:
+        for temporary_path in temporary.values():
+            temporary_path.unlink(missing_ok=True)
+        raise
+    for name, temporary_path in temporary.items():
+        os.replace(temporary_path, paths[name])

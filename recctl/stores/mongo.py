@@ -1,0 +1,522 @@
+"""The MongoDB store (DESIGN §5): the seed's collections, read through Arrow.
+
+Documents keep the seed's shape: one document per interaction in ``recommendation_interactions``
+with ``context`` as an embedded object and unknown input fields at the top level; catalogs in
+``recommendations`` and ``assessments``. Documents written by the seed's own API (no ``event_id``,
+``assessment_id`` inside ``context``, no ``label``) are read as they are: their ``event_id`` is
+the text of their ``_id`` and their ``label`` is null.
+
+This module is imported only when a ``mongodb://`` / ``mongodb+srv://`` store is opened;
+pymongoarrow (and pyarrow) only when interactions are read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import polars as pl
+import pymongo
+from bson.errors import BSONError
+from pymongo import ReplaceOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
+
+from recctl.errors import StoreError
+from recctl.records import KEYS, SCHEMAS, RecordKind
+from recctl.stores import redact
+from recctl.stores.base import WriteResult
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+__all__ = ["COLLECTIONS", "DEFAULT_DATABASE", "MongoStore"]
+
+DEFAULT_DATABASE = "recctl"
+COLLECTIONS: dict[RecordKind, str] = {
+    "interactions": "recommendation_interactions",
+    "recommendations": "recommendations",
+    "assessments": "assessments",
+}
+WRITE_BATCH = 5_000
+"""Documents per ``insert_many`` / ``bulk_write`` call: the unit of progress reported on failure."""
+
+_DUPLICATE_KEY = 11000
+_UNAUTHORIZED = 13
+_INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+
+# Typed top-level fields of a stored interaction; everything else but ``_id`` and ``context`` is extra.
+_INTERACTION_FIELDS = (
+    "event_id", "recommendation_id", "user_id", "assessment_id",
+    "interaction_type", "interaction_value", "timestamp", "label",
+)
+_CONTEXT_COLUMNS = ("session_id", "position", "propensity", "model_version", "variant")
+_JSON_COLUMNS = ("context", "extra")
+_SORT_COLUMNS = ("timestamp", "event_id")
+_ROW_KEY = "__recctl_row"
+# MongoDB owns ``_id``; an input field of that name is kept under this one and read back as ``_id``.
+_INPUT_ID_FIELD = "_input_id"
+
+
+def _convert(path: str, to: str) -> dict[str, Any]:
+    """``$convert`` that turns a missing or unconvertible value into null (seed documents vary)."""
+    return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
+
+
+class MongoStore:
+    """A MongoDB database holding recctl's three collections.
+
+    Parameters
+    ----------
+    uri
+        ``mongodb://`` or ``mongodb+srv://`` URI, passed to :class:`pymongo.MongoClient` untouched
+        (TLS and auth options included). The database is the URI path, ``recctl`` when empty.
+    timeout_ms
+        Server selection and connect timeout. An unreachable server raises
+        :class:`~recctl.errors.StoreError` after about this long, with a one-line message whose
+        password is masked.
+
+    Indexes are created on open; a user without the right to create them (read-only) can still
+    read, and the indexes are tried again, strictly, before the first write.
+    """
+
+    def __init__(self, uri: str, *, timeout_ms: int = 5000) -> None:
+        self.description = redact(uri)
+        self._password = _password(uri)
+        try:
+            self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+                uri,
+                serverSelectionTimeoutMS=timeout_ms,
+                connectTimeoutMS=timeout_ms,
+                tz_aware=True,
+                appname="recctl",
+            )
+            self.database: Database[dict[str, Any]] = self._client.get_default_database(DEFAULT_DATABASE)
+        except (PyMongoError, ValueError, TypeError) as exc:
+            raise self._failure("invalid URI for", exc) from None
+        try:
+            self._client.admin.command("ping")
+        except OperationFailure as exc:
+            self._client.close()
+            raise self._failure("refused by", exc) from None
+        except PyMongoError as exc:
+            self._client.close()
+            raise self._failure("cannot reach", exc) from None
+        self._indexed = False
+        try:
+            self._ensure_indexes(strict=False)
+        except StoreError:
+            self._client.close()
+            raise
+
+    # -- public interface -------------------------------------------------------------------------
+    def collection(self, kind: RecordKind) -> Collection[dict[str, Any]]:
+        """The collection holding ``kind`` (for aggregations that run inside MongoDB)."""
+        return self.database[COLLECTIONS[kind]]
+
+    def write(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
+        """Store validated records (the frame has the columns of ``SCHEMAS[kind]``).
+
+        Interactions are inserted unordered in batches of :data:`WRITE_BATCH`; a duplicate-key
+        error on ``event_id`` (already stored, or repeated within the frame) counts as a duplicate.
+        Catalog rows replace the document with the same key or are inserted; a key repeated within
+        the frame keeps its last row and the earlier ones count as updated.
+
+        On any other write error, or a connection lost part-way, :class:`StoreError` is raised with
+        ``written`` = rows acknowledged before it. Rows of the batch in flight when the connection
+        went may or may not be stored; re-ingesting is safe (event ids are unique, catalogs upsert).
+        """
+        _check_columns(kind, records)
+        key = KEYS[kind]
+        if records[key].null_count():
+            raise ValueError(f"{kind}: {key} must not be null")
+        self._ensure_indexes(strict=True)
+        if kind == "interactions":
+            return self._insert_interactions(records)
+        return self._upsert_catalog(kind, records)
+
+    def read(
+        self,
+        kind: RecordKind,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+    ) -> pl.DataFrame:
+        """Stored records with exactly the schema's columns and dtypes (or ``columns``, in that order).
+
+        Interactions come through pymongoarrow, limited in the query to ``since <= timestamp < until``
+        and sorted by (timestamp, event_id). The JSON text columns ``context`` and ``extra`` cannot
+        come from Arrow: when asked for (``columns=None`` includes them) a second query fetches just
+        those fields and each document is encoded in Python, which is the slow path; callers that
+        need speed ask for the typed columns only. Catalogs (small) are read with ``find()`` and
+        sorted by key; ``since``/``until`` do not apply to them. A seed document without a key reads
+        with the text of its ``_id`` as key.
+        """
+        schema = SCHEMAS[kind]
+        wanted = list(schema) if columns is None else list(columns)
+        unknown = [name for name in wanted if name not in schema]
+        if unknown:
+            raise ValueError(f"{kind}: unknown column(s) {', '.join(unknown)}")
+        try:
+            if kind == "interactions":
+                frame = self._read_interactions(since, until, wanted)
+            else:
+                frame = self._read_catalog(kind)
+        except PyMongoError as exc:
+            raise self._failure(f"cannot read {kind} from", exc) from None
+        return frame.select(wanted)
+
+    def count(self, kind: RecordKind) -> int:
+        """How many documents of ``kind`` are stored (exact: ``count_documents``, not the estimate)."""
+        try:
+            return self.collection(kind).count_documents({})
+        except PyMongoError as exc:
+            raise self._failure(f"cannot count {kind} in", exc) from None
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"MongoStore({self.description!r})"
+
+    # -- indexes ----------------------------------------------------------------------------------
+    def _ensure_indexes(self, *, strict: bool) -> None:
+        """Create recctl's indexes, idempotently.
+
+        The unique keys are partial (string keys only) so documents written by the seed's API,
+        which have no ``event_id``, coexist with recctl's. A conflicting existing index of the same
+        name is fine for the plain indexes but not for the unique ones (it would break dedup).
+        Without ``strict`` a missing privilege (read-only user) is ignored.
+        """
+        if self._indexed:
+            return
+        string_key = {"$type": "string"}
+        specs: list[tuple[RecordKind, list[tuple[str, int]], bool]] = [
+            ("interactions", [("event_id", 1)], True),
+            ("interactions", [("recommendation_id", 1)], False),
+            ("interactions", [("user_id", 1), ("timestamp", 1)], False),
+            ("interactions", [("timestamp", 1)], False),
+            ("recommendations", [("recommendation_id", 1)], True),
+            ("recommendations", [("assessment_id", 1)], False),
+            ("assessments", [("assessment_id", 1)], True),
+        ]
+        try:
+            for kind, keys, unique in specs:
+                options: dict[str, Any] = {}
+                if unique:
+                    options = {"unique": True, "partialFilterExpression": {keys[0][0]: string_key}}
+                try:
+                    self.collection(kind).create_index(keys, **options)
+                except OperationFailure as exc:
+                    if exc.code in _INDEX_CONFLICTS and not unique:
+                        continue
+                    if exc.code == _UNAUTHORIZED and not strict:
+                        return
+                    fields = ", ".join(name for name, _ in keys)
+                    index = f"{'unique ' if unique else ''}index on {COLLECTIONS[kind]} ({fields})"
+                    raise self._failure(f"cannot create the {index} in", exc) from None
+        except ConnectionFailure as exc:
+            raise self._failure("cannot reach", exc) from None
+        self._indexed = True
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _insert_interactions(self, records: pl.DataFrame) -> WriteResult:
+        # A repeat inside the frame is dropped here so that the first row wins whatever order the
+        # server applies an unordered batch in; repeats of stored rows are the unique index's job.
+        first = records.unique(subset=["event_id"], keep="first", maintain_order=True)
+        collection = self.collection("interactions")
+        inserted, duplicates = 0, records.height - first.height
+        for batch in _batches(first):
+            documents = [_interaction_document(row) for row in batch]
+            try:
+                result = collection.insert_many(documents, ordered=False)
+                inserted += len(result.inserted_ids)
+            except BulkWriteError as exc:
+                details = exc.details
+                stored = inserted + int(details.get("nInserted", 0))
+                errors = details.get("writeErrors", [])
+                others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
+                if others or details.get("writeConcernErrors"):
+                    first = others[0] if others else details["writeConcernErrors"][0]
+                    reason = first.get("errmsg", first)
+                    message = self._safe(f"MongoDB rejected an interaction: {reason}")
+                    raise StoreError(message, written=stored) from None
+                inserted = stored
+                duplicates += len(errors)
+            except (PyMongoError, BSONError, OverflowError) as exc:
+                raise self._write_failure("interactions", exc, inserted) from None
+        return WriteResult(inserted=inserted, duplicates=duplicates)
+
+    def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
+        key = KEYS[kind]
+        latest = records.unique(subset=[key], keep="last", maintain_order=True)
+        # Earlier rows of a repeated key are replaced by the later one inside this call: "updated".
+        replaced_in_frame = records.height - latest.height
+        collection = self.collection(kind)
+        inserted = updated = 0
+        for batch in _batches(latest):
+            documents = map(_catalog_document, batch)
+            requests = [ReplaceOne({key: document[key]}, document, upsert=True) for document in documents]
+            try:
+                result = collection.bulk_write(requests, ordered=False)
+                inserted += result.upserted_count
+                updated += result.matched_count
+            except BulkWriteError as exc:
+                details = exc.details
+                stored = int(details.get("nUpserted", 0)) + int(details.get("nMatched", 0))
+                errors = details.get("writeErrors") or details.get("writeConcernErrors") or [{}]
+                raise StoreError(
+                    self._safe(f"MongoDB rejected a {kind[:-1]}: {errors[0].get('errmsg', errors[0])}"),
+                    written=inserted + updated + stored,
+                ) from None
+            except (PyMongoError, BSONError, OverflowError) as exc:
+                raise self._write_failure(kind, exc, inserted + updated) from None
+        return WriteResult(inserted=inserted, updated=updated + replaced_in_frame)
+
+    def _write_failure(self, kind: str, exc: Exception, written: int) -> StoreError:
+        if isinstance(exc, ConnectionFailure):
+            return self._failure(f"lost the connection writing {kind} to", exc, written)
+        return self._failure(f"cannot write {kind} to", exc, written)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _read_interactions(
+        self, since: datetime | None, until: datetime | None, wanted: list[str]
+    ) -> pl.DataFrame:
+        schema = SCHEMAS["interactions"]
+        window: dict[str, datetime] = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+        match = [{"$match": {"timestamp": window}}] if window else []
+        json_columns = [name for name in _JSON_COLUMNS if name in wanted]
+        needed = {*wanted, *_SORT_COLUMNS}
+        typed = [name for name in schema if name not in _JSON_COLUMNS and name in needed]
+        if json_columns:
+            typed.append(_ROW_KEY)
+
+        projection: dict[str, Any] = {
+            "_id": 0,
+            "event_id": _convert({"$ifNull": ["$event_id", {"$toString": "$_id"}]}, "string"),
+            "recommendation_id": _convert("$recommendation_id", "string"),
+            "user_id": _convert("$user_id", "string"),
+            "assessment_id": _convert({"$ifNull": ["$assessment_id", "$context.assessment_id"]}, "string"),
+            "interaction_type": _convert("$interaction_type", "string"),
+            "interaction_value": _convert("$interaction_value", "double"),
+            "timestamp": _convert("$timestamp", "date"),
+            "session_id": _convert("$context.session_id", "string"),
+            "position": _convert("$context.position", "long"),
+            "propensity": _convert("$context.propensity", "double"),
+            "model_version": _convert("$context.model_version", "string"),
+            "variant": _convert("$context.variant", "string"),
+            "label": _convert("$label", "double"),
+            _ROW_KEY: {"$toString": "$_id"},
+        }
+        projection = {name: projection[name] for name in ["_id", *typed]}
+        pa, schema_type, aggregate_arrow_all = _pymongoarrow()
+        arrow_types = {name: _arrow_type(pa, schema.get(name, pl.String())) for name in typed}
+        pipeline = [*match, {"$project": projection}]
+        collection = self.collection("interactions")
+        table = aggregate_arrow_all(collection, pipeline, schema=schema_type(arrow_types))
+        frame = pl.DataFrame(table).with_columns(_as_utc_ms(pl.col("timestamp")))
+        if json_columns:
+            texts = self._interaction_json(match, json_columns)
+            frame = frame.join(texts, on=_ROW_KEY, how="left", maintain_order="left").drop(_ROW_KEY)
+        frame = frame.sort(list(_SORT_COLUMNS), nulls_last=True, maintain_order=True)
+        return frame.select([pl.col(name).cast(schema[name]) for name in wanted])
+
+    def _interaction_json(self, match: list[dict[str, Any]], json_columns: list[str]) -> pl.DataFrame:
+        """The ``context`` / ``extra`` JSON text of the interactions in the window, by row key (slow)."""
+        excluded = [*_INTERACTION_FIELDS]
+        if "context" not in json_columns:
+            excluded.append("context")
+        pipeline: list[dict[str, Any]] = [*match]
+        if "extra" in json_columns:
+            pipeline.append({"$project": dict.fromkeys(excluded, 0)})
+        else:
+            pipeline.append({"$project": {"context": 1}})
+        keys: list[str] = []
+        values: dict[str, list[str | None]] = {name: [] for name in json_columns}
+        for document in self.collection("interactions").aggregate(pipeline):
+            keys.append(str(document.pop("_id")))
+            context = document.pop("context", None)
+            if "context" in values:
+                values["context"].append(None if context is None else _dumps(context))
+            if "extra" in values:
+                values["extra"].append(_extra_text(document))
+        schema = {_ROW_KEY: pl.String(), **dict.fromkeys(json_columns, pl.String())}
+        return pl.DataFrame({_ROW_KEY: keys, **values}, schema=schema)
+
+    def _read_catalog(self, kind: RecordKind) -> pl.DataFrame:
+        schema = SCHEMAS[kind]
+        key = KEYS[kind]
+        cells: dict[str, list[Any]] = {name: [] for name in schema}
+        for document in self.collection(kind).find({}):
+            if document.get(key) is None:
+                document[key] = str(document["_id"])
+            document.pop("_id", None)
+            for name, dtype in schema.items():
+                if name == "extra":
+                    cells[name].append(_extra_text(document))
+                elif name == "priorities":
+                    cells[name].append(_json_text(document.pop(name, None)))
+                else:
+                    cells[name].append(_cell(document.pop(name, None), dtype))
+        frame = pl.DataFrame(
+            [pl.Series(name, cells[name], dtype=dtype, strict=False) for name, dtype in schema.items()]
+        )
+        return frame.sort(key, nulls_last=True, maintain_order=True)
+
+    # -- messages ---------------------------------------------------------------------------------
+    def _failure(self, doing: str, exc: BaseException, written: int | None = None) -> StoreError:
+        """``<doing> MongoDB at <redacted uri>: <short reason>`` as a StoreError."""
+        message = self._safe(f"{doing} MongoDB at {self.description}: {_short(exc)}")
+        return StoreError(message, written=written)
+
+    def _safe(self, message: str) -> str:
+        """One line, with the URI's password masked wherever it appears."""
+        message = redact(" ".join(message.split()))
+        if self._password:
+            message = message.replace(self._password, "***")
+        return message
+
+
+# -- documents ------------------------------------------------------------------------------------
+def _check_columns(kind: RecordKind, records: pl.DataFrame) -> None:
+    missing = [name for name in SCHEMAS[kind] if name not in records.columns]
+    if missing:
+        raise ValueError(f"{kind}: frame lacks column(s) {', '.join(missing)}")
+
+
+def _batches(records: pl.DataFrame) -> Iterator[list[dict[str, Any]]]:
+    """Rows as dicts, :data:`WRITE_BATCH` at a time; datetimes naive UTC (what BSON stores)."""
+    naive = records.with_columns(
+        pl.col(name).dt.replace_time_zone(None)
+        for name, dtype in records.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    )
+    for offset in range(0, naive.height, WRITE_BATCH):
+        yield naive.slice(offset, WRITE_BATCH).to_dicts()
+
+
+def _interaction_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored document of one interaction row.
+
+    Typed fields when not null, ``context`` as an object, ``extra``'s fields at the top level.
+    ``session_id`` .. ``variant`` are not stored separately: they live in ``context``.
+    """
+    document = {name: row[name] for name in _INTERACTION_FIELDS if row[name] is not None}
+    if row["context"] is not None:
+        document["context"] = json.loads(row["context"])
+    return _merge_extra(document, row["extra"])
+
+
+def _catalog_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored document of one catalog row: lists as arrays, ``priorities`` as an object."""
+    document = {name: value for name, value in row.items() if value is not None and name != "extra"}
+    if "priorities" in document:
+        document["priorities"] = json.loads(document["priorities"])
+    return _merge_extra(document, row.get("extra"))
+
+
+def _merge_extra(document: dict[str, Any], extra: str | None) -> dict[str, Any]:
+    """``document`` with the fields of the ``extra`` JSON object added at the top level.
+
+    A typed field is never overwritten; an input field named ``_id`` is kept as ``_input_id``.
+    """
+    if extra is None:
+        return document
+    for name, value in json.loads(extra).items():
+        name = _INPUT_ID_FIELD if name == "_id" else name
+        document.setdefault(name, value)
+    return document
+
+
+def _extra_text(document: dict[str, Any]) -> str | None:
+    """The JSON text of what is left of a document once its known fields were taken (null if none)."""
+    document.pop("_id", None)
+    if _INPUT_ID_FIELD in document:
+        document["_id"] = document.pop(_INPUT_ID_FIELD)
+    return _dumps(document) if document else None
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return _dumps(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the BSON types a seed document may hold (dates, ObjectIds, decimals, ...)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _cell(value: Any, dtype: pl.DataType) -> Any:
+    """A stored value as the schema type, or null when a seed document holds something else."""
+    if value is None:
+        return None
+    if isinstance(dtype, pl.List):
+        return [str(item) for item in value] if isinstance(value, list) else None
+    if isinstance(dtype, pl.Datetime):
+        return value if isinstance(value, datetime) else None
+    if dtype == pl.Float64:
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if dtype == pl.String and not isinstance(value, str):
+        return _json_text(value) if isinstance(value, dict | list) else str(value)
+    return value
+
+
+# -- Arrow ----------------------------------------------------------------------------------------
+def _pymongoarrow() -> tuple[Any, Any, Any]:
+    """pyarrow, pymongoarrow's Schema and aggregate_arrow_all, imported on first use.
+
+    pymongoarrow built against another pyarrow patch release prints ABI "size changed" warnings at
+    import; those are silenced here (pyproject excludes the pyarrow release that causes them).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*size changed.*", category=RuntimeWarning)
+        import pyarrow as pa
+        from pymongoarrow.api import Schema, aggregate_arrow_all
+    return pa, Schema, aggregate_arrow_all
+
+
+def _arrow_type(pa: Any, dtype: pl.DataType) -> Any:
+    if isinstance(dtype, pl.Datetime):
+        return pa.timestamp("ms")
+    return {pl.Float64: pa.float64(), pl.Int64: pa.int64()}.get(type(dtype), pa.string())
+
+
+def _as_utc_ms(column: pl.Expr) -> pl.Expr:
+    # pymongoarrow returns naive timestamps that are UTC (BSON dates are UTC milliseconds).
+    return column.dt.replace_time_zone("UTC").dt.cast_time_unit("ms")
+
+
+# -- messages -------------------------------------------------------------------------------------
+def _password(uri: str) -> str:
+    try:
+        return unquote(urlsplit(uri).password or "")
+    except ValueError:
+        match = re.match(r"mongodb(?:\+srv)?://[^:/@\s]*:([^@\s]*)@", uri)
+        return unquote(match.group(1)) if match else ""
+
+
+def _short(exc: BaseException) -> str:
+    """The useful head of a driver error: no topology description, no timeout settings."""
+    text = " ".join(str(exc).split())
+    text = text.split(", Timeout: ")[0]
+    text = re.sub(r"\s*\(configured timeouts:[^)]*\)", "", text)
+    text = re.sub(r", full error: .*", "", text)
+    return text[:300] or type(exc).__name__

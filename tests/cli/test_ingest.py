@@ -1,0 +1,103 @@
+"""``recctl ingest`` as a user runs it: exit codes, JSON summary, stdin, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from builders import interaction, write_ndjson
+from typer.testing import CliRunner
+
+from recctl.cli import app
+
+SUMMARY_KEYS = {"read", "inserted", "duplicates", "updated", "rejected", "reject_reasons", "rejects_path"}
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_summary_and_rejects(store_location: str, tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction(event_id="a"), "{broken", interaction(user_id=None)])
+    rejects = tmp_path / "rejects.ndjson"
+    code, out, err = run("--store", store_location, "ingest", "interactions", str(source), "--json",
+                         "--rejects", str(rejects))
+    assert code == 0, err
+    summary = json.loads(out)
+    assert SUMMARY_KEYS <= set(summary)
+    assert (summary["read"], summary["inserted"], summary["rejected"]) == (3, 1, 2)
+    assert summary["reject_reasons"] == {"invalid JSON": 1, "user_id: required": 1}
+    assert summary["rejects_path"] == str(rejects)
+    assert [json.loads(line)["line"] for line in rejects.read_text().splitlines()] == [2, 3]
+    assert "rejected" in err  # the human summary goes to stderr
+
+
+def test_stdin_and_quiet(tmp_path: Path) -> None:
+    lines = "\n".join(json.dumps(interaction(event_id=f"e-{i}")) for i in range(4))
+    code, out, err = run("--quiet", "--store", str(tmp_path / "s"), "ingest", "interactions", "--json", input=lines)
+    assert code == 0
+    assert json.loads(out)["inserted"] == 4
+    assert err == ""
+
+
+def test_default_rejects_file_lives_in_the_store(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", ["nope"])
+    code, out, _ = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source), "--json")
+    assert code == 0
+    path = Path(json.loads(out)["rejects_path"])
+    assert path.parent == tmp_path / "s" / "rejects" and path.name.startswith("interactions-")
+
+
+def test_strict_exit_code(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction(), interaction(timestamp="x")])
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source), "--strict")
+    assert code == 1
+    assert err.startswith("Error: --strict: 1 of 2 rows are invalid")
+    assert not (tmp_path / "s" / "interactions").exists()
+
+
+def test_missing_file_is_one_line_exit_1(tmp_path: Path) -> None:
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(tmp_path / "nope.ndjson"))
+    assert code == 1
+    assert err.strip().count("\n") == 0 and err.startswith("Error: cannot open")
+    assert "Traceback" not in err
+
+
+def test_bad_label_policy(tmp_path: Path) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("click = 3\n")
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", "--labels", str(policy), input="")
+    assert code == 1 and "click must be between 0 and 1" in err
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_unreachable_mongo_fails_fast_without_the_password(tmp_path: Path) -> None:
+    uri = f"mongodb://admin:s3cr3t-pw@127.0.0.1:{closed_port()}/recctl"
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction()])
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "recctl", "--store", uri, "ingest", "interactions", str(source)],
+        capture_output=True, text=True, timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 1
+    assert elapsed < 8  # 5 s of server selection plus interpreter start-up
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot reach MongoDB")
+    assert "s3cr3t-pw" not in completed.stderr + completed.stdout
+    assert "***" in lines[0]
+
+
+def test_python_module_entry_point(tmp_path: Path) -> None:
+    completed = subprocess.run([sys.executable, "-m", "recctl", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.startswith("recctl ")

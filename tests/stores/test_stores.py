@@ -1,0 +1,114 @@
+"""One suite, both stores (the ``store`` fixture runs each test on files and on MongoDB)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from builders import assessment, interaction, recommendation, write_ndjson
+from polars.testing import assert_frame_equal
+
+from recctl.ingest import ingest
+from recctl.records import RECOMMENDATION_SCHEMA, SCHEMAS
+from recctl.stores import open_store
+
+
+def interactions(count: int, **overrides: Any) -> list[dict[str, Any]]:
+    """``count`` varied interactions over five days; ``overrides`` apply to all (event_id=None: derived)."""
+    rows = []
+    for i in range(count):
+        fields: dict[str, Any] = {
+            "event_id": f"e-{i}",
+            "user_id": f"user-{i % 3}",
+            "timestamp": f"2025-06-{1 + i % 5:02d}T{i % 24:02d}:00:00Z",
+            "interaction_type": ("view", "click", "save", "rate", "dismiss")[i % 5],
+            "interaction_value": (30.0, None, None, 4, None)[i % 5],
+        }
+        rows.append(interaction(**{**fields, **overrides}))
+    return rows
+
+
+def test_interactions_round_trip(store: Any, tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", interactions(20))
+    summary = ingest(store, "interactions", [str(source)])
+    assert (summary.read, summary.inserted, summary.duplicates, summary.rejected) == (20, 20, 0, 0)
+    stored = store.read("interactions")
+    assert stored.schema == pl.Schema(SCHEMAS["interactions"])
+    assert sorted(stored["event_id"].to_list()) == sorted(f"e-{i}" for i in range(20))
+    assert store.count("interactions") == 20
+    rated = stored.filter(pl.col("interaction_type") == "rate")
+    assert rated["label"].to_list() == [pytest.approx(0.8)] * rated.height
+
+
+def test_second_ingest_stores_nothing(store: Any, tmp_path: Path) -> None:
+    rows = interactions(10) + interactions(10, event_id=None, variant="b")  # half without event_id: derived
+    source = write_ndjson(tmp_path / "in.ndjson", rows)
+    first = ingest(store, "interactions", [str(source)])
+    second = ingest(store, "interactions", [str(source)])
+    assert first.inserted == first.read - first.duplicates
+    assert (second.inserted, second.duplicates) == (0, second.read)
+    assert store.count("interactions") == first.inserted
+
+
+def test_duplicates_inside_one_input_are_counted(store: Any, tmp_path: Path) -> None:
+    row = interaction(event_id="same")
+    source = write_ndjson(tmp_path / "in.ndjson", [row, row, {**row, "user_id": "other"}])
+    summary = ingest(store, "interactions", [str(source)])
+    assert (summary.inserted, summary.duplicates) == (1, 2)
+    assert store.read("interactions")["user_id"].to_list() == ["user-1"]  # the first one wins
+
+
+def test_catalog_upserts(store: Any, tmp_path: Path) -> None:
+    first = write_ndjson(tmp_path / "a.ndjson", [recommendation(recommendation_id=f"r-{i}") for i in range(3)])
+    summary = ingest(store, "recommendations", [str(first)])
+    assert (summary.inserted, summary.updated) == (3, 0)
+    changed = [recommendation(recommendation_id="r-1", title="New title"), recommendation(recommendation_id="r-9")]
+    second = write_ndjson(tmp_path / "b.ndjson", [*changed, changed[0]])
+    summary = ingest(store, "recommendations", [str(second)])
+    assert (summary.read, summary.inserted, summary.updated) == (3, 1, 2)
+    stored = store.read("recommendations")
+    assert stored.schema == pl.Schema(RECOMMENDATION_SCHEMA)
+    assert stored["recommendation_id"].to_list() == ["r-0", "r-1", "r-2", "r-9"]
+    assert stored.filter(pl.col("recommendation_id") == "r-1")["title"].item() == "New title"
+
+
+def test_time_window(store: Any, tmp_path: Path) -> None:
+    ingest(store, "interactions", [str(write_ndjson(tmp_path / "in.ndjson", interactions(25)))])
+    since, until = datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 4, tzinfo=UTC)
+    window = store.read("interactions", since=since, until=until, columns=["event_id", "timestamp"])
+    everything = store.read("interactions")
+    expected = everything.filter((pl.col("timestamp") >= since) & (pl.col("timestamp") < until))
+    assert window.columns == ["event_id", "timestamp"]
+    assert sorted(window["event_id"]) == sorted(expected["event_id"])
+    assert 0 < window.height < everything.height
+
+
+def test_both_stores_hold_the_same_records(tmp_path: Path, mongo_uri: str) -> None:
+    sources = {
+        "assessments": write_ndjson(tmp_path / "a.ndjson", [assessment(assessment_id=f"a-{i}") for i in range(3)]),
+        "recommendations": write_ndjson(
+            tmp_path / "r.ndjson",
+            [recommendation(recommendation_id=f"r-{i}", team={"name": "x"} if i else None) for i in range(4)],
+        ),
+        "interactions": write_ndjson(
+            tmp_path / "i.ndjson", interactions(30) + interactions(5, event_id=None, campaign="spring")
+        ),
+    }
+    stores = [open_store(tmp_path / "files"), open_store(mongo_uri)]
+    frames: list[dict[str, pl.DataFrame]] = []
+    for store in stores:
+        for kind, path in sources.items():
+            ingest(store, kind, [str(path)])  # type: ignore[arg-type]
+        frames.append({kind: store.read(kind) for kind in sources})  # type: ignore[misc]
+        store.close()
+    files, mongo = frames
+    for kind in sources:
+        json_columns = [c for c in ("context", "extra", "priorities") if c in files[kind].columns]
+        assert_frame_equal(files[kind].drop(json_columns), mongo[kind].drop(json_columns))
+        for column in json_columns:
+            as_objects = [[None if t is None else json.loads(t) for t in f[kind][column]] for f in frames]
+            assert as_objects[0] == as_objects[1], (kind, column)

@@ -1,0 +1,114 @@
+"""Input formats: every reader yields the same records, with positions, and never sinks a file."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from builders import interaction
+
+from recctl.errors import InputError
+from recctl.formats import read_records
+
+
+def read_all(source: str, **options: object) -> tuple[pl.DataFrame, set[str]]:
+    chunks = list(read_records(source, **options))  # type: ignore[arg-type]
+    kinds = {chunk.position_kind for chunk in chunks}
+    frame = pl.concat([chunk.rows for chunk in chunks]) if chunks else pl.DataFrame()
+    return frame, kinds
+
+
+RECORDS = [interaction(event_id=f"e-{i}", interaction_value=float(i)) for i in range(3)]
+
+
+def test_ndjson_positions_blank_lines_and_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    lines = [json.dumps(RECORDS[0]), "", "{not json", "[1, 2]", json.dumps(RECORDS[1]), "   "]
+    path.write_text("\n".join(lines) + "\n")
+    frame, kinds = read_all(str(path))
+    assert kinds == {"line"}
+    assert frame["input_position"].to_list() == [1, 3, 4, 5]  # blank lines are not records
+    assert frame["error"].to_list() == [None, "invalid JSON", "not a JSON object", None]
+    assert json.loads(frame["json"][3]) == RECORDS[1]
+    assert frame["raw"][1] == "{not json"
+
+
+def test_bom_crlf_and_missing_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(json.dumps(r).encode() for r in RECORDS))
+    frame, _ = read_all(str(path))
+    assert frame["error"].null_count() == 3
+    assert [json.loads(text) for text in frame["json"]] == RECORDS
+    assert not any(raw.endswith("\r") for raw in frame["raw"])
+
+
+def test_invalid_utf8_line_is_rejected_alone(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(json.dumps(RECORDS[0]).encode() + b"\n" + b'{"a": "\xff\xfe"}\n' + json.dumps(RECORDS[1]).encode())
+    frame, _ = read_all(str(path))
+    assert frame["error"].to_list() == [None, "invalid UTF-8", None]
+
+
+def test_line_numbers_continue_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("recctl.formats.BLOCK_BYTES", 64)
+    path = tmp_path / "events.ndjson"
+    path.write_text("".join(json.dumps(interaction(event_id=f"e-{i}")) + "\n" for i in range(50)))
+    frame, _ = read_all(str(path), chunk_rows=7)
+    assert frame["input_position"].to_list() == list(range(1, 51))
+    assert [json.loads(t)["event_id"] for t in frame["json"]] == [f"e-{i}" for i in range(50)]
+
+
+def test_json_array_csv_parquet_and_gzip_agree(tmp_path: Path) -> None:
+    flat = [{k: v for k, v in r.items() if k != "context"} for r in RECORDS]
+    (tmp_path / "a.json").write_text(json.dumps(flat))
+    pl.DataFrame(flat).write_csv(tmp_path / "a.csv")
+    pl.DataFrame(flat).write_parquet(tmp_path / "a.parquet")
+    with gzip.open(tmp_path / "a.ndjson.gz", "wt") as handle:
+        handle.write("\n".join(json.dumps(r) for r in flat))
+    expected_ids = ["e-0", "e-1", "e-2"]
+    for name, kind in [("a.json", "index"), ("a.csv", "row"), ("a.parquet", "index"), ("a.ndjson.gz", "line")]:
+        frame, kinds = read_all(str(tmp_path / name))
+        assert kinds == {kind}, name
+        assert frame["error"].null_count() == 3, name
+        ids = [json.loads(text)["event_id"] for text in frame["json"]]
+        assert ids == expected_ids, name
+        values = [float(json.loads(text)["interaction_value"]) for text in frame["json"]]
+        assert values == [0.0, 1.0, 2.0], name
+
+
+def test_csv_bad_row_is_a_reject_not_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("event_id,user_id\ne-1,u-1\ne-2,u-2,extra\ne-3,u-3\n")
+    frame, _ = read_all(str(path))
+    assert frame.height == 3
+    assert frame.filter(pl.col("error").is_not_null())["error"][0].startswith("CSV row has 3 fields")
+
+
+def test_format_forced_and_sniffed_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "events.txt"
+    path.write_text(json.dumps(RECORDS[0]) + "\n")
+    with pytest.raises(InputError):
+        list(read_records(str(path), format="parquet"))
+    frame, _ = read_all(str(path), format="ndjson")
+    assert frame.height == 1
+    payload = gzip.compress(json.dumps([RECORDS[0], RECORDS[1]]).encode())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(payload)))
+    frame, kinds = read_all("-")
+    assert kinds == {"index"} and frame.height == 2
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot open"):
+        list(read_records(str(tmp_path / "nope.ndjson")))
+
+
+def test_invalid_json_array_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text('[{"a": 1},')
+    with pytest.raises(InputError, match="not a valid JSON document"):
+        list(read_records(str(path)))

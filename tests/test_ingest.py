@@ -1,0 +1,94 @@
+"""Ingest accounting: read == inserted + duplicates + updated + rejected, and every reject is on file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import interaction, recommendation, write_ndjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recctl.errors import StrictModeError
+from recctl.ingest import ingest
+from recctl.stores import open_store
+
+INVALID_CHANGES: list[dict[str, Any]] = [
+    {"user_id": None},
+    {"interaction_type": "buy"},
+    {"timestamp": "never"},
+    {"interaction_type": "rate", "interaction_value": 9},
+    {"context": {"position": -3}},
+]
+
+row_strategy = st.one_of(
+    st.builds(lambda i: ("valid", interaction(event_id=f"e-{i}")), st.integers(0, 30)),
+    st.builds(lambda i: ("derived", interaction(event_id=None, user_id=f"u-{i}")), st.integers(0, 10)),
+    st.builds(lambda i: ("invalid", interaction(**INVALID_CHANGES[i])), st.integers(0, len(INVALID_CHANGES) - 1)),
+    st.sampled_from([("broken", "{oops"), ("broken", "[]"), ("broken", '{"a": NaN}')]),
+)
+
+
+def run_accounting(location: str, tmp_path: Path, rows: list[tuple[str, Any]], stored_before: set[str]) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [row for _, row in rows])
+    rejects_path = tmp_path / "rejects.ndjson"
+    rejects_path.unlink(missing_ok=True)
+    store = open_store(location)
+    try:
+        summary = ingest(store, "interactions", [str(source)], rejects_path=rejects_path)
+        stored_after = set(store.read("interactions", columns=["event_id"])["event_id"])
+    finally:
+        store.close()
+    assert summary.read == len(rows)
+    assert summary.read == summary.inserted + summary.duplicates + summary.rejected
+    bad_lines = [n for n, (kind, _) in enumerate(rows, start=1) if kind in ("invalid", "broken")]
+    assert summary.rejected == len(bad_lines)
+    assert sum(summary.reject_reasons.values()) == summary.rejected
+    rejected = [json.loads(line) for line in rejects_path.read_text().splitlines()] if bad_lines else []
+    assert [r["line"] for r in rejected] == bad_lines
+    assert all(r["reason"] and r["raw"] for r in rejected)
+    assert len(stored_after - stored_before) == summary.inserted
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row_strategy, max_size=40))
+def test_accounting_files(tmp_path: Path, rows: list[tuple[str, Any]]) -> None:
+    location = str(tmp_path / "store")
+    store = open_store(location)
+    before = set(store.read("interactions", columns=["event_id"])["event_id"])
+    store.close()
+    run_accounting(location, tmp_path, rows, before)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row_strategy, max_size=40))
+def test_accounting_mongo(mongo_uri: str, tmp_path: Path, rows: list[tuple[str, Any]]) -> None:
+    store = open_store(mongo_uri)
+    before = set(store.read("interactions", columns=["event_id"])["event_id"])
+    store.close()
+    run_accounting(mongo_uri, tmp_path, rows, before)
+
+
+def test_catalog_accounting(store: Any, tmp_path: Path) -> None:
+    rows = [recommendation(recommendation_id="r-1"), recommendation(recommendation_id="r-2", confidence_score=2),
+            recommendation(recommendation_id="r-1", title="again"), "not json"]
+    summary = ingest(store, "recommendations", [str(write_ndjson(tmp_path / "r.ndjson", rows))])
+    assert (summary.read, summary.inserted, summary.updated, summary.rejected) == (4, 1, 1, 2)
+
+
+def test_strict_writes_nothing(store: Any, tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction(event_id="ok"), interaction(user_id=None)])
+    with pytest.raises(StrictModeError, match="1 of 2 rows are invalid"):
+        ingest(store, "interactions", [str(source)], strict=True, rejects_path=tmp_path / "rej.ndjson")
+    assert store.count("interactions") == 0
+    assert json.loads((tmp_path / "rej.ndjson").read_text())["line"] == 2
+    clean = write_ndjson(tmp_path / "clean.ndjson", [interaction(event_id="ok")])
+    assert ingest(store, "interactions", [str(clean)], strict=True).inserted == 1
+
+
+def test_small_batches_still_account(store: Any, tmp_path: Path) -> None:
+    rows = [interaction(event_id=f"e-{i % 7}") for i in range(20)]
+    summary = ingest(store, "interactions", [str(write_ndjson(tmp_path / "in.ndjson", rows))], batch_rows=3)
+    assert (summary.inserted, summary.duplicates) == (7, 13)
