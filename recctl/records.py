@@ -14,6 +14,7 @@ unknown field whose value is ``null`` is the same as an absent one.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,6 +123,12 @@ _STRING_LIST_RE = rf"^\[(?:{_JSON_STRING}(?:,{_JSON_STRING})*)?\]$"
 _NUMBER_OBJECT_RE = rf"^\{{(?:{_JSON_STRING}:{_JSON_NUMBER}(?:,{_JSON_STRING}:{_JSON_NUMBER})*)?\}}$"
 
 
+_INTERACTION_FIELDS = (
+    "event_id", "recommendation_id", "user_id", "interaction_type", "interaction_value",
+    "timestamp", "assessment_id", "context",
+)
+
+
 @dataclass(frozen=True)
 class ValidationResult:
     """Valid rows in the stored shape, and rejected rows with their reasons."""
@@ -137,8 +144,10 @@ class _Rules:
     the order the checks were added (field order of DESIGN §3).
     """
 
-    def __init__(self, chunk: pl.DataFrame) -> None:
-        self.frame = chunk
+    def __init__(self, chunk: pl.DataFrame, top_level: Sequence[str]) -> None:
+        self.top_level = set(top_level)
+        self.chunk = chunk
+        self.frame = chunk.hstack(top_level_texts(chunk["json"], top_level)).lazy()
         self.errors: list[pl.Expr] = []
         self.typed: dict[str, pl.Expr] = {}
 
@@ -146,7 +155,11 @@ class _Rules:
     def text(self, name: str, path: str | None = None, source: str = "json") -> str:
         """Add the raw text of ``$.path`` as column ``__<name>``; blank text counts as missing."""
         column = f"__{name}"
-        value = pl.col(source).str.json_path_match(f"$.{path or name}")
+        path = path or name
+        if source == "json" and path in self.top_level:
+            value = pl.col(f"__top__{path}")
+        else:
+            value = pl.col(source).str.json_path_match(f"$.{path}")
         self.frame = self.frame.with_columns(
             pl.when(value.str.strip_chars().str.len_bytes() > 0).then(value).alias(column)
         )
@@ -224,21 +237,51 @@ class _Rules:
         self.typed[name] = value
 
     def extra(self, known: Sequence[str]) -> None:
-        self.frame = self.frame.with_columns(extra=extra_fields(self.frame["json"], set(known)))
+        self.frame = self.frame.with_columns(extra_fields(self.chunk["json"], set(known)).alias("extra"))
         self.typed["extra"] = pl.col("extra")
 
     # -- result -------------------------------------------------------------------------------------
     def result(self, schema: dict[str, pl.DataType]) -> ValidationResult:
+        """Evaluate every check and typed column in one lazy pass, then split valid from rejected."""
         reason = pl.coalesce(pl.col("error"), *self.errors) if self.errors else pl.col("error")
-        checked = self.frame.with_columns(reason.alias("__reason"))
+        typed = [self.typed.get(name, pl.lit(None)).cast(dtype).alias(f"__typed__{name}") for name, dtype in schema.items()]
+        checked = self.frame.select("input_position", "raw", reason.alias("__reason"), *typed).collect()
         rejects = checked.filter(pl.col("__reason").is_not_null()).select(
             "input_position", "raw", pl.col("__reason").alias("reason")
         )
-        valid = checked.filter(pl.col("__reason").is_null())
-        records = valid.select(
-            [self.typed.get(name, pl.lit(None)).cast(dtype).alias(name) for name, dtype in schema.items()]
+        records = checked.filter(pl.col("__reason").is_null()).select(
+            pl.col(f"__typed__{name}").alias(name) for name in schema
         )
         return ValidationResult(records, rejects)
+
+
+def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame:
+    """Columns ``__top__<field>``: each field's value as text, all fields from one parse.
+
+    Strings come unquoted, numbers as written, objects and arrays as JSON text; absent or null
+    values are null, and so is every field of a row whose ``json`` is null. One
+    ``read_ndjson`` over the chunk costs about as much as a single JSON-path lookup per field.
+    """
+    names = {field: f"__top__{field}" for field in fields}
+    valid = json_text.is_not_null()
+    schema = {field: pl.String() for field in fields}
+    try:
+        body = json_text.filter(valid).str.join("\n").item() or ""
+        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=schema) if body else pl.DataFrame(schema=schema)
+    except pl.exceptions.PolarsError:
+        parsed = None
+    if parsed is None or parsed.height != int(valid.sum()):
+        # The reader refused something the path lookups accept: take the slower, exact route.
+        return pl.DataFrame({names[f]: json_text.str.json_path_match(f"$.{f}") for f in fields})
+    parsed = parsed.rename(names)
+    if parsed.height == json_text.len():
+        return parsed
+    positions = pl.DataFrame({"__row": valid.arg_true()}).hstack(parsed)
+    return (
+        pl.DataFrame({"__row": pl.int_range(0, json_text.len(), eager=True, dtype=positions["__row"].dtype)})
+        .join(positions, on="__row", how="left", maintain_order="left")
+        .drop("__row")
+    )
 
 
 def parse_timestamp(raw: pl.Expr) -> pl.Expr:
@@ -267,6 +310,12 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     """
     if json_text.len() == 0:
         return pl.Series("extra", [], dtype=pl.String)
+    # Cheap pre-check on the compact canonical text: when no key at any depth is outside the known
+    # names, no row has unknown top-level fields and the full decode below can be skipped.
+    keys = json_text.str.extract_all(r'[{,]"((?:[^"\\]|\\.)*)":').explode().drop_nulls().unique()
+    ignorable = known | set(CONTEXT_FIELDS)
+    if keys.str.extract(r'^[{,]"(.*)":$').is_in(list(ignorable)).all():
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
     try:
         decoded = json_text.str.json_decode(infer_schema_length=None)
     except pl.exceptions.PolarsError:
@@ -334,7 +383,7 @@ def _format_floats(values: pl.Series) -> pl.Series:
 def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None) -> ValidationResult:
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
-    rules = _Rules(chunk)
+    rules = _Rules(chunk, _INTERACTION_FIELDS)
     rules.string("event_id")
     rules.string("recommendation_id", required=True)
     rules.string("user_id", required=True)
@@ -363,10 +412,7 @@ def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: date
     rules.string("context.assessment_id", path="assessment_id", source=context)
     rules.typed["assessment_id"] = pl.coalesce(rules.typed["assessment_id"], rules.typed.pop("context.assessment_id"))
     rules.typed["label"] = policy.label_expr(interaction_type, value)
-    rules.extra([
-        "event_id", "recommendation_id", "user_id", "interaction_type", "interaction_value",
-        "timestamp", "assessment_id", "context", "label",
-    ])
+    rules.extra([*_INTERACTION_FIELDS, "label"])
     result = rules.result(INTERACTION_SCHEMA)
     return ValidationResult(_fill_event_ids(result.records), result.rejects)
 
@@ -381,7 +427,7 @@ def _fill_event_ids(records: pl.DataFrame) -> pl.DataFrame:
 
 def validate_recommendations(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
     """Validate recommendation catalog records (DESIGN §3)."""
-    rules = _Rules(chunk)
+    rules = _Rules(chunk, [name for name in RECOMMENDATION_SCHEMA if name != "extra"])
     rules.string("recommendation_id", required=True)
     rules.string("assessment_id", required=True)
     rules.string("category", required=True)
@@ -407,7 +453,7 @@ def validate_recommendations(chunk: pl.DataFrame, *, now: datetime | None = None
 
 def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
     """Validate assessment catalog records (DESIGN §3)."""
-    rules = _Rules(chunk)
+    rules = _Rules(chunk, [name for name in ASSESSMENT_SCHEMA if name != "extra"])
     rules.string("assessment_id", required=True)
     rules.string("user_id")
     rules.enum("company_size", COMPANY_SIZES)

@@ -8,7 +8,7 @@ rows are all valid under the record rules of DESIGN section 3. It simulates:
   size, the cloud-provider match, compliance overlap and savings against spend, plus a hidden
   per-user taste per category and per-item noise;
 * the old system, which scored recommendations with a noisy ``confidence_score`` (rank
-  correlated with the true utility at roughly 0.4, and inflated for "critical" priorities) and
+  correlated with the true utility at about 0.35, and inflated for "critical" priorities) and
   displayed them ordered by it;
 * position bias: slot ``p`` is examined with probability ``(1 + p) ** -0.6`` (logged as the
   ``propensity``), and the funnel view -> click -> save / implement / share / rate, plus
@@ -270,6 +270,17 @@ class SampleSummary:
         """The three files, in the order assessments, recommendations, interactions."""
         return (self.assessments_path, self.recommendations_path, self.interactions_path)
 
+    def as_json(self) -> dict[str, int | str]:
+        return {
+            "assessments": self.assessments,
+            "recommendations": self.recommendations,
+            "interactions": self.interactions,
+            "users": self.users,
+            "assessments_path": str(self.assessments_path),
+            "recommendations_path": str(self.recommendations_path),
+            "interactions_path": str(self.interactions_path),
+        }
+
 
 def generate_sample(
     out_dir: Path,
@@ -292,7 +303,7 @@ def generate_sample(
         ``interactions.ndjson`` (``.ndjson.gz`` when ``compress``). Created if missing; existing
         files of those names are replaced, atomically (each file appears complete or not at all).
     assessments : int
-        Number of assessments (query groups), >= 0. About 25 interactions each on average; 0
+        Number of assessments (query groups), >= 0. About 20 interactions each on average; 0
         writes three empty files.
     seed : int
         Random seed, >= 0. The same arguments and seed give byte-identical files.
@@ -704,15 +715,16 @@ def _true_utility(
     * effort``; provider match (+0.3 a provider the assessment uses, +0.25 / -0.15 "multi" for
     multi- / single-cloud assessments, -0.6 otherwise); for compliance and security recs naming
     a framework, +0.6 when the assessment requires it else -0.5 (compliance) / -0.2 (security);
-    ``2 * min(savings / spend, 0.25)``. Hidden part: per-user category taste N(0, 0.25) and
-    per-item noise N(0, 0.35).
+    ``2 * min(savings / spend, 0.25)``. Hidden part: per-user category taste N(0, 0.2) and
+    per-item noise N(0, 0.3). Standard deviation about 0.9 overall.
     """
     owner = recommendations["owner"]
     category = recommendations["category"]
     priorities = assessments["priorities"][owner]
+    # CATEGORIES order: the six weights given, then architecture and monitoring derived from them.
     weights = np.column_stack(
-        [priorities, priorities[:, [2, 3]].mean(axis=1), priorities[:, 4]]
-    )  # CATEGORIES order: six direct weights, then architecture and monitoring
+        [priorities, priorities[:, [PERFORMANCE, SCALABILITY]].mean(axis=1), priorities[:, RELIABILITY]]
+    )
     category_weight = weights[np.arange(len(category)), category]
 
     roi_z = (np.log(recommendations["roi_potential"]) - np.log(120.0)) / 0.7
@@ -722,10 +734,12 @@ def _true_utility(
 
     provider = recommendations["provider"]
     uses = assessments["providers"][owner]
-    uses_rec_provider = uses[np.arange(len(provider)), np.minimum(provider, 2)] & (provider < 3)
+    is_multi = provider == REC_PROVIDERS.index("multi")
+    single = provider < len(CLOUD_PROVIDERS)  # aws, azure or gcp
+    uses_rec_provider = single & uses[np.arange(len(provider)), np.where(single, provider, 0)]
     multi_cloud = uses.sum(axis=1) >= 2
     provider_term = np.select(
-        [uses_rec_provider, (provider == 3) & multi_cloud, provider == 3], [0.3, 0.25, -0.15], default=-0.6
+        [uses_rec_provider, is_multi & multi_cloud, is_multi], [0.3, 0.25, -0.15], default=-0.6
     )
 
     framework = recommendations["framework"]
@@ -757,7 +771,7 @@ def _old_confidence(
 ) -> np.ndarray:
     """The old system's ``confidence_score``: a noisy, biased view of the utility, in (0, 1).
 
-    Rank correlation with the utility is about 0.4; critical/high priorities are inflated
+    Rank correlation with the utility is about 0.35 (0.3 within a list); critical/high priorities are inflated
     whatever their utility (a bias a model can learn to discount).
     """
     priority_boost = np.array([0.8, 0.4, 0.0, -0.3])[recommendations["priority"]]
@@ -788,10 +802,12 @@ def _simulate_interactions(
     """Simulate sessions over each assessment's list; one row per interaction event.
 
     Every session walks the list in confidence order; slot ``p`` is examined with probability
-    ``(1 + p) ** -0.6``. Examined -> view (seconds ~ lognormal, longer for useful items);
-    click with probability sigmoid(-1 + 1.5 u); after a click save, implement, share, rate
-    (stars ~ 3 + 1.3 u) with probabilities rising with u; examined but not clicked -> dismiss
-    with probability 0.4 * sigmoid(-1.5 - 2 u). An item is implemented at most once.
+    ``(1 + p) ** -0.6``. Examined -> view (seconds ~ lognormal, median 10 * exp(0.6 u));
+    click with probability sigmoid(-1.2 + 2 u); after a click save sigmoid(-1.8 + 1.6 u),
+    implement sigmoid(-2.3 + 2.2 u), share sigmoid(-2.8 + 1.2 u), rate 0.25 (stars: 3 + 1.3 u
+    + noise, rounded into 1..5); examined but not clicked -> dismiss with probability
+    0.4 * sigmoid(-1.5 - 2 u). Sessions are independent, so an item dismissed once may be
+    implemented later (rarely). An item is implemented at most once.
     """
     n_assessments = len(assessments["number"])
     low, high = sessions_per_assessment
@@ -799,7 +815,6 @@ def _simulate_interactions(
     session_count = rng.choice(np.arange(low, high + 1), size=n_assessments, p=shares / shares.sum())
     session_owner = np.repeat(np.arange(n_assessments), session_count)
     session_no = np.arange(len(session_owner)) - (np.cumsum(session_count) - session_count)[session_owner]
-    created_ms = assessments["created_ms"][session_owner]
     # Sessions start once the recommendations exist (they are created within 5 minutes of the
     # assessment): the first within two days, later ones anywhere until the window closes.
     earliest_ms = assessments["created_ms"][session_owner] + 10 * 60 * _MS_PER_SECOND
@@ -1010,12 +1025,7 @@ def _lookup(vocabulary: tuple[str | None, ...] | list[str], index: np.ndarray) -
 
 
 def _prefixed_ids(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
-    return (
-        pl.Series(np.asarray(numbers, dtype=np.int64) + 1)
-        .cast(pl.String)
-        .str.zfill(width)
-        .str.replace(r"^", prefix)
-    )
+    return prefix + pl.Series(np.asarray(numbers, dtype=np.int64) + 1).cast(pl.String).str.zfill(width)
 
 
 def _recommendation_ids(assessment_numbers: np.ndarray, slots: np.ndarray) -> pl.Series:

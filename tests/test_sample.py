@@ -152,6 +152,20 @@ def test_existing_files_are_replaced(tmp_path: Path) -> None:
     assert summary.assessments_path.read_bytes().count(b"\n") == 5
 
 
+def test_a_failed_run_leaves_the_previous_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sample, "BLOCK_ASSESSMENTS", 10)
+    before = _generate_bytes(tmp_path, assessments=12, seed=4)
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_sample(tmp_path, assessments=30, seed=5, progress=interrupt)
+    assert [(tmp_path / name).read_bytes() for name in FILES] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)  # no temporary files left
+
+
 def test_progress_reports_every_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sample, "BLOCK_ASSESSMENTS", 10)
     calls: list[tuple[int, int]] = []
@@ -301,6 +315,16 @@ def test_interactions_follow_the_record_rules(
     moments = timestamps.str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_zone="UTC")
     assert moments.min() >= START and moments.max() < START + timedelta(days=DAYS)
     assert moments.dt.millisecond().n_unique() > 100  # real millisecond precision
+    # Every interaction comes after the recommendation it is about was created.
+    timed = interactions.join(
+        frames["recommendations"].select("recommendation_id", created_at="created_at"), on="recommendation_id"
+    ).select(
+        event=pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_zone="UTC"),
+        created=pl.col("created_at").str.to_datetime("%Y-%m-%dT%H:%M:%SZ", time_zone="UTC"),
+    )
+    assert timed.height == interactions.height
+    shown_after_creation = timed["event"] > timed["created"]
+    assert shown_after_creation.all()
 
     context = interactions["context"].struct.unnest()
     assert context["session_id"].is_not_null().all()
@@ -331,9 +355,8 @@ def test_position_is_the_rank_by_confidence(
 
 def test_every_row_passes_recctl_ingest_validation(sample_dir: tuple[Path, SampleSummary]) -> None:
     """The generated files go through recctl's own ingest validation without a single reject."""
-    formats = pytest.importorskip("recctl.formats")
-    records = pytest.importorskip("recctl.records")
-    labels = pytest.importorskip("recctl.labels")
+    from recctl import formats, labels, records
+
     out_dir, summary = sample_dir
     policy = labels.load_policy(None)
     now = START + timedelta(days=DAYS + 1)
@@ -466,7 +489,7 @@ def _ndcg_at(frame: pl.DataFrame, score: str, k: int) -> float:
 
 def test_a_ranker_trained_on_interactions_beats_confidence_order(pairs: pl.DataFrame) -> None:
     """DESIGN section 10: a model trained on the sample beats the confidence baseline on held-out lists."""
-    lightgbm = pytest.importorskip("lightgbm")
+    import lightgbm
     sizes = {"startup": 0, "small": 1, "medium": 2, "large": 3, "enterprise": 4}
     data = pairs.sort("assessment_id", "recommendation_id").with_columns(
         grade=(4 * pl.col("label") + 0.5).floor().cast(pl.Int32),

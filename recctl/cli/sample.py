@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,16 +15,55 @@ def sample_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Directory to write the three NDJSON files into.")] = Path("sample_data"),
     assessments: Annotated[
-        int, typer.Option(min=1, help="How many assessments to simulate (about 100 interactions each).")
+        int, typer.Option(min=1, help="How many assessments to simulate (about 20 interactions each).")
     ] = 300,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed gives byte-identical files.")] = 0,
+    start: Annotated[
+        datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the simulated window (UTC).")
+    ] = datetime(2025, 9, 1),
+    days: Annotated[int, typer.Option(min=1, help="Length of the simulated window in days.")] = 60,
+    compress: Annotated[bool, typer.Option("--gzip", help="Write .ndjson.gz files instead of plain NDJSON.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
 ) -> None:
-    """Simulate users reacting to ranked recommendations and write the data set as NDJSON."""
+    """Simulate users reacting to ranked recommendations and write the data set as NDJSON.
+
+    Users have hidden preferences; the old confidence_score is a noisy view of them and set the
+    display order, so position bias and a learnable signal are both in the logs.
+    """
     from recctl.sample import generate_sample
 
     options = settings(ctx)
-    summary = generate_sample(out, assessments=assessments, seed=seed)
+    bar = _Bar(options.console) if options.console.is_terminal and assessments >= 5_000 else None
+    summary = generate_sample(
+        out,
+        assessments=assessments,
+        seed=seed,
+        start=start.replace(tzinfo=UTC),
+        days=days,
+        compress=compress,
+        progress=bar.update if bar else None,
+    )
+    if bar:
+        bar.stop()
     if json_output:
         print_json(summary.as_json())
-    options.console.print(str(summary), markup=False)
+    options.console.print(
+        f"{summary.assessments:,} assessments, {summary.recommendations:,} recommendations, "
+        f"{summary.interactions:,} interactions ({summary.users:,} users) -> {out}",
+        markup=False,
+    )
+
+
+class _Bar:
+    def __init__(self, console: object) -> None:
+        from rich.progress import Progress
+
+        self._progress = Progress(console=console, transient=True)  # type: ignore[arg-type]
+        self._task = self._progress.add_task("simulating", total=None)
+        self._progress.start()
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def stop(self) -> None:
+        self._progress.stop()

@@ -63,7 +63,7 @@ _ROW_KEY = "__recctl_row"
 _INPUT_ID_FIELD = "_input_id"
 
 
-def _convert(path: str, to: str) -> dict[str, Any]:
+def _convert(path: str | dict[str, Any], to: str) -> dict[str, Any]:
     """``$convert`` that turns a missing or unconvertible value into null (seed documents vary)."""
     return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
 
@@ -494,9 +494,14 @@ def _pymongoarrow() -> tuple[Any, Any, Any]:
 
 
 def _arrow_type(pa: Any, dtype: pl.DataType) -> Any:
+    """The Arrow type pymongoarrow decodes a typed interaction column as (timestamps naive UTC)."""
     if isinstance(dtype, pl.Datetime):
         return pa.timestamp("ms")
-    return {pl.Float64: pa.float64(), pl.Int64: pa.int64()}.get(type(dtype), pa.string())
+    if isinstance(dtype, pl.Float64):
+        return pa.float64()
+    if isinstance(dtype, pl.Int64):
+        return pa.int64()
+    return pa.string()
 
 
 def _as_utc_ms(column: pl.Expr) -> pl.Expr:

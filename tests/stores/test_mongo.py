@@ -83,18 +83,23 @@ def test_database_comes_from_the_uri_path(store: MongoStore, mongo_uri: str) -> 
     assert store.description == mongo_uri  # no password: nothing to mask
 
 
+def index_specs(collection: Any) -> dict[tuple[tuple[str, int], ...], dict[str, Any]]:
+    """The collection's indexes by key pattern."""
+    return {tuple(spec["key"].items()): spec for spec in collection.list_indexes()}
+
+
 def test_indexes_exist_after_open(store: MongoStore, db: Any) -> None:
-    interactions_ix = {tuple(spec["key"].items()): spec for spec in db.recommendation_interactions.list_indexes()}
+    interactions_ix = index_specs(db.recommendation_interactions)
     event_id = interactions_ix[(("event_id", 1),)]
     assert event_id.get("unique") is True
     assert event_id["partialFilterExpression"] == {"event_id": {"$type": "string"}}
     assert (("recommendation_id", 1),) in interactions_ix
     assert (("user_id", 1), ("timestamp", 1)) in interactions_ix
     assert (("timestamp", 1),) in interactions_ix
-    recommendations_ix = {tuple(spec["key"].items()): spec for spec in db.recommendations.list_indexes()}
+    recommendations_ix = index_specs(db.recommendations)
     assert recommendations_ix[(("recommendation_id", 1),)].get("unique") is True
     assert (("assessment_id", 1),) in recommendations_ix
-    assessments_ix = {tuple(spec["key"].items()): spec for spec in db.assessments.list_indexes()}
+    assessments_ix = index_specs(db.assessments)
     assert assessments_ix[(("assessment_id", 1),)].get("unique") is True
     MongoStore(store.description).close()  # opening again is idempotent
     assert len(list(db.recommendation_interactions.list_indexes())) == len(interactions_ix)
@@ -119,13 +124,16 @@ def test_duplicates_inside_one_frame_are_counted_and_the_first_wins(store: Mongo
     assert stored.filter(pl.col("event_id") == "e-1")["user_id"].to_list() == ["user-1"]
 
 
-def test_large_write_spans_batches(store: MongoStore) -> None:
-    frame = interactions([interaction_row(i) for i in range(12_000)])
-    result = store.write("interactions", frame)
-    assert (result.inserted, result.duplicates) == (12_000, 0)
-    again = store.write("interactions", frame.slice(5_000, 7_500))  # 7,000 stored rows across 2 batches
-    assert (again.inserted, again.duplicates) == (0, 7_000)
-    assert store.count("interactions") == 12_000
+def test_write_spans_batches(store: MongoStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("recctl.stores.mongo.WRITE_BATCH", 7)
+    frame = interactions([interaction_row(i) for i in range(40)])
+    result = store.write("interactions", frame.slice(0, 30))
+    assert (result.inserted, result.duplicates) == (30, 0)
+    again = store.write("interactions", frame.slice(20, 20))  # batches mixing stored and new rows
+    assert (again.inserted, again.duplicates) == (10, 10)
+    assert store.count("interactions") == 40
+    stored = store.read("interactions", columns=["event_id"])
+    assert stored["event_id"].to_list() == [f"e-{i}" for i in range(40)]
 
 
 def test_catalog_upserts_count_inserted_then_updated(store: MongoStore, db: Any) -> None:
@@ -149,8 +157,9 @@ def test_same_catalog_key_twice_in_one_frame_last_row_wins(store: MongoStore, db
 def test_catalog_documents_keep_arrays_objects_and_dates(store: MongoStore, db: Any) -> None:
     rows = [{
         "assessment_id": "asm-1", "user_id": "u-1", "company_size": "small", "monthly_budget": 1000.0,
-        "priorities": '{"security":0.9,"cost_optimization":0.25}', "compliance_requirements": ["SOC2", "GDPR"],
-        "cloud_providers": ["aws"], "workload_types": [], "created_at": T0, "extra": '{"team":"blue","n":3}',
+        "priorities": '{"security":0.9,"cost_optimization":0.25}',
+        "compliance_requirements": ["SOC2", "GDPR"], "cloud_providers": ["aws"], "workload_types": [],
+        "created_at": T0, "extra": '{"team":"blue","n":3}',
     }]
     frame = pl.DataFrame(rows, schema=ASSESSMENT_SCHEMA)
     store.write("assessments", frame)
@@ -182,7 +191,8 @@ def test_extra_fields_at_top_level_and_context_as_object(store: MongoStore, db: 
     assert json.loads(stored["context"].item()) == context
     assert json.loads(stored["extra"].item()) == extra
     assert stored["context"].item() == json.dumps(context, separators=(",", ":"))  # compact, order kept
-    assert stored.select("session_id", "position", "propensity", "model_version").row(0) == ("s-9", 2, 0.25, "m7")
+    typed = stored.select("session_id", "position", "propensity", "model_version").row(0)
+    assert typed == ("s-9", 2, 0.25, "m7")
 
 
 def test_read_returns_the_schema_and_round_trips(store: MongoStore) -> None:
@@ -200,7 +210,11 @@ def test_read_returns_the_schema_and_round_trips(store: MongoStore) -> None:
 
 
 def test_interactions_sorted_by_timestamp_then_event_id(store: MongoStore) -> None:
-    rows = [interaction_row(5, event_id="b"), interaction_row(1, event_id="z"), interaction_row(5, event_id="a")]
+    rows = [
+        interaction_row(5, event_id="b"),
+        interaction_row(1, event_id="z"),
+        interaction_row(5, event_id="a"),
+    ]
     store.write("interactions", interactions(rows))
     assert store.read("interactions", columns=["event_id"])["event_id"].to_list() == ["z", "a", "b"]
 
