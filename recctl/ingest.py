@@ -29,7 +29,7 @@ from recctl.records import RecordKind, validate
 from recctl.stores import is_mongo_uri
 from recctl.stores.base import Store, WriteResult
 
-BATCH_ROWS = 500_000
+BATCH_ROWS = 250_000
 
 
 @dataclass

@@ -58,7 +58,9 @@ _INTERACTION_FIELDS = (
 _CONTEXT_COLUMNS = ("session_id", "position", "propensity", "model_version", "variant")
 _JSON_COLUMNS = ("context", "extra")
 _SORT_COLUMNS = ("timestamp", "event_id")
+# Joins the Arrow query to the JSON-text query: computed the same way, by the server, in both.
 _ROW_KEY = "__recctl_row"
+_ROW_KEY_VALUE = {"$toString": "$_id"}
 # MongoDB owns ``_id``; an input field of that name is kept under this one and read back as ``_id``.
 _INPUT_ID_FIELD = "_input_id"
 
@@ -317,7 +319,7 @@ class MongoStore:
             "model_version": _convert("$context.model_version", "string"),
             "variant": _convert("$context.variant", "string"),
             "label": _convert("$label", "double"),
-            _ROW_KEY: {"$toString": "$_id"},
+            _ROW_KEY: _ROW_KEY_VALUE,
         }
         projection = {name: projection[name] for name in ["_id", *typed]}
         pa, schema_type, aggregate_arrow_all = _pymongoarrow()
@@ -334,18 +336,16 @@ class MongoStore:
 
     def _interaction_json(self, match: list[dict[str, Any]], json_columns: list[str]) -> pl.DataFrame:
         """The ``context`` / ``extra`` JSON text of the interactions in the window, by row key (slow)."""
-        excluded = [*_INTERACTION_FIELDS]
-        if "context" not in json_columns:
-            excluded.append("context")
         pipeline: list[dict[str, Any]] = [*match]
         if "extra" in json_columns:
-            pipeline.append({"$project": dict.fromkeys(excluded, 0)})
+            excluded = [*_INTERACTION_FIELDS, *(() if "context" in json_columns else ("context",))]
+            pipeline += [{"$addFields": {_ROW_KEY: _ROW_KEY_VALUE}}, {"$project": dict.fromkeys(excluded, 0)}]
         else:
-            pipeline.append({"$project": {"context": 1}})
+            pipeline.append({"$project": {"_id": 0, "context": 1, _ROW_KEY: _ROW_KEY_VALUE}})
         keys: list[str] = []
         values: dict[str, list[str | None]] = {name: [] for name in json_columns}
         for document in self.collection("interactions").aggregate(pipeline):
-            keys.append(str(document.pop("_id")))
+            keys.append(document.pop(_ROW_KEY))
             context = document.pop("context", None)
             if "context" in values:
                 values["context"].append(None if context is None else _dumps(context))

@@ -10,12 +10,13 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pymongo
 import pytest
-from mongo_server import free_port
+from mongo_server import free_port, server_uri, start_secantus, stop, wait_until_ready
 from polars.testing import assert_frame_equal
 
 from recctl.errors import StoreError
@@ -240,6 +241,16 @@ def test_seed_document_reads_as_it_is(store: MongoStore, db: Any) -> None:
     assert result.inserted == 2 and store.count("interactions") == 3
 
 
+def test_seed_document_with_a_numeric_id_keeps_its_context(store: MongoStore, db: Any) -> None:
+    db.recommendation_interactions.insert_one({"_id": 42.0, "recommendation_id": 7, "user_id": "u",
+                                               "interaction_type": "view", "timestamp": T0,
+                                               "context": {"position": 3}})
+    row = store.read("interactions").row(0, named=True)
+    assert (row["recommendation_id"], row["position"]) == ("7", 3)
+    assert row["event_id"] in ("42", "42.0")  # the server's $toString of a double; Python's str says "42.0"
+    assert json.loads(row["context"]) == {"position": 3}  # the JSON query joined to the Arrow one
+
+
 def test_seed_catalog_document_without_key_reads_with_its_id(store: MongoStore, db: Any) -> None:
     inserted = db.recommendations.insert_one({"assessment_id": "asm-1", "category": "cost_optimization",
                                              "confidence_score": 1, "services": ["ec2", 3]})
@@ -287,3 +298,57 @@ def test_invalid_uri_is_a_store_error_without_the_password() -> None:
     with pytest.raises(StoreError) as raised:
         MongoStore("mongodb://user:s3cret@[broken/db")
     assert "s3cret" not in str(raised.value) and "***" in str(raised.value)
+
+
+def test_other_write_errors_raise_with_the_rows_written(store: MongoStore, db: Any) -> None:
+    db.drop_collection("recommendation_interactions")
+    db.create_collection("recommendation_interactions", validator={"user_id": {"$ne": "blocked"}})
+    rows = [interaction_row(0), interaction_row(1, user_id="blocked"), interaction_row(2), interaction_row(0)]
+    with pytest.raises(StoreError, match="rejected an interaction: Document failed validation") as raised:
+        store.write("interactions", interactions(rows))
+    assert raised.value.written == 2 == store.count("interactions")
+
+
+def test_connection_lost_part_way_reports_the_acknowledged_batches(
+    store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("recctl.stores.mongo.WRITE_BATCH", 4)
+    real_insert_many = pymongo.collection.Collection.insert_many
+    calls = 0
+
+    def failing_third_batch(self: Any, documents: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise pymongo.errors.AutoReconnect("127.0.0.1:1: connection closed")
+        return real_insert_many(self, documents, **kwargs)
+
+    monkeypatch.setattr(pymongo.collection.Collection, "insert_many", failing_third_batch)
+    with pytest.raises(StoreError) as raised:
+        store.write("interactions", interactions([interaction_row(i) for i in range(10)]))
+    assert raised.value.written == 8
+    assert str(raised.value).startswith("lost the connection writing interactions to MongoDB at ")
+    assert calls == 3  # nothing is written after the failure
+
+
+def test_server_stopped_and_restarted_on_the_same_storage(tmp_path: Path) -> None:
+    port = free_port()
+    uri = server_uri(port, "recctl")
+    server = start_secantus(tmp_path / "data", port)
+    try:
+        wait_until_ready(uri, server)
+        store = MongoStore(uri, timeout_ms=1000)
+        store.write("interactions", interactions([interaction_row(i) for i in range(5)]))
+        stop(server)
+        started = time.monotonic()
+        with pytest.raises(StoreError) as raised:
+            store.write("interactions", interactions([interaction_row(9)]))
+        assert time.monotonic() - started < 5
+        assert raised.value.written == 0
+        assert str(raised.value).startswith(f"lost the connection writing interactions to MongoDB at {uri}: ")
+        server = start_secantus(tmp_path / "data", port)
+        wait_until_ready(uri, server)
+        assert store.count("interactions") == 5  # the same client reconnects; the data survived
+        store.close()
+    finally:
+        stop(server)
