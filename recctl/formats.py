@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, Any, Literal, cast
 
 import polars as pl
 
@@ -91,6 +91,11 @@ class _CountingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        if not self.closed and self._stream is not sys.stdin.buffer:
+            self._stream.close()
+        super().close()
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self._stream.read(len(buffer))
         n = len(data)
@@ -99,7 +104,7 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
-def _open_source(source: str) -> tuple[io.BufferedReader, _CountingReader]:
+def _open_source(source: str) -> tuple[io.BufferedReader[_CountingReader], _CountingReader]:
     if source == "-":
         stream: IO[bytes] = sys.stdin.buffer
     else:
@@ -112,9 +117,9 @@ def _open_source(source: str) -> tuple[io.BufferedReader, _CountingReader]:
     return buffered, counter
 
 
-def _decompressed(buffered: io.BufferedReader) -> io.BufferedReader:
+def _decompressed(buffered: io.BufferedReader[_CountingReader]) -> io.BufferedReader[Any]:
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), buffer_size=1 << 20)
     return buffered
 
 
@@ -193,15 +198,15 @@ def _lines_of(block: bytes) -> tuple[pl.Series, pl.Series]:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         # Rare path: find the bad lines one by one so the good ones still count.
-        lines, bad = [], []
+        decoded, bad = [], []
         for line in block.split(b"\n"):
             try:
-                lines.append(line.decode("utf-8"))
+                decoded.append(line.decode("utf-8"))
                 bad.append(False)
             except UnicodeDecodeError:
-                lines.append(line.decode("utf-8", errors="replace"))
+                decoded.append(line.decode("utf-8", errors="replace"))
                 bad.append(True)
-        return pl.Series(lines, dtype=pl.String), pl.Series(bad, dtype=pl.Boolean)
+        return pl.Series(decoded, dtype=pl.String), pl.Series(bad, dtype=pl.Boolean)
     lines = pl.Series([text], dtype=pl.String).str.split("\n").explode()
     return lines, pl.Series([False], dtype=pl.Boolean).extend_constant(False, len(lines) - 1)
 
@@ -239,7 +244,10 @@ def _read_ndjson(
         parsed, error = _parse_json_objects(frame["raw"])
         frame = frame.with_columns(json=parsed, error=error).with_columns(
             pl.when(pl.col("bad_utf8")).then(None).otherwise(pl.col("json")).alias("json"),
-            pl.when(pl.col("bad_utf8")).then(pl.lit("invalid UTF-8")).otherwise(pl.col("error")).alias("error"),
+            pl.when(pl.col("bad_utf8"))
+            .then(pl.lit("invalid UTF-8"))
+            .otherwise(pl.col("error"))
+            .alias("error"),
         )
         for start in range(0, frame.height, chunk_rows):
             piece = frame.slice(start, chunk_rows)
@@ -303,7 +311,9 @@ def _read_csv(
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
         number = (row.number - 1) if row.number is not None else -1
-        bad_rows.append((number, row.text, f"CSV row has {row.actual_columns} fields, header has {len(names)}"))
+        bad_rows.append(
+            (number, row.text, f"CSV row has {row.actual_columns} fields, header has {len(names)}")
+        )
         return "skip"
 
     reader = pacsv.open_csv(

@@ -102,7 +102,9 @@ class RejectsFile:
 def default_rejects_path(store: Store, kind: RecordKind, now: datetime | None = None) -> Path:
     """``<store>/rejects/<kind>-<UTC time>.ndjson``; for a MongoDB store ``./recctl-rejects/<kind>-...``."""
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = Path("recctl-rejects") if is_mongo_uri(store.description) else Path(store.description) / "rejects"
+    folder = (
+        Path("recctl-rejects") if is_mongo_uri(store.description) else Path(store.description) / "rejects"
+    )
     return folder / f"{kind}-{moment}.ndjson"
 
 
@@ -193,14 +195,16 @@ def _flush(store: Store, kind: RecordKind, batch: list[pl.DataFrame], summary: I
         summary.add(store.write(kind, pl.concat(batch)))
     except StoreError as exc:
         stored = summary.inserted + summary.updated + (exc.written or 0)
-        raise StoreError(f"{exc}; {stored} rows were stored by this ingest before the failure", written=stored) from exc
+        raise StoreError(
+            f"{exc}; {stored} rows were stored by this ingest before the failure", written=stored
+        ) from exc
 
 
 def _spooled(source: str, cleanup: ExitStack) -> str:
     """stdin copied to a temporary file (strict mode reads its input twice); paths as they are."""
     if source != "-":
         return source
-    spool = cleanup.enter_context(tempfile.NamedTemporaryFile(prefix="recctl-stdin-", delete=True))
+    spool = cleanup.enter_context(tempfile.NamedTemporaryFile(prefix="recctl-stdin-"))  # noqa: SIM115
     shutil.copyfileobj(sys.stdin.buffer, spool)
     spool.flush()
     return spool.name

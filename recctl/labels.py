@@ -12,9 +12,9 @@ Example policy file (every key optional)::
     click = 0.4
     dismiss = 0.0
     rate_max_stars = 5          # rate label = stars / rate_max_stars
-    view_base = 0.1             # view label = view_base + view_bonus * min(seconds, view_full_seconds) / view_full_seconds
+    view_base = 0.1             # view label = view_base + view_bonus * min(seconds, full) / full
     view_bonus = 0.3
-    view_full_seconds = 60
+    view_full_seconds = 60      # "full" above
     click_strength = 0.4        # a dismissed pair keeps its label only if something reached this label
 """
 
@@ -105,15 +105,24 @@ class LabelPolicy:
         import polars as pl
 
         seconds = interaction_value.clip(upper_bound=self.view_full_seconds)
-        view = pl.when(interaction_value.is_null()).then(pl.lit(self.view_base)).otherwise(
-            self.view_base + self.view_bonus * seconds / self.view_full_seconds
+        view = (
+            pl.when(interaction_value.is_null())
+            .then(pl.lit(self.view_base))
+            .otherwise(self.view_base + self.view_bonus * seconds / self.view_full_seconds)
         )
-        fixed = {t: getattr(self, t) for t in ("implement", "save", "share", "click", "dismiss")}
-        expr = pl.when(interaction_type == "view").then(view)
-        expr = expr.when(interaction_type == "rate").then(interaction_value / self.rate_max_stars)
-        for interaction, value in fixed.items():
-            expr = expr.when(interaction_type == interaction).then(pl.lit(value))
-        return expr.otherwise(None).cast(pl.Float64)
+        fixed = interaction_type.replace_strict(
+            {t: getattr(self, t) for t in ("implement", "save", "share", "click", "dismiss")},
+            default=None,
+            return_dtype=pl.Float64,
+        )
+        return (
+            pl.when(interaction_type == "view")
+            .then(view)
+            .when(interaction_type == "rate")
+            .then(interaction_value / self.rate_max_stars)
+            .otherwise(fixed)
+            .cast(pl.Float64)
+        )
 
 
 DEFAULT_POLICY = LabelPolicy()

@@ -124,8 +124,14 @@ _NUMBER_OBJECT_RE = rf"^\{{(?:{_JSON_STRING}:{_JSON_NUMBER}(?:,{_JSON_STRING}:{_
 
 
 _INTERACTION_FIELDS = (
-    "event_id", "recommendation_id", "user_id", "interaction_type", "interaction_value",
-    "timestamp", "assessment_id", "context",
+    "event_id",
+    "recommendation_id",
+    "user_id",
+    "interaction_type",
+    "interaction_value",
+    "timestamp",
+    "assessment_id",
+    "context",
 )
 
 
@@ -169,12 +175,16 @@ class _Rules:
         self.errors.append(pl.when(bad).then(pl.lit(reason)))
 
     # -- typed fields ---------------------------------------------------------------------------
-    def string(self, name: str, *, required: bool = False, path: str | None = None, source: str = "json") -> None:
+    def string(
+        self, name: str, *, required: bool = False, path: str | None = None, source: str = "json"
+    ) -> None:
         raw = pl.col(self.text(name, path, source))
         if required:
             self.check(raw.is_null(), f"{name}: required")
-        self.check(raw.str.contains(r"^\s*[\[{]") & raw.str.json_path_match("$").is_not_null(),
-                   f"{name}: must be a string")
+        self.check(
+            raw.str.contains(r"^\s*[\[{]") & raw.str.json_path_match("$").is_not_null(),
+            f"{name}: must be a string",
+        )
         self.typed[name] = raw
 
     def enum(self, name: str, allowed: Sequence[str], *, required: bool = False) -> None:
@@ -182,7 +192,9 @@ class _Rules:
         value = raw.str.strip_chars().str.to_lowercase()
         if required:
             self.check(raw.is_null(), f"{name}: required")
-        self.check(raw.is_not_null() & ~value.is_in(list(allowed)), f"{name}: must be one of {'|'.join(allowed)}")
+        self.check(
+            raw.is_not_null() & ~value.is_in(list(allowed)), f"{name}: must be one of {'|'.join(allowed)}"
+        )
         self.typed[name] = value
 
     def number(
@@ -202,7 +214,9 @@ class _Rules:
         value = raw.str.strip_chars().cast(pl.Float64, strict=False)
         if required:
             self.check(raw.is_null(), f"{label}: required")
-        self.check(raw.is_not_null() & (value.is_null() | ~value.is_finite()), f"{label}: must be a finite number")
+        self.check(
+            raw.is_not_null() & (value.is_null() | ~value.is_finite()), f"{label}: must be a finite number"
+        )
         if low is not None:
             too_low = value <= low if low_exclusive else value < low
             self.check(too_low, f"{label}: must be {'>' if low_exclusive else '>='} {low:g}")
@@ -213,16 +227,22 @@ class _Rules:
     def string_list(self, name: str) -> None:
         canonical = pl.col(self.text(name)).str.json_path_match("$")
         valid = canonical.str.contains(_STRING_LIST_RE)
-        self.check(pl.col(f"__{name}").is_not_null() & ~valid.fill_null(False), f"{name}: must be a list of strings")
+        self.check(
+            pl.col(f"__{name}").is_not_null() & ~valid.fill_null(False), f"{name}: must be a list of strings"
+        )
         self.typed[name] = pl.when(valid).then(canonical).str.json_decode(STRING_LIST)
 
     def json_object(self, name: str) -> str:
         """Validate ``name`` as a JSON object; returns the column holding its canonical text."""
         raw = pl.col(self.text(name))
         canonical = raw.str.json_path_match("$")
-        self.check(raw.is_not_null() & ~canonical.str.starts_with("{").fill_null(False), f"{name}: must be an object")
+        self.check(
+            raw.is_not_null() & ~canonical.str.starts_with("{").fill_null(False), f"{name}: must be an object"
+        )
         column = f"__{name}__object"
-        self.frame = self.frame.with_columns(pl.when(canonical.str.starts_with("{")).then(canonical).alias(column))
+        self.frame = self.frame.with_columns(
+            pl.when(canonical.str.starts_with("{")).then(canonical).alias(column)
+        )
         return column
 
     def timestamp(self, name: str, *, required: bool = False, now: datetime | None = None) -> None:
@@ -233,7 +253,9 @@ class _Rules:
         self.check(raw.is_not_null() & value.is_null(), f"{name}: not an ISO-8601 time or epoch number")
         if now is not None:
             self.check(value < pl.lit(EARLIEST_TIMESTAMP).cast(UTC_MS), f"{name}: before 2000-01-01")
-            self.check(value > pl.lit(now + MAX_FUTURE).cast(UTC_MS), f"{name}: more than 1 day in the future")
+            self.check(
+                value > pl.lit(now + MAX_FUTURE).cast(UTC_MS), f"{name}: more than 1 day in the future"
+            )
         self.typed[name] = value
 
     def extra(self, known: Sequence[str]) -> None:
@@ -244,7 +266,10 @@ class _Rules:
     def result(self, schema: dict[str, pl.DataType]) -> ValidationResult:
         """Evaluate every check and typed column in one lazy pass, then split valid from rejected."""
         reason = pl.coalesce(pl.col("error"), *self.errors) if self.errors else pl.col("error")
-        typed = [self.typed.get(name, pl.lit(None)).cast(dtype).alias(f"__typed__{name}") for name, dtype in schema.items()]
+        typed = [
+            self.typed.get(name, pl.lit(None)).cast(dtype).alias(f"__typed__{name}")
+            for name, dtype in schema.items()
+        ]
         checked = self.frame.select("input_position", "raw", reason.alias("__reason"), *typed).collect()
         rejects = checked.filter(pl.col("__reason").is_not_null()).select(
             "input_position", "raw", pl.col("__reason").alias("reason")
@@ -267,7 +292,9 @@ def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame
     schema = {field: pl.String() for field in fields}
     try:
         body = json_text.filter(valid).str.join("\n").item() or ""
-        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=schema) if body else pl.DataFrame(schema=schema)
+        parsed = (
+            pl.read_ndjson(io.BytesIO(body.encode()), schema=schema) if body else pl.DataFrame(schema=schema)
+        )
     except pl.exceptions.PolarsError:
         parsed = None
     if parsed is None or parsed.height != int(valid.sum()):
@@ -276,9 +303,9 @@ def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame
     parsed = parsed.rename(names)
     if parsed.height == json_text.len():
         return parsed
-    positions = pl.DataFrame({"__row": valid.arg_true()}).hstack(parsed)
+    positions = pl.DataFrame({"__row": valid.arg_true().cast(pl.Int64)}).hstack(parsed)
     return (
-        pl.DataFrame({"__row": pl.int_range(0, json_text.len(), eager=True, dtype=positions["__row"].dtype)})
+        pl.DataFrame({"__row": pl.int_range(0, json_text.len(), eager=True, dtype=pl.Int64)})
         .join(positions, on="__row", how="left", maintain_order="left")
         .drop("__row")
     )
@@ -294,8 +321,12 @@ def parse_timestamp(raw: pl.Expr) -> pl.Expr:
     candidates = [
         zoned.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="ms", time_zone="UTC"),
         zoned.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="ms", time_zone="UTC"),
-        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
-        text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone(
+            "UTC"
+        ),
+        text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms").dt.replace_time_zone(
+            "UTC"
+        ),
         text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
         text.str.to_datetime("%Y-%m-%d", strict=False, time_unit="ms").dt.replace_time_zone("UTC"),
     ]
@@ -334,7 +365,9 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     ]
     joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
     return members.select(
-        pl.when(joined.str.len_bytes() > 0).then(pl.concat_str(pl.lit("{"), joined, pl.lit("}"))).alias("extra")
+        pl.when(joined.str.len_bytes() > 0)
+        .then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+        .alias("extra")
     ).to_series()
 
 
@@ -342,7 +375,9 @@ def _extra_fields_slow(json_text: pl.Series, known: set[str]) -> pl.Series:
     # Fallback for chunks whose unknown fields mix types; polars has no per-row dynamic-key decode.
     values = []
     for text in json_text.to_list():
-        unknown = {k: v for k, v in json.loads(text).items() if k not in known and v is not None} if text else {}
+        unknown = (
+            {k: v for k, v in json.loads(text).items() if k not in known and v is not None} if text else {}
+        )
         values.append(json.dumps(unknown, ensure_ascii=False, separators=(",", ":")) if unknown else None)
     return pl.Series("extra", values, dtype=pl.String)
 
@@ -380,7 +415,9 @@ def _format_floats(values: pl.Series) -> pl.Series:
     return pl.Series([None if v is None else repr(float(v)) for v in values.to_list()], dtype=pl.String)
 
 
-def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None) -> ValidationResult:
+def validate_interactions(
+    chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None
+) -> ValidationResult:
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
     rules = _Rules(chunk, _INTERACTION_FIELDS)
@@ -390,9 +427,14 @@ def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: date
     rules.enum("interaction_type", INTERACTION_TYPES, required=True)
     interaction_type = rules.typed["interaction_type"]
     value = rules.number("interaction_value")
-    rules.check((interaction_type == "rate") & value.is_null() & pl.col("__interaction_value").is_null(),
-                "interaction_value: required for rate (1..5 stars)")
-    rules.check((interaction_type == "rate") & ((value < 1) | (value > 5)), "interaction_value: rate must be 1..5 stars")
+    rules.check(
+        (interaction_type == "rate") & value.is_null() & pl.col("__interaction_value").is_null(),
+        "interaction_value: required for rate (1..5 stars)",
+    )
+    rules.check(
+        (interaction_type == "rate") & ((value < 1) | (value > 5)),
+        "interaction_value: rate must be 1..5 stars",
+    )
     rules.check((interaction_type == "view") & (value < 0), "interaction_value: view seconds must be >= 0")
     rules.typed["interaction_value"] = value
     rules.timestamp("timestamp", required=True, now=now)
@@ -401,16 +443,21 @@ def validate_interactions(chunk: pl.DataFrame, policy: LabelPolicy, *, now: date
     rules.string("context.session_id", path="session_id", source=context)
     rules.typed["session_id"] = rules.typed.pop("context.session_id")
     position = rules.number("position", source=context, low=0, label="context.position")
-    rules.check(position.is_not_null() & (position != position.floor()), "context.position: must be an integer")
+    rules.check(
+        position.is_not_null() & (position != position.floor()), "context.position: must be an integer"
+    )
     rules.typed["position"] = position
-    rules.typed["propensity"] = rules.number("propensity", source=context, low=0, low_exclusive=True, high=1,
-                                             label="context.propensity")
+    rules.typed["propensity"] = rules.number(
+        "propensity", source=context, low=0, low_exclusive=True, high=1, label="context.propensity"
+    )
     for name in ("model_version", "variant"):
         rules.string(f"context.{name}", path=name, source=context)
         rules.typed[name] = rules.typed.pop(f"context.{name}")
     rules.string("assessment_id")
     rules.string("context.assessment_id", path="assessment_id", source=context)
-    rules.typed["assessment_id"] = pl.coalesce(rules.typed["assessment_id"], rules.typed.pop("context.assessment_id"))
+    rules.typed["assessment_id"] = pl.coalesce(
+        rules.typed["assessment_id"], rules.typed.pop("context.assessment_id")
+    )
     rules.typed["label"] = policy.label_expr(interaction_type, value)
     rules.extra([*_INTERACTION_FIELDS, "label"])
     result = rules.result(INTERACTION_SCHEMA)
@@ -466,8 +513,10 @@ def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) ->
     )
     flat_numbers = priorities.str.contains(_NUMBER_OBJECT_RE)
     rules.check(priorities.is_not_null() & ~flat_numbers, "priorities: values must be numbers")
-    rules.check(priorities.is_not_null() & ((weights.list.min() < 0) | (weights.list.max() > 1)),
-                "priorities: weights must be in 0..1")
+    rules.check(
+        priorities.is_not_null() & ((weights.list.min() < 0) | (weights.list.max() > 1)),
+        "priorities: weights must be in 0..1",
+    )
     rules.typed["priorities"] = priorities
     for name in ("compliance_requirements", "cloud_providers", "workload_types"):
         rules.string_list(name)
@@ -477,7 +526,9 @@ def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) ->
     return rules.result(ASSESSMENT_SCHEMA)
 
 
-def validate(kind: RecordKind, chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None) -> ValidationResult:
+def validate(
+    kind: RecordKind, chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None
+) -> ValidationResult:
     """Validate a chunk of records of ``kind``."""
     if kind == "interactions":
         return validate_interactions(chunk, policy, now=now)

@@ -72,11 +72,16 @@ def start_secantus(storage_path: Path, port: int, *, log_path: Path | None = Non
     config.touch()
     command = [
         *_server_command(),
-        "--config", str(config),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--storage-path", str(storage_path),
-        "--log-level", "WARNING",
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(storage_path),
+        "--log-level",
+        "WARNING",
     ]
     with open(log_path, "ab") as log:
         return subprocess.Popen(

@@ -49,7 +49,9 @@ def test_bom_crlf_and_missing_final_newline(tmp_path: Path) -> None:
 
 def test_invalid_utf8_line_is_rejected_alone(tmp_path: Path) -> None:
     path = tmp_path / "events.ndjson"
-    path.write_bytes(json.dumps(RECORDS[0]).encode() + b"\n" + b'{"a": "\xff\xfe"}\n' + json.dumps(RECORDS[1]).encode())
+    path.write_bytes(
+        json.dumps(RECORDS[0]).encode() + b"\n" + b'{"a": "\xff\xfe"}\n' + json.dumps(RECORDS[1]).encode()
+    )
     frame, _ = read_all(str(path))
     assert frame["error"].to_list() == [None, "invalid UTF-8", None]
 
@@ -71,7 +73,12 @@ def test_json_array_csv_parquet_and_gzip_agree(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "a.ndjson.gz", "wt") as handle:
         handle.write("\n".join(json.dumps(r) for r in flat))
     expected_ids = ["e-0", "e-1", "e-2"]
-    for name, kind in [("a.json", "index"), ("a.csv", "row"), ("a.parquet", "index"), ("a.ndjson.gz", "line")]:
+    for name, kind in [
+        ("a.json", "index"),
+        ("a.csv", "row"),
+        ("a.parquet", "index"),
+        ("a.ndjson.gz", "line"),
+    ]:
         frame, kinds = read_all(str(tmp_path / name))
         assert kinds == {kind}, name
         assert frame["error"].null_count() == 3, name

@@ -26,12 +26,16 @@ INVALID_CHANGES: list[dict[str, Any]] = [
 row_strategy = st.one_of(
     st.builds(lambda i: ("valid", interaction(event_id=f"e-{i}")), st.integers(0, 30)),
     st.builds(lambda i: ("derived", interaction(event_id=None, user_id=f"u-{i}")), st.integers(0, 10)),
-    st.builds(lambda i: ("invalid", interaction(**INVALID_CHANGES[i])), st.integers(0, len(INVALID_CHANGES) - 1)),
+    st.builds(
+        lambda i: ("invalid", interaction(**INVALID_CHANGES[i])), st.integers(0, len(INVALID_CHANGES) - 1)
+    ),
     st.sampled_from([("broken", "{oops"), ("broken", "[]"), ("broken", '{"a": NaN}')]),
 )
 
 
-def run_accounting(location: str, tmp_path: Path, rows: list[tuple[str, Any]], stored_before: set[str]) -> None:
+def run_accounting(
+    location: str, tmp_path: Path, rows: list[tuple[str, Any]], stored_before: set[str]
+) -> None:
     source = write_ndjson(tmp_path / "in.ndjson", [row for _, row in rows])
     rejects_path = tmp_path / "rejects.ndjson"
     rejects_path.unlink(missing_ok=True)
@@ -72,8 +76,12 @@ def test_accounting_mongo(mongo_uri: str, tmp_path: Path, rows: list[tuple[str, 
 
 
 def test_catalog_accounting(store: Any, tmp_path: Path) -> None:
-    rows = [recommendation(recommendation_id="r-1"), recommendation(recommendation_id="r-2", confidence_score=2),
-            recommendation(recommendation_id="r-1", title="again"), "not json"]
+    rows = [
+        recommendation(recommendation_id="r-1"),
+        recommendation(recommendation_id="r-2", confidence_score=2),
+        recommendation(recommendation_id="r-1", title="again"),
+        "not json",
+    ]
     summary = ingest(store, "recommendations", [str(write_ndjson(tmp_path / "r.ndjson", rows))])
     assert (summary.read, summary.inserted, summary.updated, summary.rejected) == (4, 1, 1, 2)
 

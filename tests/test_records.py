@@ -130,9 +130,13 @@ def test_assessment_rules(change: dict[str, Any], reason: str) -> None:
 
 def test_valid_interaction_is_stored_typed() -> None:
     record = interaction(
-        user_id=42, interaction_type="  VIEW ", interaction_value="30", assessment_id=None,
+        user_id=42,
+        interaction_type="  VIEW ",
+        interaction_value="30",
+        assessment_id=None,
         context={"session_id": "s-9", "position": 3, "propensity": 0.25, "assessment_id": "asm-7", "ab": [1]},
-        campaign="spring", score={"a": 1},
+        campaign="spring",
+        score={"a": 1},
     )
     records, reasons = check("interactions", record)
     assert reasons == []
@@ -189,7 +193,9 @@ def test_assessment_priorities_kept_as_json_object() -> None:
 
 
 def test_parse_errors_from_the_reader_are_the_reason() -> None:
-    frame = chunk_of([interaction()]).with_columns(pl.lit("invalid JSON").alias("error"), pl.lit(None, dtype=pl.String).alias("json"))
+    frame = chunk_of([interaction()]).with_columns(
+        pl.lit("invalid JSON").alias("error"), pl.lit(None, dtype=pl.String).alias("json")
+    )
     result = validate("interactions", frame, DEFAULT_POLICY, now=NOW)
     assert result.records.height == 0
     assert result.rejects["reason"].to_list() == ["invalid JSON"]

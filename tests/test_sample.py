@@ -490,6 +490,7 @@ def _ndcg_at(frame: pl.DataFrame, score: str, k: int) -> float:
 def test_a_ranker_trained_on_interactions_beats_confidence_order(pairs: pl.DataFrame) -> None:
     """DESIGN section 10: a model trained on the sample beats the confidence baseline on held-out lists."""
     import lightgbm
+
     sizes = {"startup": 0, "small": 1, "medium": 2, "large": 3, "enterprise": 4}
     data = pairs.sort("assessment_id", "recommendation_id").with_columns(
         grade=(4 * pl.col("label") + 0.5).floor().cast(pl.Int32),

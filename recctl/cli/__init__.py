@@ -46,10 +46,14 @@ def main_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="More detail on stderr; tracebacks for unexpected errors.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr; data still goes to stdout.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr; data still goes to stdout.")
+    ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the recctl version and exit."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the recctl version and exit."
+        ),
     ] = False,
 ) -> None:
     """Learning-to-rank toolkit for recommendation feedback loops."""

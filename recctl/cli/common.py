@@ -84,7 +84,10 @@ class RecctlGroup(TyperGroup):
         except Exception as exc:  # a bug: one line, the traceback only with --verbose
             if isinstance(ctx.obj, Settings) and ctx.obj.verbose:
                 traceback.print_exc(file=sys.stderr)
-            typer.echo(_error_line(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)"), err=True)
+            typer.echo(
+                _error_line(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for details)"),
+                err=True,
+            )
             raise typer.Exit(1) from None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,18 +11,20 @@ import typer
 from recctl.cli.common import print_json, settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from recctl.ingest import IngestSummary
 
 PROGRESS_MIN_BYTES = 8 << 20
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     interactions = "interactions"
     recommendations = "recommendations"
     assessments = "assessments"
 
 
-class InputFormat(str, Enum):
+class InputFormat(StrEnum):
     ndjson = "ndjson"
     json = "json"
     csv = "csv"
@@ -34,7 +36,9 @@ def ingest_command(
     kind: Annotated[Kind, typer.Argument(help="What the input holds.", show_default=False)],
     files: Annotated[
         list[str] | None,
-        typer.Argument(help="Input files (.ndjson .jsonl .json .csv .parquet, optionally .gz); '-' or none: stdin."),
+        typer.Argument(
+            help="Input files (.ndjson .jsonl .json .csv .parquet, optionally .gz); '-' or none: stdin."
+        ),
     ] = None,
     input_format: Annotated[
         InputFormat | None,
@@ -42,13 +46,19 @@ def ingest_command(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Where rejected rows go (NDJSON). Default: a timestamped file under the store's rejects/."),
+        typer.Option(
+            help="Where rejected rows go (NDJSON). Default: a timestamped file under the store's rejects/."
+        ),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Write nothing if any row is invalid (exit 1).")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Write nothing if any row is invalid (exit 1).")
+    ] = False,
     labels: Annotated[
         Path | None, typer.Option(help="Label policy TOML file overriding the default labels (DESIGN §4).")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Validate interaction logs or catalog records and store them.
 
@@ -92,12 +102,16 @@ def ingest_command(
 class _Progress:
     """A rich progress bar over input bytes (shown for large inputs on a terminal only)."""
 
-    def __init__(self, console: object, total: int | None) -> None:
+    def __init__(self, console: Console, total: int | None) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("ingesting"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-            console=console, transient=True,  # type: ignore[arg-type]
+            TextColumn("ingesting"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
         self._task = self._progress.add_task("ingest", total=total)
 
@@ -111,17 +125,15 @@ class _Progress:
         self._progress.update(self._task, completed=done)
 
 
-def _progress(console: object, size: int | None) -> _Progress | None:
+def _progress(console: Console, size: int | None) -> _Progress | None:
     if size is not None and size < PROGRESS_MIN_BYTES:
         return None
     return _Progress(console, size)
 
 
-def _report(console: object, summary: IngestSummary, where: str) -> None:
-    from rich.console import Console
+def _report(console: Console, summary: IngestSummary, where: str) -> None:
     from rich.table import Table
 
-    assert isinstance(console, Console)
     updated_label = "duplicates" if summary.kind == "interactions" else "updated"
     updated_value = summary.duplicates if summary.kind == "interactions" else summary.updated
     table = Table.grid(padding=(0, 2))

@@ -4,26 +4,37 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from recctl.cli.common import print_json, settings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 def sample_command(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Directory to write the three NDJSON files into.")] = Path("sample_data"),
+    out: Annotated[Path, typer.Option(help="Directory to write the three NDJSON files into.")] = Path(
+        "sample_data"
+    ),
     assessments: Annotated[
         int, typer.Option(min=1, help="How many assessments to simulate (about 20 interactions each).")
     ] = 300,
-    seed: Annotated[int, typer.Option(min=0, help="Random seed: the same seed gives byte-identical files.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Random seed: the same seed gives byte-identical files.")
+    ] = 0,
     start: Annotated[
         datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the simulated window (UTC).")
     ] = datetime(2025, 9, 1),
     days: Annotated[int, typer.Option(min=1, help="Length of the simulated window in days.")] = 60,
-    compress: Annotated[bool, typer.Option("--gzip", help="Write .ndjson.gz files instead of plain NDJSON.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+    compress: Annotated[
+        bool, typer.Option("--gzip", help="Write .ndjson.gz files instead of plain NDJSON.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Simulate users reacting to ranked recommendations and write the data set as NDJSON.
 
@@ -55,10 +66,10 @@ def sample_command(
 
 
 class _Bar:
-    def __init__(self, console: object) -> None:
+    def __init__(self, console: Console) -> None:
         from rich.progress import Progress
 
-        self._progress = Progress(console=console, transient=True)  # type: ignore[arg-type]
+        self._progress = Progress(console=console, transient=True)
         self._task = self._progress.add_task("simulating", total=None)
         self._progress.start()
 

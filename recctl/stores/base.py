@@ -55,7 +55,7 @@ class Store(Protocol):
         until: datetime | None = None,
         columns: list[str] | None = None,
     ) -> pl.DataFrame:
-        """All stored records of ``kind`` (interactions optionally limited to ``since <= timestamp < until``)."""
+        """Stored records of ``kind``; interactions optionally limited to ``since <= timestamp < until``."""
         ...
 
     def count(self, kind: RecordKind) -> int:

@@ -105,7 +105,9 @@ class FileStore:
         try:
             _write_atomically(merged, self._catalog_path(kind))
         except OSError as exc:
-            raise StoreError(f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0) from exc
+            raise StoreError(
+                f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0
+            ) from exc
         return WriteResult(inserted=inserted, updated=records.height - inserted)
 
     # -- reading ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import polars as pl
 import pymongo
@@ -52,10 +52,15 @@ _INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
 
 # Typed top-level fields of a stored interaction; everything else but ``_id`` and ``context`` is extra.
 _INTERACTION_FIELDS = (
-    "event_id", "recommendation_id", "user_id", "assessment_id",
-    "interaction_type", "interaction_value", "timestamp", "label",
+    "event_id",
+    "recommendation_id",
+    "user_id",
+    "assessment_id",
+    "interaction_type",
+    "interaction_value",
+    "timestamp",
+    "label",
 )
-_CONTEXT_COLUMNS = ("session_id", "position", "propensity", "model_version", "variant")
 _JSON_COLUMNS = ("context", "extra")
 _SORT_COLUMNS = ("timestamp", "event_id")
 # Joins the Arrow query to the JSON-text query: computed the same way, by the server, in both.
@@ -89,7 +94,7 @@ class MongoStore:
 
     def __init__(self, uri: str, *, timeout_ms: int = 5000) -> None:
         self.description = redact(uri)
-        self._password = _password(uri)
+        self._passwords = _passwords(uri)
         try:
             self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
                 uri,
@@ -133,7 +138,7 @@ class MongoStore:
         ``written`` = rows acknowledged before it. Rows of the batch in flight when the connection
         went may or may not be stored; re-ingesting is safe (event ids are unique, catalogs upsert).
         """
-        _check_columns(kind, records)
+        records = _schema_columns(kind, records)
         key = KEYS[kind]
         if records[key].null_count():
             raise ValueError(f"{kind}: {key} must not be null")
@@ -232,10 +237,10 @@ class MongoStore:
     def _insert_interactions(self, records: pl.DataFrame) -> WriteResult:
         # A repeat inside the frame is dropped here so that the first row wins whatever order the
         # server applies an unordered batch in; repeats of stored rows are the unique index's job.
-        first = records.unique(subset=["event_id"], keep="first", maintain_order=True)
+        unique_rows = records.unique(subset=["event_id"], keep="first", maintain_order=True)
         collection = self.collection("interactions")
-        inserted, duplicates = 0, records.height - first.height
-        for batch in _batches(first):
+        inserted, duplicates = 0, records.height - unique_rows.height
+        for batch in _batches(unique_rows):
             documents = [_interaction_document(row) for row in batch]
             try:
                 result = collection.insert_many(documents, ordered=False)
@@ -246,8 +251,8 @@ class MongoStore:
                 errors = details.get("writeErrors", [])
                 others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
                 if others or details.get("writeConcernErrors"):
-                    first = others[0] if others else details["writeConcernErrors"][0]
-                    reason = first.get("errmsg", first)
+                    error = others[0] if others else details["writeConcernErrors"][0]
+                    reason = error.get("errmsg", error)
                     message = self._safe(f"MongoDB rejected an interaction: {reason}")
                     raise StoreError(message, written=stored) from None
                 inserted = stored
@@ -361,14 +366,12 @@ class MongoStore:
         for document in self.collection(kind).find({}):
             if document.get(key) is None:
                 document[key] = str(document["_id"])
-            document.pop("_id", None)
             for name, dtype in schema.items():
-                if name == "extra":
-                    cells[name].append(_extra_text(document))
-                elif name == "priorities":
+                if name == "priorities":
                     cells[name].append(_json_text(document.pop(name, None)))
-                else:
+                elif name != "extra":
                     cells[name].append(_cell(document.pop(name, None), dtype))
+            cells["extra"].append(_extra_text(document))  # what is left once the typed fields are taken
         frame = pl.DataFrame(
             [pl.Series(name, cells[name], dtype=dtype, strict=False) for name, dtype in schema.items()]
         )
@@ -383,16 +386,18 @@ class MongoStore:
     def _safe(self, message: str) -> str:
         """One line, with the URI's password masked wherever it appears."""
         message = redact(" ".join(message.split()))
-        if self._password:
-            message = message.replace(self._password, "***")
+        for password in self._passwords:
+            message = message.replace(password, "***")
         return message
 
 
 # -- documents ------------------------------------------------------------------------------------
-def _check_columns(kind: RecordKind, records: pl.DataFrame) -> None:
+def _schema_columns(kind: RecordKind, records: pl.DataFrame) -> pl.DataFrame:
+    """The frame's columns of ``SCHEMAS[kind]`` (others ignored); ValueError if one is missing."""
     missing = [name for name in SCHEMAS[kind] if name not in records.columns]
     if missing:
         raise ValueError(f"{kind}: frame lacks column(s) {', '.join(missing)}")
+    return records.select(list(SCHEMAS[kind]))
 
 
 def _batches(records: pl.DataFrame) -> Iterator[list[dict[str, Any]]]:
@@ -510,12 +515,12 @@ def _as_utc_ms(column: pl.Expr) -> pl.Expr:
 
 
 # -- messages -------------------------------------------------------------------------------------
-def _password(uri: str) -> str:
-    try:
-        return unquote(urlsplit(uri).password or "")
-    except ValueError:
-        match = re.match(r"mongodb(?:\+srv)?://[^:/@\s]*:([^@\s]*)@", uri)
-        return unquote(match.group(1)) if match else ""
+def _passwords(uri: str) -> list[str]:
+    """The URI's password as written and decoded (to mask it wherever a driver message repeats it)."""
+    match = re.match(r"mongodb(?:\+srv)?://[^:/@\s]*:([^@\s]*)@", uri)
+    if not match or not match.group(1):
+        return []
+    return sorted({match.group(1), unquote(match.group(1))}, key=len, reverse=True)
 
 
 def _short(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from polars.testing import assert_frame_equal
 
 from recctl.errors import StoreError
 from recctl.records import ASSESSMENT_SCHEMA, INTERACTION_SCHEMA, RECOMMENDATION_SCHEMA
+from recctl.stores import redact
 from recctl.stores.mongo import MongoStore
 
 pytestmark = pytest.mark.mongo
@@ -44,8 +45,9 @@ def interaction_row(number: int, **overrides: Any) -> dict[str, Any]:
         "propensity": 0.5,
         "model_version": None,
         "variant": None,
-        "context": json.dumps({"session_id": "s-1", "position": number % 5, "propensity": 0.5},
-                              separators=(",", ":")),
+        "context": json.dumps(
+            {"session_id": "s-1", "position": number % 5, "propensity": 0.5}, separators=(",", ":")
+        ),
         "label": 0.175,
         "extra": None,
     }
@@ -59,8 +61,16 @@ def interactions(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 def recommendations(*ids: str, title: str = "Enable MFA") -> pl.DataFrame:
     rows = [
-        {"recommendation_id": rid, "assessment_id": "asm-1", "category": "security", "confidence_score": 0.7,
-         "title": title, "services": ["iam", "kms"], "tags": [], "created_at": T0}
+        {
+            "recommendation_id": rid,
+            "assessment_id": "asm-1",
+            "category": "security",
+            "confidence_score": 0.7,
+            "title": title,
+            "services": ["iam", "kms"],
+            "tags": [],
+            "created_at": T0,
+        }
         for rid in ids
     ]
     return pl.DataFrame(rows, schema=RECOMMENDATION_SCHEMA)
@@ -81,7 +91,7 @@ def db(store: MongoStore, mongo_client: Client) -> pymongo.database.Database[dic
 def test_database_comes_from_the_uri_path(store: MongoStore, mongo_uri: str) -> None:
     assert store.database.name.startswith("recctl_test_")
     assert store.database.name in mongo_uri
-    assert store.description == mongo_uri  # no password: nothing to mask
+    assert store.description == redact(mongo_uri)
 
 
 def index_specs(collection: Any) -> dict[tuple[tuple[str, int], ...], dict[str, Any]]:
@@ -89,7 +99,7 @@ def index_specs(collection: Any) -> dict[tuple[tuple[str, int], ...], dict[str, 
     return {tuple(spec["key"].items()): spec for spec in collection.list_indexes()}
 
 
-def test_indexes_exist_after_open(store: MongoStore, db: Any) -> None:
+def test_indexes_exist_after_open(store: MongoStore, db: Any, mongo_uri: str) -> None:
     interactions_ix = index_specs(db.recommendation_interactions)
     event_id = interactions_ix[(("event_id", 1),)]
     assert event_id.get("unique") is True
@@ -102,7 +112,7 @@ def test_indexes_exist_after_open(store: MongoStore, db: Any) -> None:
     assert (("assessment_id", 1),) in recommendations_ix
     assessments_ix = index_specs(db.assessments)
     assert assessments_ix[(("assessment_id", 1),)].get("unique") is True
-    MongoStore(store.description).close()  # opening again is idempotent
+    MongoStore(mongo_uri).close()  # opening again is idempotent
     assert len(list(db.recommendation_interactions.list_indexes())) == len(interactions_ix)
 
 
@@ -156,12 +166,20 @@ def test_same_catalog_key_twice_in_one_frame_last_row_wins(store: MongoStore, db
 
 
 def test_catalog_documents_keep_arrays_objects_and_dates(store: MongoStore, db: Any) -> None:
-    rows = [{
-        "assessment_id": "asm-1", "user_id": "u-1", "company_size": "small", "monthly_budget": 1000.0,
-        "priorities": '{"security":0.9,"cost_optimization":0.25}',
-        "compliance_requirements": ["SOC2", "GDPR"], "cloud_providers": ["aws"], "workload_types": [],
-        "created_at": T0, "extra": '{"team":"blue","n":3}',
-    }]
+    rows = [
+        {
+            "assessment_id": "asm-1",
+            "user_id": "u-1",
+            "company_size": "small",
+            "monthly_budget": 1000.0,
+            "priorities": '{"security":0.9,"cost_optimization":0.25}',
+            "compliance_requirements": ["SOC2", "GDPR"],
+            "cloud_providers": ["aws"],
+            "workload_types": [],
+            "created_at": T0,
+            "extra": '{"team":"blue","n":3}',
+        }
+    ]
     frame = pl.DataFrame(rows, schema=ASSESSMENT_SCHEMA)
     store.write("assessments", frame)
     document = db.assessments.find_one({})
@@ -174,11 +192,24 @@ def test_catalog_documents_keep_arrays_objects_and_dates(store: MongoStore, db: 
 
 
 def test_extra_fields_at_top_level_and_context_as_object(store: MongoStore, db: Any) -> None:
-    context = {"session_id": "s-9", "position": 2, "propensity": 0.25, "model_version": "m7", "page": "home",
-               "nested": {"a": [1, 2]}}
+    context = {
+        "session_id": "s-9",
+        "position": 2,
+        "propensity": 0.25,
+        "model_version": "m7",
+        "page": "home",
+        "nested": {"a": [1, 2]},
+    }
     extra = {"device": "mobile", "score": 1.5, "tags": ["x", "é"], "_id": "input-id"}
-    row = interaction_row(0, session_id="s-9", position=2, propensity=0.25, model_version="m7",
-                          context=json.dumps(context), extra=json.dumps(extra, ensure_ascii=False))
+    row = interaction_row(
+        0,
+        session_id="s-9",
+        position=2,
+        propensity=0.25,
+        model_version="m7",
+        context=json.dumps(context),
+        extra=json.dumps(extra, ensure_ascii=False),
+    )
     store.write("interactions", interactions([row]))
     document = db.recommendation_interactions.find_one({"event_id": "e-0"})
     assert document["context"] == context
@@ -198,8 +229,17 @@ def test_extra_fields_at_top_level_and_context_as_object(store: MongoStore, db: 
 
 def test_read_returns_the_schema_and_round_trips(store: MongoStore) -> None:
     rows = [interaction_row(i) for i in range(6)]
-    rows[3] = interaction_row(3, interaction_value=None, context=None, session_id=None, position=None,
-                              propensity=None, extra='{"k":"v"}', assessment_id=None, label=None)
+    rows[3] = interaction_row(
+        3,
+        interaction_value=None,
+        context=None,
+        session_id=None,
+        position=None,
+        propensity=None,
+        extra='{"k":"v"}',
+        assessment_id=None,
+        label=None,
+    )
     frame = interactions(rows)
     store.write("interactions", frame)
     stored = store.read("interactions")
@@ -222,11 +262,16 @@ def test_interactions_sorted_by_timestamp_then_event_id(store: MongoStore) -> No
 
 def test_seed_document_reads_as_it_is(store: MongoStore, db: Any) -> None:
     seed_time = datetime(2025, 6, 3, 8, 30, 15, 250000, tzinfo=UTC)
-    inserted = db.recommendation_interactions.insert_one({
-        "recommendation_id": "rec-7", "user_id": "u-42", "interaction_type": "click",
-        "context": {"assessment_id": "asm-9", "session_id": "s-3"}, "timestamp": seed_time,
-        "created_by": "api",
-    })
+    inserted = db.recommendation_interactions.insert_one(
+        {
+            "recommendation_id": "rec-7",
+            "user_id": "u-42",
+            "interaction_type": "click",
+            "context": {"assessment_id": "asm-9", "session_id": "s-3"},
+            "timestamp": seed_time,
+            "created_by": "api",
+        }
+    )
     stored = store.read("interactions")
     assert stored.height == 1
     row = stored.row(0, named=True)
@@ -242,9 +287,16 @@ def test_seed_document_reads_as_it_is(store: MongoStore, db: Any) -> None:
 
 
 def test_seed_document_with_a_numeric_id_keeps_its_context(store: MongoStore, db: Any) -> None:
-    db.recommendation_interactions.insert_one({"_id": 42.0, "recommendation_id": 7, "user_id": "u",
-                                               "interaction_type": "view", "timestamp": T0,
-                                               "context": {"position": 3}})
+    db.recommendation_interactions.insert_one(
+        {
+            "_id": 42.0,
+            "recommendation_id": 7,
+            "user_id": "u",
+            "interaction_type": "view",
+            "timestamp": T0,
+            "context": {"position": 3},
+        }
+    )
     row = store.read("interactions").row(0, named=True)
     assert (row["recommendation_id"], row["position"]) == ("7", 3)
     assert row["event_id"] in ("42", "42.0")  # the server's $toString of a double; Python's str says "42.0"
@@ -252,8 +304,14 @@ def test_seed_document_with_a_numeric_id_keeps_its_context(store: MongoStore, db
 
 
 def test_seed_catalog_document_without_key_reads_with_its_id(store: MongoStore, db: Any) -> None:
-    inserted = db.recommendations.insert_one({"assessment_id": "asm-1", "category": "cost_optimization",
-                                             "confidence_score": 1, "services": ["ec2", 3]})
+    inserted = db.recommendations.insert_one(
+        {
+            "assessment_id": "asm-1",
+            "category": "cost_optimization",
+            "confidence_score": 1,
+            "services": ["ec2", 3],
+        }
+    )
     stored = store.read("recommendations")
     assert stored.schema == pl.Schema(RECOMMENDATION_SCHEMA)
     row = stored.row(0, named=True)

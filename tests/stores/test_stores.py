@@ -63,10 +63,15 @@ def test_duplicates_inside_one_input_are_counted(store: Any, tmp_path: Path) -> 
 
 
 def test_catalog_upserts(store: Any, tmp_path: Path) -> None:
-    first = write_ndjson(tmp_path / "a.ndjson", [recommendation(recommendation_id=f"r-{i}") for i in range(3)])
+    first = write_ndjson(
+        tmp_path / "a.ndjson", [recommendation(recommendation_id=f"r-{i}") for i in range(3)]
+    )
     summary = ingest(store, "recommendations", [str(first)])
     assert (summary.inserted, summary.updated) == (3, 0)
-    changed = [recommendation(recommendation_id="r-1", title="New title"), recommendation(recommendation_id="r-9")]
+    changed = [
+        recommendation(recommendation_id="r-1", title="New title"),
+        recommendation(recommendation_id="r-9"),
+    ]
     second = write_ndjson(tmp_path / "b.ndjson", [*changed, changed[0]])
     summary = ingest(store, "recommendations", [str(second)])
     assert (summary.read, summary.inserted, summary.updated) == (3, 1, 2)
@@ -89,7 +94,9 @@ def test_time_window(store: Any, tmp_path: Path) -> None:
 
 def test_both_stores_hold_the_same_records(tmp_path: Path, mongo_uri: str) -> None:
     sources = {
-        "assessments": write_ndjson(tmp_path / "a.ndjson", [assessment(assessment_id=f"a-{i}") for i in range(3)]),
+        "assessments": write_ndjson(
+            tmp_path / "a.ndjson", [assessment(assessment_id=f"a-{i}") for i in range(3)]
+        ),
         "recommendations": write_ndjson(
             tmp_path / "r.ndjson",
             [recommendation(recommendation_id=f"r-{i}", team={"name": "x"} if i else None) for i in range(4)],
