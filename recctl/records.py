@@ -19,11 +19,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
-from recctl.labels import INTERACTION_TYPES, LabelPolicy
+from recctl.labels import DEFAULT_POLICY, INTERACTION_TYPES, LabelPolicy
 
 RecordKind = Literal["interactions", "recommendations", "assessments"]
 RECORD_KINDS: tuple[RecordKind, ...] = ("interactions", "recommendations", "assessments")
@@ -535,3 +535,33 @@ def validate(
     if kind == "recommendations":
         return validate_recommendations(chunk, now=now)
     return validate_assessments(chunk, now=now)
+
+
+def validate_objects(
+    kind: RecordKind,
+    objects: Sequence[Any],
+    policy: LabelPolicy | None = None,
+    *,
+    now: datetime | None = None,
+) -> ValidationResult:
+    """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
+
+    Each value is serialised once with ``json.dumps``: a batch is small, and going through the same
+    validation as ``ingest`` keeps one definition of what a valid record is. A value that is not
+    an object is rejected with the reason ``not a JSON object``.
+    """
+    raw = pl.Series("raw", [json.dumps(item, ensure_ascii=False) for item in objects], dtype=pl.String)
+    frame = pl.DataFrame({"raw": raw}).with_columns(
+        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("input_position"),
+        pl.when(pl.col("raw").str.starts_with("{"))
+        .then(pl.col("raw").str.json_path_match("$"))
+        .alias("json"),
+        pl.when(pl.col("raw").str.starts_with("{"))
+        .then(None)
+        .otherwise(pl.lit("not a JSON object"))
+        .alias("error"),
+    )
+    chunk = frame.select(
+        "input_position", "raw", pl.col("json").cast(pl.String), pl.col("error").cast(pl.String)
+    )
+    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now)

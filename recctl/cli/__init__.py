@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from recctl._version import __version__
+from recctl.cli import export as export_cli
+from recctl.cli import features as features_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import sample as sample_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
@@ -62,6 +64,8 @@ def main_options(
 
 app.command("ingest", rich_help_panel="Data")(ingest_cli.ingest_command)
 app.command("sample", rich_help_panel="Data")(sample_cli.sample_command)
+app.command("export", rich_help_panel="Modelling")(export_cli.export_command)
+app.command("features", rich_help_panel="Modelling")(features_cli.features_command)
 
 
 def main() -> None:

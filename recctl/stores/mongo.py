@@ -197,14 +197,15 @@ class MongoStore:
     def _ensure_indexes(self, *, strict: bool) -> None:
         """Create recctl's indexes, idempotently.
 
-        The unique keys are partial (string keys only) so documents written by the seed's API,
-        which have no ``event_id``, coexist with recctl's. A conflicting existing index of the same
-        name is fine for the plain indexes but not for the unique ones (it would break dedup).
+        The unique keys are sparse, so documents written by the seed's API, which have no
+        ``event_id``, coexist with recctl's. Sparse rather than partial: a partial index serves an
+        equality query only when the query repeats its filter, and catalog upserts query by key.
+        A conflicting existing index of the same name is fine for the plain indexes but not for the
+        unique ones (it would break dedup).
         Without ``strict`` a missing privilege (read-only user) is ignored.
         """
         if self._indexed:
             return
-        string_key = {"$type": "string"}
         specs: list[tuple[RecordKind, list[tuple[str, int]], bool]] = [
             ("interactions", [("event_id", 1)], True),
             ("interactions", [("recommendation_id", 1)], False),
@@ -218,7 +219,7 @@ class MongoStore:
             for kind, keys, unique in specs:
                 options: dict[str, Any] = {}
                 if unique:
-                    options = {"unique": True, "partialFilterExpression": {keys[0][0]: string_key}}
+                    options = {"unique": True, "sparse": True}
                 try:
                     self.collection(kind).create_index(keys, **options)
                 except OperationFailure as exc:

@@ -119,3 +119,24 @@ def test_both_stores_hold_the_same_records(tmp_path: Path, mongo_uri: str) -> No
         for column in json_columns:
             as_objects = [[None if t is None else json.loads(t) for t in f[kind][column]] for f in frames]
             assert as_objects[0] == as_objects[1], (kind, column)
+
+
+def test_both_stores_give_the_same_export(tmp_path: Path, mongo_uri: str) -> None:
+    from recctl.dataset import TimeWindow, build_training_set
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
+    exports = []
+    for location in (str(tmp_path / "files"), mongo_uri):
+        store = open_store(location)
+        for kind in ("assessments", "recommendations", "interactions"):
+            ingest(store, kind, [str(sample / f"{kind}.ndjson")])  # type: ignore[arg-type]
+        exports.append(build_training_set(store, window))
+        store.close()
+    files, mongo = exports
+    assert files.frame.height > 1000
+    assert_frame_equal(files.frame, mongo.frame)
+    assert files.manifest["data_fingerprint"] == mongo.manifest["data_fingerprint"]
+    assert {k: v for k, v in files.manifest.items() if k != "source"} == {
+        k: v for k, v in mongo.manifest.items() if k != "source"
+    }

@@ -1,0 +1,115 @@
+"""``recctl export``: the training set as Parquet plus a manifest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from recctl.cli.common import print_json, settings
+
+if TYPE_CHECKING:
+    from recctl.dataset import TimeWindow
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+Since = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=DATE_FORMATS, help="Start of the window (UTC, inclusive); overrides --lookback-days."
+    ),
+]
+Until = Annotated[
+    datetime | None,
+    typer.Option(formats=DATE_FORMATS, help="End of the window (UTC, exclusive). Default: now."),
+]
+LookbackDays = Annotated[
+    int, typer.Option(min=0, help="Days back from --until that the window starts; 0 = no lower bound.")
+]
+MinInteractions = Annotated[
+    int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
+]
+Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the seed's labels).")]
+
+
+def resolve_window(since: datetime | None, until: datetime | None, lookback_days: int) -> TimeWindow:
+    from recctl.dataset import TimeWindow
+
+    try:
+        return TimeWindow.resolve(since=since, until=until, lookback_days=lookback_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def export_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option(help="A directory (training_set.parquet + manifest.json) or a .parquet file path.")
+    ] = Path("training-set"),
+    lookback_days: LookbackDays = 90,
+    since: Since = None,
+    until: Until = None,
+    min_interactions: MinInteractions = 100,
+    labels: Labels = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the manifest summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Build the learning-to-rank training set from the store: one row per (assessment, recommendation).
+
+    Exit 3 when there are fewer than --min-interactions interactions in the window or no usable group.
+    """
+    from recctl.dataset import build_training_set, write_training_set
+    from recctl.labels import load_policy
+
+    options = settings(ctx)
+    window = resolve_window(since, until, lookback_days)
+    policy = load_policy(labels)
+    store = options.open_store()
+    try:
+        with options.console.status("exporting") as status:
+            training = build_training_set(
+                store,
+                window,
+                policy=policy,
+                min_interactions=min_interactions,
+                progress=lambda message: status.update(message),
+            )
+            status.update("writing")
+            data_path, manifest_path = write_training_set(training, out)
+    finally:
+        store.close()
+    summary = manifest_summary(training.manifest, data_path, manifest_path)
+    if json_output:
+        print_json(summary)
+    report(options.console, summary)
+
+
+def manifest_summary(manifest: dict[str, Any], data_path: Path, manifest_path: Path) -> dict[str, Any]:
+    """The manifest without the long feature list, plus where things were written."""
+    short = {key: value for key, value in manifest.items() if key not in ("feature_names", "label_policy")}
+    return {
+        **short,
+        "features": len(manifest["feature_names"]),
+        "path": str(data_path),
+        "manifest": str(manifest_path),
+    }
+
+
+def report(console: Any, summary: dict[str, Any]) -> None:
+    groups = summary["groups"]
+    left_out = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in groups["left_out"].items())
+    window = summary["time_window"]
+    console.print(
+        f"[bold]{summary['rows']:,}[/] rows in [bold]{groups['kept']:,}[/] groups "
+        f"({groups['seen']:,} seen; left out: {left_out}), {summary['features']} features",
+        highlight=False,
+    )
+    console.print(
+        f"interactions {summary['interactions']:,} (orphans {summary['orphan_interactions']:,}), "
+        f"grades {summary['grade_counts']}, window {window['since'] or '-'} .. {window['until'] or '-'}",
+        markup=False,
+    )
+    console.print(f"-> {summary['path']} + {summary['manifest']}", markup=False, soft_wrap=True)

@@ -1,0 +1,91 @@
+"""``recctl export`` and ``recctl features`` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+from typer.testing import CliRunner
+
+from recctl.cli import app
+from recctl.features import FEATURE_NAMES
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ingest_sample(store: Path) -> None:
+    for kind in ("assessments", "recommendations", "interactions"):
+        assert run("-q", "--store", str(store), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
+
+
+def test_export_directory_and_file(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_sample(store)
+    code, out, err = run("--store", str(store), "export", *WINDOW, "--out", str(tmp_path / "ts"), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["features"] == len(FEATURE_NAMES) >= 50
+    assert Path(summary["path"]) == tmp_path / "ts" / "training_set.parquet"
+    manifest = json.loads((tmp_path / "ts" / "manifest.json").read_text())
+    assert manifest["feature_names"] == list(FEATURE_NAMES)
+    assert manifest["rows"] == pl.read_parquet(summary["path"]).height == summary["rows"]
+    assert "rows in" in err
+    code, out, _ = run(
+        "-q", "--store", str(store), "export", *WINDOW, "--out", str(tmp_path / "set.parquet"), "--json"
+    )
+    assert code == 0
+    assert (tmp_path / "set.manifest.json").exists() and (tmp_path / "set.parquet").exists()
+
+
+def test_too_little_data_exits_3(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest_sample(store)
+    code, _, err = run(
+        "--store",
+        str(store),
+        "export",
+        "--since",
+        "2025-09-01",
+        "--until",
+        "2025-09-02",
+        "--out",
+        str(tmp_path / "ts"),
+    )
+    assert code == 3
+    assert err.startswith("Error: only ") and "at least 100 are needed" in err
+    code, _, err = run(
+        "--store",
+        str(tmp_path / "empty"),
+        "export",
+        *WINDOW,
+        "--min-interactions",
+        "0",
+        "--out",
+        str(tmp_path / "ts"),
+    )
+    assert code == 3 and "no usable query group" in err
+
+
+def test_empty_window_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, _ = run("--store", str(tmp_path), "export", "--since", "2025-10-01", "--until", "2025-09-01")
+    assert code == 2
+
+
+def test_features_formats() -> None:
+    code, out, _ = run("features", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["name"] for r in rows] == list(FEATURE_NAMES)
+    code, out, _ = run("features", "--format", "csv")
+    assert [r["name"] for r in csv.DictReader(io.StringIO(out))] == list(FEATURE_NAMES)
+    code, out, _ = run("features")
+    assert code == 0 and "own_category_priority" in out and "\x1b[" not in out

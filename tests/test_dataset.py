@@ -1,0 +1,184 @@
+"""Training pairs, grades and groups (DESIGN §4), on handmade frames and on the sample data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from builders import assessment, interaction, recommendation
+
+from recctl.dataset import TimeWindow, assemble, build_training_set, write_training_set
+from recctl.errors import InsufficientDataError
+from recctl.features import FEATURE_NAMES
+from recctl.ingest import ingest
+from recctl.records import validate_objects
+from recctl.stores import open_store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_WINDOW = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def frames(
+    interactions: list[dict], recommendations: list[dict], assessments: list[dict]
+) -> tuple[pl.DataFrame, ...]:
+    validated = [
+        validate_objects("interactions", interactions, now=NOW),
+        validate_objects("recommendations", recommendations, now=NOW),
+        validate_objects("assessments", assessments, now=NOW),
+    ]
+    assert all(v.rejects.is_empty() for v in validated)
+    return tuple(v.records for v in validated)
+
+
+def grades_for(events: list[dict], *, catalog: list[str] | None = None) -> dict[str, int]:
+    catalog = catalog or sorted({e["recommendation_id"] for e in events} | {"rec-unseen", "rec-hot"})
+    hot = [interaction(event_id="hot", recommendation_id="rec-hot", interaction_type="implement")]
+    interactions, recommendations, assessments = frames(
+        events + hot,
+        [recommendation(recommendation_id=r) for r in catalog],
+        [assessment()],
+    )
+    training = assemble(interactions, recommendations, assessments)
+    return dict(training.frame.select("recommendation_id", "grade").iter_rows())
+
+
+def test_dismiss_only_pair_is_0() -> None:
+    events = [interaction(event_id="d", recommendation_id="rec-a", interaction_type="dismiss")]
+    assert grades_for(events)["rec-a"] == 0
+
+
+def test_short_view_then_dismiss_is_0_but_a_click_survives_dismiss() -> None:
+    events = [
+        interaction(event_id="v", recommendation_id="rec-a", interaction_type="view", interaction_value=30),
+        interaction(event_id="d", recommendation_id="rec-a", interaction_type="dismiss"),
+        interaction(event_id="c", recommendation_id="rec-b", interaction_type="click"),
+        interaction(event_id="d2", recommendation_id="rec-b", interaction_type="dismiss"),
+    ]
+    grades = grades_for(events)
+    assert grades["rec-a"] == 0  # 0.25 < click strength 0.4
+    assert grades["rec-b"] == 2  # a click (0.4) is at click strength: the dismiss does not erase it
+
+
+def test_dismiss_then_implement_is_4() -> None:
+    events = [
+        interaction(event_id="d", recommendation_id="rec-a", interaction_type="dismiss"),
+        interaction(
+            event_id="i",
+            recommendation_id="rec-a",
+            interaction_type="implement",
+            timestamp="2025-06-02T00:00:00Z",
+        ),
+    ]
+    assert grades_for(events)["rec-a"] == 4
+
+
+def test_view_30_seconds_is_grade_1() -> None:
+    events = [
+        interaction(event_id="v", recommendation_id="rec-a", interaction_type="view", interaction_value=30)
+    ]
+    assert grades_for(events)["rec-a"] == 1  # floor(4 * 0.25 + 0.5)
+
+
+def test_pair_label_is_the_max_and_grades_round() -> None:
+    events = [
+        interaction(event_id="v", recommendation_id="rec-a", interaction_type="view"),
+        interaction(event_id="c", recommendation_id="rec-a", interaction_type="click"),
+        interaction(event_id="r", recommendation_id="rec-b", interaction_type="rate", interaction_value=3),
+        interaction(event_id="s", recommendation_id="rec-c", interaction_type="share"),
+    ]
+    grades = grades_for(events)
+    assert (grades["rec-a"], grades["rec-b"], grades["rec-c"]) == (2, 2, 2)  # 0.4, 0.6, 0.6 -> 2
+
+
+def test_unseen_catalog_item_in_a_seen_group_is_0() -> None:
+    events = [interaction(event_id="c", recommendation_id="rec-a", interaction_type="click")]
+    grades = grades_for(events)
+    assert grades["rec-unseen"] == 0
+    assert set(grades) == {"rec-a", "rec-hot", "rec-unseen"}
+
+
+def test_orphans_and_left_out_groups_are_counted() -> None:
+    interactions, recommendations, assessments = frames(
+        [
+            interaction(event_id="o", recommendation_id="not-in-catalog"),
+            interaction(event_id="solo", recommendation_id="rec-solo", assessment_id="asm-solo"),
+            interaction(event_id="flat", recommendation_id="rec-f1", assessment_id="asm-flat"),
+            interaction(event_id="flat2", recommendation_id="rec-f2", assessment_id="asm-flat"),
+            interaction(
+                event_id="ok", recommendation_id="rec-k1", assessment_id="asm-ok", interaction_type="save"
+            ),
+        ],
+        [
+            recommendation(recommendation_id="rec-solo", assessment_id="asm-solo"),
+            recommendation(recommendation_id="rec-f1", assessment_id="asm-flat"),
+            recommendation(recommendation_id="rec-f2", assessment_id="asm-flat"),
+            recommendation(recommendation_id="rec-k1", assessment_id="asm-ok"),
+            recommendation(recommendation_id="rec-k2", assessment_id="asm-ok"),
+        ],
+        [assessment(assessment_id=a) for a in ("asm-solo", "asm-flat", "asm-ok")],
+    )
+    training = assemble(interactions, recommendations, assessments)
+    manifest = training.manifest
+    assert manifest["orphan_interactions"] == 1
+    assert manifest["groups"] == {
+        "seen": 3,
+        "kept": 1,
+        "left_out": {"fewer_than_2_items": 1, "all_grades_equal": 1},
+    }
+    assert training.frame["query_id"].unique().to_list() == ["asm-ok"]
+    assert dict(training.frame.select("recommendation_id", "grade").iter_rows()) == {"rec-k1": 3, "rec-k2": 0}
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    location = str(tmp_path_factory.mktemp("sample") / "store")
+    store = open_store(location)
+    for kind in ("assessments", "recommendations", "interactions"):
+        ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")])  # type: ignore[arg-type]
+    store.close()
+    return location
+
+
+def test_sample_export_contract(sample_store: str, tmp_path: Path) -> None:
+    training = build_training_set(open_store(sample_store), SAMPLE_WINDOW)
+    frame, manifest = training.frame, training.manifest
+    assert len(FEATURE_NAMES) >= 50
+    assert frame.columns[:6] == ["query_id", "recommendation_id", "label", "grade", "event_time", "position"]
+    assert frame.columns[6:] == list(FEATURE_NAMES)
+    per_group = frame.group_by("query_id").agg(
+        pl.len().alias("rows"), pl.col("grade").n_unique().alias("grades")
+    )
+    assert per_group["rows"].min() >= 2 and per_group["grades"].min() >= 2
+    groups = manifest["groups"]
+    assert groups["kept"] + sum(groups["left_out"].values()) == groups["seen"]
+    assert manifest["rows"] == frame.height and groups["kept"] == per_group.height
+    assert frame["query_id"].is_sorted()
+    assert sum(manifest["grade_counts"].values()) == frame.height
+    data_path, manifest_path = write_training_set(training, tmp_path / "export")
+    written = json.loads(manifest_path.read_text())
+    assert written["data_fingerprint"] == manifest["data_fingerprint"]
+    assert pl.read_parquet(data_path).equals(frame)
+
+
+def test_window_excludes_everything_exits_3(sample_store: str) -> None:
+    window = TimeWindow.resolve(since=datetime(2024, 1, 1), until=datetime(2024, 2, 1))
+    with pytest.raises(InsufficientDataError, match=r"only 0 interactions .* at least 100 are needed"):
+        build_training_set(open_store(sample_store), window)
+
+
+def test_window_resolution() -> None:
+    now = datetime(2025, 6, 30, tzinfo=UTC)
+    assert TimeWindow.resolve(lookback_days=30, now=now).since == datetime(2025, 5, 31, tzinfo=UTC)
+    assert TimeWindow.resolve(lookback_days=0, now=now).since is None
+    until = datetime(2025, 3, 1)
+    window = TimeWindow.resolve(until=until, lookback_days=10)
+    assert (window.since, window.until) == (
+        datetime(2025, 2, 19, tzinfo=UTC),
+        datetime(2025, 3, 1, tzinfo=UTC),
+    )
+    with pytest.raises(ValueError, match="empty"):
+        TimeWindow.resolve(since=datetime(2025, 3, 2), until=until)

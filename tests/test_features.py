@@ -1,0 +1,173 @@
+"""The feature definition: registry, hand-checked values, and training/serving parity."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from builders import assessment, recommendation
+
+from recctl.dataset import TimeWindow, build_training_set
+from recctl.features import (
+    FEATURE_NAMES,
+    FEATURES,
+    batch_candidates,
+    candidates,
+    compute_features,
+    registry_table,
+)
+from recctl.ingest import ingest
+from recctl.records import validate_objects
+from recctl.stores import open_store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def features_of(
+    recommendations: list[dict[str, Any]], context: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    recs = validate_objects("recommendations", recommendations)
+    asm = validate_objects("assessments", [context]) if context else None
+    assert recs.rejects.is_empty()
+    frame = compute_features(batch_candidates(recs.records, asm.records if asm else None))
+    return {row["recommendation_id"]: row for row in frame.iter_rows(named=True)}
+
+
+def test_registry_is_complete_and_unique() -> None:
+    assert len(FEATURES) >= 50
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
+    assert {f.group for f in FEATURES} == {"recommendation", "assessment", "cross", "list"}
+    assert all(f.meaning and not f.meaning.endswith(".") for f in FEATURES)
+    assert registry_table().height == len(FEATURES)
+
+
+def test_hand_checked_group() -> None:
+    context = assessment(
+        priorities={"cost_optimization": 0.9, "security": 0.3, "monitoring": 0.5},
+        cloud_providers=["aws", "gcp"],
+        compliance_requirements=["SOC2", "HIPAA"],
+        monthly_budget=1000,
+        current_monthly_spend=500,
+        company_size="startup",
+    )
+    recs = [
+        recommendation(
+            recommendation_id="a",
+            category="cost_optimization",
+            confidence_score=0.6,
+            cloud_provider="aws",
+            estimated_monthly_savings=100,
+            estimated_cost=250,
+            implementation_effort="high",
+            tags=["soc2", "cost"],
+        ),
+        recommendation(
+            recommendation_id="b",
+            category="security",
+            confidence_score=0.9,
+            cloud_provider="azure",
+            tags=["HIPAA", "SOC2"],
+        ),
+        recommendation(
+            recommendation_id="c",
+            category="monitoring",
+            confidence_score=0.6,
+            cloud_provider="multi",
+            tags=None,
+        ),
+        recommendation(
+            recommendation_id="d",
+            category="security",
+            confidence_score=0.2,
+            cloud_provider=None,
+            roi_potential=None,
+        ),
+    ]
+    values = features_of(recs, context)
+    a, b, c, d = (values[k] for k in "abcd")
+    assert (a["own_category_priority"], b["own_category_priority"], c["own_category_priority"]) == (
+        0.9,
+        0.3,
+        0.5,
+    )
+    assert (a["own_category_is_top_priority"], b["own_category_is_top_priority"]) == (1.0, 0.0)
+    assert (a["provider_match"], b["provider_match"], c["provider_match"]) == (1.0, 0.0, 1.0)
+    assert d["provider_match"] is None and d["provider_aws"] is None  # missing stays missing
+    assert (a["compliance_overlap"], b["compliance_overlap"]) == (1.0, 2.0)
+    assert c["compliance_overlap"] is None  # no tags: unknown, not 0
+    assert (b["confidence_rank"], a["confidence_rank"], c["confidence_rank"], d["confidence_rank"]) == (
+        1,
+        2,
+        2,
+        4,
+    )
+    assert b["confidence_gap_to_best"] == 0.0 and a["confidence_gap_to_best"] == pytest.approx(0.3)
+    scores = [0.6, 0.9, 0.6, 0.2]
+    mean = sum(scores) / 4
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / 4)
+    assert a["confidence_zscore"] == pytest.approx((0.6 - mean) / std)
+    assert (b["category_siblings"], d["category_siblings"], a["category_siblings"]) == (1.0, 1.0, 0.0)
+    assert b["category_share"] == 0.5 and a["list_size"] == 4.0
+    assert a["cost_to_budget"] == 0.25 and a["savings_to_spend"] == 0.2 and a["payback_months"] == 2.5
+    assert a["effort_for_size"] == 2.0  # high effort (2) for a startup (size 0): 2 * 4 / 4
+    assert a["category_cost_optimization"] == 1.0 and a["category_security"] == 0.0
+    assert a["security_priority"] == 0.3 and a["reliability_priority"] is None
+
+
+def test_no_assessment_gives_missing_context_not_zero() -> None:
+    values = features_of([recommendation(recommendation_id="a"), recommendation(recommendation_id="b")], None)
+    row = values["a"]
+    for name in ("company_size_level", "own_category_priority", "provider_match", "cost_to_budget"):
+        assert row[name] is None, name
+    assert row["confidence_score"] == 0.7
+
+
+def test_row_order_and_other_groups_do_not_change_values() -> None:
+    recs = validate_objects(
+        "recommendations",
+        [
+            recommendation(recommendation_id=f"r{i}", confidence_score=i / 10, roi_potential=i * 1.1)
+            for i in range(7)
+        ],
+    ).records
+    context = validate_objects("assessments", [assessment()]).records
+    alone = compute_features(candidates(recs, context)).sort("recommendation_id")
+    others = recs.with_columns(pl.lit("asm-other").alias("assessment_id"), pl.col("recommendation_id") + "x")
+    mixed = pl.concat([others, recs.reverse()])
+    together = compute_features(candidates(mixed, context)).filter(pl.col("query_id") == "asm-1")
+    assert together.sort("recommendation_id").select(FEATURE_NAMES).equals(alone.select(FEATURE_NAMES))
+
+
+def test_rank_batch_features_equal_the_export_bit_for_bit(tmp_path: Path) -> None:
+    """Training/serving parity: a rank-style batch of JSON objects gives the export's exact values."""
+    store = open_store(tmp_path / "store")
+    for kind in ("assessments", "recommendations", "interactions"):
+        ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")])  # type: ignore[arg-type]
+    window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
+    exported = build_training_set(store, window).frame
+    recommendations = [
+        json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()
+    ]
+    assessments = {
+        row["assessment_id"]: row
+        for row in map(json.loads, (SAMPLE / "assessments.ndjson").read_text().splitlines())
+    }
+    groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
+    assert len(groups) >= 10
+    for group in groups:
+        batch = [rec for rec in recommendations if rec["assessment_id"] == group]
+        batch.reverse()  # a rank batch comes in any order
+        served = features_of(batch, assessments[group])
+        expected = exported.filter(pl.col("query_id") == group)
+        for row in expected.iter_rows(named=True):
+            got = served[row["recommendation_id"]]
+            for name in FEATURE_NAMES:
+                want, have = row[name], got[name]
+                assert (want is None and have is None) or (
+                    want is not None and have is not None and want.hex() == have.hex()
+                ), (group, row["recommendation_id"], name, want, have)
