@@ -219,6 +219,7 @@ def assemble(
         "label_policy": policy.as_dict(),
         "label_policy_hash": policy.content_hash(),
         "rows": frame.height,
+        "pairs_before_left_out": rows.height,
         "groups": {
             "seen": group_stats.height,
             "kept": int(frame[GROUP].n_unique()),

@@ -302,6 +302,39 @@ def _load_parquet(
     table = _read_parquet(location)
     if table.height == 0:
         raise InputError(f"{location} has no rows")
+    names_from = "feature_cols"
+    if feature_cols is None:
+        feature_cols = _manifest_features(location)
+        names_from = "the manifest's feature_names"
+    return ltr_from_frame(
+        table,
+        label_col=label_col,
+        group_col=group_col,
+        feature_cols=feature_cols,
+        num_features=num_features,
+        source=str(location),
+        names_from=names_from,
+    )
+
+
+def ltr_from_frame(
+    table: pl.DataFrame,
+    *,
+    label_col: str = "grade",
+    group_col: str = "query_id",
+    feature_cols: list[str] | None = None,
+    num_features: int | None = None,
+    source: str = "frame",
+    names_from: str = "feature_cols",
+) -> LtrData:
+    """The :class:`LtrData` of a frame in memory (a recctl training set, or any LTR table).
+
+    Column rules as for Parquet in :func:`load_ltr`; ``feature_cols=None`` takes every numeric
+    column that is not a known id/label column.
+    """
+    location = source
+    if table.height == 0:
+        raise InputError(f"{source} has no rows")
     if group_col not in table.columns:
         raise InputError(f"no group column {group_col!r}; the columns are: {_column_list(table)}")
     label = _label_column(table, label_col)
@@ -309,10 +342,7 @@ def _load_parquet(
     if order is not None:
         table = table[order]
 
-    source_of_names = "feature_cols"
-    if feature_cols is None:
-        feature_cols = _manifest_features(location)
-        source_of_names = "the manifest's feature_names"
+    source_of_names = names_from
     if feature_cols is None:
         feature_cols = _default_features(table, set(NON_FEATURE_COLUMNS) | {label, label_col, group_col})
         if not feature_cols:
@@ -349,7 +379,7 @@ def _load_parquet(
         query_ids=query_ids,
         confidence_score=confidence,
         event_time=_event_times(table["event_time"]) if "event_time" in table.columns else None,
-        source=str(location),
+        source=source,
     )
 
 

@@ -11,10 +11,12 @@ from typing import Annotated
 import typer
 
 from recctl._version import __version__
+from recctl.cli import evaluate as evaluate_cli
 from recctl.cli import export as export_cli
 from recctl.cli import features as features_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import sample as sample_cli
+from recctl.cli import train as train_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
 
 app = typer.Typer(
@@ -65,6 +67,8 @@ def main_options(
 app.command("ingest", rich_help_panel="Data")(ingest_cli.ingest_command)
 app.command("sample", rich_help_panel="Data")(sample_cli.sample_command)
 app.command("export", rich_help_panel="Modelling")(export_cli.export_command)
+app.command("train", rich_help_panel="Modelling")(train_cli.train_command)
+app.command("evaluate", rich_help_panel="Modelling")(evaluate_cli.evaluate_command)
 app.command("features", rich_help_panel="Modelling")(features_cli.features_command)
 
 

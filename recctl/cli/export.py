@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from recctl.cli.common import print_json, settings
-
-if TYPE_CHECKING:
-    from recctl.dataset import TimeWindow
-
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-Since = Annotated[
-    datetime | None,
-    typer.Option(
-        formats=DATE_FORMATS, help="Start of the window (UTC, inclusive); overrides --lookback-days."
-    ),
-]
-Until = Annotated[
-    datetime | None,
-    typer.Option(formats=DATE_FORMATS, help="End of the window (UTC, exclusive). Default: now."),
-]
-LookbackDays = Annotated[
-    int, typer.Option(min=0, help="Days back from --until that the window starts; 0 = no lower bound.")
-]
-MinInteractions = Annotated[
-    int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
-]
-Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the seed's labels).")]
-
-
-def resolve_window(since: datetime | None, until: datetime | None, lookback_days: int) -> TimeWindow:
-    from recctl.dataset import TimeWindow
-
-    try:
-        return TimeWindow.resolve(since=since, until=until, lookback_days=lookback_days)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+from recctl.cli.options import Labels, LookbackDays, MinInteractions, Since, Until, resolve_window
 
 
 def export_command(

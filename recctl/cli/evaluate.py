@@ -1,0 +1,123 @@
+"""``recctl evaluate``: NDCG@k of a model against the confidence, random and ideal orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from recctl.cli.common import print_json, settings
+from recctl.cli.options import (
+    Data,
+    FeatureCols,
+    GroupCol,
+    LabelCol,
+    Labels,
+    LookbackDays,
+    MinInteractions,
+    ModelPath,
+    Since,
+    Until,
+)
+
+
+def evaluate_command(
+    ctx: typer.Context,
+    data: Data = None,
+    label_col: LabelCol = "grade",
+    group_col: GroupCol = "query_id",
+    feature_cols: FeatureCols = None,
+    model: ModelPath = Path("models/recommendation_ranker.txt"),
+    min_interactions: MinInteractions = 100,
+    lookback_days: LookbackDays = 90,
+    since: Since = None,
+    until: Until = None,
+    labels: Labels = None,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
+    resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the random order and of the bootstrap.")] = 0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Score a model on a data set: NDCG@k for the model, the confidence order, random and ideal.
+
+    NDCG convention (LightGBM's): gain 2^grade - 1, discount 1/log2(rank + 1), ties kept in input
+    order, and a group with no relevant item scores 1 (how many there were is reported). Each
+    figure has a bootstrap 95% interval over query groups.
+    """
+    from recctl.cli.train import _load
+    from recctl.model import load_bundle
+    from recctl.training import evaluate_orders, groups_without_relevant, score
+
+    options = settings(ctx)
+    try:
+        cutoffs = tuple(sorted({int(part) for part in k.split(",") if part.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"--k wants integers like 1,3,5,10, got {k!r}") from None
+    if not cutoffs or min(cutoffs) < 1:
+        raise typer.BadParameter("--k values must be >= 1")
+    bundle = load_bundle(model)
+    training = _load(
+        options,
+        data,
+        label_col,
+        group_col,
+        feature_cols,
+        min_interactions,
+        lookback_days,
+        since,
+        until,
+        labels,
+        num_features=len(bundle.feature_names),
+    )
+    bundle = load_bundle(model, expected_features=training.data.feature_names)
+    reports = evaluate_orders(
+        training.data, score(bundle.booster(), training.data), ks=cutoffs, resamples=resamples, seed=seed
+    )
+    summary: dict[str, Any] = {
+        "groups": len(training.data.group_sizes),
+        "groups_without_relevant": groups_without_relevant(training.data),
+        "rows": len(training.data.grades),
+        "model_path": str(model),
+        "model_version": bundle.version,
+        "data": training.source,
+        **{name: report.means() if report else None for name, report in reports.items()},
+        "intervals": {
+            name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
+            if report
+            else None
+            for name, report in reports.items()
+        },
+    }
+    if json_output:
+        print_json(summary)
+    _render(options.console, summary, cutoffs)
+
+
+def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"NDCG on {summary['groups']:,} groups ({summary['groups_without_relevant']:,} without a relevant item)",
+        title_justify="left",
+    )
+    table.add_column("order")
+    for k in cutoffs:
+        table.add_column(f"@{k}", justify="right")
+    for name in ("model", "baseline", "random", "ideal"):
+        means = summary[name]
+        label = "confidence" if name == "baseline" else name
+        if means is None:
+            table.add_row(label, *["-"] * len(cutoffs))
+            continue
+        intervals = summary["intervals"][name]
+        table.add_row(label, *(f"{means[f'ndcg@{k}']:.4f}" for k in cutoffs))
+        table.add_row("", *(_interval(intervals[f"ndcg@{k}"]) for k in cutoffs), style="dim")
+    console.print(table)
+    console.print("dim rows: bootstrap 95% intervals over groups", style="dim")
+
+
+def _interval(bounds: list[float]) -> str:
+    return f"{bounds[0]:.3f}-{bounds[1]:.3f}"

@@ -1,0 +1,61 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from recctl.dataset import TimeWindow
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+Since = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=DATE_FORMATS, help="Start of the window (UTC, inclusive); overrides --lookback-days."
+    ),
+]
+Until = Annotated[
+    datetime | None,
+    typer.Option(formats=DATE_FORMATS, help="End of the window (UTC, exclusive). Default: now."),
+]
+LookbackDays = Annotated[
+    int, typer.Option(min=0, help="Days back from --until that the window starts; 0 = no lower bound.")
+]
+MinInteractions = Annotated[
+    int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
+]
+Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the seed's labels).")]
+ModelPath = Annotated[
+    Path, typer.Option("--model", help="The model file; its meta is <name>.meta.json beside it.")
+]
+Data = Annotated[
+    Path | None,
+    typer.Option(
+        help="Read a learning-to-rank set instead of the store: a recctl export, Parquet, or LibSVM."
+    ),
+]
+LabelCol = Annotated[str, typer.Option(help="With --data: the relevance grade column (Parquet).")]
+GroupCol = Annotated[str, typer.Option(help="With --data: the query group column (Parquet).")]
+FeatureCols = Annotated[
+    str | None,
+    typer.Option(help="With --data: comma-separated feature columns (default: the other columns)."),
+]
+
+
+def resolve_window(since: datetime | None, until: datetime | None, lookback_days: int) -> TimeWindow:
+    """The time window of the options, as a usage error (exit 2) when it is empty."""
+    from recctl.dataset import TimeWindow
+
+    try:
+        return TimeWindow.resolve(since=since, until=until, lookback_days=lookback_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def split_names(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None

@@ -1,0 +1,150 @@
+"""The model bundle (DESIGN §7): a LightGBM text model plus a ``.meta.json`` beside it.
+
+``models/recommendation_ranker.txt`` holds the model in LightGBM's text format (never pickle);
+``models/recommendation_ranker.meta.json`` holds what produced it: feature names and feature-set
+version, label policy hash, parameters, best iteration, metrics, baseline metrics, data fingerprint,
+library versions and creation time. Both files are written under temporary names and renamed
+into place, the meta file first, so a reader never sees a model without its meta.
+
+A model that fails a quality gate is written beside the current one as ``*.rejected.txt`` (with
+``*.rejected.meta.json``) and the current model is left untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recctl.errors import ModelError
+
+if TYPE_CHECKING:
+    import lightgbm
+
+DEFAULT_MODEL_PATH = Path("models/recommendation_ranker.txt")
+
+
+def meta_path_for(model_path: Path) -> Path:
+    """``x/name.txt`` -> ``x/name.meta.json``."""
+    return model_path.with_name(f"{model_path.stem}.meta.json")
+
+
+def rejected_path_for(model_path: Path) -> Path:
+    """``x/name.txt`` -> ``x/name.rejected.txt``."""
+    return model_path.with_name(f"{model_path.stem}.rejected{model_path.suffix or '.txt'}")
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A loaded model: its LightGBM text, its meta data and where it came from."""
+
+    model_text: str
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.meta.get("feature_names", []))
+
+    @property
+    def version(self) -> str:
+        """A short id for the model: its meta's ``model_version``."""
+        return str(self.meta.get("model_version", "unknown"))
+
+    def booster(self) -> lightgbm.Booster:
+        """The LightGBM booster (imports lightgbm)."""
+        import lightgbm
+
+        try:
+            return lightgbm.Booster(model_str=self.model_text)
+        except lightgbm.basic.LightGBMError as exc:
+            raise ModelError(f"{self.path}: not a readable LightGBM model ({_first_line(exc)})") from None
+
+
+def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
+    """Write the model and its meta atomically; returns (model path, meta path)."""
+    meta_path = meta_path_for(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    _write_atomically(model_path, model_text)
+    return model_path, meta_path
+
+
+def load_bundle(model_path: Path, *, expected_features: list[str] | None = None) -> ModelBundle:
+    """Read a bundle, checking it is complete and (when given) trained on ``expected_features``.
+
+    Raises :class:`ModelError` with a one-line reason for a missing, empty, truncated or foreign
+    model file, a missing or unreadable meta file, or feature names that do not match.
+    """
+    meta_path = meta_path_for(model_path)
+    try:
+        model_text = model_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"no model at {model_path} (train one with `recctl train`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read model {model_path}: {_first_line(exc)}") from None
+    if not model_text.startswith("tree\n") or "end of trees" not in model_text:
+        raise ModelError(
+            f"{model_path} is not a complete LightGBM text model (empty, truncated or another format)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model {model_path} has no meta file {meta_path.name}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model meta {meta_path}: {_first_line(exc)}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("feature_names"), list):
+        raise ModelError(f"model meta {meta_path} has no feature_names list")
+    model_features = _model_text_features(model_text)
+    if model_features is not None and model_features != meta["feature_names"]:
+        raise ModelError(f"{model_path} and {meta_path.name} disagree on the feature names")
+    bundle = ModelBundle(model_text, meta, model_path)
+    if expected_features is not None and bundle.feature_names != list(expected_features):
+        raise ModelError(describe_feature_mismatch(model_path, bundle.feature_names, list(expected_features)))
+    return bundle
+
+
+def describe_feature_mismatch(model_path: Path, model_features: list[str], expected: list[str]) -> str:
+    """One line saying how the model's features differ from the ones at hand."""
+    missing = [name for name in expected if name not in model_features]
+    extra = [name for name in model_features if name not in expected]
+    detail = []
+    if missing:
+        detail.append(f"lacks {len(missing)} (e.g. {', '.join(missing[:3])})")
+    if extra:
+        detail.append(f"has {len(extra)} unknown (e.g. {', '.join(extra[:3])})")
+    if not detail:
+        detail.append("has them in another order")
+    return (
+        f"model {model_path} was trained on other features than these data: it {' and '.join(detail)}; "
+        "retrain it with this recctl"
+    )
+
+
+def model_version(model_text: str) -> str:
+    """A content id for a model: the first 12 hex digits of the sha256 of its text."""
+    return hashlib.sha256(model_text.encode()).hexdigest()[:12]
+
+
+def _model_text_features(model_text: str) -> list[str] | None:
+    for line in model_text.splitlines()[:50]:
+        if line.startswith("feature_names="):
+            return line.removeprefix("feature_names=").split(" ")
+    return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,436 @@
+"""Training and evaluating LightGBM LambdaRank models (DESIGN §7).
+
+The split is by query group, never by row: ``time`` validates on the newest groups (by the
+group's ``event_time``), ``group-random`` on a seeded random choice of groups. Early stopping
+watches validation NDCG@10. Every NDCG reported here comes from :mod:`recctl.metrics`, and the
+confidence-score baseline is scored on exactly the same groups as the model.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from recctl.errors import InsufficientDataError, RecctlError
+from recctl.ltrdata import LtrData
+from recctl.metrics import bootstrap_interval, ndcg, random_scores
+
+if TYPE_CHECKING:
+    import lightgbm
+
+Split = Literal["time", "group-random"]
+REPORT_K = (5, 10)
+EVALUATE_K = (1, 3, 5, 10)
+SMALL_DATA_ROWS = 50_000
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [10, 5],  # the first one drives early stopping
+    "learning_rate": 0.05,
+    "num_leaves": 15,  # small trees: recommendation lists are short and feedback is sparse
+    "min_data_in_leaf": 50,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbosity": -1,
+}
+"""recctl's defaults; ``--param KEY=VALUE`` overrides any of them. No ``seed`` is passed unless
+``--seed`` is given, so LightGBM's own fixed default seeds apply (as in its command-line tool)."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``recctl train`` was asked to do (defaults are the seed script's and DESIGN §2's)."""
+
+    num_boost_round: int = 500
+    early_stopping_rounds: int = 50
+    validation_split: float = 0.2
+    split: Split | None = None
+    seed: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """A trained booster with the figures of the report."""
+
+    booster: lightgbm.Booster
+    params: dict[str, Any]
+    best_iteration: int
+    split: Split
+    train_groups: int
+    valid_groups: int
+    metrics: dict[str, dict[str, float]]
+    baseline: dict[str, dict[str, float]] | None
+    top_features: list[tuple[str, float]]
+
+    def model_text(self) -> str:
+        return str(self.booster.model_to_string(num_iteration=self.best_iteration))
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value) with the value read as int, float, bool, a list or text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
+    return key, _param_value(raw.strip())
+
+
+def _param_value(raw: str) -> Any:
+    if "," in raw:
+        return [_param_value(part.strip()) for part in raw.split(",") if part.strip()]
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def group_offsets(group_sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
+
+
+def split_groups(
+    data: LtrData, validation_split: float, split: Split, seed: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Boolean masks over groups: (train, valid). Whole groups only, never rows."""
+    groups = len(data.group_sizes)
+    valid_count = round(groups * validation_split) if validation_split > 0 else 0
+    if validation_split > 0:
+        valid_count = min(max(valid_count, 1), groups - 1)
+    valid = np.zeros(groups, dtype=bool)
+    if valid_count == 0:
+        return ~valid, valid
+    if split == "time":
+        if data.event_time is None:
+            raise RecctlError("--split time needs an event_time column; use --split group-random")
+        starts = group_offsets(data.group_sizes)[:-1]
+        newest = data.event_time[starts].astype("datetime64[ms]").astype(np.int64)
+        ids = data.query_ids if data.query_ids is not None else np.arange(groups)
+        order = np.lexsort((ids.astype(str), newest))  # oldest first, ties by query id
+        valid[order[groups - valid_count :]] = True
+    else:
+        chosen = np.random.default_rng(seed).choice(groups, size=valid_count, replace=False)
+        valid[chosen] = True
+    return ~valid, valid
+
+
+def subset(data: LtrData, group_mask: npt.NDArray[np.bool_]) -> LtrData:
+    """The groups of ``data`` selected by ``group_mask``, in their original order."""
+    row_mask = np.repeat(group_mask, data.group_sizes)
+    return LtrData(
+        features=data.features[row_mask],
+        feature_names=data.feature_names,
+        grades=data.grades[row_mask],
+        group_sizes=data.group_sizes[group_mask],
+        query_ids=data.query_ids[group_mask] if data.query_ids is not None else None,
+        confidence_score=data.confidence_score[row_mask] if data.confidence_score is not None else None,
+        event_time=data.event_time[row_mask] if data.event_time is not None else None,
+        source=data.source,
+    )
+
+
+def ndcg_at(data: LtrData, scores: npt.NDArray[np.float64], ks: tuple[int, ...]) -> dict[str, float]:
+    return {f"ndcg@{k}": ndcg(data.grades, scores, data.group_sizes, k).mean for k in ks}
+
+
+def confidence_scores(data: LtrData) -> npt.NDArray[np.float64] | None:
+    """The old order's scores: confidence_score, missing values last."""
+    if data.confidence_score is None:
+        return None
+    return np.nan_to_num(data.confidence_score.astype(np.float64), nan=-np.inf)
+
+
+def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
+    """Train a LambdaRank booster on ``data`` with a group split and early stopping.
+
+    Raises :class:`InsufficientDataError` when there are too few groups to split.
+    """
+    import lightgbm
+
+    split: Split = options.split or ("time" if data.event_time is not None else "group-random")
+    groups = len(data.group_sizes)
+    needed = 2 if options.validation_split > 0 else 1
+    if groups < needed:
+        raise InsufficientDataError(
+            f"{groups} usable query group(s); training with a validation split needs at least {needed}"
+        )
+    train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    train, valid = subset(data, train_mask), subset(data, valid_mask)
+    params = {**DEFAULT_PARAMS}
+    params["num_threads"] = 1 if data.features.shape[0] < SMALL_DATA_ROWS else 0
+    if options.seed is not None:
+        params["seed"] = options.seed
+    params.update(options.params)
+    train_set = lightgbm.Dataset(
+        train.features,
+        label=train.grades,
+        group=train.group_sizes,
+        feature_name=data.feature_names,
+        free_raw_data=False,
+    )
+    valid_sets = []
+    callbacks = []
+    if len(valid.group_sizes) > 0:
+        valid_sets.append(
+            lightgbm.Dataset(valid.features, label=valid.grades, group=valid.group_sizes, reference=train_set)
+        )
+        if options.early_stopping_rounds > 0:
+            callbacks.append(
+                lightgbm.early_stopping(options.early_stopping_rounds, first_metric_only=True, verbose=False)
+            )
+    try:
+        booster = lightgbm.train(
+            params,
+            train_set,
+            num_boost_round=options.num_boost_round,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
+    except lightgbm.basic.LightGBMError as exc:
+        raise RecctlError(f"LightGBM refused the training run: {str(exc).strip().splitlines()[0]}") from None
+    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    metrics = {"train": ndcg_at(train, booster.predict(train.features, num_iteration=best), REPORT_K)}
+    baseline: dict[str, dict[str, float]] | None = None
+    train_confidence = confidence_scores(train)
+    if train_confidence is not None:
+        baseline = {"train": ndcg_at(train, train_confidence, REPORT_K)}
+    if len(valid.group_sizes) > 0:
+        metrics["valid"] = ndcg_at(valid, booster.predict(valid.features, num_iteration=best), REPORT_K)
+        valid_confidence = confidence_scores(valid)
+        if baseline is not None and valid_confidence is not None:
+            baseline["valid"] = ndcg_at(valid, valid_confidence, REPORT_K)
+    gains = booster.feature_importance(importance_type="gain", iteration=best)
+    ranked = sorted(zip(data.feature_names, gains.tolist(), strict=True), key=lambda item: -item[1])
+    return TrainResult(
+        booster=booster,
+        params=params,
+        best_iteration=best,
+        split=split,
+        train_groups=len(train.group_sizes),
+        valid_groups=len(valid.group_sizes),
+        metrics=metrics,
+        baseline=baseline,
+        top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
+    )
+
+
+def gate_failures(
+    result_metrics: dict[str, dict[str, float]],
+    baseline: dict[str, dict[str, float]] | None,
+    *,
+    min_ndcg: float | None,
+    fail_below_baseline: bool,
+    split_name: str = "valid",
+) -> list[str]:
+    """Human-readable reasons the quality gates fail (empty when they pass)."""
+    failures = []
+    observed = result_metrics.get(split_name, {}).get("ndcg@10")
+    if min_ndcg is not None and (observed is None or observed < min_ndcg):
+        failures.append(f"{split_name} NDCG@10 {_fmt(observed)} is below --min-ndcg {min_ndcg:.4f}")
+    if fail_below_baseline:
+        reference = (baseline or {}).get(split_name, {}).get("ndcg@10")
+        if reference is None:
+            failures.append("--fail-below-baseline needs confidence_score in the data")
+        elif observed is None or observed < reference:
+            failures.append(
+                f"{split_name} NDCG@10 {_fmt(observed)} is below the confidence baseline {reference:.4f}"
+            )
+    return failures
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    """NDCG@k of one ordering with bootstrap 95% intervals: ``{"ndcg@10": (mean, low, high)}``."""
+
+    values: dict[str, tuple[float, float, float]]
+
+    def means(self) -> dict[str, float]:
+        return {name: mean for name, (mean, _low, _high) in self.values.items()}
+
+
+def evaluate_orders(
+    data: LtrData,
+    model_scores: npt.NDArray[np.float64],
+    *,
+    ks: tuple[int, ...] = EVALUATE_K,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, OrderReport | None]:
+    """The model, the confidence baseline, a random order and the ideal order, each NDCG@k with CIs."""
+    orders: dict[str, npt.NDArray[np.float64] | None] = {
+        "model": model_scores,
+        "baseline": confidence_scores(data),
+        "random": random_scores(len(data.grades), seed),
+        "ideal": data.grades.astype(np.float64),
+    }
+    reports: dict[str, OrderReport | None] = {}
+    for name, scores in orders.items():
+        if scores is None:
+            reports[name] = None
+            continue
+        values = {}
+        for k in ks:
+            report = ndcg(data.grades, scores, data.group_sizes, k)
+            low, high = bootstrap_interval(report.per_group, resamples=resamples, seed=seed)
+            values[f"ndcg@{k}"] = (report.mean, low, high)
+        reports[name] = OrderReport(values)
+    return reports
+
+
+def groups_without_relevant(data: LtrData) -> int:
+    return ndcg(data.grades, data.grades.astype(np.float64), data.group_sizes, 10).groups_without_relevant
+
+
+def library_versions() -> dict[str, str]:
+    import lightgbm
+    import polars
+
+    from recctl._version import __version__
+
+    return {
+        "recctl": __version__,
+        "lightgbm": lightgbm.__version__,
+        "numpy": np.__version__,
+        "polars": polars.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class TrainingData:
+    """What train/evaluate work on, with where it came from (for the report and the meta file)."""
+
+    data: LtrData
+    source: str
+    retrieved: int
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def data_from_store(
+    store: Any,
+    window: Any,
+    *,
+    policy: Any,
+    min_interactions: int,
+    progress: Any = None,
+) -> TrainingData:
+    """The training set built from the store, in memory, by the same code as ``recctl export``."""
+    from recctl.dataset import build_training_set
+    from recctl.features import FEATURE_NAMES
+    from recctl.ltrdata import ltr_from_frame
+
+    training = build_training_set(
+        store, window, policy=policy, min_interactions=min_interactions, progress=progress
+    )
+    data = ltr_from_frame(training.frame, feature_cols=list(FEATURE_NAMES), source=store.description)
+    return TrainingData(
+        data, store.description, int(training.manifest["pairs_before_left_out"]), training.manifest
+    )
+
+
+def data_from_path(
+    path: Any,
+    *,
+    label_col: str,
+    group_col: str,
+    feature_cols: list[str] | None,
+    num_features: int | None = None,
+) -> TrainingData:
+    """A learning-to-rank set from ``--data`` (recctl export, Parquet, or LibSVM)."""
+    from recctl.ltrdata import load_ltr
+
+    data = load_ltr(
+        path, label_col=label_col, group_col=group_col, feature_cols=feature_cols, num_features=num_features
+    )
+    return TrainingData(data, str(path), len(data.grades))
+
+
+def model_meta(
+    result: TrainResult,
+    training: TrainingData,
+    *,
+    model_text: str,
+    status: str,
+    gate_failures: list[str],
+) -> dict[str, Any]:
+    """The ``.meta.json`` of a trained model (DESIGN §7)."""
+    from recctl.dataset import fingerprint
+    from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION
+    from recctl.model import model_version
+
+    manifest = training.manifest
+    uses_recctl_features = training.data.feature_names == list(FEATURE_NAMES)
+    return {
+        "model_version": model_version(model_text),
+        "status": status,
+        "gate_failures": gate_failures,
+        "feature_names": training.data.feature_names,
+        "feature_set_version": FEATURE_SET_VERSION if uses_recctl_features else None,
+        "label_policy_hash": manifest.get("label_policy_hash"),
+        "params": result.params,
+        "best_iteration": result.best_iteration,
+        "split": result.split,
+        "groups": {"train": result.train_groups, "valid": result.valid_groups},
+        "examples": int(len(training.data.grades)),
+        "metrics": result.metrics,
+        "baseline": result.baseline,
+        "top_features": [list(item) for item in result.top_features],
+        "data_source": training.source,
+        "data_fingerprint": manifest.get("data_fingerprint") or _array_fingerprint(training.data),
+        "time_window": manifest.get("time_window"),
+        "library_versions": library_versions(),
+        "created_at": utc_now(),
+    }
+
+
+def _array_fingerprint(data: LtrData) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (data.features, data.grades, data.group_sizes):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\x1f".join(data.feature_names).encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def score(booster: lightgbm.Booster, data: LtrData) -> npt.NDArray[np.float64]:
+    return np.asarray(booster.predict(data.features), dtype=np.float64)
+
+
+def existing_model_metrics(
+    booster: lightgbm.Booster, data: LtrData, options: TrainOptions
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
+    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training."""
+    split: Split = options.split or ("time" if data.event_time is not None else "group-random")
+    train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    metrics: dict[str, dict[str, float]] = {}
+    baseline: dict[str, dict[str, float]] = {}
+    for name, mask in (("train", train_mask), ("valid", valid_mask)):
+        if not mask.any():
+            continue
+        part = subset(data, mask)
+        metrics[name] = ndcg_at(part, score(booster, part), REPORT_K)
+        confidence = confidence_scores(part)
+        if confidence is not None:
+            baseline[name] = ndcg_at(part, confidence, REPORT_K)
+    return metrics, baseline or None, split
