@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
+DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
 .PHONY: install demo test lint clean
 
@@ -22,6 +23,11 @@ demo: install
 	$(RECCTL) --store $(DEMO_STORE) ingest assessments sample_data/assessments.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest recommendations sample_data/recommendations.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
+	@echo "== export the training set (the sample data has fixed dates, so the window is explicit) =="
+	$(RECCTL) --store $(DEMO_STORE) export $(DEMO_WINDOW) --out demo-output/training-set
+	@echo "== train LambdaRank (newest 20% of assessments validate) and evaluate it =="
+	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW) --model demo-output/models/recommendation_ranker.txt
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --model demo-output/models/recommendation_ranker.txt
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -32,4 +38,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects demo-output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -181,7 +182,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         free_raw_data=False,
     )
     valid_sets = []
-    callbacks = []
+    callbacks: list[Callable[..., Any]] = []
     if len(valid.group_sizes) > 0:
         valid_sets.append(
             lightgbm.Dataset(valid.features, label=valid.grades, group=valid.group_sizes, reference=train_set)
@@ -201,13 +202,13 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     except lightgbm.basic.LightGBMError as exc:
         raise RecctlError(f"LightGBM refused the training run: {str(exc).strip().splitlines()[0]}") from None
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
-    metrics = {"train": ndcg_at(train, booster.predict(train.features, num_iteration=best), REPORT_K)}
+    metrics = {"train": ndcg_at(train, score(booster, train, best), REPORT_K)}
     baseline: dict[str, dict[str, float]] | None = None
     train_confidence = confidence_scores(train)
     if train_confidence is not None:
         baseline = {"train": ndcg_at(train, train_confidence, REPORT_K)}
     if len(valid.group_sizes) > 0:
-        metrics["valid"] = ndcg_at(valid, booster.predict(valid.features, num_iteration=best), REPORT_K)
+        metrics["valid"] = ndcg_at(valid, score(booster, valid, best), REPORT_K)
         valid_confidence = confidence_scores(valid)
         if baseline is not None and valid_confidence is not None:
             baseline["valid"] = ndcg_at(valid, valid_confidence, REPORT_K)
@@ -374,7 +375,6 @@ def model_meta(
     gate_failures: list[str],
 ) -> dict[str, Any]:
     """The ``.meta.json`` of a trained model (DESIGN §7)."""
-    from recctl.dataset import fingerprint
     from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION
     from recctl.model import model_version
 
@@ -391,7 +391,7 @@ def model_meta(
         "best_iteration": result.best_iteration,
         "split": result.split,
         "groups": {"train": result.train_groups, "valid": result.valid_groups},
-        "examples": int(len(training.data.grades)),
+        "examples": len(training.data.grades),
         "metrics": result.metrics,
         "baseline": result.baseline,
         "top_features": [list(item) for item in result.top_features],
@@ -413,8 +413,9 @@ def _array_fingerprint(data: LtrData) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def score(booster: lightgbm.Booster, data: LtrData) -> npt.NDArray[np.float64]:
-    return np.asarray(booster.predict(data.features), dtype=np.float64)
+def score(booster: lightgbm.Booster, data: LtrData, iteration: int | None = None) -> npt.NDArray[np.float64]:
+    """The booster's scores for every row of ``data`` (at ``iteration``, default: the model's best)."""
+    return np.asarray(booster.predict(data.features, num_iteration=iteration), dtype=np.float64)
 
 
 def existing_model_metrics(

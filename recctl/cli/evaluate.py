@@ -100,7 +100,8 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
     from rich.table import Table
 
     table = Table(
-        title=f"NDCG on {summary['groups']:,} groups ({summary['groups_without_relevant']:,} without a relevant item)",
+        title=f"NDCG on {summary['groups']:,} groups "
+        f"({summary['groups_without_relevant']:,} without a relevant item)",
         title_justify="left",
     )
     table.add_column("order")

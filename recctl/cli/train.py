@@ -103,7 +103,7 @@ def train_command(
         num_boost_round=num_boost_round,
         early_stopping_rounds=early_stopping_rounds,
         validation_split=validation_split,
-        split=split.value if split else None,  # type: ignore[arg-type]
+        split=split.value if split else None,
         seed=seed,
         params=overrides,
     )
@@ -126,7 +126,8 @@ def train_command(
         f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
     )
     console.print(
-        f"Prepared {len(training.data.grades):,} training examples in {len(training.data.group_sizes):,} query groups"
+        f"Prepared {len(training.data.grades):,} training examples "
+        f"in {len(training.data.group_sizes):,} query groups"
     )
     if evaluate_only:
         summary = _evaluate_only(console, training, train_options, model, min_ndcg, fail_below_baseline)

@@ -1,0 +1,79 @@
+"""Group splits, parameters and gates of training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recctl.ltrdata import LtrData
+from recctl.training import gate_failures, parse_param, split_groups, subset
+
+
+def grouped(sizes: list[int], *, with_time: bool = True) -> LtrData:
+    rows = sum(sizes)
+    starts = np.repeat(np.arange(len(sizes)), sizes)
+    return LtrData(
+        features=np.arange(rows, dtype=np.float64).reshape(rows, 1),
+        feature_names=["x"],
+        grades=(np.arange(rows) % 3).astype(np.int32),
+        group_sizes=np.array(sizes, dtype=np.int64),
+        query_ids=np.array([f"q{i}" for i in range(len(sizes))]),
+        confidence_score=None,
+        event_time=(np.datetime64("2025-01-01") + starts * np.timedelta64(1, "D")).astype("datetime64[ms]")
+        if with_time
+        else None,
+        source="test",
+    )
+
+
+def test_time_split_validates_the_newest_groups_whole() -> None:
+    data = grouped([3, 2, 4, 1, 5, 2, 3, 2, 2, 4])
+    train, valid = split_groups(data, 0.2, "time", seed=0)
+    assert (train == ~valid).all()
+    assert valid.tolist() == [False] * 8 + [True, True]
+    part = subset(data, valid)
+    assert part.group_sizes.tolist() == [2, 4] and len(part.grades) == 6
+
+
+def test_random_split_is_seeded_and_by_group() -> None:
+    data = grouped([2] * 50, with_time=False)
+    first = split_groups(data, 0.3, "group-random", seed=1)[1]
+    again = split_groups(data, 0.3, "group-random", seed=1)[1]
+    other = split_groups(data, 0.3, "group-random", seed=2)[1]
+    assert first.sum() == 15 and (first == again).all() and (first != other).any()
+
+
+def test_time_split_without_times_is_an_error() -> None:
+    with pytest.raises(Exception, match="--split time needs an event_time"):
+        split_groups(grouped([2, 2, 2], with_time=False), 0.3, "time", seed=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("num_leaves=31", ("num_leaves", 31)),
+        ("learning_rate=0.1", ("learning_rate", 0.1)),
+        ("deterministic=true", ("deterministic", True)),
+        ("eval_at=1,3,5", ("eval_at", [1, 3, 5])),
+        ("boosting= dart", ("boosting", "dart")),
+    ],
+)
+def test_parse_param(text: str, expected: tuple[str, object]) -> None:
+    assert parse_param(text) == expected
+
+
+def test_parse_param_needs_key_and_value() -> None:
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_param("num_leaves")
+
+
+def test_gates() -> None:
+    metrics = {"valid": {"ndcg@10": 0.8}}
+    assert gate_failures(metrics, {"valid": {"ndcg@10": 0.7}}, min_ndcg=0.75, fail_below_baseline=True) == []
+    failures = gate_failures(metrics, {"valid": {"ndcg@10": 0.85}}, min_ndcg=0.9, fail_below_baseline=True)
+    assert (
+        len(failures) == 2 and "below --min-ndcg 0.9000" in failures[0] and "baseline 0.8500" in failures[1]
+    )
+    assert (
+        "needs confidence_score" in gate_failures(metrics, None, min_ndcg=None, fail_below_baseline=True)[0]
+    )
