@@ -150,7 +150,8 @@ class _Rules:
     the order the checks were added (field order of DESIGN §3).
     """
 
-    def __init__(self, chunk: pl.DataFrame, top_level: Sequence[str]) -> None:
+    def __init__(self, chunk: pl.DataFrame, top_level: Sequence[str], *, keep_extra: bool = True) -> None:
+        self.keep_extra = keep_extra
         self.top_level = set(top_level)
         self.chunk = chunk
         self.frame = chunk.hstack(top_level_texts(chunk["json"], top_level)).lazy()
@@ -259,6 +260,9 @@ class _Rules:
         self.typed[name] = value
 
     def extra(self, known: Sequence[str]) -> None:
+        """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off)."""
+        if not self.keep_extra:
+            return
         self.frame = self.frame.with_columns(extra_fields(self.chunk["json"], set(known)).alias("extra"))
         self.typed["extra"] = pl.col("extra")
 
@@ -472,9 +476,11 @@ def _fill_event_ids(records: pl.DataFrame) -> pl.DataFrame:
     return records.with_columns(records["event_id"].scatter(missing.arg_true(), derived))
 
 
-def validate_recommendations(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
+def validate_recommendations(
+    chunk: pl.DataFrame, *, now: datetime | None = None, keep_extra: bool = True
+) -> ValidationResult:
     """Validate recommendation catalog records (DESIGN §3)."""
-    rules = _Rules(chunk, [name for name in RECOMMENDATION_SCHEMA if name != "extra"])
+    rules = _Rules(chunk, [name for name in RECOMMENDATION_SCHEMA if name != "extra"], keep_extra=keep_extra)
     rules.string("recommendation_id", required=True)
     rules.string("assessment_id", required=True)
     rules.string("category", required=True)
@@ -498,9 +504,11 @@ def validate_recommendations(chunk: pl.DataFrame, *, now: datetime | None = None
     return rules.result(RECOMMENDATION_SCHEMA)
 
 
-def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) -> ValidationResult:
+def validate_assessments(
+    chunk: pl.DataFrame, *, now: datetime | None = None, keep_extra: bool = True
+) -> ValidationResult:
     """Validate assessment catalog records (DESIGN §3)."""
-    rules = _Rules(chunk, [name for name in ASSESSMENT_SCHEMA if name != "extra"])
+    rules = _Rules(chunk, [name for name in ASSESSMENT_SCHEMA if name != "extra"], keep_extra=keep_extra)
     rules.string("assessment_id", required=True)
     rules.string("user_id")
     rules.enum("company_size", COMPANY_SIZES)
@@ -527,14 +535,20 @@ def validate_assessments(chunk: pl.DataFrame, *, now: datetime | None = None) ->
 
 
 def validate(
-    kind: RecordKind, chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None
+    kind: RecordKind,
+    chunk: pl.DataFrame,
+    policy: LabelPolicy,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
 ) -> ValidationResult:
-    """Validate a chunk of records of ``kind``."""
+    """Validate a chunk of records of ``kind``; ``keep_extra=False`` skips collecting unknown fields
+    (for catalogs, when the caller keeps the original objects anyway, as ``rank`` does)."""
     if kind == "interactions":
         return validate_interactions(chunk, policy, now=now)
     if kind == "recommendations":
-        return validate_recommendations(chunk, now=now)
-    return validate_assessments(chunk, now=now)
+        return validate_recommendations(chunk, now=now, keep_extra=keep_extra)
+    return validate_assessments(chunk, now=now, keep_extra=keep_extra)
 
 
 def validate_objects(
@@ -543,6 +557,7 @@ def validate_objects(
     policy: LabelPolicy | None = None,
     *,
     now: datetime | None = None,
+    keep_extra: bool = True,
 ) -> ValidationResult:
     """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
 
@@ -564,4 +579,4 @@ def validate_objects(
     chunk = frame.select(
         "input_position", "raw", pl.col("json").cast(pl.String), pl.col("error").cast(pl.String)
     )
-    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now)
+    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra)

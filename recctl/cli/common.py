@@ -75,8 +75,12 @@ class RecctlGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except BrokenPipeError:
-            # The reader of our stdout went away (``| head``): not an error of ours.
-            sys.stderr.close()
+            # The reader of our stdout went away (``| head``): not an error of ours. Point stdout at
+            # /dev/null so the interpreter's final flush does not complain about the pipe either.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
         except KeyboardInterrupt:
             typer.echo("Error: interrupted", err=True)

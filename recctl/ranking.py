@@ -1,0 +1,357 @@
+"""Ranking JSON batches of recommendations (DESIGN §8): validate, featurise, score, diversify.
+
+A batch is ``{"assessment": {...}, "recommendations": [...], "user_id": ...}`` or a bare array of
+recommendations. The output is the same document with ``recommendations`` reordered (cut to
+``top_k``), each recommendation gaining ``ml_score`` and ``rank``, every other value passed through
+as it came, plus a ``summary``. A bare array comes back as ``{"recommendations": [...],
+"summary": {...}}``.
+
+Many batches are processed together (``--ndjson`` hands over every line that has arrived): their
+recommendations are validated, featurised and scored as one frame with one query group per batch,
+which gives the same values as one batch at a time (features are computed per group).
+
+This module must not import pymongo or pyarrow (start-up time); lightgbm is imported only for
+``--explain`` or for models the numpy scorer cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from recctl.diversity import (
+    EXACT_FIELDS,
+    SET_FIELDS,
+    ItemTraits,
+    intra_list_diversity,
+    mmr,
+    scaled_relevance,
+)
+from recctl.errors import ModelError
+from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
+from recctl.model import ModelBundle, load_bundle
+from recctl.records import validate_objects
+from recctl.scoring import TreeEnsemble, UnsupportedModel
+
+EXPLAIN_TOP = 5
+TRAIT_COLUMNS = (*EXACT_FIELDS, *SET_FIELDS)
+
+
+class BatchError(ValueError):
+    """A batch that cannot be ranked; the message starts with the JSON path of the problem."""
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    lambda_: float = 0.7
+    top_k: int | None = None
+    diversity: bool = True
+    explain: bool = False
+
+
+class _NonFinite:
+    """Stands for a NaN/Infinity token (or an overflowing number) until its path is known."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float, naming their path."""
+    found: list[_NonFinite] = []
+
+    def constant(name: str) -> _NonFinite:
+        found.append(_NonFinite(name))
+        return found[-1]
+
+    def number(text: str) -> float | _NonFinite:
+        value = float(text)
+        return value if math.isfinite(value) else constant(text)
+
+    try:
+        document = json.loads(text, parse_constant=constant, parse_float=number)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BatchError(f"$: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise BatchError("$: invalid JSON: nested too deeply") from None
+    if found:
+        path = _path_of(document, lambda value: isinstance(value, _NonFinite), "$")
+        raise BatchError(f"{path}: must be a finite number, got {found[0].text}")
+    return document
+
+
+def _path_of(value: Any, wanted: Callable[[Any], bool], path: str) -> str:
+    stack = [(value, path)]
+    while stack:
+        current, where = stack.pop()
+        if wanted(current):
+            return where.removeprefix("$.") if where.startswith("$.") else where
+        if isinstance(current, dict):
+            stack.extend((item, f"{where}.{key}") for key, item in reversed(list(current.items())))
+        elif isinstance(current, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in reversed(list(enumerate(current))))
+    return path
+
+
+@dataclass
+class _Batch:
+    document: dict[str, Any] | None  # None for a bare array
+    recommendations: list[Any]
+    assessment: dict[str, Any] | None
+    prefix: str  # JSON path of the list, for messages
+
+
+def _batch_of(document: Any) -> _Batch:
+    if isinstance(document, list):
+        recommendations, wrapper, assessment, prefix = document, None, None, ""
+    elif isinstance(document, dict):
+        if "recommendations" not in document:
+            raise BatchError("recommendations: required (or send a bare array of recommendations)")
+        recommendations, wrapper, prefix = document["recommendations"], document, "recommendations"
+        assessment = document.get("assessment")
+        if not isinstance(recommendations, list):
+            raise BatchError(f"recommendations: must be a list, got {_type_name(recommendations)}")
+        if assessment is not None and not isinstance(assessment, dict):
+            raise BatchError(f"assessment: must be an object, got {_type_name(assessment)}")
+    else:
+        raise BatchError(f"$: must be an object or an array, got {_type_name(document)}")
+    if not recommendations:
+        raise BatchError(f"{prefix or '$'}: empty list, nothing to rank")
+    return _Batch(wrapper, recommendations, assessment, prefix)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+@dataclass(frozen=True)
+class _Valid:
+    """The batches that passed validation, and all their rows (batch after batch)."""
+
+    batches: list[tuple[int, _Batch]]
+    recommendations: pl.DataFrame
+    assessments: pl.DataFrame
+
+
+class Ranker:
+    """Loads the model once and ranks batches; falls back to confidence order without a model.
+
+    ``require_model``: a missing or unusable model raises :class:`ModelError` instead of the
+    fallback. ``warning`` says why the fallback is in use (None when the model is).
+    """
+
+    def __init__(self, model_path: Path, *, require_model: bool = False) -> None:
+        self.bundle: ModelBundle | None = None
+        self.ensemble: TreeEnsemble | None = None
+        self.warning: str | None = None
+        try:
+            self.bundle = load_bundle(model_path, expected_features=list(FEATURE_NAMES))
+            try:
+                self.ensemble = TreeEnsemble.from_model_text(self.bundle.model_text)
+            except UnsupportedModel:
+                self.bundle.booster()  # fails early, as a ModelError, if lightgbm cannot read it either
+        except ModelError as exc:
+            if require_model:
+                raise
+            self.bundle = None
+            self.warning = f"{exc}; ranking by confidence_score"
+        self._booster: Any = None
+
+    @property
+    def model_version(self) -> str | None:
+        return self.bundle.version if self.bundle else None
+
+    def rank(self, documents: Sequence[Any], options: RankOptions) -> list[dict[str, Any] | BatchError]:
+        """Rank parsed JSON documents; each result is the output document or the batch's error."""
+        results: list[dict[str, Any] | BatchError] = []
+        batches: list[tuple[int, _Batch]] = []
+        for number, document in enumerate(documents):
+            try:
+                batches.append((number, _batch_of(document)))
+                results.append(BatchError("pending"))
+            except BatchError as exc:
+                results.append(exc)
+        valid = self._validated(batches, results)
+        if valid.batches:
+            self._rank_valid(valid, results, options)
+        return results
+
+    # -- validation -----------------------------------------------------------------------------------
+    def _validated(
+        self, batches: list[tuple[int, _Batch]], results: list[dict[str, Any] | BatchError]
+    ) -> _Valid:
+        """Validate every recommendation and assessment of every batch in two calls.
+
+        A batch with any invalid item fails as a whole, with the first problem's JSON path. The
+        returned frames hold the good batches' rows in batch order, so batches are contiguous.
+        """
+        recommendations: list[Any] = []
+        owners: list[tuple[int, int]] = []
+        prefixes = {number: batch.prefix for number, batch in batches}
+        for number, batch in batches:
+            for index, item in enumerate(batch.recommendations):
+                owners.append((number, index))
+                recommendations.append(_keyed(item, f"b{number}"))
+        checked = validate_objects("recommendations", recommendations, keep_extra=False)
+        rejected = dict(
+            zip(checked.rejects["input_position"].to_list(), checked.rejects["reason"], strict=True)
+        )
+        failed: dict[int, str] = {}
+        for position, reason in sorted(rejected.items()):
+            number, index = owners[position]
+            failed.setdefault(number, _located(f"{prefixes[number]}[{index}]", reason))
+        with_assessment = [
+            (number, batch.assessment) for number, batch in batches if batch.assessment is not None
+        ]
+        checked_assessments = validate_objects(
+            "assessments",
+            [_keyed(item, f"b{number}", key="assessment_id") for number, item in with_assessment],
+            keep_extra=False,
+        )
+        for position, reason in zip(
+            checked_assessments.rejects["input_position"], checked_assessments.rejects["reason"], strict=True
+        ):
+            failed.setdefault(with_assessment[position][0], _located("assessment", reason))
+        for number, message in failed.items():
+            results[number] = BatchError(message)
+        good = [(number, batch) for number, batch in batches if number not in failed]
+        row_batches = [number for position, (number, _) in enumerate(owners) if position not in rejected]
+        keep = pl.Series([number not in failed for number in row_batches], dtype=pl.Boolean)
+        good_keys = [f"b{number}" for number, _ in good]
+        return _Valid(
+            batches=good,
+            recommendations=checked.records.filter(keep),
+            assessments=checked_assessments.records.filter(pl.col("assessment_id").is_in(good_keys)),
+        )
+
+    # -- scoring and ordering -------------------------------------------------------------------------
+    def _rank_valid(
+        self, valid: _Valid, results: list[dict[str, Any] | BatchError], options: RankOptions
+    ) -> None:
+        frame = compute_features(candidates(valid.recommendations, valid.assessments))
+        matrix = feature_matrix(frame).to_numpy().astype(np.float64, copy=False)
+        scores = self._scores(matrix, frame)
+        contributions = self._contributions(matrix) if options.explain and self.bundle else None
+        # Column values as Python lists once for the whole chunk; each batch takes its slice.
+        trait_values = {name: frame[name].to_list() for name in TRAIT_COLUMNS}
+        start = 0
+        for number, batch in valid.batches:
+            stop = start + len(batch.recommendations)
+            traits = ItemTraits.from_values(
+                {name: trait_values[name][start:stop] for name in EXACT_FIELDS},
+                {name: trait_values[name][start:stop] for name in SET_FIELDS},
+            )
+            results[number] = self._document(
+                batch,
+                traits,
+                scores[start:stop],
+                None if contributions is None else contributions[start:stop],
+                matrix[start:stop],
+                options,
+            )
+            start = stop
+
+    def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
+        if self.bundle is None:
+            return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
+        if self.ensemble is not None:
+            return self.ensemble.predict(matrix)
+        return np.asarray(self._lightgbm().predict(matrix), dtype=np.float64)
+
+    def _contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(self._lightgbm().predict(matrix, pred_contrib=True), dtype=np.float64)
+
+    def _lightgbm(self) -> Any:
+        if self._booster is None and self.bundle is not None:
+            self._booster = self.bundle.booster()
+        return self._booster
+
+    def _document(
+        self,
+        batch: _Batch,
+        traits: ItemTraits,
+        scores: npt.NDArray[np.float64],
+        contributions: npt.NDArray[np.float64] | None,
+        matrix: npt.NDArray[np.float64],
+        options: RankOptions,
+    ) -> dict[str, Any]:
+        finite = np.where(
+            np.isfinite(scores), scores, np.nanmin(np.where(np.isfinite(scores), scores, np.inf)) - 1
+        )
+        by_score = sorted(range(len(scores)), key=lambda i: -finite[i])  # stable: ties keep input order
+        if options.diversity:
+            relevance = scaled_relevance(finite[by_score])
+            chosen = [
+                by_score[i]
+                for i in mmr(
+                    relevance, _subset(traits, by_score), lambda_=options.lambda_, top_k=options.top_k
+                )
+            ]
+        else:
+            chosen = by_score[: options.top_k] if options.top_k is not None else by_score
+        ranked = []
+        for rank, index in enumerate(chosen, start=1):
+            item = dict(batch.recommendations[index])
+            item["ml_score"] = float(scores[index]) if self.bundle is not None else None
+            item["rank"] = rank
+            if contributions is not None:
+                item["explanation"] = _explanation(contributions[index], matrix[index])
+            ranked.append(item)
+        summary = {
+            "ml_ranking_applied": self.bundle is not None,
+            "diversity_score": intra_list_diversity(traits, chosen),
+            "model_version": self.model_version,
+            "mmr_lambda": options.lambda_ if options.diversity else None,
+            "count": len(ranked),
+        }
+        document = dict(batch.document) if batch.document is not None else {}
+        document["recommendations"] = ranked
+        document["summary"] = summary
+        return document
+
+
+def _subset(traits: ItemTraits, order: list[int]) -> ItemTraits:
+    index = np.asarray(order, dtype=np.int64)
+    return ItemTraits(
+        {name: codes[index] for name, codes in traits.codes.items()},
+        {name: members[index] for name, members in traits.members.items()},
+        {name: sizes[index] for name, sizes in traits.sizes.items()},
+    )
+
+
+def _explanation(contributions: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> dict[str, Any]:
+    features = contributions[:-1]
+    top = np.argsort(-np.abs(features), kind="stable")[:EXPLAIN_TOP]
+    return {
+        "bias": float(contributions[-1]),
+        "top_contributions": [
+            {
+                "feature": FEATURE_NAMES[i],
+                "contribution": float(features[i]),
+                "value": None if math.isnan(values[i]) else float(values[i]),
+            }
+            for i in top
+        ],
+    }
+
+
+def _keyed(item: Any, key_value: str, *, key: str = "assessment_id") -> Any:
+    """A copy of a JSON object with ``key`` set to the batch's own key (used to join, never output)."""
+    return {**item, key: key_value} if isinstance(item, dict) else item
+
+
+def _located(path: str, reason: str) -> str:
+    field, sep, message = reason.partition(": ")
+    if not sep or " " in field:  # reader-level reasons like "not a JSON object"
+        return f"{path}: {reason}"
+    return f"{path}.{field}: {message}"

@@ -1,0 +1,42 @@
+"""Start-up is a feature: what ``import recctl.cli`` and the rank path load."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("polars", "pyarrow", "pymongo", "lightgbm", "pymongoarrow", "numpy")
+
+
+def loaded_after(code: str) -> set[str]:
+    listing = "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    probe = f"import sys\n{code}\nimport json\n{listing}"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_cli_loads_no_heavy_module() -> None:
+    assert loaded_after("import recctl.cli") & set(HEAVY) == set()
+
+
+def test_rank_path_loads_neither_pymongo_nor_pyarrow_nor_lightgbm(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    batch = [
+        {"recommendation_id": "a", "assessment_id": "x", "category": "security", "confidence_score": 0.5},
+        {
+            "recommendation_id": "b",
+            "assessment_id": "x",
+            "category": "cost_optimization",
+            "confidence_score": 0.7,
+        },
+    ]
+    (tmp_path / "batch.json").write_text(json.dumps(batch))
+    code = (
+        "from recctl.cli import app\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    app(['rank', {str(tmp_path / 'batch.json')!r}, '--model', {str(tmp_path / 'none.txt')!r}])"
+    )
+    loaded = loaded_after(code)
+    assert "polars" in loaded  # the features really ran
+    assert loaded & {"pymongo", "pyarrow", "pymongoarrow", "lightgbm"} == set()

@@ -1,0 +1,227 @@
+"""``recctl rank`` in a pipeline: permutation, pass-through, summary, fallback, MMR, errors, streaming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from recctl.cli import app
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rank")
+    for kind in ("assessments", "recommendations", "interactions"):
+        assert (
+            run("-q", "--store", str(root / "store"), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
+        )
+    path = root / "ranker.txt"
+    code, _, err = run("-q", "--store", str(root / "store"), "train", *WINDOW, "--model", str(path))
+    assert code == 0, err
+    return path
+
+
+def sample_batches(count: int) -> list[dict[str, Any]]:
+    recommendations = [
+        json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()
+    ]
+    assessments = [json.loads(line) for line in (SAMPLE / "assessments.ndjson").read_text().splitlines()]
+    batches = []
+    for assessment in assessments[:count]:
+        items = [dict(r) for r in recommendations if r["assessment_id"] == assessment["assessment_id"]]
+        batches.append({"assessment": assessment, "recommendations": items, "user_id": assessment["user_id"]})
+    return batches
+
+
+def rank(batch: Any, *options: str) -> tuple[int, Any, str]:
+    code, out, err = run("rank", *options, input=json.dumps(batch))
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_output_is_a_permutation_with_pass_through(model: Path) -> None:
+    batch = sample_batches(1)[0]
+    batch["request_id"] = "req-7"
+    batch["recommendations"][0]["custom"] = {"nested": [1, {"x": None}], "big": 12345678901234567890}
+    code, result, err = rank(batch, "--model", str(model))
+    assert code == 0, err
+    ids_in = sorted(r["recommendation_id"] for r in batch["recommendations"])
+    assert sorted(r["recommendation_id"] for r in result["recommendations"]) == ids_in
+    assert [r["rank"] for r in result["recommendations"]] == list(range(1, len(ids_in) + 1))
+    assert result["request_id"] == "req-7" and result["assessment"] == batch["assessment"]
+    by_id = {r["recommendation_id"]: r for r in result["recommendations"]}
+    for original in batch["recommendations"]:
+        returned = dict(by_id[original["recommendation_id"]])
+        assert isinstance(returned.pop("ml_score"), float)
+        returned.pop("rank")
+        assert returned == original  # every input value comes back unchanged
+    summary = result["summary"]
+    assert summary["ml_ranking_applied"] is True and isinstance(summary["model_version"], str)
+    assert 0.0 <= summary["diversity_score"] <= 1.0 and summary["mmr_lambda"] == 0.7
+    assert summary["count"] == len(ids_in)
+    assert err == ""
+
+
+def test_bare_array_and_top_k(model: Path) -> None:
+    items = sample_batches(1)[0]["recommendations"]
+    code, result, _ = rank(items, "--model", str(model), "--top-k", "3")
+    assert code == 0
+    assert set(result) == {"recommendations", "summary"} and result["summary"]["count"] == 3
+    assert len(result["recommendations"]) == 3
+
+
+def test_lambda_one_equals_no_diversity(model: Path) -> None:
+    for batch in sample_batches(5):
+        _, plain, _ = rank(batch, "--model", str(model), "--no-diversity")
+        _, relevance_only, _ = rank(batch, "--model", str(model), "--lambda", "1")
+        ids = [[r["recommendation_id"] for r in doc["recommendations"]] for doc in (plain, relevance_only)]
+        assert ids[0] == ids[1]
+        scores = [r["ml_score"] for r in plain["recommendations"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_lower_lambda_gives_more_diversity(model: Path) -> None:
+    means = []
+    for lambda_ in ("0.9", "0.3"):
+        scores = []
+        for batch in sample_batches(30):
+            _, result, _ = rank(batch, "--model", str(model), "--lambda", lambda_, "--top-k", "5")
+            scores.append(result["summary"]["diversity_score"])
+        means.append(sum(scores) / len(scores))
+    assert means[1] > means[0]
+
+
+def test_fallback_without_a_model(tmp_path: Path) -> None:
+    batch = sample_batches(1)[0]
+    code, result, err = rank(batch, "--model", str(tmp_path / "missing.txt"), "--no-diversity")
+    assert code == 0
+    assert result["summary"]["ml_ranking_applied"] is False and result["summary"]["model_version"] is None
+    confidence = [r["confidence_score"] for r in result["recommendations"]]
+    assert confidence == sorted(confidence, reverse=True)
+    assert all(r["ml_score"] is None for r in result["recommendations"])
+    assert err.count("\n") == 1 and err.startswith("warning: no model at")
+    code, _, err = rank(batch, "--model", str(tmp_path / "missing.txt"), "--require-model")
+    assert code == 1 and err.startswith("Error: no model at")
+
+
+def test_unusable_model_falls_back(tmp_path: Path, model: Path) -> None:
+    broken = tmp_path / "ranker.txt"
+    broken.write_text(model.read_text()[:200])
+    (tmp_path / "ranker.meta.json").write_text((model.parent / "ranker.meta.json").read_text())
+    code, result, err = rank(sample_batches(1)[0], "--model", str(broken))
+    assert code == 0 and result["summary"]["ml_ranking_applied"] is False
+    assert "not a complete LightGBM text model" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda b: b["recommendations"][3].update(confidence_score="high"),
+            "recommendations[3].confidence_score: must be a finite number",
+        ),
+        (
+            lambda b: b["recommendations"][2].pop("recommendation_id"),
+            "recommendations[2].recommendation_id: required",
+        ),
+        (lambda b: b["recommendations"].__setitem__(1, "text"), "recommendations[1]: not a JSON object"),
+        (lambda b: b.update(recommendations=[]), "recommendations: empty list"),
+        (lambda b: b.update(recommendations={"a": 1}), "recommendations: must be a list"),
+        (lambda b: b["assessment"].update(monthly_budget=-5), "assessment.monthly_budget: must be >= 0"),
+        (lambda b: b.pop("recommendations"), "recommendations: required"),
+    ],
+)
+def test_errors_name_the_json_path(model: Path, change: Any, message: str) -> None:
+    batch = sample_batches(1)[0]
+    change(batch)
+    code, result, err = rank(batch, "--model", str(model))
+    assert code == 1 and result is None
+    assert err.startswith(f"Error: {message}") and err.count("\n") == 1
+
+
+def test_non_finite_numbers_are_refused_with_their_path(model: Path) -> None:
+    text = json.dumps(sample_batches(1)[0]).replace('"roi_potential": ', '"roi_potential": NaN, "was": ', 1)
+    code, _, err = run("rank", "--model", str(model), input=text)
+    assert code == 1 and "recommendations[0].roi_potential: must be a finite number, got NaN" in err
+    code, _, err = run(
+        "rank", "--model", str(model), input='[{"recommendation_id": "a", "confidence_score": 1e999}]'
+    )
+    assert code == 1 and "[0].confidence_score: must be a finite number" in err
+    code, _, err = run("rank", "--model", str(model), input="{oops")
+    assert code == 1 and err.startswith("Error: $: invalid JSON")
+
+
+def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
+    batches = sample_batches(4)
+    lines = [
+        json.dumps(batches[0]),
+        "{broken",
+        "",
+        json.dumps(batches[1]),
+        json.dumps({"recommendations": []}),
+        json.dumps(batches[2]),
+    ]
+    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    assert code == 1
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["user_id"] for r in results] == [b["user_id"] for b in (batches[0], batches[1], batches[2])]
+    assert "Error: line 2: $: invalid JSON" in err and "Error: line 5: recommendations: empty list" in err
+    # One batch at a time and many at once give the same answers.
+    for batch, streamed in zip((batches[0], batches[1], batches[2]), results, strict=True):
+        assert rank(batch, "--model", str(model))[1] == streamed
+
+
+def test_explain(model: Path) -> None:
+    code, result, _ = rank(sample_batches(1)[0], "--model", str(model), "--explain")
+    assert code == 0
+    explanation = result["recommendations"][0]["explanation"]
+    contributions = explanation["top_contributions"]
+    assert len(contributions) == 5 and {"feature", "contribution", "value"} <= set(contributions[0])
+    magnitudes = [abs(c["contribution"]) for c in contributions]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    total = explanation["bias"] + sum(c["contribution"] for c in contributions)
+    assert isinstance(total, float)
+
+
+def test_broken_pipe_is_quiet(model: Path, tmp_path: Path) -> None:
+    batch = json.dumps(sample_batches(1)[0])
+    (tmp_path / "in.ndjson").write_text((batch + "\n") * 300)
+    completed = subprocess.run(
+        f"{sys.executable} -m recctl rank --ndjson --model {model} {tmp_path / 'in.ndjson'} | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in completed.stderr and "BrokenPipe" not in completed.stderr
+
+
+def test_rank_with_a_model_does_not_import_lightgbm(model: Path, tmp_path: Path) -> None:
+    (tmp_path / "batch.json").write_text(json.dumps(sample_batches(1)[0]))
+    probe = (
+        "import sys, contextlib, io\n"
+        "from recctl.cli import app\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        f"    app(['rank', {str(tmp_path / 'batch.json')!r}, '--model', {str(model)!r}])\n"
+        "import json\n"
+        "print(json.dumps([json.loads(out.getvalue())['summary']['ml_ranking_applied'],"
+        " sorted({m.split('.')[0] for m in sys.modules})]))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    applied, modules = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert applied is True
+    assert set(modules) & {"lightgbm", "pymongo", "pyarrow", "pymongoarrow"} == set()
