@@ -150,3 +150,118 @@ def intra_list_diversity(traits: ItemTraits, order: Sequence[int]) -> float:
         chosen = np.stack([traits.similarity_to(int(item))[index] for item in index])
     pairs = len(index) * (len(index) - 1) / 2
     return float(np.sum(np.triu(1.0 - chosen, k=1)) / pairs)
+
+
+@dataclass(frozen=True)
+class ListTraits:
+    """Traits of many short lists at once, for :func:`mmr_many`.
+
+    Rows are items, lists are contiguous runs of rows (``sizes``). Exact fields are integer codes
+    (-1 = missing); set fields are bitsets (uint64 words), so Jaccard is a popcount.
+    """
+
+    codes: dict[str, npt.NDArray[np.int64]]
+    bits: dict[str, npt.NDArray[np.uint64]]
+    sizes: npt.NDArray[np.int64]
+
+    @classmethod
+    def from_columns(
+        cls,
+        exact: dict[str, Sequence[str | None]],
+        sets: dict[str, Sequence[Sequence[str] | None]],
+        sizes: Sequence[int],
+    ) -> ListTraits:
+        codes = {}
+        for name in EXACT_FIELDS:
+            lookup: dict[str, int] = {}
+            codes[name] = np.array(
+                [-1 if v is None else lookup.setdefault(v, len(lookup)) for v in exact[name]], dtype=np.int64
+            )
+        bits = {}
+        for name in SET_FIELDS:
+            vocabulary: dict[str, int] = {}
+            ids = [
+                [vocabulary.setdefault(item, len(vocabulary)) for item in items or ()] for items in sets[name]
+            ]
+            words = max(1, -(-len(vocabulary) // 64))
+            matrix = np.zeros((len(ids), words), dtype=np.uint64)
+            rows = np.repeat(np.arange(len(ids)), [len(items) for items in ids])
+            flat = np.fromiter((i for items in ids for i in items), dtype=np.int64, count=len(rows))
+            np.bitwise_or.at(
+                matrix, (rows, flat // 64), np.left_shift(np.uint64(1), (flat % 64).astype(np.uint64))
+            )
+            bits[name] = matrix
+        return cls(codes, bits, np.asarray(sizes, dtype=np.int64))
+
+
+def _padded_similarity(traits: ListTraits, index: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """(lists, n, n) similarity of the items at ``index`` (lists x n, -1 = padding)."""
+    safe = np.maximum(index, 0)
+    total = np.zeros((*index.shape, index.shape[1]), dtype=np.float64)
+    for name in EXACT_FIELDS:
+        code = traits.codes[name][safe]
+        total += WEIGHTS[name] * ((code[:, :, None] == code[:, None, :]) & (code[:, :, None] >= 0))
+    for name in SET_FIELDS:
+        bits = traits.bits[name][safe]  # lists x n x words
+        overlap = np.bitwise_count(bits[:, :, None, :] & bits[:, None, :, :]).sum(axis=-1).astype(np.float64)
+        count = np.bitwise_count(bits).sum(axis=-1).astype(np.float64)
+        union = count[:, :, None] + count[:, None, :] - overlap
+        total += WEIGHTS[name] * np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    return total
+
+
+def mmr_many(
+    scores: npt.NDArray[np.float64],
+    traits: ListTraits,
+    *,
+    lambda_: float = 0.7,
+    top_k: int | None = None,
+    diversity: bool = True,
+) -> tuple[list[list[int]], list[float]]:
+    """MMR (or plain score order when ``diversity`` is off) for every list at once.
+
+    ``scores`` has one value per row. Returns, per list, the chosen rows (indices within the list,
+    in rank order) and the intra-list diversity of that choice. Same rule and tie-breaking as
+    :func:`mmr` applied to each list sorted by score (stable), but every step runs over all lists.
+    """
+    lists = len(traits.sizes)
+    width = int(traits.sizes.max()) if lists else 0
+    starts = np.concatenate([[0], np.cumsum(traits.sizes)[:-1]]).astype(np.int64)
+    position = np.arange(width)
+    valid = position[None, :] < traits.sizes[:, None]
+    padded_scores = np.where(valid, scores[np.minimum(starts[:, None] + position, len(scores) - 1)], -np.inf)
+    # Within each list: by score, descending, ties in input order (a stable sort of -score).
+    order = np.argsort(np.where(valid, -padded_scores, np.inf), axis=1, kind="stable")
+    index = np.where(valid, starts[:, None] + order, -1)
+    sorted_scores = np.take_along_axis(padded_scores, order, axis=1)
+    k = width if top_k is None else min(top_k, width)
+    similarity = _padded_similarity(traits, index)
+    if diversity:
+        low = np.min(np.where(valid, sorted_scores, np.inf), axis=1, keepdims=True)
+        high = np.max(np.where(valid, sorted_scores, -np.inf), axis=1, keepdims=True)
+        spread = high - low
+        filled = np.where(index >= 0, sorted_scores, low)  # padding: any finite value, it is never picked
+        relevance = np.where(spread > 0, (filled - low) / np.where(spread > 0, spread, 1.0), 1.0)
+        available = valid.copy()
+        max_similarity = np.zeros((lists, width))
+        picks = np.zeros((lists, k), dtype=np.int64)
+        rows = np.arange(lists)
+        for step in range(k):
+            objective = np.where(available, lambda_ * relevance - (1.0 - lambda_) * max_similarity, -np.inf)
+            pick = np.argmax(objective, axis=1)
+            picks[:, step] = pick
+            available[rows, pick] = False
+            np.maximum(max_similarity, similarity[rows, pick], out=max_similarity)
+    else:
+        picks = np.broadcast_to(np.arange(k), (lists, k)).copy()
+    counts = np.minimum(traits.sizes, k)
+    chosen_similarity = np.take_along_axis(
+        np.take_along_axis(similarity, picks[:, :, None], axis=1), picks[:, None, :], axis=2
+    )
+    in_list = np.arange(k)[None, :] < counts[:, None]
+    pair_mask = np.triu(np.ones((k, k), dtype=bool), 1)[None] & in_list[:, :, None] & in_list[:, None, :]
+    pairs = counts * (counts - 1) / 2
+    dissimilarity = np.where(pair_mask, 1.0 - chosen_similarity, 0.0).sum(axis=(1, 2))
+    diversity_scores = np.where(pairs > 0, dissimilarity / np.where(pairs > 0, pairs, 1), 0.0)
+    original = np.take_along_axis(order, picks, axis=1)
+    return [original[i, : counts[i]].tolist() for i in range(lists)], diversity_scores.tolist()

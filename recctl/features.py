@@ -394,23 +394,30 @@ def batch_candidates(recommendations: pl.DataFrame, assessment: pl.DataFrame | N
 
 
 def _priority_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Helper columns from ``asm_priorities``: a weight per key, the own-category weight, the top weight."""
-    weights = frame["asm_priorities"].str.json_path_match("$")  # validated JSON object text, or null
+    """Helper columns from ``asm_priorities``: a weight per key, the own-category weight, the top weight.
+
+    Every distinct priorities text is parsed once (a list shares one assessment), then joined back.
+    """
+    texts = frame.select(pl.col("asm_priorities").unique()).filter(pl.col("asm_priorities").is_not_null())
     keys: set[str] = set(PRIORITY_CATEGORIES)
-    if weights.drop_nulls().len() > 0:
-        found = weights.str.extract_all(r'[{,]"((?:[^"\\]|\\.)*)":').explode().drop_nulls().unique()
-        keys |= set(found.str.extract(r'^[{,]"(.*)":$').drop_nulls().to_list())
+    if texts.height:
+        found = texts["asm_priorities"].str.extract_all(r'[{,]"((?:[^"\\]|\\.)*)":').explode().drop_nulls()
+        keys |= set(found.unique().str.extract(r'^[{,]"(.*)":$').drop_nulls().to_list())
     ordered = sorted(keys)
-    columns = {
-        key: pl.col("asm_priorities").str.json_path_match(f"$['{key}']").cast(pl.Float64) for key in ordered
-    }
+    weights = texts.with_columns(
+        pl.col("asm_priorities")
+        .str.json_path_match(f"$['{key}']")
+        .cast(pl.Float64)
+        .alias(f"__priority_{key}")
+        for key in ordered
+    )
+    joined = frame.join(weights, on="asm_priorities", how="left", maintain_order="left", nulls_equal=False)
     own = pl.lit(None, dtype=pl.Float64)
     for key in ordered:
-        own = pl.when(pl.col("category") == key).then(columns[key]).otherwise(own)
-    return frame.with_columns(
-        *[expr.alias(f"__priority_{key}") for key, expr in columns.items()],
+        own = pl.when(pl.col("category") == key).then(pl.col(f"__priority_{key}")).otherwise(own)
+    return joined.with_columns(
         own.alias("__own_category_priority"),
-        pl.max_horizontal(list(columns.values())).alias("__top_priority"),
+        pl.max_horizontal([pl.col(f"__priority_{key}") for key in ordered]).alias("__top_priority"),
     )
 
 

@@ -27,14 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from recctl.diversity import (
-    EXACT_FIELDS,
-    SET_FIELDS,
-    ItemTraits,
-    intra_list_diversity,
-    mmr,
-    scaled_relevance,
-)
+from recctl.diversity import EXACT_FIELDS, SET_FIELDS, ListTraits, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.model import ModelBundle, load_bundle
@@ -42,7 +35,6 @@ from recctl.records import validate_objects
 from recctl.scoring import TreeEnsemble, UnsupportedModel
 
 EXPLAIN_TOP = 5
-TRAIT_COLUMNS = (*EXACT_FIELDS, *SET_FIELDS)
 
 
 class BatchError(ValueError):
@@ -242,18 +234,23 @@ class Ranker:
         matrix = feature_matrix(frame).to_numpy().astype(np.float64, copy=False)
         scores = self._scores(matrix, frame)
         contributions = self._contributions(matrix) if options.explain and self.bundle else None
-        # Column values as Python lists once for the whole chunk; each batch takes its slice.
-        trait_values = {name: frame[name].to_list() for name in TRAIT_COLUMNS}
+        sizes = [len(batch.recommendations) for _, batch in valid.batches]
+        traits = ListTraits.from_columns(
+            {name: frame[name].to_list() for name in EXACT_FIELDS},
+            {name: frame[name].to_list() for name in SET_FIELDS},
+            sizes,
+        )
+        finite = np.where(np.isfinite(scores), scores, np.min(scores[np.isfinite(scores)], initial=0.0) - 1.0)
+        chosen, diversity = mmr_many(
+            finite, traits, lambda_=options.lambda_, top_k=options.top_k, diversity=options.diversity
+        )
         start = 0
-        for number, batch in valid.batches:
+        for (number, batch), picks, diversity_score in zip(valid.batches, chosen, diversity, strict=True):
             stop = start + len(batch.recommendations)
-            traits = ItemTraits.from_values(
-                {name: trait_values[name][start:stop] for name in EXACT_FIELDS},
-                {name: trait_values[name][start:stop] for name in SET_FIELDS},
-            )
             results[number] = self._document(
                 batch,
-                traits,
+                picks,
+                diversity_score,
                 scores[start:stop],
                 None if contributions is None else contributions[start:stop],
                 matrix[start:stop],
@@ -279,26 +276,13 @@ class Ranker:
     def _document(
         self,
         batch: _Batch,
-        traits: ItemTraits,
+        chosen: list[int],
+        diversity_score: float,
         scores: npt.NDArray[np.float64],
         contributions: npt.NDArray[np.float64] | None,
         matrix: npt.NDArray[np.float64],
         options: RankOptions,
     ) -> dict[str, Any]:
-        finite = np.where(
-            np.isfinite(scores), scores, np.nanmin(np.where(np.isfinite(scores), scores, np.inf)) - 1
-        )
-        by_score = sorted(range(len(scores)), key=lambda i: -finite[i])  # stable: ties keep input order
-        if options.diversity:
-            relevance = scaled_relevance(finite[by_score])
-            chosen = [
-                by_score[i]
-                for i in mmr(
-                    relevance, _subset(traits, by_score), lambda_=options.lambda_, top_k=options.top_k
-                )
-            ]
-        else:
-            chosen = by_score[: options.top_k] if options.top_k is not None else by_score
         ranked = []
         for rank, index in enumerate(chosen, start=1):
             item = dict(batch.recommendations[index])
@@ -309,7 +293,7 @@ class Ranker:
             ranked.append(item)
         summary = {
             "ml_ranking_applied": self.bundle is not None,
-            "diversity_score": intra_list_diversity(traits, chosen),
+            "diversity_score": diversity_score,
             "model_version": self.model_version,
             "mmr_lambda": options.lambda_ if options.diversity else None,
             "count": len(ranked),
@@ -318,15 +302,6 @@ class Ranker:
         document["recommendations"] = ranked
         document["summary"] = summary
         return document
-
-
-def _subset(traits: ItemTraits, order: list[int]) -> ItemTraits:
-    index = np.asarray(order, dtype=np.int64)
-    return ItemTraits(
-        {name: codes[index] for name, codes in traits.codes.items()},
-        {name: members[index] for name, members in traits.members.items()},
-        {name: sizes[index] for name, sizes in traits.sizes.items()},
-    )
 
 
 def _explanation(contributions: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> dict[str, Any]:
