@@ -114,3 +114,49 @@ def test_lambda_one_is_the_score_order() -> None:
 def test_scaled_relevance_constant_scores() -> None:
     assert scaled_relevance(np.array([3.0, 3.0])).tolist() == [1.0, 1.0]
     assert scaled_relevance(np.array([1.0, 3.0, 2.0])).tolist() == [0.0, 1.0, 0.5]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lists=st.lists(st.lists(item_strategy, min_size=1, max_size=12), min_size=1, max_size=5),
+    seed=st.integers(0, 10_000),
+    lambda_=st.sampled_from([0.0, 0.4, 0.7, 1.0]),
+    k=st.one_of(st.none(), st.integers(1, 15)),
+    diversity=st.booleans(),
+)
+def test_mmr_many_matches_one_list_at_a_time(
+    lists: list[list[dict]], seed: int, lambda_: float, k: int | None, diversity: bool
+) -> None:
+    from recctl.diversity import ListTraits, mmr_many
+
+    items = [item for items in lists for item in items]
+    scores = np.random.default_rng(seed).integers(0, 4, len(items)).astype(np.float64)
+    traits = ListTraits.from_columns(
+        {
+            name: [item[name] for item in items]
+            for name in ("category", "cloud_provider", "priority", "implementation_effort")
+        },
+        {name: [item[name] for item in items] for name in ("services", "tags")},
+        [len(items) for items in lists],
+    )
+    chosen, diversity_scores = mmr_many(scores, traits, lambda_=lambda_, top_k=k, diversity=diversity)
+    start = 0
+    for items_of_list, picks, diversity_score in zip(lists, chosen, diversity_scores, strict=True):
+        own = scores[start : start + len(items_of_list)]
+        by_score = sorted(range(len(own)), key=lambda i: -own[i])
+        one = traits_of([items_of_list[i] for i in by_score])
+        limit = len(own) if k is None else min(k, len(own))
+        if diversity:
+            expected = [
+                by_score[i]
+                for i in brute_force_mmr(
+                    scaled_relevance(own[by_score]), one.similarity_matrix(), lambda_, limit
+                )
+            ]
+        else:
+            expected = by_score[:limit]
+        assert picks == expected
+        assert diversity_score == pytest.approx(
+            intra_list_diversity(traits_of(items_of_list), expected), abs=1e-12
+        )
+        start += len(items_of_list)
