@@ -28,6 +28,8 @@ demo: install
 	@echo "== train LambdaRank (newest 20% of assessments validate) and evaluate it =="
 	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW) --model demo-output/models/recommendation_ranker.txt
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --model demo-output/models/recommendation_ranker.txt
+	@echo "== rank one batch (sample_data/rank_batch.json) with the model and MMR diversity =="
+	$(RECCTL) rank sample_data/rank_batch.json --model demo-output/models/recommendation_ranker.txt | $(BIN)/python -m recctl.cli.show
 
 test: install
 	$(BIN)/python -m pytest -q
