@@ -119,6 +119,7 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
 
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'
 _JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
+_KEY_PATTERN = r'[{,]\s*"((?:[^"\\]|\\.)*)"\s*:'  # an object key: the text after `{` or `,`
 _STRING_LIST_RE = rf"^\[(?:{_JSON_STRING}(?:,{_JSON_STRING})*)?\]$"
 _NUMBER_OBJECT_RE = rf"^\{{(?:{_JSON_STRING}:{_JSON_NUMBER}(?:,{_JSON_STRING}:{_JSON_NUMBER})*)?\}}$"
 
@@ -153,8 +154,11 @@ class _Rules:
     def __init__(self, chunk: pl.DataFrame, top_level: Sequence[str], *, keep_extra: bool = True) -> None:
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
+        chunk, texts = checked_objects(chunk, top_level)
         self.chunk = chunk
-        self.frame = chunk.hstack(top_level_texts(chunk["json"], top_level)).lazy()
+        self.texts = texts
+        self.frame = chunk.hstack(texts).lazy()
+        self.read_already: dict[tuple[str, str], str] = {}  # (object column, key) -> column of its text
         self.errors: list[pl.Expr] = []
         self.typed: dict[str, pl.Expr] = {}
 
@@ -165,6 +169,8 @@ class _Rules:
         path = path or name
         if source == "json" and path in self.top_level:
             value = pl.col(f"__top__{path}")
+        elif (source, path) in self.read_already:
+            value = pl.col(self.read_already[source, path])
         else:
             value = pl.col(source).str.json_path_match(f"$.{path}")
         self.frame = self.frame.with_columns(
@@ -233,14 +239,34 @@ class _Rules:
         )
         self.typed[name] = pl.when(valid).then(canonical).str.json_decode(STRING_LIST)
 
-    def json_object(self, name: str) -> str:
-        """Validate ``name`` as a JSON object; returns the column holding its canonical text."""
+    def json_object(self, name: str, keys: Sequence[str] = ()) -> str:
+        """Validate top-level ``name`` as a JSON object; returns the column holding its text.
+
+        ``keys`` of the object are read in the same pass (for :meth:`text` with ``source`` = the
+        returned column). When every value is an object this is one ``read_ndjson`` over them; if
+        any is not, the exact route below names the bad rows.
+        """
+        column = f"__{name}__object"
+        values = self.texts[f"__top__{name}"]
+        present = values.is_not_null() & (values.str.strip_chars().str.len_bytes() > 0)
+        schema: dict[str, pl.DataType] = {key: pl.String() for key in keys} or {"\x00probe": pl.String()}
+        parsed = _read_objects(values.filter(present), schema) if present.any() else None
+        if parsed is not None or not present.any():
+            self.frame = self.frame.with_columns(
+                values.zip_with(present, pl.repeat(None, values.len(), dtype=pl.String, eager=True)).alias(
+                    column
+                )
+            )
+            if parsed is not None and keys:
+                spread = _spread(parsed.rename({key: f"{column}.{key}" for key in keys}), present)
+                self.frame = self.frame.with_columns(spread.get_columns())
+                self.read_already.update({(column, key): f"{column}.{key}" for key in keys})
+            return column
         raw = pl.col(self.text(name))
         canonical = raw.str.json_path_match("$")
         self.check(
             raw.is_not_null() & ~canonical.str.starts_with("{").fill_null(False), f"{name}: must be an object"
         )
-        column = f"__{name}__object"
         self.frame = self.frame.with_columns(
             pl.when(canonical.str.starts_with("{")).then(canonical).alias(column)
         )
@@ -284,6 +310,50 @@ class _Rules:
         return ValidationResult(records, rejects)
 
 
+def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Mark rows that are not one JSON object, and read the top-level ``fields`` as text.
+
+    Returns ``chunk`` (with ``json`` null and ``error`` set for every row that is not one JSON
+    object) and the :func:`top_level_texts` of the good rows. Readers hand NDJSON lines over
+    unchecked; when every line is fine this costs the one ``read_ndjson`` that reading the fields
+    needs anyway. Only a chunk with a bad line pays for a line-by-line look that names it.
+    """
+    schema: dict[str, pl.DataType] = {field: pl.String() for field in fields} or {"\x00probe": pl.String()}
+    json_text = chunk["json"]
+    present = json_text.is_not_null()
+    if not present.any() or (parsed := _read_objects(json_text.filter(present), schema)) is None:
+        canonical = json_text.str.json_path_match("$")
+        is_object = json_text.str.strip_chars_start().str.starts_with("{") & canonical.str.starts_with("{")
+        problem = (
+            pl.DataFrame({"json": json_text, "canonical": canonical, "is_object": is_object})
+            .select(
+                pl.when(pl.col("json").is_null())
+                .then(None)
+                .when(pl.col("canonical").is_null())
+                .then(pl.lit("invalid JSON"))
+                .when(~pl.col("is_object").fill_null(False))
+                .then(pl.lit("not a JSON object"))
+            )
+            .to_series()
+        )
+        chunk = chunk.with_columns(
+            pl.coalesce(pl.col("error"), problem).alias("error"),
+            pl.when(problem.is_null()).then(pl.col("json")).alias("json"),
+        )
+        return chunk, top_level_texts(chunk["json"], fields)
+    return chunk, _spread(parsed.rename({field: f"__top__{field}" for field in fields}), present)
+
+
+def _read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """One ``read_ndjson`` over the texts (one object each), or None if polars refuses any of them."""
+    body = json_text.str.join("\n").item() or ""
+    try:
+        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=schema)
+    except pl.exceptions.PolarsError:
+        return None
+    return parsed if parsed.height == json_text.len() else None
+
+
 def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame:
     """Columns ``__top__<field>``: each field's value as text, all fields from one parse.
 
@@ -293,23 +363,21 @@ def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame
     """
     names = {field: f"__top__{field}" for field in fields}
     valid = json_text.is_not_null()
-    schema = {field: pl.String() for field in fields}
-    try:
-        body = json_text.filter(valid).str.join("\n").item() or ""
-        parsed = (
-            pl.read_ndjson(io.BytesIO(body.encode()), schema=schema) if body else pl.DataFrame(schema=schema)
-        )
-    except pl.exceptions.PolarsError:
-        parsed = None
-    if parsed is None or parsed.height != int(valid.sum()):
+    schema: dict[str, pl.DataType] = {field: pl.String() for field in fields}
+    parsed = _read_objects(json_text.filter(valid), schema) if valid.any() else pl.DataFrame(schema=schema)
+    if parsed is None:
         # The reader refused something the path lookups accept: take the slower, exact route.
         return pl.DataFrame({names[f]: json_text.str.json_path_match(f"$.{f}") for f in fields})
-    parsed = parsed.rename(names)
-    if parsed.height == json_text.len():
+    return _spread(parsed.rename(names), valid)
+
+
+def _spread(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
+    """Rows of ``parsed`` (one per true value of ``valid``) placed at those positions, nulls elsewhere."""
+    if parsed.height == valid.len():
         return parsed
     positions = pl.DataFrame({"__row": valid.arg_true().cast(pl.Int64)}).hstack(parsed)
     return (
-        pl.DataFrame({"__row": pl.int_range(0, json_text.len(), eager=True, dtype=pl.Int64)})
+        pl.DataFrame({"__row": pl.int_range(0, valid.len(), eager=True, dtype=pl.Int64)})
         .join(positions, on="__row", how="left", maintain_order="left")
         .drop("__row")
     )
@@ -347,9 +415,9 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
         return pl.Series("extra", [], dtype=pl.String)
     # Cheap pre-check on the compact canonical text: when no key at any depth is outside the known
     # names, no row has unknown top-level fields and the full decode below can be skipped.
-    keys = json_text.str.extract_all(r'[{,]"((?:[^"\\]|\\.)*)":').explode().drop_nulls().unique()
+    keys = json_text.str.extract_all(_KEY_PATTERN).explode().drop_nulls().unique()
     ignorable = known | set(CONTEXT_FIELDS)
-    if keys.str.extract(r'^[{,]"(.*)":$').is_in(list(ignorable)).all():
+    if keys.str.extract(_KEY_PATTERN).is_in(list(ignorable)).all():
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
     try:
         decoded = json_text.str.json_decode(infer_schema_length=None)
@@ -442,7 +510,7 @@ def validate_interactions(
     rules.check((interaction_type == "view") & (value < 0), "interaction_value: view seconds must be >= 0")
     rules.typed["interaction_value"] = value
     rules.timestamp("timestamp", required=True, now=now)
-    context = rules.json_object("context")
+    context = rules.json_object("context", CONTEXT_FIELDS)
     rules.typed["context"] = pl.col(context)
     rules.string("context.session_id", path="session_id", source=context)
     rules.typed["session_id"] = rules.typed.pop("context.session_id")
@@ -515,7 +583,7 @@ def validate_assessments(
     rules.string("industry")
     rules.typed["monthly_budget"] = rules.number("monthly_budget", low=0)
     rules.typed["current_monthly_spend"] = rules.number("current_monthly_spend", low=0)
-    priorities = pl.col(rules.json_object("priorities"))
+    priorities = pl.col(rules.json_object("priorities")).str.json_path_match("$")  # compact, for the checks
     weights = priorities.str.extract_all(rf":({_JSON_NUMBER})").list.eval(
         pl.element().str.strip_prefix(":").cast(pl.Float64, strict=False)
     )
