@@ -7,7 +7,7 @@ DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
 DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 install: $(INSTALLED)
 
@@ -28,11 +28,18 @@ demo: install
 	@echo "== train LambdaRank (newest 20% of assessments validate) and evaluate it =="
 	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW) --model demo-output/models/recommendation_ranker.txt
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --model demo-output/models/recommendation_ranker.txt
+	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
+	$(RECCTL) --store $(DEMO_STORE) stats --sort implementation_rate --min-views 3 --limit 10
+	$(RECCTL) --store $(DEMO_STORE) history user-0139 --limit 5
 	@echo "== rank one batch (sample_data/rank_batch.json) with the model and MMR diversity =="
 	$(RECCTL) rank sample_data/rank_batch.json --model demo-output/models/recommendation_ranker.txt | $(BIN)/python -m recctl.cli.show
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The performance figures of issue 7 against their baselines; not part of `make test` (~10 min).
+bench: install
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check recctl tests
@@ -40,4 +47,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects demo-output
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects demo-output bench-data bench-results.json

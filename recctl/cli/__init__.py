@@ -14,9 +14,11 @@ from recctl._version import __version__
 from recctl.cli import evaluate as evaluate_cli
 from recctl.cli import export as export_cli
 from recctl.cli import features as features_cli
+from recctl.cli import history as history_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import rank as rank_cli
 from recctl.cli import sample as sample_cli
+from recctl.cli import stats as stats_cli
 from recctl.cli import train as train_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
 
@@ -71,6 +73,8 @@ app.command("export", rich_help_panel="Modelling")(export_cli.export_command)
 app.command("train", rich_help_panel="Modelling")(train_cli.train_command)
 app.command("evaluate", rich_help_panel="Modelling")(evaluate_cli.evaluate_command)
 app.command("features", rich_help_panel="Modelling")(features_cli.features_command)
+app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
+app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
 
 

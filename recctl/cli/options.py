@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from recctl.cli.output import OutputFormat
+
 if TYPE_CHECKING:
     from recctl.dataset import TimeWindow
 
@@ -22,6 +24,22 @@ Since = Annotated[
 Until = Annotated[
     datetime | None,
     typer.Option(formats=DATE_FORMATS, help="End of the window (UTC, exclusive). Default: now."),
+]
+# The analysis commands (stats, history) have no default window: all time unless given.
+FilterSince = Annotated[
+    datetime | None,
+    typer.Option("--since", formats=DATE_FORMATS, help="Only interactions at or after this time (UTC)."),
+]
+FilterUntil = Annotated[
+    datetime | None,
+    typer.Option("--until", formats=DATE_FORMATS, help="Only interactions before this time (UTC)."),
+]
+Format = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--format",
+        help="table for people; json, csv or ndjson for scripts (plain text, every row).",
+    ),
 ]
 LookbackDays = Annotated[
     int, typer.Option(min=0, help="Days back from --until that the window starts; 0 = no lower bound.")
@@ -55,6 +73,12 @@ def resolve_window(since: datetime | None, until: datetime | None, lookback_days
         return TimeWindow.resolve(since=since, until=until, lookback_days=lookback_days)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """A usage error (exit 2) when ``--since`` is not before ``--until``."""
+    if since is not None and until is not None and since >= until:
+        raise typer.BadParameter(f"the time window is empty: --since {since} is not before --until {until}")
 
 
 def split_names(text: str | None) -> list[str] | None:

@@ -11,8 +11,10 @@ def main() -> None:
     for item in document["recommendations"]:
         score = item.get("ml_score")
         shown = f"{score:+.3f}" if isinstance(score, float) else "   -  "
-        print(f"{item['rank']:>3}  {shown}  conf {item.get('confidence_score', 0):.2f}  "
-              f"{item.get('category', ''):<18} {item.get('title', '')}")
+        print(
+            f"{item['rank']:>3}  {shown}  conf {item.get('confidence_score', 0):.2f}  "
+            f"{item.get('category', ''):<18} {item.get('title', '')}"
+        )
     print("summary:", json.dumps(document["summary"]))
 
 

@@ -179,6 +179,28 @@ class MongoStore:
             raise self._failure(f"cannot read {kind} from", exc) from None
         return frame.select(wanted)
 
+    def aggregate_frame(
+        self, kind: RecordKind, pipeline: list[dict[str, Any]], schema: Mapping[str, pl.DataType]
+    ) -> pl.DataFrame:
+        """Run ``pipeline`` inside MongoDB on the collection of ``kind``; its result as a frame.
+
+        For aggregations whose result is small next to their input (stats, history): the server
+        does the work and the result comes back through Arrow. ``schema`` names the result fields
+        and their dtypes (String, Float64, Int64 or a Datetime, read as UTC milliseconds); a field
+        missing from a result document is null. A driver failure raises :class:`StoreError`.
+        """
+        pa, schema_type, aggregate_arrow_all = _pymongoarrow()
+        arrow_schema = schema_type({name: _arrow_type(pa, dtype) for name, dtype in schema.items()})
+        try:
+            table = aggregate_arrow_all(self.collection(kind), pipeline, schema=arrow_schema)
+        except PyMongoError as exc:
+            raise self._failure(f"cannot aggregate {kind} in", exc) from None
+        frame = pl.DataFrame(table)
+        return frame.with_columns(
+            _as_utc_ms(pl.col(name)) if isinstance(dtype, pl.Datetime) else pl.col(name).cast(dtype)
+            for name, dtype in schema.items()
+        )
+
     def count(self, kind: RecordKind) -> int:
         """How many documents of ``kind`` are stored (exact: ``count_documents``, not the estimate)."""
         try:
