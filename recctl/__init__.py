@@ -27,6 +27,8 @@ __all__ = [
     "ingest",
     "load_policy",
     "open_store",
+    "recommendation_stats",
+    "user_history",
 ]
 
 _LAZY = {
@@ -39,6 +41,8 @@ _LAZY = {
     "Store": "recctl.stores",
     "open_store": "recctl.stores",
     "generate_sample": "recctl.sample",
+    "recommendation_stats": "recctl.stats",
+    "user_history": "recctl.stats",
 }
 
 

@@ -27,6 +27,10 @@ class StoreError(RecctlError):
         self.written = written
 
 
+class NotFoundError(RecctlError):
+    """A recommendation, user or file the command was asked about does not exist."""
+
+
 class StrictModeError(RecctlError):
     """``--strict`` ingest found invalid rows, so nothing was written."""
 

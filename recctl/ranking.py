@@ -35,6 +35,8 @@ from recctl.records import validate_objects
 from recctl.scoring import TreeEnsemble, UnsupportedModel
 
 EXPLAIN_TOP = 5
+LIGHTGBM_ROWS = 4096
+"""From this many rows in one chunk on, scores come from lightgbm instead of the numpy walk."""
 
 
 class BatchError(ValueError):
@@ -261,8 +263,10 @@ class Ranker:
     def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
         if self.bundle is None:
             return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
-        if self.ensemble is not None:
+        if self.ensemble is not None and matrix.shape[0] < LIGHTGBM_ROWS:
             return self.ensemble.predict(matrix)
+        # Many rows at once (a busy --ndjson stream): LightGBM's C++ walk is faster and its import is
+        # paid once. Both give the same numbers (tests/test_scoring.py).
         return np.asarray(self._lightgbm().predict(matrix), dtype=np.float64)
 
     def _contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

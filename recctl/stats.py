@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import polars as pl
 
-from recctl.errors import RecctlError
+from recctl.errors import NotFoundError
 from recctl.labels import INTERACTION_TYPES
 from recctl.records import SCHEMAS, RecordKind
 
@@ -241,7 +241,7 @@ def user_history(
     where = _Where(since, until, user_id=user_id)
     counts = queries.with_catalog(queries.counts(where).collect())
     if counts.is_empty() and not (queries.has_interactions(where.at_any_time()) or queries.has_user(user_id)):
-        raise RecctlError(f"unknown user {user_id!r}: no interaction or assessment is stored for it")
+        raise NotFoundError(f"unknown user {user_id!r}: no interaction or assessment is stored for it")
     recent = _empty(_RECENT_SCHEMA) if counts.is_empty() else queries.recent(where, limit)
     categories = counts.select("recommendation_id", "category")
     recent = recent.join(categories, on="recommendation_id", how="left", maintain_order="left")
@@ -286,7 +286,7 @@ def _require_recommendation(queries: _Queries, recommendation_id: str) -> None:
         queries.in_catalog(recommendation_id)
         or queries.has_interactions(_Where(recommendation_id=recommendation_id))
     ):
-        raise RecctlError(
+        raise NotFoundError(
             f"unknown recommendation {recommendation_id!r}: it is not in the catalog and has no interactions"
         )
 
