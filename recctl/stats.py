@@ -168,7 +168,7 @@ def recommendation_stats(
     ------
     ValueError
         ``sort`` is not a metric.
-    RecctlError
+    NotFoundError
         ``recommendation_id`` is neither in the catalog nor in any stored interaction.
 
     Examples
@@ -234,7 +234,7 @@ def user_history(
 
     Raises
     ------
-    RecctlError
+    NotFoundError
         No interaction and no assessment is stored for ``user_id``.
     """
     queries = _queries(store)
