@@ -157,16 +157,10 @@ class _Rules:
         top_level: Sequence[str],
         *,
         keep_extra: bool = True,
-        objects: dict[str, Sequence[str]] | None = None,
-        known: Sequence[str] = (),
     ) -> None:
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
-        self.inferred = inferred_read(chunk["json"], top_level, objects or {}, set(known) | set(top_level))
-        if self.inferred is not None:
-            texts = self.inferred.texts
-        else:
-            chunk, texts = checked_objects(chunk, top_level)
+        chunk, texts = checked_objects(chunk, top_level)
         self.chunk = chunk
         self.texts = texts
         self.frame = chunk.hstack(texts).lazy()
@@ -259,13 +253,6 @@ class _Rules:
         any is not, the exact route below names the bad rows.
         """
         column = f"__{name}__object"
-        if self.inferred is not None and name in self.inferred.objects:
-            text, key_texts = self.inferred.objects[name]
-            self.frame = self.frame.with_columns(
-                text.alias(column), *[values.alias(f"{column}.{key}") for key, values in key_texts.items()]
-            )
-            self.read_already.update({(column, key): f"{column}.{key}" for key in key_texts})
-            return column
         values = self.texts[f"__top__{name}"]
         present = values.is_not_null() & (values.str.strip_chars().str.len_bytes() > 0)
         schema: dict[str, pl.DataType] = {key: pl.String() for key in keys} or {"\x00probe": pl.String()}
@@ -310,11 +297,7 @@ class _Rules:
         """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off)."""
         if not self.keep_extra:
             return
-        if self.inferred is not None:
-            extra = self.inferred.extra if self.inferred.extra is not None else _nulls(self.chunk.height)
-        else:
-            extra = extra_fields(self.chunk["json"], set(known))
-        self.frame = self.frame.with_columns(extra.alias("extra"))
+        self.frame = self.frame.with_columns(extra_fields(self.chunk["json"], set(known)).alias("extra"))
         self.typed["extra"] = pl.col("extra")
 
     # -- result -------------------------------------------------------------------------------------
@@ -333,100 +316,6 @@ class _Rules:
             pl.col(f"__typed__{name}").alias(name) for name in schema
         )
         return ValidationResult(records, rejects)
-
-
-@dataclass(frozen=True)
-class _Inferred:
-    """What one schema-inferring read of a whole chunk gave (see :func:`inferred_read`)."""
-
-    texts: pl.DataFrame
-    objects: dict[str, tuple[pl.Series, dict[str, pl.Series]]]
-    extra: pl.Series | None
-
-
-def inferred_read(
-    json_text: pl.Series, fields: Sequence[str], objects: dict[str, Sequence[str]], known: set[str]
-) -> _Inferred | None:
-    """Every top-level field, object key and unknown field of a chunk from one polars read.
-
-    The fast path of validation: when every row is a JSON object and polars can give each field one
-    type across the chunk, this one ``read_ndjson`` replaces the object check, the read of the known
-    fields, the read of ``objects``' keys and the search for unknown fields. Returns None whenever
-    anything is unusual (a bad line, a type that differs between rows, an object given as text), and
-    the caller takes the exact route. Values come back as the text the rules read (numbers as
-    written by polars, objects and lists as compact JSON); keys with null values are left out of
-    object texts, as an absent key would be.
-    """
-    if json_text.len() == 0 or json_text.null_count():
-        return None
-    body = json_text.str.join("\n").item() or ""
-    try:
-        frame = pl.read_ndjson(io.BytesIO(body.encode()), infer_schema_length=None)
-    except pl.exceptions.PolarsError:
-        return None
-    if frame.height != json_text.len():
-        return None
-    texts = {}
-    for field in fields:
-        text = _as_text(frame[field]) if field in frame.columns else _nulls(frame.height)
-        if text is None:
-            return None
-        texts[f"__top__{field}"] = text
-    object_texts: dict[str, tuple[pl.Series, dict[str, pl.Series]]] = {}
-    for name, keys in objects.items():
-        column = frame[name] if name in frame.columns else None
-        if column is None or column.dtype == pl.Null:
-            object_texts[name] = (_nulls(frame.height), {key: _nulls(frame.height) for key in keys})
-            continue
-        if not isinstance(column.dtype, pl.Struct):
-            return None
-        members = column.struct.unnest()
-        key_texts = {}
-        for key in keys:
-            text = _as_text(members[key]) if key in members.columns else _nulls(frame.height)
-            if text is None:
-                return None
-            key_texts[key] = text
-        object_texts[name] = (_object_json(members, present=column.is_not_null()), key_texts)
-    unknown = [name for name in frame.columns if name not in known]
-    extra = _object_json(frame.select(unknown), present=None) if unknown else None
-    return _Inferred(pl.DataFrame(texts), object_texts, extra)
-
-
-def _nulls(count: int) -> pl.Series:
-    return pl.repeat(None, count, dtype=pl.String, eager=True)
-
-
-def _as_text(values: pl.Series) -> pl.Series | None:
-    """A column as the text the rules read; None for a type this path does not handle."""
-    dtype = values.dtype
-    if dtype == pl.String:
-        return values
-    if dtype == pl.Null:
-        return _nulls(values.len())
-    if dtype.is_numeric() or dtype == pl.Boolean:
-        return values.cast(pl.String)
-    if isinstance(dtype, pl.Struct | pl.List):
-        encoded = pl.select(pl.struct(values.alias("v")).struct.json_encode()).to_series()
-        return pl.select(
-            pl.when(values.is_not_null()).then(encoded.str.slice(5, encoded.str.len_chars() - 6))
-        )["v"].alias(values.name)
-    return None
-
-
-def _object_json(members: pl.DataFrame, present: pl.Series | None) -> pl.Series:
-    """Per row, a JSON object of the non-null members (null where ``present`` is false, or, without
-    ``present``, where no member has a value)."""
-    pieces = [
-        pl.when(pl.col(name).is_not_null()).then(
-            pl.struct(pl.col(name)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
-        )
-        for name in members.columns
-    ]
-    joined = pl.concat_str(pieces, separator=",", ignore_nulls=True) if pieces else pl.lit("")
-    text = pl.concat_str(pl.lit("{"), joined.fill_null(""), pl.lit("}"))
-    keep = pl.lit(present) if present is not None else joined.str.len_bytes() > 0
-    return members.select(pl.when(keep).then(text).alias("json")).to_series()
 
 
 def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -636,9 +525,7 @@ def validate_interactions(
 ) -> ValidationResult:
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
-    rules = _Rules(
-        chunk, _INTERACTION_FIELDS, objects={"context": CONTEXT_FIELDS}, known=[*_INTERACTION_FIELDS, "label"]
-    )
+    rules = _Rules(chunk, _INTERACTION_FIELDS)
     rules.string("event_id")
     rules.string("recommendation_id", required=True)
     rules.string("user_id", required=True)
@@ -723,12 +610,7 @@ def validate_assessments(
     chunk: pl.DataFrame, *, now: datetime | None = None, keep_extra: bool = True
 ) -> ValidationResult:
     """Validate assessment catalog records (DESIGN §3)."""
-    rules = _Rules(
-        chunk,
-        [name for name in ASSESSMENT_SCHEMA if name != "extra"],
-        keep_extra=keep_extra,
-        objects={"priorities": ()},
-    )
+    rules = _Rules(chunk, [name for name in ASSESSMENT_SCHEMA if name != "extra"], keep_extra=keep_extra)
     rules.string("assessment_id", required=True)
     rules.string("user_id")
     rules.enum("company_size", COMPANY_SIZES)
