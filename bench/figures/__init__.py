@@ -1,0 +1,47 @@
+"""The figures of issue 7, in the order they run (each module has ``NAME`` and ``run(context)``).
+
+============  ==================================================  ================================  ========
+key           figure                                              baseline in the same run          target
+============  ==================================================  ================================  ========
+ingest-files  ingest 1M interactions (NDJSON) -> file store       polars read_ndjson+write_parquet  <= 2.0x
+ingest-mongo  ingest 100k interactions -> MongoDB (SecantusDB)    pymongo insert_many(unordered)    <= 1.5x
+export        export 1M interactions -> training set              -                                 <= 10 s
+train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
+stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
+rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 20x
+rank-warm     recctl rank --ndjson warm throughput, batches of 20 -                                 >= 2000/s
+mmr           MMR top-10 of 1,000 candidates                      brute-force numpy MMR             <= 5 ms
+ndcg          evaluate NDCG@10 over 100k groups                   -                                 <= 1 s
+============  ==================================================  ================================  ========
+
+Later figures reuse what earlier ones made (the store, the export, the model) and build it
+themselves when run alone (``--only``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bench.figures import (
+    export,
+    ingest_files,
+    ingest_mongo,
+    mmr,
+    ndcg,
+    rank_cold,
+    rank_warm,
+    stats,
+    train,
+)
+
+FIGURES: dict[str, ModuleType] = {
+    "ingest-files": ingest_files,
+    "ingest-mongo": ingest_mongo,
+    "export": export,
+    "train": train,
+    "stats": stats,
+    "rank-cold": rank_cold,
+    "rank-warm": rank_warm,
+    "mmr": mmr,
+    "ndcg": ndcg,
+}
