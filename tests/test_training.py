@@ -77,3 +77,34 @@ def test_gates() -> None:
     assert (
         "needs confidence_score" in gate_failures(metrics, None, min_ndcg=None, fail_below_baseline=True)[0]
     )
+
+
+def test_scores_held_by_lightgbm_equal_a_fresh_prediction() -> None:
+    """Training metrics come from LightGBM's held scores when they can: they must be the same numbers."""
+    from recctl.training import TrainOptions, _scores_at, score, train_model
+
+    rng = np.random.default_rng(4)
+    sizes = [10] * 60
+    data = LtrData(
+        features=rng.normal(size=(600, 5)),
+        feature_names=[f"x{i}" for i in range(5)],
+        grades=rng.integers(0, 4, 600).astype(np.int32),
+        group_sizes=np.array(sizes, dtype=np.int64),
+        query_ids=np.array([f"q{i}" for i in range(60)]),
+        confidence_score=None,
+        event_time=None,
+        source="test",
+    )
+    options = TrainOptions(
+        num_boost_round=15,
+        early_stopping_rounds=0,
+        validation_split=0.25,
+        seed=3,
+        params={"bagging_fraction": 0.8, "bagging_freq": 1, "min_data_in_leaf": 5},
+    )
+    result = train_model(data, options)
+    train_mask, valid_mask = split_groups(data, 0.25, "group-random", 3)
+    for mask, index in ((train_mask, 0), (valid_mask, 1)):
+        part = subset(data, mask)
+        held = _scores_at(result.booster, result.best_iteration, part, data_index=index)
+        assert np.array_equal(held, score(result.booster, part, result.best_iteration))
