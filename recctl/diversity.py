@@ -25,9 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import polars as pl
 
 WEIGHTS = {
     "category": 0.35,
@@ -164,34 +168,31 @@ class ListTraits:
     bits: dict[str, npt.NDArray[np.uint64]]
     sizes: npt.NDArray[np.int64]
 
-    @classmethod
-    def from_columns(
-        cls,
-        exact: dict[str, Sequence[str | None]],
-        sets: dict[str, Sequence[Sequence[str] | None]],
-        sizes: Sequence[int],
-    ) -> ListTraits:
-        codes = {}
-        for name in EXACT_FIELDS:
-            lookup: dict[str, int] = {}
-            codes[name] = np.array(
-                [-1 if v is None else lookup.setdefault(v, len(lookup)) for v in exact[name]], dtype=np.int64
-            )
-        bits = {}
-        for name in SET_FIELDS:
-            vocabulary: dict[str, int] = {}
-            ids = [
-                [vocabulary.setdefault(item, len(vocabulary)) for item in items or ()] for items in sets[name]
-            ]
-            words = max(1, -(-len(vocabulary) // 64))
-            matrix = np.zeros((len(ids), words), dtype=np.uint64)
-            rows = np.repeat(np.arange(len(ids)), [len(items) for items in ids])
-            flat = np.fromiter((i for items in ids for i in items), dtype=np.int64, count=len(rows))
-            np.bitwise_or.at(
-                matrix, (rows, flat // 64), np.left_shift(np.uint64(1), (flat % 64).astype(np.uint64))
-            )
-            bits[name] = matrix
-        return cls(codes, bits, np.asarray(sizes, dtype=np.int64))
+
+def list_traits_of(frame: pl.DataFrame, sizes: Sequence[int]) -> ListTraits:
+    """:class:`ListTraits` from a frame with the trait columns (vectorised with polars).
+
+    Codes are dense ranks of the values (any consistent numbering works: only equality matters).
+    """
+    import polars as pl
+
+    codes = {
+        name: frame[name].rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1 for name in EXACT_FIELDS
+    }
+    bits = {}
+    for name in SET_FIELDS:
+        items = (
+            frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), pl.col(name))
+            .explode(name)
+            .drop_nulls(name)
+        )
+        item_codes = items[name].rank("dense").cast(pl.Int64).to_numpy() - 1
+        words = max(1, -(-(int(item_codes.max()) + 1) // 64)) if len(item_codes) else 1
+        matrix = np.zeros((frame.height, words), dtype=np.uint64)
+        shifts = np.left_shift(np.uint64(1), (item_codes % 64).astype(np.uint64))
+        np.bitwise_or.at(matrix, (items["row"].to_numpy(), item_codes // 64), shifts)
+        bits[name] = matrix
+    return ListTraits(codes, bits, np.asarray(sizes, dtype=np.int64))
 
 
 def _padded_similarity(traits: ListTraits, index: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:

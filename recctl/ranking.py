@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from recctl.diversity import EXACT_FIELDS, SET_FIELDS, ListTraits, mmr_many
+from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.model import ModelBundle, load_bundle
@@ -237,11 +237,7 @@ class Ranker:
         scores = self._scores(matrix, frame)
         contributions = self._contributions(matrix) if options.explain and self.bundle else None
         sizes = [len(batch.recommendations) for _, batch in valid.batches]
-        traits = ListTraits.from_columns(
-            {name: frame[name].to_list() for name in EXACT_FIELDS},
-            {name: frame[name].to_list() for name in SET_FIELDS},
-            sizes,
-        )
+        traits = list_traits_of(frame, sizes)
         finite = np.where(np.isfinite(scores), scores, np.min(scores[np.isfinite(scores)], initial=0.0) - 1.0)
         chosen, diversity = mmr_many(
             finite, traits, lambda_=options.lambda_, top_k=options.top_k, diversity=options.diversity

@@ -127,18 +127,15 @@ def test_scaled_relevance_constant_scores() -> None:
 def test_mmr_many_matches_one_list_at_a_time(
     lists: list[list[dict]], seed: int, lambda_: float, k: int | None, diversity: bool
 ) -> None:
-    from recctl.diversity import ListTraits, mmr_many
+    import polars as pl
+
+    from recctl.diversity import list_traits_of, mmr_many
 
     items = [item for items in lists for item in items]
     scores = np.random.default_rng(seed).integers(0, 4, len(items)).astype(np.float64)
-    traits = ListTraits.from_columns(
-        {
-            name: [item[name] for item in items]
-            for name in ("category", "cloud_provider", "priority", "implementation_effort")
-        },
-        {name: [item[name] for item in items] for name in ("services", "tags")},
-        [len(items) for items in lists],
-    )
+    schema = {name: pl.String for name in ("category", "cloud_provider", "priority", "implementation_effort")}
+    frame = pl.DataFrame(items, schema={**schema, "services": pl.List(pl.String), "tags": pl.List(pl.String)})
+    traits = list_traits_of(frame, [len(items) for items in lists])
     chosen, diversity_scores = mmr_many(scores, traits, lambda_=lambda_, top_k=k, diversity=diversity)
     start = 0
     for items_of_list, picks, diversity_score in zip(lists, chosen, diversity_scores, strict=True):
