@@ -5,22 +5,29 @@ Every reader yields :class:`RawChunk` frames with one row per input record:
 ``input_position``  where the record was in its source (NDJSON: 1-based line number; CSV: 1-based data row;
               JSON array and Parquet: 0-based element / row index; see :attr:`RawChunk.position_kind`)
 ``raw``       the record as the user gave it (NDJSON: the line; other formats: the row as a JSON object)
-``json``      the record as canonical compact JSON text, or null when it could not be parsed
-``error``     why it could not be parsed (invalid JSON, not an object, invalid UTF-8, bad CSV row), or null
+``json``      the record's JSON text, or null when it could not be read; NDJSON lines are not checked
+              here: :func:`recctl.records.checked_objects` marks those that are not JSON objects
+``error``     why it could not be read (invalid UTF-8, bad CSV row, and for JSON arrays not an object), or null
 
-Parsing is vectorised: a whole block of NDJSON lines is checked by polars at once. Blank lines in
-NDJSON are not records and are not counted. NDJSON, CSV and Parquet stream in bounded memory; a
+NDJSON is split into lines block by block (vectorised), and the lines are parsed once, by the
+validation that follows. Blank lines in NDJSON are not records and are not counted. NDJSON, CSV and Parquet stream in bounded memory; a
 JSON array is read whole (use NDJSON for large inputs).
 """
 
 from __future__ import annotations
 
+import atexit
+import codecs
 import csv
 import gzip
 import io
 import json
 import sys
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -40,7 +47,10 @@ _EXTENSIONS: dict[str, Format] = {
     ".pq": "parquet",
 }
 BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 16 << 20
+"""Arrow parses CSV in blocks of this size: a CSV row longer than this cannot be read."""
 CHUNK_ROWS = 100_000
+_REPLACEMENT = "\ufffd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 
@@ -241,13 +251,11 @@ def _read_ndjson(
         )
         first_line += len(lines)
         frame = frame.filter(pl.col("raw").str.strip_chars().str.len_bytes() > 0)
-        parsed, error = _parse_json_objects(frame["raw"])
-        frame = frame.with_columns(json=parsed, error=error).with_columns(
-            pl.when(pl.col("bad_utf8")).then(None).otherwise(pl.col("json")).alias("json"),
-            pl.when(pl.col("bad_utf8"))
-            .then(pl.lit("invalid UTF-8"))
-            .otherwise(pl.col("error"))
-            .alias("error"),
+        # Lines go on unchecked: validation parses them anyway and names the ones that are not
+        # JSON objects (see recctl.records.checked_objects).
+        frame = frame.with_columns(
+            pl.when(pl.col("bad_utf8")).then(None).otherwise(pl.col("raw")).alias("json"),
+            pl.when(pl.col("bad_utf8")).then(pl.lit("invalid UTF-8")).alias("error"),
         )
         for start in range(0, frame.height, chunk_rows):
             piece = frame.slice(start, chunk_rows)
@@ -266,10 +274,15 @@ def _read_json_array(
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{source}: not a valid JSON document: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{source}: not a JSON document recctl can read: nested too deeply") from None
     if not isinstance(document, list):
         document = [document]
     # A JSON array is already in memory; one json.dumps per element is the price of this format.
-    raw = pl.Series([json.dumps(item, ensure_ascii=False) for item in document], dtype=pl.String)
+    try:
+        raw = pl.Series([json.dumps(item, ensure_ascii=False) for item in document], dtype=pl.String)
+    except RecursionError:
+        raise InputError(f"{source}: not a JSON document recctl can read: nested too deeply") from None
     parsed, error = _parse_json_objects(raw)
     positions = pl.int_range(0, len(raw), eager=True, dtype=pl.Int64)
     for start in range(0, max(len(raw), 1), chunk_rows):
@@ -287,19 +300,35 @@ def _read_json_array(
         )
 
 
-def _rows_as_json(frame: pl.DataFrame) -> pl.Series:
+def _rows_as_json(frame: pl.DataFrame, source: str = "-") -> pl.Series:
     if frame.width == 0:
         return pl.Series([None] * frame.height, dtype=pl.String)
-    return frame.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+    try:
+        return frame.select(pl.struct(pl.all()).struct.json_encode()).to_series()
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:  # a type JSON lacks
+        raise InputError(f"{source}: columns recctl cannot turn into JSON: {_first_line(exc)}") from None
 
 
 def _read_csv(
     stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
 ) -> Iterator[RawChunk]:
+    """CSV rows as records: every cell text (blank = missing), positions are 1-based data rows.
+
+    Bad bytes cost a row, not the file: a row holding invalid UTF-8 is a record whose ``error`` is
+    ``invalid UTF-8`` (in a file with invalid UTF-8, every row holding U+FFFD is one, since that is
+    what the bad bytes became). A header that is not one line of distinct UTF-8 names, or a row
+    longer than :data:`CSV_BLOCK_BYTES`, is an :class:`InputError`.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    header_line = stream.readline().removeprefix(_BOM).decode("utf-8", errors="replace")
+    header = stream.readline().removeprefix(_BOM)
+    try:
+        header_line = header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{source}: the CSV header is not UTF-8 (is the file in another encoding?)"
+        ) from None
     try:
         names = next(csv.reader([header_line]))
     except (StopIteration, csv.Error) as exc:
@@ -310,41 +339,229 @@ def _read_csv(
     bad_rows: list[tuple[int, str, str]] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        number = (row.number - 1) if row.number is not None else -1
+        number = row.number if row.number is not None else -1
         bad_rows.append(
             (number, row.text, f"CSV row has {row.actual_columns} fields, header has {len(names)}")
         )
         return "skip"
 
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, block_size=4 << 20),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid_row, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in names}, strings_can_be_null=True
-        ),
-    )
-    next_row = 1
+    feed = _ArrowFeed(stream)
+    reached_the_end = False
     try:
-        for batch in reader:
+        with feed.waited_for():
+            try:
+                reader = pacsv.open_csv(
+                    feed.native,
+                    # Without threads Arrow parses in this thread: on_invalid_row is never called
+                    # from one of Arrow's, and every row number is known.
+                    read_options=pacsv.ReadOptions(
+                        column_names=names, block_size=CSV_BLOCK_BYTES, use_threads=False
+                    ),
+                    parse_options=pacsv.ParseOptions(
+                        invalid_row_handler=on_invalid_row, newlines_in_values=True
+                    ),
+                    # Only a blank cell is missing: Arrow's default null words ("NA", "null",
+                    # "NaN", "N/A", ...) are text like any other (a user called "NA" is a user).
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={name: pa.string() for name in names},
+                        strings_can_be_null=True,
+                        null_values=[""],
+                    ),
+                )
+            except pa.ArrowInvalid as exc:
+                feed.raise_error(source)
+                if str(exc).startswith("Empty CSV file"):
+                    reached_the_end = True
+                    return  # a header and no rows
+                raise
+        next_row = 1
+        while True:
+            with feed.waited_for():
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    reached_the_end = True
+                    break
+            feed.raise_error(source)
             frame = cast(pl.DataFrame, pl.from_arrow(batch))
             frame = frame.with_columns(pl.all().str.strip_chars().replace("", None))
-            positions = pl.int_range(next_row, next_row + frame.height, eager=True, dtype=pl.Int64)
+            # Good rows take the row numbers that the bad rows skipped in this batch did not.
+            taken = {number for number, _, _ in bad_rows}
+            numbers = range(next_row, next_row + frame.height + len(bad_rows))
+            positions = pl.Series([n for n in numbers if n not in taken][: frame.height], dtype=pl.Int64)
             next_row += frame.height + len(bad_rows)
-            chunk = _chunk_frame(
-                positions,
-                _rows_as_json(frame),
-                _rows_as_json(frame),
-                pl.Series([None] * frame.height, dtype=pl.String),
-            )
+            as_json = _rows_as_json(frame)
+            error = pl.Series([None] * frame.height, dtype=pl.String)
+            if feed.repaired and frame.width:
+                replaced = frame.select(
+                    pl.any_horizontal(pl.all().str.contains(_REPLACEMENT, literal=True).fill_null(False))
+                ).to_series()
+                error = replaced.replace_strict({True: "invalid UTF-8", False: None}, return_dtype=pl.String)
+            chunk = _chunk_frame(positions, as_json, as_json, error)
             if bad_rows:
-                chunk = pl.concat([chunk, _bad_rows_frame(bad_rows)])
+                chunk = pl.concat([chunk, _bad_rows_frame(bad_rows)]).sort("input_position")
                 bad_rows.clear()
             yield RawChunk(chunk, "row", progress())
+        feed.raise_error(source)
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{source}: not readable as CSV: {exc}") from exc
+        raise InputError(_csv_problem(source, exc)) from None
+    finally:
+        feed.close(reached_the_end=reached_the_end)
     if bad_rows:
         yield RawChunk(_bad_rows_frame(bad_rows), "row", progress())
+
+
+def _csv_problem(source: str, exc: Exception) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "straddl" in text:
+        return f"{source}: a CSV row is longer than {CSV_BLOCK_BYTES >> 20} MB, which recctl cannot read"
+    return f"{source}: not readable as CSV: {text}"
+
+
+class _ArrowFeed:
+    """The byte stream Arrow's CSV reader pulls from: invalid UTF-8 repaired, read-ahead bounded.
+
+    Arrow reads ahead on an I/O thread of its own, which takes the GIL to call :meth:`read` and to
+    release Arrow's wrapper of this object (:attr:`native`). Left alone it reads up to 32 blocks
+    ahead, and a process that exits while that thread waits for the GIL dies with "terminate called
+    without an active exception" (exit 134) instead of its exit code. So Arrow may read only
+    :data:`AHEAD` blocks ahead of the batches taken (more only if the reading thread has waited for
+    a batch for a while); :meth:`close` makes every further read an end of file and waits until
+    Arrow is out of :meth:`read`; the wrapper is kept a while after that (:data:`KEEP_S`), so that
+    Arrow's thread never holds its last reference; and an ``atexit`` hook closes feeds left open.
+    Arrow also refuses a whole block holding invalid UTF-8 (and cannot report a malformed row
+    holding some): bytes that are not UTF-8 become U+FFFD here, and :attr:`repaired` tells the
+    reader to judge the rows holding it.
+    """
+
+    AHEAD = 2
+    PATIENCE_S = 0.5
+    KEEP_S = 2.0
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        import pyarrow as pa
+
+        self.native = pa.PythonFile(self, mode="r")
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.repaired = False
+        self._error: BaseException | None = None
+        self._state = threading.Condition()
+        self._blocks = 0  # blocks handed to Arrow
+        self._taken = 0  # batches the reading thread took from Arrow
+        self._waiting_since: float | None = None
+        self._inside = 0  # Arrow threads in read(), waiting or reading
+        self._closed = False
+        self._finished = False
+        _OPEN_FEEDS.add(self)
+
+    # -- Arrow's side (its I/O thread) --------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        with self._state:
+            self._inside += 1
+            while not (self._closed or self._finished or self._may_read()):
+                self._state.wait(timeout=self.PATIENCE_S)
+            if self._closed or self._finished:
+                self._inside -= 1
+                self._state.notify_all()
+                return b""
+        data = b""
+        try:
+            data = self._next_bytes(size if size > 0 else 1 << 20)
+        except Exception as exc:  # handed to the reading thread by raise_error()
+            self._error = exc
+        finally:
+            with self._state:
+                self._inside -= 1
+                self._blocks += 1
+                self._finished = self._finished or not data
+                self._state.notify_all()
+        return data
+
+    def _may_read(self) -> bool:
+        if self._blocks - self._taken < self.AHEAD:
+            return True
+        # A batch that needs more blocks than that (a row across blocks) must not wait forever.
+        since = self._waiting_since
+        return since is not None and time.monotonic() - since > self.PATIENCE_S
+
+    def _next_bytes(self, size: int) -> bytes:
+        while True:
+            data = self._stream.read(size)
+            final = not data
+            try:
+                text = self._decoder.decode(data, final)
+            except UnicodeDecodeError:
+                self.repaired = True
+                state = self._decoder.getstate()  # a failed call leaves the state it started from
+                self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                self._decoder.setstate(state)
+                text = self._decoder.decode(data, final)
+            if text or final:  # a lone partial character decodes to nothing: read on
+                return text.encode("utf-8")
+
+    # -- the reading thread's side ------------------------------------------------------------------
+    @contextmanager
+    def waited_for(self) -> Iterator[None]:
+        """Around each call that takes a batch from Arrow (or opens the reader)."""
+        with self._state:
+            self._waiting_since = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._state:
+                self._waiting_since = None
+                self._taken += 1
+                self._state.notify_all()
+
+    def raise_error(self, source: str) -> None:
+        """Raise the source's read error (broken gzip, I/O error) as an InputError, if there was one."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise InputError(f"{source}: cannot read: {error}") from error
+
+    def close(self, *, reached_the_end: bool) -> None:
+        """End the feed: every read returns end of file; wait until Arrow is out of :meth:`read`.
+
+        ``reached_the_end``: the reader returned its last batch, so Arrow's thread is done.
+        """
+        with self._state:
+            self._closed = True
+            self._state.notify_all()
+        _OPEN_FEEDS.discard(self)
+        self._stream = io.BytesIO()  # the source is closed by its opener; keep nothing large
+        now = time.monotonic()
+        _RELEASED.append((now, self.native))
+        while _RELEASED and now - _RELEASED[0][0] > self.KEEP_S:
+            _RELEASED.pop(0)  # Arrow's thread let go of it long ago: freed here, with the GIL
+        if reached_the_end:
+            return
+        # A read Arrow started, or is waiting for the GIL to start, ends at once now: give it the
+        # GIL (sleeping releases it) until none has been in read() for a few switch intervals.
+        quiet = 0
+        for _ in range(1000):
+            time.sleep(0.002)
+            with self._state:
+                quiet = 0 if self._inside else quiet + 1
+            if quiet >= 10:
+                return
+
+
+_OPEN_FEEDS: weakref.WeakSet[_ArrowFeed] = weakref.WeakSet()
+_RELEASED: list[tuple[float, Any]] = []  # Arrow wrappers of closed feeds, kept KEEP_S: see _ArrowFeed
+
+
+@atexit.register
+def _close_open_feeds() -> None:
+    for feed in list(_OPEN_FEEDS):
+        feed.close(reached_the_end=False)
 
 
 def _bad_rows_frame(bad_rows: list[tuple[int, str, str]]) -> pl.DataFrame:
@@ -360,30 +577,111 @@ def _bad_rows_frame(bad_rows: list[tuple[int, str, str]]) -> pl.DataFrame:
 def _read_parquet(
     stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
 ) -> Iterator[RawChunk]:
+    """Parquet rows as records (positions are 0-based row indexes).
+
+    A file is read by Arrow itself, so Arrow's reader threads never wait for Python; stdin and
+    compressed input are read whole (Parquet needs random access). Column types JSON lacks are
+    made text: binary columns are decoded as UTF-8 (a row with bytes that are not is a record
+    whose ``error`` is ``invalid UTF-8``), and a float column holding NaN or Infinity becomes text
+    (``NaN``, ``inf``), which validation judges like the same text in a CSV cell.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    seekable: IO[bytes] = stream
-    if source == "-" or source.lower().endswith(".gz"):
-        seekable = io.BytesIO(stream.read())  # Parquet needs random access: stdin and .gz are read whole.
-    elif hasattr(stream, "raw"):
-        seekable = open(source, "rb")  # noqa: SIM115 - closed below
+    if source != "-" and _starts_with(source, b"PAR1"):
+        native = pa.OSFile(source)
+    else:
+        native = pa.BufferReader(stream.read())
     try:
         try:
-            parquet = pq.ParquetFile(seekable)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"{source}: not a Parquet file: {exc}") from exc
+            parquet = pq.ParquetFile(native)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{source}: not a Parquet file: {_first_line(exc)}") from None
         index = 0
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            frame = cast(pl.DataFrame, pl.from_arrow(batch))
-            as_json = _rows_as_json(frame)
-            positions = pl.int_range(index, index + frame.height, eager=True, dtype=pl.Int64)
-            index += frame.height
-            yield RawChunk(
-                _chunk_frame(positions, as_json, as_json, pl.Series([None] * frame.height, dtype=pl.String)),
-                "index",
-                progress(),
-            )
+        try:
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                try:
+                    frame = cast(pl.DataFrame, pl.from_arrow(batch))
+                except pl.exceptions.PolarsError as exc:
+                    raise InputError(
+                        f"{source}: Parquet columns recctl cannot read: {_first_line(exc)}"
+                    ) from None
+                frame, error = _json_ready(frame)
+                as_json = _rows_as_json(frame, source)
+                positions = pl.int_range(index, index + frame.height, eager=True, dtype=pl.Int64)
+                index += frame.height
+                yield RawChunk(_chunk_frame(positions, as_json, as_json, error), "index", progress())
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{source}: a damaged Parquet file: {_first_line(exc)}") from None
     finally:
-        if seekable is not stream:
-            seekable.close()
+        native.close()
+
+
+def _starts_with(path: str, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as head:
+            return head.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _json_ready(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """``frame`` with the columns JSON cannot hold made text, and an ``invalid UTF-8`` error per row."""
+    invalid = pl.Series([False] * frame.height, dtype=pl.Boolean)
+    replaced: list[pl.Series] = []
+    for column in frame.get_columns():
+        dtype = column.dtype
+        if dtype == pl.Binary:
+            text, bad = _decoded(column)
+            replaced.append(text)
+            invalid = invalid | bad
+        elif "Binary" in str(dtype):  # bytes inside lists or structs: rare enough for Python
+            pairs = [_decoded_value(value) for value in column.to_list()]
+            values = [value for value, _ in pairs]
+            try:
+                replaced.append(pl.Series(column.name, values, strict=False))
+            except (pl.exceptions.PolarsError, TypeError, ValueError):
+                replaced.append(pl.Series(column.name, [json.dumps(v) for v in values], dtype=pl.String))
+            invalid = invalid | pl.Series([bad for _, bad in pairs], dtype=pl.Boolean)
+        elif dtype.is_float() and (column.is_nan() | column.is_infinite()).any():
+            replaced.append(column.cast(pl.String))
+    if replaced:
+        frame = frame.with_columns(replaced)
+    error = pl.Series([None] * frame.height, dtype=pl.String)
+    if invalid.any():
+        error = invalid.replace_strict({True: "invalid UTF-8", False: None}, return_dtype=pl.String)
+    return frame, error
+
+
+def _decoded(column: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """A binary column as text, and which rows were not UTF-8 (null there)."""
+    try:
+        return column.cast(pl.String), pl.Series([False] * column.len(), dtype=pl.Boolean)
+    except pl.exceptions.PolarsError:
+        pairs = [_decoded_value(value) for value in column.to_list()]
+        return (
+            pl.Series(column.name, [value for value, _ in pairs], dtype=pl.String),
+            pl.Series([bad for _, bad in pairs], dtype=pl.Boolean),
+        )
+
+
+def _decoded_value(value: Any) -> tuple[Any, bool]:
+    """``value`` with every ``bytes`` in it decoded as UTF-8, and whether one was not UTF-8."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8"), False
+        except UnicodeDecodeError:
+            return None, True
+    if isinstance(value, list):
+        pairs = [_decoded_value(item) for item in value]
+        return [item for item, _ in pairs], any(bad for _, bad in pairs)
+    if isinstance(value, dict):
+        pairs_by_key = {key: _decoded_value(item) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs_by_key.items()}, any(
+            b for _, b in pairs_by_key.values()
+        )
+    return value, False

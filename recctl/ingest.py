@@ -128,6 +128,8 @@ def ingest(
     of input bytes consumed so far. A store failure part-way raises :class:`StoreError` whose
     message says how many rows were stored before it.
     """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     sources = sources or ["-"]
     now = now or datetime.now(UTC)
     rejects = RejectsFile(rejects_path or default_rejects_path(store, kind, now))
@@ -151,11 +153,16 @@ def ingest(
         batch: list[pl.DataFrame] = []
         pending = 0
         for records in _validated(sources, kind, format, policy, now, rejects, summary, progress):
-            batch.append(records)
-            pending += records.height
-            if pending >= batch_rows:
-                _flush(store, kind, batch, summary)
-                batch, pending = [], 0
+            # A chunk can be larger than a batch: cut it so that no write exceeds ``batch_rows``.
+            offset = 0
+            while offset < records.height:
+                piece = records.slice(offset, batch_rows - pending)
+                offset += piece.height
+                batch.append(piece)
+                pending += piece.height
+                if pending >= batch_rows:
+                    _flush(store, kind, batch, summary)
+                    batch, pending = [], 0
         _flush(store, kind, batch, summary)
     summary.rejects_path = str(rejects.path) if rejects.used else None
     return summary

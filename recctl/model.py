@@ -3,8 +3,14 @@
 ``models/recommendation_ranker.txt`` holds the model in LightGBM's text format (never pickle);
 ``models/recommendation_ranker.meta.json`` holds what produced it: feature names and feature-set
 version, label policy hash, parameters, best iteration, metrics, baseline metrics, data fingerprint,
-library versions and creation time. Both files are written under temporary names and renamed
-into place, the meta file first, so a reader never sees a model without its meta.
+library versions and creation time, and the sha256 of the model text (``model_sha256``). Both
+files are written under temporary names and renamed into place, the meta file first, so a reader
+never sees a model without its meta. Saving holds an exclusive ``flock`` on the model's directory
+and loading a shared one, so concurrent saves to one path never leave one save's meta beside
+another's model, and a reader never reads such a pair.
+
+A model text whose sha256 is not its meta's ``model_sha256`` (truncated, corrupted, or replaced)
+is refused before LightGBM parses it: LightGBM aborts the whole process on some malformed trees.
 
 A model that fails a quality gate is written beside the current one as ``*.rejected.txt`` (with
 ``*.rejected.meta.json``) and the current model is left untouched.
@@ -12,10 +18,13 @@ A model that fails a quality gate is written beside the current one as ``*.rejec
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,11 +75,13 @@ class ModelBundle:
 
 
 def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
-    """Write the model and its meta atomically; returns (model path, meta path)."""
+    """Write the model and its meta (plus ``model_sha256``) atomically; returns (model path, meta path)."""
     meta_path = meta_path_for(model_path)
+    meta = {**meta, "model_sha256": _sha256(model_text)}
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    _write_atomically(model_path, model_text)
+    with _locked(model_path.parent, exclusive=True):
+        _write_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        _write_atomically(model_path, model_text)
     return model_path, meta_path
 
 
@@ -81,24 +92,30 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
     model file, a missing or unreadable meta file, or feature names that do not match.
     """
     meta_path = meta_path_for(model_path)
-    try:
-        model_text = model_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError(f"no model at {model_path} (train one with `recctl train`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read model {model_path}: {_first_line(exc)}") from None
-    if not model_text.startswith("tree\n") or "end of trees" not in model_text:
-        raise ModelError(
-            f"{model_path} is not a complete LightGBM text model (empty, truncated or another format)"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"model {model_path} has no meta file {meta_path.name}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot read model meta {meta_path}: {_first_line(exc)}") from None
+    with _locked(model_path.parent, exclusive=False):
+        try:
+            model_text = model_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ModelError(f"no model at {model_path} (train one with `recctl train`)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"cannot read model {model_path}: {_first_line(exc)}") from None
+        if not model_text.startswith("tree\n") or "end of trees" not in model_text:
+            raise ModelError(
+                f"{model_path} is not a complete LightGBM text model (empty, truncated or another format)"
+            )
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"model {model_path} has no meta file {meta_path.name}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"cannot read model meta {meta_path}: {_first_line(exc)}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("feature_names"), list):
         raise ModelError(f"model meta {meta_path} has no feature_names list")
+    expected_sha256 = meta.get("model_sha256")
+    if expected_sha256 is not None and expected_sha256 != _sha256(model_text):
+        raise ModelError(
+            f"{model_path} does not match its meta {meta_path.name} (corrupted, or replaced without it)"
+        )
     model_features = _model_text_features(model_text)
     if model_features is not None and model_features != meta["feature_names"]:
         raise ModelError(f"{model_path} and {meta_path.name} disagree on the feature names")
@@ -135,6 +152,30 @@ def _model_text_features(model_text: str) -> list[str] | None:
         if line.startswith("feature_names="):
             return line.removeprefix("feature_names=").split(" ")
     return None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold a ``flock`` on ``folder`` (exclusive for saving a bundle, shared for reading one).
+
+    Without a folder there is nothing to read; where directories cannot be locked, go unlocked.
+    """
+    try:
+        descriptor: int | None = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        descriptor = None
+    try:
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)  # releases the lock
 
 
 def _write_atomically(path: Path, text: str) -> None:

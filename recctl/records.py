@@ -458,15 +458,16 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
         return _extra_fields_slow(json_text, known)
     if not isinstance(decoded.dtype, pl.Struct):
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
-    unknown = [field.name for field in decoded.dtype.fields if field.name not in known]
+    # Columns by position, never pl.col(name): a key may be "*" or "^...$", which pl.col expands.
+    unknown = [index for index, field in enumerate(decoded.dtype.fields) if field.name not in known]
     if not unknown:
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
-    members = decoded.struct.unnest().select(unknown)
+    members = decoded.struct.unnest().select(pl.nth(unknown))
     pieces = [
-        pl.when(pl.col(name).is_not_null()).then(
-            pl.struct(pl.col(name)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+        pl.when(pl.nth(index).is_not_null()).then(
+            pl.struct(pl.nth(index)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
         )
-        for name in unknown
+        for index in range(len(unknown))
     ]
     joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
     return members.select(

@@ -14,6 +14,7 @@ from builders import interaction
 
 from recctl.errors import InputError
 from recctl.formats import read_records
+from recctl.records import checked_objects
 
 
 def read_all(source: str, **options: object) -> tuple[pl.DataFrame, set[str]]:
@@ -33,7 +34,10 @@ def test_ndjson_positions_blank_lines_and_bad_lines(tmp_path: Path) -> None:
     frame, kinds = read_all(str(path))
     assert kinds == {"line"}
     assert frame["input_position"].to_list() == [1, 3, 4, 5]  # blank lines are not records
+    assert frame["error"].null_count() == 4  # lines are checked by validation, not by the reader
+    frame, _ = checked_objects(frame)
     assert frame["error"].to_list() == [None, "invalid JSON", "not a JSON object", None]
+    assert frame["json"].null_count() == 2
     assert json.loads(frame["json"][3]) == RECORDS[1]
     assert frame["raw"][1] == "{not json"
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from recctl.stores.base import Store, WriteResult
 
-__all__ = ["Store", "WriteResult", "is_mongo_uri", "open_store", "redact"]
+__all__ = ["Store", "WriteResult", "is_mongo_uri", "open_store", "redact", "uri_secrets"]
 
 _MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 _PASSWORD_IN_URI = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]*:)([^@\s]*)(@)")
+# Secrets a URI can also hold in its options: a TLS key file's password (tlsCertificateKeyFilePassword,
+# or any option named ...password) and an AWS session token in authMechanismProperties.
+_SECRET_OPTIONS = (
+    re.compile(r"([?&;][^=&;\s]*password=)([^&;\s]*)", re.IGNORECASE),
+    re.compile(r"(AWS_SESSION_TOKEN(?::|%3A))([^,&;\s]*)", re.IGNORECASE),
+)
 
 
 def is_mongo_uri(location: str) -> bool:
@@ -18,8 +25,26 @@ def is_mongo_uri(location: str) -> bool:
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every MongoDB URI in it replaced by ``***``."""
-    return _PASSWORD_IN_URI.sub(r"\1***\3", text)
+    """``text`` with the secrets of every MongoDB URI in it replaced by ``***``: the password, a
+    TLS key file password and an AWS session token."""
+    text = _PASSWORD_IN_URI.sub(r"\1***\3", text)
+    for pattern in _SECRET_OPTIONS:
+        # a URI written at the end of a clause ("... at <uri>: why") keeps its colon
+        text = pattern.sub(
+            lambda match: match.group(1) + "***" + (":" if match.group(2).endswith(":") else ""), text
+        )
+    return text
+
+
+def uri_secrets(uri: str) -> list[str]:
+    """The secrets in ``uri``, as written and percent-decoded, longest first (to mask them
+    wherever a driver message repeats them outside a URI)."""
+    found = [match.group(2) for match in _PASSWORD_IN_URI.finditer(uri)]
+    found += [
+        match.group(2).removesuffix(":") for pattern in _SECRET_OPTIONS for match in pattern.finditer(uri)
+    ]
+    values = {text for value in found if value for text in (value, unquote(value))}
+    return sorted(values, key=len, reverse=True)
 
 
 def open_store(location: str | Path, *, timeout_ms: int = 5000) -> Store:

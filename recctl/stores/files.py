@@ -8,7 +8,8 @@ Layout::
     <root>/.lock                                                       held while writing
 
 Every file is written under a temporary name beginning with ``.`` and renamed into place, so a
-reader (or a process killed mid-write) never leaves a half file where readers look. Writers take an
+reader (or a process killed mid-write) never leaves a half file where readers look; the next writer
+deletes a killed writer's temporary. Writers take an
 exclusive ``flock`` on ``.lock``, so concurrent ingests into one directory serialise their writes
 and never store an ``event_id`` twice.
 """
@@ -30,6 +31,7 @@ from recctl.records import KEYS, SCHEMAS, RecordKind
 from recctl.stores.base import WriteResult
 
 PART_GLOB = "date=*/part-*.parquet"
+TEMPORARY_GLOB = ".*.parquet.*.tmp"
 
 
 class FileStore:
@@ -61,10 +63,21 @@ class FileStore:
             raise StoreError(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._remove_stale_temporaries()
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporaries of writers that died mid-write (call with the write lock held).
+
+        Every temporary is made by a writer holding the lock, so one found by the lock's new
+        holder is an orphan: a process killed between creating it and renaming it into place.
+        """
+        for pattern in (f"interactions/date=*/{TEMPORARY_GLOB}", f"*/{TEMPORARY_GLOB}"):
+            for orphan in self.root.glob(pattern):
+                orphan.unlink(missing_ok=True)
 
     def _insert_interactions(self, records: pl.DataFrame) -> WriteResult:
         unique = records.unique(subset="event_id", keep="first", maintain_order=True)

@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import polars as pl
 import pymongo
@@ -28,7 +27,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, 
 
 from recctl.errors import StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind
-from recctl.stores import redact
+from recctl.stores import redact, uri_secrets
 from recctl.stores.base import WriteResult
 
 if TYPE_CHECKING:
@@ -539,11 +538,8 @@ def _as_utc_ms(column: pl.Expr) -> pl.Expr:
 
 # -- messages -------------------------------------------------------------------------------------
 def _passwords(uri: str) -> list[str]:
-    """The URI's password as written and decoded (to mask it wherever a driver message repeats it)."""
-    match = re.match(r"mongodb(?:\+srv)?://[^:/@\s]*:([^@\s]*)@", uri)
-    if not match or not match.group(1):
-        return []
-    return sorted({match.group(1), unquote(match.group(1))}, key=len, reverse=True)
+    """The URI's secrets as written and decoded (to mask them wherever a driver message repeats them)."""
+    return uri_secrets(uri)
 
 
 def _short(exc: BaseException) -> str:
