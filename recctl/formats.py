@@ -7,11 +7,12 @@ Every reader yields :class:`RawChunk` frames with one row per input record:
 ``raw``       the record as the user gave it (NDJSON: the line; other formats: the row as a JSON object)
 ``json``      the record's JSON text, or null when it could not be read; NDJSON lines are not checked
               here: :func:`recctl.records.checked_objects` marks those that are not JSON objects
-``error``     why it could not be read (invalid UTF-8, bad CSV row, and for JSON arrays not an object), or null
+``error``     why it could not be read (invalid UTF-8, a bad CSV row, a JSON array element that is not
+              an object), or null
 
 NDJSON is split into lines block by block (vectorised), and the lines are parsed once, by the
-validation that follows. Blank lines in NDJSON are not records and are not counted. NDJSON, CSV and Parquet stream in bounded memory; a
-JSON array is read whole (use NDJSON for large inputs).
+validation that follows. Blank lines in NDJSON are not records and are not counted. NDJSON, CSV
+and Parquet stream in bounded memory; a JSON array is read whole (use NDJSON for large inputs).
 """
 
 from __future__ import annotations
