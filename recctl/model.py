@@ -112,7 +112,10 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
     if not isinstance(meta, dict) or not isinstance(meta.get("feature_names"), list):
         raise ModelError(f"model meta {meta_path} has no feature_names list")
     expected_sha256 = meta.get("model_sha256")
-    if expected_sha256 is not None and expected_sha256 != _sha256(model_text):
+    if not isinstance(expected_sha256, str):
+        # Without the hash a damaged tree would reach LightGBM, which aborts the process on some.
+        raise ModelError(f"model meta {meta_path} has no model_sha256 (was it written by `recctl train`?)")
+    if expected_sha256 != _sha256(model_text):
         raise ModelError(
             f"{model_path} does not match its meta {meta_path.name} (corrupted, or replaced without it)"
         )

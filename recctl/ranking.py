@@ -154,6 +154,8 @@ class Ranker:
                 self.ensemble = TreeEnsemble.from_model_text(self.bundle.model_text)
             except UnsupportedModel:
                 self.bundle.booster()  # fails early, as a ModelError, if lightgbm cannot read it either
+            except (ValueError, IndexError, KeyError) as exc:
+                raise ModelError(f"{model_path}: cannot read its trees ({exc})") from None
         except ModelError as exc:
             if require_model:
                 raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import lightgbm
@@ -48,8 +50,19 @@ def test_round_trip_and_paths(tmp_path: Path, model_text: str) -> None:
         (lambda p, text: meta_path_for(p).unlink(), "has no meta file"),
         (lambda p, text: meta_path_for(p).write_text("{not json"), "cannot read model meta"),
         (
-            lambda p, text: meta_path_for(p).write_text('{"feature_names": ["x", "y", "z"]}'),
+            lambda p, text: meta_path_for(p).write_text(
+                json.dumps(
+                    {
+                        "feature_names": ["x", "y", "z"],
+                        "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    }
+                )
+            ),
             "disagree on the feature",
+        ),
+        (
+            lambda p, text: meta_path_for(p).write_text('{"feature_names": ["a", "b", "c"]}'),
+            "has no model_sha256",
         ),
     ],
 )

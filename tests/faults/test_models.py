@@ -232,3 +232,40 @@ def test_a_save_is_atomic_for_other_writers_and_readers(
         recctl.model.model_version(second[0]),
     }
     assert consistent(path)["model_version"] == recctl.model.model_version(second[0])
+
+
+# -- rank falls back on every broken bundle ---------------------------------------------------------
+def test_rank_falls_back_on_broken_bundles(broken_bundles: dict[str, Path], good_model: Path) -> None:
+    """Every damage: rank answers by confidence (exit 0, one warning); --require-model exits 1."""
+    batch = str(SAMPLE / "rank_batch.json")
+    unhashed = good_model.parent.parent / "unhashed" / "ranker.txt"
+    save_bundle(good_model.read_text(), json.loads(meta_path_for(good_model).read_text()), unhashed)
+    meta = json.loads(meta_path_for(unhashed).read_text())
+    del meta["model_sha256"]
+    meta_path_for(unhashed).write_text(json.dumps(meta))
+    corrupt_a_tree(unhashed, good_model.read_text())
+    bundles = {**broken_bundles, "a corrupted tree and no model_sha256": unhashed}
+    runs = {
+        (name, require): start(
+            ["rank", batch, "--model", str(path), *(["--require-model"] if require else [])]
+        )
+        for name, path in bundles.items()
+        for require in (False, True)
+    }
+    failures = []
+    for (name, require), process in runs.items():
+        out, err = process.communicate(timeout=120)
+        lines = err.strip().splitlines()
+        if require:
+            ok = process.returncode == 1 and out == "" and len(lines) == 1 and lines[0].startswith("Error: ")
+        else:
+            document = json.loads(out) if process.returncode == 0 and out else {}
+            ok = (
+                document.get("summary", {}).get("ml_ranking_applied") is False
+                and len(lines) == 1
+                and lines[0].startswith("warning: ")
+                and len(document["recommendations"]) == 11
+            )
+        if not ok:
+            failures.append(f"{name} (require={require}): exit {process.returncode}, stderr {err[-300:]!r}")
+    assert not failures, "\n".join(failures)
