@@ -21,20 +21,10 @@ from functools import partial
 
 import polars as pl
 
-from recctl.records import ASSESSMENT_SCHEMA, RECOMMENDATION_SCHEMA
+from recctl.records import ASSESSMENT_SCHEMA, RECOMMENDATION_SCHEMA, USUAL_CATEGORIES
 
 FEATURE_SET_VERSION = "recctl-fs-1"
 
-USUAL_CATEGORIES = (
-    "cost_optimization",
-    "security",
-    "performance",
-    "scalability",
-    "reliability",
-    "compliance",
-    "architecture",
-    "monitoring",
-)
 PRIORITY_CATEGORIES = USUAL_CATEGORIES[:6]  # the weights an assessment usually carries
 PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
 LEVELS = {"low": 0.0, "medium": 1.0, "high": 2.0}

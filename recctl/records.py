@@ -108,6 +108,17 @@ KEYS: dict[RecordKind, str] = {
 PRIORITIES = ("critical", "high", "medium", "low")
 LEVELS = ("low", "medium", "high")
 CLOUD_PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
+USUAL_CATEGORIES = (
+    "cost_optimization",
+    "security",
+    "performance",
+    "scalability",
+    "reliability",
+    "compliance",
+    "architecture",
+    "monitoring",
+)
+"""The usual recommendation categories (DESIGN §3); the set is open, any other is valid too."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
 

@@ -33,6 +33,8 @@ from typing import BinaryIO
 import numpy as np
 import polars as pl
 
+from recctl.records import USUAL_CATEGORIES
+
 __all__ = ["SampleSummary", "generate_sample"]
 
 #: Assessments simulated (and written) together; fixed so output never depends on memory.
@@ -41,16 +43,7 @@ BLOCK_ASSESSMENTS = 2000
 MODEL_VERSION = "confidence-v1"
 VARIANT = "control"
 
-CATEGORIES = (
-    "cost_optimization",
-    "security",
-    "performance",
-    "scalability",
-    "reliability",
-    "compliance",
-    "architecture",
-    "monitoring",
-)
+CATEGORIES = USUAL_CATEGORIES
 CATEGORY_SHARES = (0.18, 0.16, 0.14, 0.10, 0.12, 0.10, 0.10, 0.10)
 #: The categories that have a weight in ``assessment.priorities`` (in this order).
 PRIORITY_KEYS = CATEGORIES[:6]

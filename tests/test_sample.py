@@ -15,22 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recctl import sample
+from recctl.records import USUAL_CATEGORIES
 from recctl.sample import SampleSummary, generate_sample
 
 START = datetime(2025, 9, 1, tzinfo=UTC)
 DAYS = 60
 FILES = ("assessments.ndjson", "recommendations.ndjson", "interactions.ndjson")
 INTERACTION_TYPES = {"view", "click", "implement", "save", "share", "rate", "dismiss"}
-CATEGORIES = {
-    "cost_optimization",
-    "security",
-    "performance",
-    "scalability",
-    "reliability",
-    "compliance",
-    "architecture",
-    "monitoring",
-}
+CATEGORIES = set(USUAL_CATEGORIES)
 PRIORITY_KEYS = ["cost_optimization", "security", "performance", "scalability", "reliability", "compliance"]
 ISO_SECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 ISO_MILLISECONDS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
