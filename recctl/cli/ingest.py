@@ -56,7 +56,8 @@ def ingest_command(
         bool, typer.Option("--strict", help="Write nothing if any row is invalid (exit 1).")
     ] = False,
     labels: Annotated[
-        Path | None, typer.Option(help="Label policy TOML file overriding the default labels (DESIGN §4).")
+        Path | None,
+        typer.Option(help="Label policy TOML file overriding the default labels (see the README)."),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")

@@ -84,7 +84,7 @@ def train_command(
         str | None, typer.Option("--json", help="Write the JSON summary to PATH, or '-' for stdout.")
     ] = None,
 ) -> None:
-    """Train the LambdaRank ranker and write the model bundle (DESIGN §7).
+    """Train the LambdaRank ranker and write the model bundle (model text + .meta.json).
 
     Exit 3 when there is too little data, 4 when a quality gate fails (the new model is then
     written as *.rejected.txt and the current one is left as it was).
