@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from recctl._version import __version__
-from recctl.errors import InsufficientDataError
+from recctl.errors import InputError, InsufficientDataError
 from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION, GROUP, candidates, compute_features
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.stores.base import Store
@@ -260,6 +260,20 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def output_paths(out: Path) -> tuple[Path, Path]:
+    """(Parquet path, manifest path) for ``--out``; :class:`InputError` when ``out`` cannot be one.
+
+    Cheap, so commands call it before the work: a bad ``--out`` fails at once, not after the export.
+    """
+    if out.suffix == ".parquet":
+        if out.is_dir():
+            raise InputError(f"--out {out} is a directory; a .parquet --out names the file to write")
+        return out, out.with_name(f"{out.stem}.manifest.json")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory (name a directory or a .parquet file)")
+    return out / "training_set.parquet", out / "manifest.json"
+
+
 def write_training_set(training: TrainingSet, out: Path) -> tuple[Path, Path]:
     """Write the Parquet file and ``manifest.json``; returns both paths.
 
@@ -267,11 +281,11 @@ def write_training_set(training: TrainingSet, out: Path) -> tuple[Path, Path]:
     any other ``out`` is a directory holding ``training_set.parquet`` and ``manifest.json``.
     Both are written under temporary names and renamed into place.
     """
-    if out.suffix == ".parquet":
-        data_path, manifest_path = out, out.with_name(f"{out.stem}.manifest.json")
-    else:
-        data_path, manifest_path = out / "training_set.parquet", out / "manifest.json"
-    data_path.parent.mkdir(parents=True, exist_ok=True)
+    data_path, manifest_path = output_paths(out)
+    try:
+        data_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create {data_path.parent}: {exc.strerror or exc}") from None
     manifest = {**training.manifest, "data_file": data_path.name}
     _replace_atomically(
         data_path, lambda tmp: training.frame.write_parquet(tmp, compression="zstd", statistics=True)

@@ -386,28 +386,32 @@ def batch_candidates(recommendations: pl.DataFrame, assessment: pl.DataFrame | N
 def _priority_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """Helper columns from ``asm_priorities``: a weight per key, the own-category weight, the top weight.
 
-    Every distinct priorities text is parsed once (a list shares one assessment), then joined back.
+    Every distinct priorities text is decoded once (a list shares one assessment), then joined back.
+    Keys are data: columns for keys other than the usual ones get numbered names, so that a key
+    like ``*`` or ``^x$`` is never read by polars as a column pattern.
     """
     texts = frame.select(pl.col("asm_priorities").unique()).filter(pl.col("asm_priorities").is_not_null())
-    keys: set[str] = set(PRIORITY_CATEGORIES)
+    decoded: dict[str, pl.Series] = {}
     if texts.height:
-        found = texts["asm_priorities"].str.extract_all(r'[{,]"((?:[^"\\]|\\.)*)":').explode().drop_nulls()
-        keys |= set(found.unique().str.extract(r'^[{,]"(.*)":$').drop_nulls().to_list())
-    ordered = sorted(keys)
-    weights = texts.with_columns(
-        pl.col("asm_priorities")
-        .str.json_path_match(f"$['{key}']")
-        .cast(pl.Float64)
-        .alias(f"__priority_{key}")
-        for key in ordered
-    )
+        members = texts["asm_priorities"].str.json_decode(infer_schema_length=None).struct.unnest()
+        decoded = {
+            key: column.cast(pl.Float64)
+            for key, column in zip(members.columns, members.get_columns(), strict=True)
+        }
+    keys = sorted(set(PRIORITY_CATEGORIES) | set(decoded))
+    names = {
+        key: f"__priority_{key}" if key in PRIORITY_CATEGORIES else f"__priority_#{number}"
+        for number, key in enumerate(keys)
+    }
+    missing = pl.Series([None] * texts.height, dtype=pl.Float64)
+    weights = texts.with_columns(decoded.get(key, missing).alias(names[key]) for key in keys)
     joined = frame.join(weights, on="asm_priorities", how="left", maintain_order="left", nulls_equal=False)
     own = pl.lit(None, dtype=pl.Float64)
-    for key in ordered:
-        own = pl.when(pl.col("category") == key).then(pl.col(f"__priority_{key}")).otherwise(own)
+    for key in keys:
+        own = pl.when(pl.col("category") == pl.lit(key)).then(pl.col(names[key])).otherwise(own)
     return joined.with_columns(
         own.alias("__own_category_priority"),
-        pl.max_horizontal([pl.col(f"__priority_{key}") for key in ordered]).alias("__top_priority"),
+        pl.max_horizontal([pl.col(name) for name in names.values()]).alias("__top_priority"),
     )
 
 

@@ -119,6 +119,19 @@ def test_hand_checked_group() -> None:
     assert a["security_priority"] == 0.3 and a["reliability_priority"] is None
 
 
+def test_priority_keys_are_data_not_patterns() -> None:
+    """Keys with quotes or polars pattern characters are ordinary categories."""
+    context = assessment(priorities={"it's": 0.9, "*": 0.2, "^security$": 0.4, "security": 0.1})
+    recs = [
+        recommendation(recommendation_id="a", category="it's"),
+        recommendation(recommendation_id="b", category="*"),
+        recommendation(recommendation_id="c", category="security"),
+    ]
+    values = features_of(recs, context)
+    assert [values[k]["own_category_priority"] for k in "abc"] == [0.9, 0.2, 0.1]
+    assert values["a"]["own_category_is_top_priority"] == 1.0
+
+
 def test_no_assessment_gives_missing_context_not_zero() -> None:
     values = features_of([recommendation(recommendation_id="a"), recommendation(recommendation_id="b")], None)
     row = values["a"]

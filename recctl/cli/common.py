@@ -36,9 +36,18 @@ class Settings:
 
         return Console(stderr=True, quiet=self.quiet, highlight=False)
 
-    def open_store(self) -> Store:
-        from recctl.stores import open_store
+    def open_store(self, *, existing: bool = False) -> Store:
+        """The ``--store``; with ``existing``, a directory that is not there is an error (exit 1), so a
+        mistyped path does not read as an empty store ("not enough data")."""
+        from pathlib import Path
 
+        from recctl.errors import StoreError
+        from recctl.stores import is_mongo_uri, open_store
+
+        if existing and not is_mongo_uri(self.store) and not Path(self.store).is_dir():
+            raise StoreError(
+                f"no store at {self.store}: nothing was ingested there (check --store / RECCTL_STORE)"
+            )
         return open_store(self.store)
 
 

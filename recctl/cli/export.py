@@ -29,13 +29,14 @@ def export_command(
 
     Exit 3 when there are fewer than --min-interactions interactions in the window or no usable group.
     """
-    from recctl.dataset import build_training_set, write_training_set
+    from recctl.dataset import build_training_set, output_paths, write_training_set
     from recctl.labels import load_policy
 
     options = settings(ctx)
+    output_paths(out)  # a bad --out fails before the work, not after it
     window = resolve_window(since, until, lookback_days)
     policy = load_policy(labels)
-    store = options.open_store()
+    store = options.open_store(existing=True)
     try:
         with options.console.status("exporting") as status:
             training = build_training_set(

@@ -37,7 +37,7 @@ def history_command(
 
     check_window(since, until)
     options = settings(ctx)
-    store = options.open_store()
+    store = options.open_store(existing=True)
     try:
         summary, recent = user_history(store, user_id, since=since, until=until, limit=limit or None)
     finally:

@@ -80,7 +80,7 @@ def stats_command(
     if limit is None and output_format == OutputFormat.table:
         limit = TABLE_LIMIT
     options = settings(ctx)
-    store = options.open_store()
+    store = options.open_store(existing=True)
     try:
         stats = recommendation_stats(
             store,

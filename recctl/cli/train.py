@@ -89,7 +89,7 @@ def train_command(
     Exit 3 when there is too little data, 4 when a quality gate fails (the new model is then
     written as *.rejected.txt and the current one is left as it was).
     """
-    from recctl.errors import QualityGateError
+    from recctl.errors import InsufficientDataError, QualityGateError
     from recctl.training import TrainOptions, parse_param
 
     options = settings(ctx)
@@ -109,19 +109,26 @@ def train_command(
     )
     console = options.console
     console.rule("[bold]recctl train")
-    training = _load(
-        options,
-        data,
-        label_col,
-        group_col,
-        feature_cols,
-        min_interactions,
-        lookback_days,
-        since,
-        until,
-        labels,
-        num_features=None,
-    )
+    try:
+        training = _load(
+            options,
+            data,
+            label_col,
+            group_col,
+            feature_cols,
+            min_interactions,
+            lookback_days,
+            since,
+            until,
+            labels,
+            num_features=None,
+        )
+    except InsufficientDataError as exc:
+        # CI reads the JSON as well as the exit code: say what happened there too.
+        _write_json(
+            {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
+        )
+        raise
     console.print(
         f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
     )
@@ -132,7 +139,13 @@ def train_command(
     if evaluate_only:
         summary = _evaluate_only(console, training, train_options, model, min_ndcg, fail_below_baseline)
     else:
-        summary = _train(console, training, train_options, model, min_ndcg, fail_below_baseline)
+        try:
+            summary = _train(console, training, train_options, model, min_ndcg, fail_below_baseline)
+        except InsufficientDataError as exc:
+            _write_json(
+                {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
+            )
+            raise
     _write_json(summary, json_output)
     if summary["status"] == "gate_failed":
         raise QualityGateError("; ".join(summary["gate_failures"]))
@@ -166,7 +179,7 @@ def _load(
 
     window = resolve_window(since, until, lookback_days)
     policy = load_policy(labels)
-    store = options.open_store()
+    store = options.open_store(existing=True)
     try:
         with options.console.status("collecting training data") as status:
             return data_from_store(
@@ -296,5 +309,12 @@ def _write_json(summary: dict[str, Any], destination: str | None) -> None:
 
     if destination == "-":
         print_json(summary)
-    else:
-        Path(destination).write_text(json.dumps(summary, indent=2) + "\n")
+        return
+    from recctl.errors import InputError
+
+    path = Path(destination)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=2) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write the --json summary to {path}: {exc.strerror or exc}") from None

@@ -62,6 +62,7 @@ def test_too_little_data_exits_3(tmp_path: Path) -> None:
     )
     assert code == 3
     assert err.startswith("Error: only ") and "at least 100 are needed" in err
+    (tmp_path / "empty").mkdir()
     code, _, err = run(
         "--store",
         str(tmp_path / "empty"),
@@ -73,6 +74,23 @@ def test_too_little_data_exits_3(tmp_path: Path) -> None:
         str(tmp_path / "ts"),
     )
     assert code == 3 and "no usable query group" in err
+
+
+def test_a_store_that_is_not_there_is_an_error_not_too_little_data(tmp_path: Path) -> None:
+    for command in (["export", *WINDOW], ["train", *WINDOW], ["stats"], ["history", "user-1"]):
+        code, _, err = run("--store", str(tmp_path / "typo"), *command)
+        assert code == 1, command
+        errors = [line for line in err.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and errors[0].startswith("Error: no store at"), (command, err)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_export_out_must_be_a_directory_or_parquet_file(tmp_path: Path) -> None:
+    ingest_sample(tmp_path / "store")
+    taken = tmp_path / "notes.json"
+    taken.write_text("{}")
+    code, _, err = run("--store", str(tmp_path / "store"), "export", *WINDOW, "--out", str(taken))
+    assert code == 1 and err.startswith("Error: --out") and taken.read_text() == "{}"
 
 
 def test_empty_window_is_a_usage_error(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ def test_same_seed_same_model_text(sample_store: Path, tmp_path: Path) -> None:
 
 
 def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
-    code, _, err = run(
+    code, out, err = run(
         "--store",
         str(sample_store),
         "train",
@@ -147,10 +147,14 @@ def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
         "2025-09-02",
         "--model",
         str(tmp_path / "m.txt"),
+        "--json",
+        "-",
     )
     assert code == 3
     assert "interactions in the window" in err and "at least 100 are needed" in err
     assert not (tmp_path / "m.txt").exists()
+    summary = json.loads(out)  # CI gets the status in the JSON too
+    assert summary["status"] == "insufficient_data" and "at least 100" in summary["message"]
 
 
 def test_failed_gate_exits_4_and_keeps_the_old_model(sample_store: Path, tmp_path: Path) -> None:
