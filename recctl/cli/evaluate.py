@@ -19,6 +19,7 @@ from recctl.cli.options import (
     ModelPath,
     Since,
     Until,
+    training_data,
 )
 
 
@@ -47,7 +48,6 @@ def evaluate_command(
     order, and a group with no relevant item scores 1 (how many there were is reported). Each
     figure has a bootstrap 95% interval over query groups.
     """
-    from recctl.cli.train import _load
     from recctl.model import load_bundle
     from recctl.training import evaluate_orders, groups_without_relevant, score
 
@@ -59,7 +59,7 @@ def evaluate_command(
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
     bundle = load_bundle(model)
-    training = _load(
+    training = training_data(
         options,
         data,
         label_col,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from recctl.cli.output import OutputFormat
 
 if TYPE_CHECKING:
+    from recctl.cli.common import Settings
     from recctl.dataset import TimeWindow
+    from recctl.training import TrainingData
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -83,3 +85,46 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
 
 def split_names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def training_data(
+    options: Settings,
+    data: Path | None,
+    label_col: str,
+    group_col: str,
+    feature_cols: str | None,
+    min_interactions: int,
+    lookback_days: int,
+    since: Any,
+    until: Any,
+    labels: Path | None,
+    *,
+    num_features: int | None,
+) -> TrainingData:
+    """The data of ``train``/``evaluate``: ``--data`` when given, else the store's training set."""
+    from recctl.training import data_from_path, data_from_store
+
+    if data is not None:
+        return data_from_path(
+            data,
+            label_col=label_col,
+            group_col=group_col,
+            feature_cols=split_names(feature_cols),
+            num_features=num_features,
+        )
+    from recctl.labels import load_policy
+
+    window = resolve_window(since, until, lookback_days)
+    policy = load_policy(labels)
+    store = options.open_store(existing=True)
+    try:
+        with options.console.status("collecting training data") as status:
+            return data_from_store(
+                store,
+                window,
+                policy=policy,
+                min_interactions=min_interactions,
+                progress=lambda message: status.update(message),
+            )
+    finally:
+        store.close()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from recctl.cli.common import Settings, settings
+from recctl.cli.common import settings
 from recctl.cli.options import (
     Data,
     FeatureCols,
@@ -21,8 +21,7 @@ from recctl.cli.options import (
     ModelPath,
     Since,
     Until,
-    resolve_window,
-    split_names,
+    training_data,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ def train_command(
     console = options.console
     console.rule("[bold]recctl train")
     try:
-        training = _load(
+        training = training_data(
             options,
             data,
             label_col,
@@ -151,48 +150,6 @@ def train_command(
         raise QualityGateError("; ".join(summary["gate_failures"]))
 
 
-def _load(
-    options: Settings,
-    data: Path | None,
-    label_col: str,
-    group_col: str,
-    feature_cols: str | None,
-    min_interactions: int,
-    lookback_days: int,
-    since: Any,
-    until: Any,
-    labels: Path | None,
-    *,
-    num_features: int | None,
-) -> TrainingData:
-    from recctl.training import data_from_path, data_from_store
-
-    if data is not None:
-        return data_from_path(
-            data,
-            label_col=label_col,
-            group_col=group_col,
-            feature_cols=split_names(feature_cols),
-            num_features=num_features,
-        )
-    from recctl.labels import load_policy
-
-    window = resolve_window(since, until, lookback_days)
-    policy = load_policy(labels)
-    store = options.open_store(existing=True)
-    try:
-        with options.console.status("collecting training data") as status:
-            return data_from_store(
-                store,
-                window,
-                policy=policy,
-                min_interactions=min_interactions,
-                progress=lambda message: status.update(message),
-            )
-    finally:
-        store.close()
-
-
 def _train(
     console: Console,
     training: TrainingData,
@@ -228,19 +185,18 @@ def _train(
         )
     else:
         console.print(f"[bold green]Model saved[/] to {written} (version {meta['model_version']})")
-    return {
-        "status": status,
-        "examples": len(training.data.grades),
-        "groups": len(training.data.group_sizes),
-        "best_iteration": result.best_iteration,
-        "model_path": str(written),
-        "model_version": meta["model_version"],
-        "metrics": result.metrics,
-        "baseline": result.baseline,
-        "top_features": [list(item) for item in result.top_features],
-        "split": result.split,
-        "gate_failures": failures,
-    }
+    return _summary(
+        status,
+        training,
+        best_iteration=result.best_iteration,
+        model_path=written,
+        model_version=meta["model_version"],
+        metrics=result.metrics,
+        baseline=result.baseline,
+        top_features=[list(item) for item in result.top_features],
+        split=result.split,
+        gate_failures=failures,
+    )
 
 
 def _evaluate_only(
@@ -258,18 +214,28 @@ def _evaluate_only(
     metrics, baseline, split = existing_model_metrics(bundle.booster(), training.data, train_options)
     failures = gate_failures(metrics, baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline)
     _report(console, metrics, baseline, None, f"Model {model_path} (version {bundle.version}), {split} split")
+    return _summary(
+        "gate_failed" if failures else "evaluated",
+        training,
+        best_iteration=bundle.meta.get("best_iteration"),
+        model_path=model_path,
+        model_version=bundle.version,
+        metrics=metrics,
+        baseline=baseline,
+        top_features=bundle.meta.get("top_features", []),
+        split=split,
+        gate_failures=failures,
+    )
+
+
+def _summary(status: str, training: TrainingData, *, model_path: Path, **figures: Any) -> dict[str, Any]:
+    """The ``--json`` summary (keys of DESIGN §2, plus model_version, split and gate_failures)."""
     return {
-        "status": "gate_failed" if failures else "evaluated",
+        "status": status,
         "examples": len(training.data.grades),
         "groups": len(training.data.group_sizes),
-        "best_iteration": bundle.meta.get("best_iteration"),
         "model_path": str(model_path),
-        "model_version": bundle.version,
-        "metrics": metrics,
-        "baseline": baseline,
-        "top_features": bundle.meta.get("top_features", []),
-        "split": split,
-        "gate_failures": failures,
+        **figures,
     }
 
 
