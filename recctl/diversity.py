@@ -172,21 +172,24 @@ class ListTraits:
 def list_traits_of(frame: pl.DataFrame, sizes: Sequence[int]) -> ListTraits:
     """:class:`ListTraits` from a frame with the trait columns (vectorised with polars).
 
-    Codes are dense ranks of the values (any consistent numbering works: only equality matters).
+    Codes are the values' categorical codes (any consistent numbering works: only equality
+    matters); set items are numbered densely so that the bitsets stay short.
     """
     import polars as pl
 
-    codes = {
-        name: frame[name].rank("dense").cast(pl.Int64).fill_null(0).to_numpy() - 1 for name in EXACT_FIELDS
-    }
+    code_matrix = frame.select(
+        pl.col(name).cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1) for name in EXACT_FIELDS
+    ).to_numpy()
+    codes = {name: code_matrix[:, i] for i, name in enumerate(EXACT_FIELDS)}
     bits = {}
     for name in SET_FIELDS:
         items = (
             frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), pl.col(name))
             .explode(name)
             .drop_nulls(name)
+            .select("row", pl.col(name).rank("dense").cast(pl.Int64) - 1)
         )
-        item_codes = items[name].rank("dense").cast(pl.Int64).to_numpy() - 1
+        item_codes = items[name].to_numpy()
         words = max(1, -(-(int(item_codes.max()) + 1) // 64)) if len(item_codes) else 1
         matrix = np.zeros((frame.height, words), dtype=np.uint64)
         shifts = np.left_shift(np.uint64(1), (item_codes % 64).astype(np.uint64))

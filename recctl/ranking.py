@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +31,14 @@ import polars as pl
 from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
+from recctl.jsontext import UNSURE, try_loads
 from recctl.model import ModelBundle, load_bundle
 from recctl.records import validate_objects
 from recctl.scoring import TreeEnsemble, UnsupportedModel
 
 EXPLAIN_TOP = 5
 LIGHTGBM_ROWS = 4096
-"""From this many rows in one chunk on, scores come from lightgbm instead of the numpy walk."""
+"""The numpy walk scores this many rows in all; beyond that, scores come from lightgbm."""
 
 
 class BatchError(ValueError):
@@ -59,11 +60,16 @@ class _NonFinite:
         self.text = text
 
 
-_MAY_OVERFLOW = re.compile(rb"[eE]\+?0*[1-9]\d{2}|\d{300}")
-
-
 def parse_json(text: str | bytes) -> Any:
-    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float, naming their path."""
+    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float, naming their path.
+
+    orjson parses where it gives the same value (:mod:`recctl.jsontext`); anything it refuses or
+    might change is parsed by the ``json`` module, which also words the error.
+    """
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    document = try_loads(raw)
+    if document is not UNSURE:
+        return document
     found: list[_NonFinite] = []
 
     def constant(name: str) -> _NonFinite:
@@ -74,16 +80,14 @@ def parse_json(text: str | bytes) -> Any:
         value = float(text)
         return value if math.isfinite(value) else constant(text)
 
-    # A float only overflows with a 3-digit exponent or ~309 digits: only then is every float checked
-    # (a hook per float is a real cost at thousands of batches per second).
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
-    may_overflow = _MAY_OVERFLOW.search(raw) is not None
     try:
-        document = json.loads(text, parse_constant=constant, parse_float=number if may_overflow else None)
+        document = json.loads(text, parse_constant=constant, parse_float=number)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BatchError(f"$: invalid JSON: {exc}") from None
     except RecursionError:
         raise BatchError("$: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's digit limit
+        raise BatchError(f"$: invalid JSON: {exc}") from None
     if found:
         path = _path_of(document, lambda value: isinstance(value, _NonFinite), "$")
         raise BatchError(f"{path}: must be a finite number, got {found[0].text}")
@@ -170,13 +174,21 @@ class Ranker:
             self.bundle = None
             self.warning = f"{exc}; ranking by confidence_score"
         self._booster: Any = None
+        # Batches may be ranked from two threads: LightGBM's predictor is not safe to share
+        # (LightGBM issues #6142, #5482), so loading and every call into it take this lock.
+        self._lightgbm_lock = threading.Lock()
+        self._numpy_rows = LIGHTGBM_ROWS  # rows left for the numpy walk, which needs no lightgbm import
 
     @property
     def model_version(self) -> str | None:
         return self.bundle.version if self.bundle else None
 
     def rank(self, documents: Sequence[Any], options: RankOptions) -> list[dict[str, Any] | BatchError]:
-        """Rank parsed JSON documents; each result is the output document or the batch's error."""
+        """Rank parsed JSON documents; each result is the output document or the batch's error.
+
+        The documents are taken over: their recommendation objects become the output's (``ml_score``
+        and ``rank`` are set in them), so do not rank the same parsed document twice.
+        """
         results: list[dict[str, Any] | BatchError] = []
         batches: list[tuple[int, _Batch]] = []
         for number, document in enumerate(documents):
@@ -199,27 +211,26 @@ class Ranker:
         A batch with any invalid item fails as a whole, with the first problem's JSON path. The
         returned frames hold the good batches' rows in batch order, so batches are contiguous.
         """
-        recommendations: list[Any] = []
-        owners: list[tuple[int, int]] = []
-        prefixes = {number: batch.prefix for number, batch in batches}
-        for number, batch in batches:
-            for index, item in enumerate(batch.recommendations):
-                owners.append((number, index))
-                recommendations.append(_keyed(item, f"b{number}"))
-        checked = validate_objects("recommendations", recommendations, keep_extra=False)
-        rejected = dict(
-            zip(checked.rejects["input_position"].to_list(), checked.rejects["reason"], strict=True)
+        sizes = np.array([len(batch.recommendations) for _, batch in batches], dtype=np.int64)
+        row_batch = np.repeat(np.array([number for number, _ in batches], dtype=np.int64), sizes)
+        row_index = np.arange(len(row_batch)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        checked = validate_objects(
+            "recommendations",
+            [_keyed(item, f"b{number}") for number, batch in batches for item in batch.recommendations],
+            keep_extra=False,
         )
+        prefixes = {number: batch.prefix for number, batch in batches}
         failed: dict[int, str] = {}
-        for position, reason in sorted(rejected.items()):
-            number, index = owners[position]
-            failed.setdefault(number, _located(f"{prefixes[number]}[{index}]", reason))
+        positions = checked.rejects["input_position"].to_numpy()
+        for position, reason in zip(positions.tolist(), checked.rejects["reason"], strict=True):
+            number = int(row_batch[position])
+            failed.setdefault(number, _located(f"{prefixes[number]}[{row_index[position]}]", reason))
         with_assessment = [
             (number, batch.assessment) for number, batch in batches if batch.assessment is not None
         ]
         checked_assessments = validate_objects(
             "assessments",
-            [_keyed(item, f"b{number}", key="assessment_id") for number, item in with_assessment],
+            [_keyed(item, f"b{number}") for number, item in with_assessment],
             keep_extra=False,
         )
         for position, reason in zip(
@@ -228,13 +239,13 @@ class Ranker:
             failed.setdefault(with_assessment[position][0], _located("assessment", reason))
         for number, message in failed.items():
             results[number] = BatchError(message)
-        good = [(number, batch) for number, batch in batches if number not in failed]
-        row_batches = [number for position, (number, _) in enumerate(owners) if position not in rejected]
-        keep = pl.Series([number not in failed for number in row_batches], dtype=pl.Boolean)
-        good_keys = [f"b{number}" for number, _ in good]
+        if not failed:
+            return _Valid(batches, checked.records, checked_assessments.records)
+        kept_rows = np.delete(row_batch, positions)  # the batch of each row that passed
+        good_keys = [f"b{number}" for number, _ in batches if number not in failed]
         return _Valid(
-            batches=good,
-            recommendations=checked.records.filter(keep),
+            batches=[(number, batch) for number, batch in batches if number not in failed],
+            recommendations=checked.records.filter(pl.Series(~np.isin(kept_rows, list(failed)))),
             assessments=checked_assessments.records.filter(pl.col("assessment_id").is_in(good_keys)),
         )
 
@@ -269,16 +280,22 @@ class Ranker:
     def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
         if self.bundle is None:
             return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
-        if self.ensemble is not None and matrix.shape[0] < LIGHTGBM_ROWS:
-            return self.ensemble.predict(matrix)
-        # Many rows at once (a busy --ndjson stream): LightGBM's C++ walk is faster and its import is
-        # paid once. Both give the same numbers (tests/test_scoring.py).
-        return np.asarray(self._lightgbm().predict(matrix), dtype=np.float64)
+        with self._lightgbm_lock:
+            if self.ensemble is not None and self._booster is None and self._numpy_rows >= len(matrix):
+                self._numpy_rows -= len(matrix)
+            else:
+                # A busy stream: LightGBM's C++ walk is ~15x faster per row, and once loaded (about
+                # 0.2 s) it stays in use. Both give the same numbers (tests/test_scoring.py).
+                return np.asarray(self._lightgbm().predict(matrix), dtype=np.float64)
+        assert self.ensemble is not None
+        return self.ensemble.predict(matrix)
 
     def _contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self._lightgbm().predict(matrix, pred_contrib=True), dtype=np.float64)
+        with self._lightgbm_lock:
+            return np.asarray(self._lightgbm().predict(matrix, pred_contrib=True), dtype=np.float64)
 
     def _lightgbm(self) -> Any:
+        """The LightGBM booster, loaded on first use; call with ``_lightgbm_lock`` held."""
         if self._booster is None and self.bundle is not None:
             self._booster = self.bundle.booster()
         return self._booster
@@ -295,7 +312,7 @@ class Ranker:
     ) -> dict[str, Any]:
         ranked = []
         for rank, index in enumerate(chosen, start=1):
-            item = dict(batch.recommendations[index])
+            item = batch.recommendations[index]  # parsed for this call only: filled in place
             item["ml_score"] = float(scores[index]) if self.bundle is not None else None
             item["rank"] = rank
             if contributions is not None:
@@ -303,7 +320,7 @@ class Ranker:
             ranked.append(item)
         summary = {
             "ml_ranking_applied": self.bundle is not None,
-            "diversity_score": diversity_score,
+            "diversity_score": float(diversity_score),
             "model_version": self.model_version,
             "mmr_lambda": options.lambda_ if options.diversity else None,
             "count": len(ranked),
@@ -330,9 +347,10 @@ def _explanation(contributions: npt.NDArray[np.float64], values: npt.NDArray[np.
     }
 
 
-def _keyed(item: Any, key_value: str, *, key: str = "assessment_id") -> Any:
-    """A copy of a JSON object with ``key`` set to the batch's own key (used to join, never output)."""
-    return {**item, key: key_value} if isinstance(item, dict) else item
+def _keyed(item: Any, batch_key: str) -> Any:
+    """A copy of a JSON object with ``assessment_id`` set to the batch's own key (used to join the
+    batch's recommendations to its assessment, never output)."""
+    return {**item, "assessment_id": batch_key} if isinstance(item, dict) else item
 
 
 def _located(path: str, reason: str) -> str:

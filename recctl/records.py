@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recctl.jsontext import dumps_text
 from recctl.labels import DEFAULT_POLICY, INTERACTION_TYPES, LabelPolicy
 
 RecordKind = Literal["interactions", "recommendations", "assessments"]
@@ -175,6 +176,9 @@ class _Rules:
         self.chunk = chunk
         self.texts = texts
         self.frame = chunk.hstack(texts).lazy()
+        # Columns derived in three levels: 0 reads the chunk's texts, 1 reads level 0, 2 reads level 1.
+        # Each level becomes one plan node (not one per column), which keeps small chunks cheap.
+        self.derived: list[dict[str, pl.Expr]] = [{}, {}, {}]
         self.read_already: dict[tuple[str, str], str] = {}  # (object column, key) -> column of its text
         self.errors: list[pl.Expr] = []
         self.typed: dict[str, pl.Expr] = {}
@@ -190,9 +194,7 @@ class _Rules:
             value = pl.col(self.read_already[source, path])
         else:
             value = pl.col(source).str.json_path_match(f"$.{path}")
-        self.frame = self.frame.with_columns(
-            pl.when(value.str.strip_chars().str.len_bytes() > 0).then(value).alias(column)
-        )
+        self.derived[0][column] = pl.when(value.str.strip_chars().str.len_bytes() > 0).then(value)
         return column
 
     def check(self, bad: pl.Expr, reason: str) -> None:
@@ -212,8 +214,10 @@ class _Rules:
         self.typed[name] = raw
 
     def enum(self, name: str, allowed: Sequence[str], *, required: bool = False) -> None:
-        raw = pl.col(self.text(name))
-        value = raw.str.strip_chars().str.to_lowercase()
+        column = self.text(name)
+        raw = pl.col(column)
+        self.derived[1][f"{column}__value"] = raw.str.strip_chars().str.to_lowercase()
+        value = pl.col(f"{column}__value")
         if required:
             self.check(raw.is_null(), f"{name}: required")
         self.check(
@@ -234,8 +238,11 @@ class _Rules:
         label: str | None = None,
     ) -> pl.Expr:
         label = label or name
-        raw = pl.col(self.text(label.replace(".", "__"), path or name, source))
-        value = raw.str.strip_chars().cast(pl.Float64, strict=False)
+        column = self.text(label.replace(".", "__"), path or name, source)
+        raw = pl.col(column)
+        # Cast once into its own column: the checks below and the typed value all read it.
+        self.derived[1][f"{column}__number"] = raw.str.strip_chars().cast(pl.Float64, strict=False)
+        value = pl.col(f"{column}__number")
         if required:
             self.check(raw.is_null(), f"{label}: required")
         self.check(
@@ -249,8 +256,11 @@ class _Rules:
         return value
 
     def string_list(self, name: str) -> None:
-        canonical = pl.col(self.text(name)).str.json_path_match("$")
-        valid = canonical.str.contains(_STRING_LIST_RE)
+        column = self.text(name)
+        # The canonical text and its check get their own columns: the check and the typed value read both.
+        canonical, valid = pl.col(f"{column}__json"), pl.col(f"{column}__valid")
+        self.derived[1][f"{column}__json"] = pl.col(column).str.json_path_match("$")
+        self.derived[2][f"{column}__valid"] = canonical.str.contains(_STRING_LIST_RE)
         self.check(
             pl.col(f"__{name}").is_not_null() & ~valid.fill_null(False), f"{name}: must be a list of strings"
         )
@@ -279,20 +289,19 @@ class _Rules:
                 self.frame = self.frame.with_columns(spread.get_columns())
                 self.read_already.update({(column, key): f"{column}.{key}" for key in keys})
             return column
+        # Computed now (not as a derived column): keys of the object are read from it at level 0.
+        canonical = values.str.json_path_match("$")
+        is_object = canonical.str.starts_with("{").fill_null(False)
+        nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
+        self.frame = self.frame.with_columns(canonical.zip_with(is_object, nothing).alias(column))
         raw = pl.col(self.text(name))
-        canonical = raw.str.json_path_match("$")
-        self.check(
-            raw.is_not_null() & ~canonical.str.starts_with("{").fill_null(False), f"{name}: must be an object"
-        )
-        self.frame = self.frame.with_columns(
-            pl.when(canonical.str.starts_with("{")).then(canonical).alias(column)
-        )
+        self.check(raw.is_not_null() & pl.col(column).is_null(), f"{name}: must be an object")
         return column
 
     def timestamp(self, name: str, *, required: bool = False, now: datetime | None = None) -> None:
         raw = pl.col(self.text(name))
         # Parsed once into its own column: the checks below would each run the parser again.
-        self.frame = self.frame.with_columns(parse_timestamp(raw).alias(f"__{name}__parsed"))
+        self.derived[1][f"__{name}__parsed"] = parse_timestamp(raw)
         value = pl.col(f"__{name}__parsed")
         if required:
             self.check(raw.is_null(), f"{name}: required")
@@ -319,7 +328,11 @@ class _Rules:
             self.typed.get(name, pl.lit(None)).cast(dtype).alias(f"__typed__{name}")
             for name, dtype in schema.items()
         ]
-        checked = self.frame.select("input_position", "raw", reason.alias("__reason"), *typed).collect()
+        frame = self.frame
+        for columns in self.derived:
+            if columns:
+                frame = frame.with_columns(expr.alias(name) for name, expr in columns.items())
+        checked = frame.select("input_position", "raw", reason.alias("__reason"), *typed).collect()
         rejects = checked.filter(pl.col("__reason").is_not_null()).select(
             "input_position", "raw", pl.col("__reason").alias("reason")
         )
@@ -675,22 +688,16 @@ def validate_objects(
 ) -> ValidationResult:
     """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
 
-    Each value is serialised once with ``json.dumps``: a batch is small, and going through the same
-    validation as ``ingest`` keeps one definition of what a valid record is. A value that is not
-    an object is rejected with the reason ``not a JSON object``.
+    Each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`): a batch is small,
+    and going through the same validation as ``ingest`` keeps one definition of what a valid record
+    is. A value that is not an object is rejected with the reason ``not a JSON object``.
     """
-    raw = pl.Series("raw", [json.dumps(item, ensure_ascii=False) for item in objects], dtype=pl.String)
-    frame = pl.DataFrame({"raw": raw}).with_columns(
+    raw = pl.Series("raw", [dumps_text(item) for item in objects], dtype=pl.String)
+    is_object = pl.col("raw").str.starts_with("{")  # the text is our own compact JSON: no need to re-parse
+    chunk = pl.DataFrame({"raw": raw}).select(
         pl.int_range(0, pl.len(), dtype=pl.Int64).alias("input_position"),
-        pl.when(pl.col("raw").str.starts_with("{"))
-        .then(pl.col("raw").str.json_path_match("$"))
-        .alias("json"),
-        pl.when(pl.col("raw").str.starts_with("{"))
-        .then(None)
-        .otherwise(pl.lit("not a JSON object"))
-        .alias("error"),
-    )
-    chunk = frame.select(
-        "input_position", "raw", pl.col("json").cast(pl.String), pl.col("error").cast(pl.String)
+        "raw",
+        pl.when(is_object).then(pl.col("raw")).alias("json"),
+        pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
     return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra)

@@ -4,6 +4,7 @@ both find their bytecode caches written)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 from bench.context import Context
@@ -21,7 +22,7 @@ def run(context: Context) -> Result:
     rank = recctl("rank", "--model", model, batch)
     bare = [sys.executable, "-c", "pass"]
     checked = run_child(rank, capture=True)  # untimed: writes bytecode caches, checks the output
-    if b'"ml_ranking_applied": true' not in checked.stdout:
+    if json.loads(checked.stdout)["summary"]["ml_ranking_applied"] is not True:
         raise RuntimeError(f"rank did not use the model: {checked.stdout[:300]!r}")
     run_child(bare)
     result = Result(NAME, "s", 20.0, "ratio_max", baseline_name="python -c pass")

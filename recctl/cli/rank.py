@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import gc
 import io
-import json
 import os
+import queue
 import select
 import sys
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from recctl.cli.common import settings
 from recctl.cli.options import ModelPath
 
+if TYPE_CHECKING:
+    from recctl.ranking import Ranker, RankOptions
+
 READ_BYTES = 1 << 16
-CHUNK_BYTES = 4 << 20  # at most this much input is ranked in one go
+CHUNK_BYTES = 8 << 20  # at most this much input is ranked in one go
+IN_FLIGHT = 2  # chunks being ranked at once (two cores)
 
 
 def rank_command(
@@ -54,6 +63,7 @@ def rank_command(
     Without a usable model the batch is ranked by confidence_score (one warning on stderr).
     """
     from recctl.errors import InputError
+    from recctl.jsontext import dumps
     from recctl.ranking import BatchError, Ranker, RankOptions, parse_json
 
     options = settings(ctx)
@@ -69,37 +79,112 @@ def rank_command(
             result = exc
         if isinstance(result, BatchError):
             raise InputError(str(result))
-        _emit([result])
+        _write(_RankedChunk(dumps(result) + b"\n", []))
         return
-    failures = 0
-    for first_line, lines in _line_chunks(stream):
-        documents: list[Any] = []
-        numbers: list[int] = []
-        outcome: dict[int, Any] = {}
-        for offset, line in enumerate(lines):
-            number = first_line + offset
-            if not line.strip():
-                continue
-            try:
-                documents.append(parse_json(line))
-                numbers.append(number)
-            except BatchError as exc:
-                outcome[number] = exc
-        for number, result in zip(numbers, ranker.rank(documents, rank_options), strict=True):
-            outcome[number] = result
-        ready = []
-        for number in sorted(outcome):
-            result = outcome[number]
-            if isinstance(result, BatchError):
-                failures += 1
-                typer.echo(f"Error: line {number}: {result}", err=True)
-            else:
-                ready.append(result)
-        _emit(ready)
+    failures = _rank_stream(stream, ranker, rank_options)
     if failures:
         if not options.quiet:
             typer.echo(f"Error: {failures} line(s) could not be ranked; the others were written", err=True)
         raise typer.Exit(1)
+
+
+@dataclass
+class _RankedChunk:
+    output: bytes  # one JSON line per ranked batch, in input order
+    errors: list[str]  # "line N: message", in input order
+
+
+def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int:
+    """Rank NDJSON batches as they arrive; returns the number of lines that failed.
+
+    Chunks of lines (everything that has arrived, see :func:`_line_chunks`) are ranked two at a
+    time: parsing and building a chunk's documents holds the GIL, while polars and LightGBM release
+    it, so on two cores one chunk's Python work overlaps the other's frames. Results are written in
+    input order as soon as each is ready; at most ``IN_FLIGHT`` chunks are held.
+    """
+    # A stream allocates many objects that live for one chunk: move start-up objects (modules,
+    # the model) out of the collector's way and collect young objects less often. Parsed JSON
+    # holds no reference cycles; the collector still runs.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    slots = threading.Semaphore(IN_FLIGHT)
+
+    def read() -> None:
+        try:
+            for chunk in _line_chunks(stream):
+                slots.acquire()
+                events.put(("chunk", chunk))
+            events.put(("end", None))
+        except BaseException as exc:  # handed to the main thread, which reports it
+            events.put(("error", exc))
+
+    threading.Thread(target=read, name="recctl-rank-reader", daemon=True).start()
+    pending: deque[Future[_RankedChunk]] = deque()
+    failures = 0
+    reading = True
+    with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="recctl-rank") as pool:
+        try:
+            while reading or pending:
+                kind, payload = events.get()
+                if kind == "chunk":
+                    first_line, lines = payload
+                    future = pool.submit(_rank_chunk, ranker, first_line, lines, options)
+                    future.add_done_callback(lambda _: events.put(("done", None)))
+                    pending.append(future)
+                elif kind == "end":
+                    reading = False
+                elif kind == "error":
+                    raise payload
+                while pending and pending[0].done():
+                    failures += _write(pending.popleft().result())
+                    slots.release()
+        finally:
+            for future in pending:
+                future.cancel()
+    return failures
+
+
+def _rank_chunk(ranker: Ranker, first_line: int, lines: list[bytes], options: RankOptions) -> _RankedChunk:
+    from recctl.jsontext import dumps
+    from recctl.ranking import BatchError, parse_json
+
+    documents: list[Any] = []
+    numbers: list[int] = []
+    outcome: dict[int, Any] = {}
+    for number, line in enumerate(lines, start=first_line):
+        if not line or line.isspace():
+            continue
+        try:
+            documents.append(parse_json(line))
+            numbers.append(number)
+        except BatchError as exc:
+            outcome[number] = exc
+    outcome.update(zip(numbers, ranker.rank(documents, options), strict=True))
+    errors = []
+    output = []
+    for number in sorted(outcome):
+        result = outcome[number]
+        if isinstance(result, BatchError):
+            errors.append(f"line {number}: {result}")
+        else:
+            output.append(dumps(result) + b"\n")
+    return _RankedChunk(b"".join(output), errors)
+
+
+def _write(chunk: _RankedChunk) -> int:
+    """Report a chunk's bad lines on stderr, write its results and flush; returns the bad lines."""
+    for error in chunk.errors:
+        typer.echo(f"Error: {error}", err=True)
+    if chunk.output:
+        binary = getattr(sys.stdout, "buffer", None)  # absent when stdout is replaced by a text stream
+        if binary is None:
+            sys.stdout.write(chunk.output.decode("utf-8"))
+        else:
+            sys.stdout.flush()  # text written before goes first
+            binary.write(chunk.output)
+        sys.stdout.flush()
+    return len(chunk.errors)
 
 
 def _open(source: str) -> IO[bytes]:
@@ -149,11 +234,3 @@ def _line_chunks(stream: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
         line_number += len(lines)
     if pending:
         yield line_number, [pending]
-
-
-def _emit(documents: list[dict[str, Any]]) -> None:
-    if not documents:
-        return
-    out = sys.stdout
-    out.write("".join(json.dumps(document, ensure_ascii=False) + "\n" for document in documents))
-    out.flush()

@@ -184,6 +184,31 @@ def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
         assert rank(batch, "--model", str(model))[1] == streamed
 
 
+def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-memory stdin is read 64 KB at a time, so ~90 lines make many chunks, ranked two at a
+    time; LightGBM takes over from the numpy walk after 50 rows. Output and errors keep input order."""
+    import recctl.ranking
+
+    monkeypatch.setattr(recctl.ranking, "LIGHTGBM_ROWS", 50)
+    batches = sample_batches(80)
+    lines = []
+    for number, batch in enumerate(batches):
+        lines.append(json.dumps({**batch, "request": number}))
+        if number % 9 == 4:
+            lines.append(json.dumps({**batch, "recommendations": [{"confidence_score": 0.5}]}))
+    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    assert code == 1
+    assert [json.loads(line)["request"] for line in out.splitlines()] == list(range(len(batches)))
+    bad_lines = [n for n, line in enumerate(lines, start=1) if '"recommendations": [{"conf' in line]
+    reported = [
+        int(line.split()[2].rstrip(":")) for line in err.splitlines() if line.startswith("Error: line ")
+    ]
+    assert reported == bad_lines and "recommendation_id: required" in err
+    streamed = [json.loads(line) for line in out.splitlines()]
+    for number in (0, 41, 79):  # alone, a batch is scored by the numpy walk: the same numbers
+        assert rank({**batches[number], "request": number}, "--model", str(model))[1] == streamed[number]
+
+
 def test_explain(model: Path) -> None:
     code, result, _ = rank(sample_batches(1)[0], "--model", str(model), "--explain")
     assert code == 0
