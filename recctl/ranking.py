@@ -10,8 +10,9 @@ Many batches are processed together (``--ndjson`` hands over every line that has
 recommendations are validated, featurised and scored as one frame with one query group per batch,
 which gives the same values as one batch at a time (features are computed per group).
 
-This module must not import pymongo or pyarrow (start-up time); lightgbm is imported only for
-``--explain`` or for models the numpy scorer cannot read.
+This module must not import pymongo or pyarrow (start-up time). Scores come from LightGBM's
+shared library through :mod:`recctl.native`; the lightgbm package (about 210 ms to import) is only
+loaded where that library cannot be found.
 """
 
 from __future__ import annotations
@@ -28,17 +29,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from recctl import native
 from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.jsontext import UNSURE, try_loads
 from recctl.model import ModelBundle, load_bundle
 from recctl.records import validate_objects
-from recctl.scoring import TreeEnsemble, UnsupportedModel
 
 EXPLAIN_TOP = 5
-LIGHTGBM_ROWS = 4096
-"""The numpy walk scores this many rows in all; beyond that, scores come from lightgbm."""
 
 
 class BatchError(ValueError):
@@ -158,26 +157,22 @@ class Ranker:
 
     def __init__(self, model_path: Path, *, require_model: bool = False) -> None:
         self.bundle: ModelBundle | None = None
-        self.ensemble: TreeEnsemble | None = None
         self.warning: str | None = None
+        self._scorer: Any = None  # a NativeBooster, or a lightgbm.Booster where the library is not found
         try:
             self.bundle = load_bundle(model_path, expected_features=list(FEATURE_NAMES))
             try:
-                self.ensemble = TreeEnsemble.from_model_text(self.bundle.model_text)
-            except UnsupportedModel:
-                self.bundle.booster()  # fails early, as a ModelError, if lightgbm cannot read it either
-            except (ValueError, IndexError, KeyError) as exc:
-                raise ModelError(f"{model_path}: cannot read its trees ({exc})") from None
+                self._scorer = native.load(self.bundle.model_text) or self.bundle.booster()
+            except native.NativeError as exc:
+                raise ModelError(f"{model_path}: not a readable LightGBM model ({exc})") from None
         except ModelError as exc:
             if require_model:
                 raise
             self.bundle = None
             self.warning = f"{exc}; ranking by confidence_score"
-        self._booster: Any = None
         # Batches may be ranked from two threads: LightGBM's predictor is not safe to share
-        # (LightGBM issues #6142, #5482), so loading and every call into it take this lock.
-        self._lightgbm_lock = threading.Lock()
-        self._numpy_rows = LIGHTGBM_ROWS  # rows left for the numpy walk, which needs no lightgbm import
+        # (LightGBM issues #6142, #5482), so every call into it takes this lock.
+        self._scorer_lock = threading.Lock()
 
     @property
     def model_version(self) -> str | None:
@@ -214,10 +209,12 @@ class Ranker:
         sizes = np.array([len(batch.recommendations) for _, batch in batches], dtype=np.int64)
         row_batch = np.repeat(np.array([number for number, _ in batches], dtype=np.int64), sizes)
         row_index = np.arange(len(row_batch)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        keys = [f"b{number}" for number, _ in batches]  # joins each batch's rows to its assessment
         checked = validate_objects(
             "recommendations",
-            [_keyed(item, f"b{number}") for number, batch in batches for item in batch.recommendations],
+            [item for _, batch in batches for item in batch.recommendations],
             keep_extra=False,
+            overrides={"assessment_id": np.repeat(np.array(keys, dtype=object), sizes).tolist()},
         )
         prefixes = {number: batch.prefix for number, batch in batches}
         failed: dict[int, str] = {}
@@ -230,8 +227,9 @@ class Ranker:
         ]
         checked_assessments = validate_objects(
             "assessments",
-            [_keyed(item, f"b{number}") for number, item in with_assessment],
+            [item for _, item in with_assessment],
             keep_extra=False,
+            overrides={"assessment_id": [f"b{number}" for number, _ in with_assessment]},
         )
         for position, reason in zip(
             checked_assessments.rejects["input_position"], checked_assessments.rejects["reason"], strict=True
@@ -242,7 +240,7 @@ class Ranker:
         if not failed:
             return _Valid(batches, checked.records, checked_assessments.records)
         kept_rows = np.delete(row_batch, positions)  # the batch of each row that passed
-        good_keys = [f"b{number}" for number, _ in batches if number not in failed]
+        good_keys = [key for key, (number, _) in zip(keys, batches, strict=True) if number not in failed]
         return _Valid(
             batches=[(number, batch) for number, batch in batches if number not in failed],
             recommendations=checked.records.filter(pl.Series(~np.isin(kept_rows, list(failed)))),
@@ -280,25 +278,17 @@ class Ranker:
     def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
         if self.bundle is None:
             return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
-        with self._lightgbm_lock:
-            if self.ensemble is not None and self._booster is None and self._numpy_rows >= len(matrix):
-                self._numpy_rows -= len(matrix)
-            else:
-                # A busy stream: LightGBM's C++ walk is ~15x faster per row, and once loaded (about
-                # 0.2 s) it stays in use. Both give the same numbers (tests/test_scoring.py).
-                return np.asarray(self._lightgbm().predict(matrix), dtype=np.float64)
-        assert self.ensemble is not None
-        return self.ensemble.predict(matrix)
+        with self._scorer_lock:
+            return np.asarray(self._scorer.predict(matrix), dtype=np.float64)
 
     def _contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        with self._lightgbm_lock:
-            return np.asarray(self._lightgbm().predict(matrix, pred_contrib=True), dtype=np.float64)
-
-    def _lightgbm(self) -> Any:
-        """The LightGBM booster, loaded on first use; call with ``_lightgbm_lock`` held."""
-        if self._booster is None and self.bundle is not None:
-            self._booster = self.bundle.booster()
-        return self._booster
+        with self._scorer_lock:
+            if not isinstance(self._scorer, native.NativeBooster):
+                return np.asarray(self._scorer.predict(matrix, pred_contrib=True), dtype=np.float64)
+            try:
+                return self._scorer.contributions(matrix)
+            except native.NativeError as exc:  # e.g. linear trees have no SHAP values
+                raise ModelError(f"--explain: {exc}") from None
 
     def _document(
         self,
@@ -345,12 +335,6 @@ def _explanation(contributions: npt.NDArray[np.float64], values: npt.NDArray[np.
             for i in top
         ],
     }
-
-
-def _keyed(item: Any, batch_key: str) -> Any:
-    """A copy of a JSON object with ``assessment_id`` set to the batch's own key (used to join the
-    batch's recommendations to its assessment, never output)."""
-    return {**item, "assessment_id": batch_key} if isinstance(item, dict) else item
 
 
 def _located(path: str, reason: str) -> str:

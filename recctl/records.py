@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -169,10 +169,15 @@ class _Rules:
         top_level: Sequence[str],
         *,
         keep_extra: bool = True,
+        overrides: Mapping[str, pl.Series] | None = None,
     ) -> None:
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
         chunk, texts = checked_objects(chunk, top_level)
+        if overrides:  # values the caller sets, as if each record held them (text, like every field)
+            texts = texts.with_columns(
+                pl.Series(f"__top__{name}", values, dtype=pl.String) for name, values in overrides.items()
+            )
         self.chunk = chunk
         self.texts = texts
         self.frame = chunk.hstack(texts).lazy()
@@ -604,10 +609,15 @@ def _fill_event_ids(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate_recommendations(
-    chunk: pl.DataFrame, *, now: datetime | None = None, keep_extra: bool = True
+    chunk: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
     """Validate recommendation catalog records (DESIGN §3)."""
-    rules = _Rules(chunk, [name for name in RECOMMENDATION_SCHEMA if name != "extra"], keep_extra=keep_extra)
+    fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
+    rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
     rules.string("recommendation_id", required=True)
     rules.string("assessment_id", required=True)
     rules.string("category", required=True)
@@ -632,10 +642,15 @@ def validate_recommendations(
 
 
 def validate_assessments(
-    chunk: pl.DataFrame, *, now: datetime | None = None, keep_extra: bool = True
+    chunk: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
     """Validate assessment catalog records (DESIGN §3)."""
-    rules = _Rules(chunk, [name for name in ASSESSMENT_SCHEMA if name != "extra"], keep_extra=keep_extra)
+    fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
+    rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
     rules.string("assessment_id", required=True)
     rules.string("user_id")
     rules.enum("company_size", COMPANY_SIZES)
@@ -668,14 +683,21 @@ def validate(
     *,
     now: datetime | None = None,
     keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
-    """Validate a chunk of records of ``kind``; ``keep_extra=False`` skips collecting unknown fields
-    (for catalogs, when the caller keeps the original objects anyway, as ``rank`` does)."""
+    """Validate a chunk of records of ``kind``.
+
+    ``keep_extra=False`` skips collecting unknown fields (for catalogs, when the caller keeps the
+    original objects anyway, as ``rank`` does). ``overrides`` (catalogs only) gives top-level
+    values, as text, that replace the records' own: ``rank`` keys every row to its batch this way.
+    """
     if kind == "interactions":
+        if overrides:
+            raise ValueError("overrides are for catalog records")
         return validate_interactions(chunk, policy, now=now)
     if kind == "recommendations":
-        return validate_recommendations(chunk, now=now, keep_extra=keep_extra)
-    return validate_assessments(chunk, now=now, keep_extra=keep_extra)
+        return validate_recommendations(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
+    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
 
 
 def validate_objects(
@@ -685,6 +707,7 @@ def validate_objects(
     *,
     now: datetime | None = None,
     keep_extra: bool = True,
+    overrides: Mapping[str, Sequence[str]] | None = None,
 ) -> ValidationResult:
     """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
 
@@ -700,4 +723,5 @@ def validate_objects(
         pl.when(is_object).then(pl.col("raw")).alias("json"),
         pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
-    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra)
+    series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
+    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series)

@@ -3,7 +3,7 @@
 Measured as a difference, in the same run: the wall time of one process ranking N lines, minus the
 wall time of one process ranking 1 line (start-up, model load and the first batch), interleaved;
 throughput = (N - 1) / (T_N - T_1). The input is a file on stdin (a fast producer: rank takes every
-line already there, up to 4 MB at a time); the output goes to /dev/null.
+line already there, up to 8 MB at a time, two such chunks in flight); the output goes to /dev/null.
 """
 
 from __future__ import annotations

@@ -184,12 +184,9 @@ def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
         assert rank(batch, "--model", str(model))[1] == streamed
 
 
-def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An in-memory stdin is read 64 KB at a time, so ~90 lines make many chunks, ranked two at a
-    time; LightGBM takes over from the numpy walk after 50 rows. Output and errors keep input order."""
-    import recctl.ranking
-
-    monkeypatch.setattr(recctl.ranking, "LIGHTGBM_ROWS", 50)
+def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
+    """An in-memory stdin is read 64 KB at a time, so ~90 lines make about ten chunks, ranked two
+    at a time. Output and errors keep input order, and each answer is the one-batch answer."""
     batches = sample_batches(80)
     lines = []
     for number, batch in enumerate(batches):
@@ -205,7 +202,7 @@ def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path, monkeypatch:
     ]
     assert reported == bad_lines and "recommendation_id: required" in err
     streamed = [json.loads(line) for line in out.splitlines()]
-    for number in (0, 41, 79):  # alone, a batch is scored by the numpy walk: the same numbers
+    for number in (0, 41, 79):
         assert rank({**batches[number], "request": number}, "--model", str(model))[1] == streamed[number]
 
 
