@@ -33,7 +33,7 @@ from recctl import native
 from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
-from recctl.jsontext import UNSURE, try_loads
+from recctl.jsontext import UNSURE, dumps, try_loads
 from recctl.model import ModelBundle, load_bundle
 from recctl.records import validate_objects
 
@@ -148,6 +148,15 @@ class _Valid:
     assessments: pl.DataFrame
 
 
+@dataclass(frozen=True)
+class RankedLines:
+    """The answers to a run of NDJSON lines: one compact JSON line per ranked batch, and
+    ``line N: message`` per bad line, each in input order."""
+
+    output: bytes
+    errors: list[str]
+
+
 class Ranker:
     """Loads the model once and ranks batches; falls back to confidence order without a model.
 
@@ -196,6 +205,30 @@ class Ranker:
         if valid.batches:
             self._rank_valid(valid, results, options)
         return results
+
+    def rank_lines(self, lines: Sequence[bytes], first_line: int, options: RankOptions) -> RankedLines:
+        """Rank one batch per line (blank lines are skipped); ``first_line`` numbers the first."""
+        documents: list[Any] = []
+        numbers: list[int] = []
+        outcome: dict[int, dict[str, Any] | BatchError] = {}
+        for number, line in enumerate(lines, start=first_line):
+            if not line or line.isspace():
+                continue
+            try:
+                documents.append(parse_json(line))
+                numbers.append(number)
+            except BatchError as exc:
+                outcome[number] = exc
+        outcome.update(zip(numbers, self.rank(documents, options), strict=True))
+        output: list[bytes] = []
+        errors: list[str] = []
+        for number in sorted(outcome):
+            result = outcome[number]
+            if isinstance(result, BatchError):
+                errors.append(f"line {number}: {result}")
+            else:
+                output.append(dumps(result) + b"\n")
+        return RankedLines(b"".join(output), errors)
 
     # -- validation -----------------------------------------------------------------------------------
     def _validated(

@@ -12,7 +12,6 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +21,7 @@ from recctl.cli.common import settings
 from recctl.cli.options import ModelPath
 
 if TYPE_CHECKING:
-    from recctl.ranking import Ranker, RankOptions
+    from recctl.ranking import RankedLines, Ranker, RankOptions
 
 READ_BYTES = 1 << 16
 CHUNK_BYTES = 8 << 20  # at most this much input is ranked in one go
@@ -64,7 +63,7 @@ def rank_command(
     """
     from recctl.errors import InputError
     from recctl.jsontext import dumps
-    from recctl.ranking import BatchError, Ranker, RankOptions, parse_json
+    from recctl.ranking import BatchError, RankedLines, Ranker, RankOptions, parse_json
 
     options = settings(ctx)
     ranker = Ranker(model, require_model=require_model)
@@ -79,19 +78,13 @@ def rank_command(
             result = exc
         if isinstance(result, BatchError):
             raise InputError(str(result))
-        _write(_RankedChunk(dumps(result) + b"\n", []))
+        _write(RankedLines(dumps(result) + b"\n", []))
         return
     failures = _rank_stream(stream, ranker, rank_options)
     if failures:
         if not options.quiet:
             typer.echo(f"Error: {failures} line(s) could not be ranked; the others were written", err=True)
         raise typer.Exit(1)
-
-
-@dataclass
-class _RankedChunk:
-    output: bytes  # one JSON line per ranked batch, in input order
-    errors: list[str]  # "line N: message", in input order
 
 
 def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int:
@@ -124,7 +117,7 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int
             events.put(("error", exc))
 
     threading.Thread(target=read, name="recctl-rank-reader", daemon=True).start()
-    pending: deque[Future[_RankedChunk]] = deque()
+    pending: deque[Future[RankedLines]] = deque()
     failures = 0
     reading = True
     with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="recctl-rank") as pool:
@@ -133,7 +126,7 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int
                 kind, payload = events.get()
                 if kind == "chunk":
                     first_line, lines = payload
-                    future = pool.submit(_rank_chunk, ranker, first_line, lines, options)
+                    future = pool.submit(ranker.rank_lines, lines, first_line, options)
                     future.add_done_callback(lambda _: events.put(("done", None)))
                     pending.append(future)
                 elif kind == "end":
@@ -149,34 +142,7 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int
     return failures
 
 
-def _rank_chunk(ranker: Ranker, first_line: int, lines: list[bytes], options: RankOptions) -> _RankedChunk:
-    from recctl.jsontext import dumps
-    from recctl.ranking import BatchError, parse_json
-
-    documents: list[Any] = []
-    numbers: list[int] = []
-    outcome: dict[int, Any] = {}
-    for number, line in enumerate(lines, start=first_line):
-        if not line or line.isspace():
-            continue
-        try:
-            documents.append(parse_json(line))
-            numbers.append(number)
-        except BatchError as exc:
-            outcome[number] = exc
-    outcome.update(zip(numbers, ranker.rank(documents, options), strict=True))
-    errors = []
-    output = []
-    for number in sorted(outcome):
-        result = outcome[number]
-        if isinstance(result, BatchError):
-            errors.append(f"line {number}: {result}")
-        else:
-            output.append(dumps(result) + b"\n")
-    return _RankedChunk(b"".join(output), errors)
-
-
-def _write(chunk: _RankedChunk) -> int:
+def _write(chunk: RankedLines) -> int:
     """Report a chunk's bad lines on stderr, write its results and flush; returns the bad lines."""
     for error in chunk.errors:
         typer.echo(f"Error: {error}", err=True)
