@@ -57,4 +57,4 @@ def dumps_text(value: Any) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
     except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"))  # ASCII: a lone surrogate stays an escape

@@ -60,22 +60,36 @@ class NativeBooster:
         features = ctypes.c_int()
         self._call(library.LGBM_BoosterGetNumFeature, self._handle, ctypes.byref(features))
         self.num_features = features.value
+        outputs = ctypes.c_int()
+        self._call(library.LGBM_BoosterNumModelPerIteration, self._handle, ctypes.byref(outputs))
+        self.num_outputs = outputs.value  # scores per row (trees per iteration): 1 for a ranker
 
     def predict(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Scores of a (rows, features) matrix, NaN = missing; as ``Booster.predict(matrix)``."""
-        return self._predict(matrix, _PREDICT_NORMAL, 1)
+        """Scores of a (rows, features) matrix, NaN = missing; as ``Booster.predict(matrix)``:
+        one per row, or (rows, classes) for a multiclass model."""
+        scores = self._predict(matrix, _PREDICT_NORMAL)
+        return scores if self.num_outputs == 1 else scores.reshape(len(matrix), -1)
 
     def contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Per-feature contributions plus the bias (last column); as ``pred_contrib=True``."""
-        return self._predict(matrix, _PREDICT_CONTRIB, self.num_features + 1).reshape(
-            len(matrix), self.num_features + 1
-        )
+        return self._predict(matrix, _PREDICT_CONTRIB).reshape(len(matrix), -1)
 
-    def _predict(self, matrix: npt.NDArray[np.float64], kind: int, per_row: int) -> npt.NDArray[np.float64]:
+    def _predict(self, matrix: npt.NDArray[np.float64], kind: int) -> npt.NDArray[np.float64]:
         rows = np.ascontiguousarray(matrix, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != self.num_features:
             raise ValueError(f"expected {self.num_features} feature columns, got {rows.shape}")
-        out = np.empty(len(rows) * per_row, dtype=np.float64)
+        start, every = ctypes.c_int(0), ctypes.c_int(-1)  # all iterations, as Booster.predict
+        size = ctypes.c_int64()  # LightGBM says how much it will write: the buffer is never too small
+        self._call(
+            self._library.LGBM_BoosterCalcNumPredict,
+            self._handle,
+            ctypes.c_int(rows.shape[0]),
+            ctypes.c_int(kind),
+            start,
+            every,
+            ctypes.byref(size),
+        )
+        out = np.empty(size.value, dtype=np.float64)
         written = ctypes.c_int64()
         self._call(
             self._library.LGBM_BoosterPredictForMat,
@@ -86,8 +100,8 @@ class NativeBooster:
             ctypes.c_int32(rows.shape[1]),
             ctypes.c_int(1),  # row-major
             ctypes.c_int(kind),
-            ctypes.c_int(0),  # start iteration
-            ctypes.c_int(-1),  # every iteration
+            start,
+            every,
             ctypes.c_char_p(b""),
             ctypes.byref(written),
             out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,16 +60,28 @@ class _NonFinite:
         self.text = text
 
 
+MAX_NESTING = 500
+"""JSON nested deeper is refused: writing it back recurses once per level."""
+
+
 def parse_json(text: str | bytes) -> Any:
-    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float, naming their path.
+    """``json.loads`` that refuses NaN, Infinity, numbers too large for a float (naming their path)
+    and nesting deeper than :data:`MAX_NESTING`.
 
     orjson parses where it gives the same value (:mod:`recctl.jsontext`); anything it refuses or
     might change is parsed by the ``json`` module, which also words the error.
     """
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     document = try_loads(raw)
-    if document is not UNSURE:
-        return document
+    if document is UNSURE:
+        document = _parse_exactly(text)
+    # Each level opens a bracket, so only a text with many brackets can be too deep.
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting(document) > MAX_NESTING:
+        raise BatchError(f"$: invalid JSON: nested deeper than {MAX_NESTING} levels")
+    return document
+
+
+def _parse_exactly(text: str | bytes) -> Any:
     found: list[_NonFinite] = []
 
     def constant(name: str) -> _NonFinite:
@@ -84,17 +97,51 @@ def parse_json(text: str | bytes) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BatchError(f"$: invalid JSON: {exc}") from None
     except RecursionError:
-        raise BatchError("$: invalid JSON: nested too deeply") from None
+        raise BatchError(f"$: invalid JSON: nested deeper than {MAX_NESTING} levels") from None
     except ValueError as exc:  # an integer over Python's digit limit
         raise BatchError(f"$: invalid JSON: {exc}") from None
     if found:
-        path = _path_of(document, lambda value: isinstance(value, _NonFinite), "$")
+        path = _path_of(document, lambda value: isinstance(value, _NonFinite))
         raise BatchError(f"{path}: must be a finite number, got {found[0].text}")
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    # Half a surrogate pair cannot be written as UTF-8 (orjson refuses such text, so only this path
+    # sees it): refused here, with its path, rather than failing later.
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):
+        path = _path_of(document, _holds_lone_surrogate)
+        if path is not None:
+            raise BatchError(f"{path}: not valid Unicode (half of a surrogate pair)")
     return document
 
 
-def _path_of(value: Any, wanted: Callable[[Any], bool], path: str) -> str:
-    stack = [(value, path)]
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """A string, or an object with a key, that cannot be written as UTF-8."""
+    texts = value if isinstance(value, dict) else [value] if isinstance(value, str) else []
+    return any(_SURROGATES.search(text) for text in texts)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _nesting(value: Any) -> int:
+    """How deep the containers of a parsed JSON value go (stops counting past MAX_NESTING)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest if isinstance(value, dict | list) else 0
+
+
+def _path_of(value: Any, wanted: Callable[[Any], bool]) -> str | None:
+    """The JSON path (``a.b[2]``; ``$`` for the whole value) of the first value that is ``wanted``."""
+    stack = [(value, "$")]
     while stack:
         current, where = stack.pop()
         if wanted(current):
@@ -103,7 +150,7 @@ def _path_of(value: Any, wanted: Callable[[Any], bool], path: str) -> str:
             stack.extend((item, f"{where}.{key}") for key, item in reversed(list(current.items())))
         elif isinstance(current, list):
             stack.extend((item, f"{where}[{i}]") for i, item in reversed(list(enumerate(current))))
-    return path
+    return None
 
 
 @dataclass
@@ -174,6 +221,11 @@ class Ranker:
                 self._scorer = native.load(self.bundle.model_text) or self.bundle.booster()
             except native.NativeError as exc:
                 raise ModelError(f"{model_path}: not a readable LightGBM model ({exc})") from None
+            outputs = getattr(self._scorer, "num_outputs", None) or self._scorer.num_model_per_iteration()
+            if outputs != 1:
+                raise ModelError(
+                    f"{model_path}: gives {outputs} scores per row (multiclass?); a ranker gives 1"
+                )
         except ModelError as exc:
             if require_model:
                 raise

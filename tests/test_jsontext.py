@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recctl.jsontext import UNSURE, dumps, dumps_text, try_loads
-from recctl.ranking import BatchError, parse_json
+from recctl.ranking import MAX_NESTING, BatchError, parse_json
 
 integers = st.one_of(
     st.integers(-(2**53), 2**53),
@@ -47,7 +47,12 @@ def test_parse_equals_json_module(value: Any, style: str) -> None:
         "ascii": lambda: json.dumps(value),
         "indented": lambda: json.dumps(value, indent=2),
     }[style]()
-    assert exact(parse_json(text.encode("utf-8", "surrogatepass"))) == exact(json.loads(text))
+    expected = json.loads(text)
+    if _lone_surrogate_in(expected):  # valid JSON, but not text that UTF-8 can carry
+        with pytest.raises(BatchError, match="not valid Unicode"):
+            parse_json(text.encode("utf-8", "surrogatepass"))
+    else:
+        assert exact(parse_json(text.encode("utf-8", "surrogatepass"))) == exact(expected)
 
 
 @given(values)
@@ -97,7 +102,45 @@ def test_refused_text_names_the_path(text: bytes, message: str) -> None:
         parse_json(text)
 
 
-def test_lone_surrogate_survives_as_an_escape() -> None:
-    document = parse_json(b'{"s": "a\\ud800b"}')
-    written = dumps(document)
+def test_lone_surrogates_are_refused_with_their_path_and_pairs_are_kept() -> None:
+    with pytest.raises(BatchError, match=re.escape("recommendations[1].t: not valid Unicode")):
+        parse_json(b'{"recommendations": [{"t": "ok"}, {"t": "a\\ud800b"}]}')
+    with pytest.raises(BatchError, match=re.escape("$: not valid Unicode")):
+        parse_json(b'{"\\udc00": 1}')
+    assert parse_json(b'{"t": "\\ud83d\\ude00", "n": 12345678901234567890}') == {
+        "t": "\U0001f600",
+        "n": 12345678901234567890,
+    }
+    written = dumps({"s": "a\ud800b"})  # a value from elsewhere: written as its escape
     assert written.isascii() and json.loads(written) == {"s": "a\ud800b"}
+
+
+def _lone_surrogate_in(value: Any) -> bool:
+    text = json.dumps(value, ensure_ascii=False)
+    return any(0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
+@pytest.mark.parametrize("exact_path", [False, True])  # orjson, or the json module (a 19-digit number)
+def test_nesting_is_limited_on_both_paths(exact_path: bool) -> None:
+    number = "1234567890123456789" if exact_path else "1"
+    deepest = "[" * MAX_NESTING + number + "]" * MAX_NESTING
+    assert _depth(parse_json(deepest)) == MAX_NESTING
+    too_deep = "[" * (MAX_NESTING + 1) + number + "]" * (MAX_NESTING + 1)
+    with pytest.raises(BatchError, match=f"nested deeper than {MAX_NESTING} levels"):
+        parse_json(too_deep)
+    with pytest.raises(BatchError, match=f"nested deeper than {MAX_NESTING} levels"):
+        parse_json('{"a":' * 5000 + "1" + "}" * 5000)  # past what either parser takes at all
+    assert json.loads(dumps(parse_json(deepest))) == json.loads(deepest)  # orjson writes only 254 levels
+    assert json.loads(dumps_text(parse_json(deepest))) == json.loads(deepest)
+
+
+def test_brackets_in_strings_are_not_nesting() -> None:
+    assert parse_json(json.dumps({"s": "[" * 2000, "t": ["{" * 600]})) == {"s": "[" * 2000, "t": ["{" * 600]}
+
+
+def _depth(value: Any) -> int:
+    """Levels of a list of a list of ... (iterative: pytest's own stack is deep)."""
+    depth = 0
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0]
+    return depth

@@ -81,3 +81,16 @@ def test_scoring_does_not_import_the_lightgbm_package(tmp_path: Path) -> None:
     )
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert completed.stdout.split() == [float(booster.predict(np.ones((1, 6)))[0]).hex(), "False"]
+
+
+def test_multiclass_models_get_a_buffer_of_their_size() -> None:
+    """LightGBM says how many values it writes (3 per row here), so the buffer always fits."""
+    rng = np.random.default_rng(5)
+    data = lightgbm.Dataset(rng.random((300, 6)), label=rng.integers(0, 3, 300))
+    params = {"objective": "multiclass", "num_class": 3, "verbosity": -1, "num_threads": 1}
+    booster = lightgbm.train(params, data, num_boost_round=5)
+    scorer = native.load(booster.model_to_string())
+    assert scorer is not None and scorer.num_outputs == 3
+    test = matrix(rng, 40)
+    assert np.array_equal(scorer.predict(test), booster.predict(test))
+    assert np.array_equal(scorer.contributions(test), booster.predict(test, pred_contrib=True))

@@ -206,6 +206,18 @@ def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
         assert rank({**batches[number], "request": number}, "--model", str(model))[1] == streamed[number]
 
 
+def test_ndjson_deep_nesting_fails_only_its_line(model: Path) -> None:
+    """Up to 500 levels pass through (deeper than orjson writes); deeper is that line's error."""
+    batch = sample_batches(1)[0]
+    deep_note = {**batch, "note": json.loads("[" * 400 + "]" * 400)}
+    too_deep = {**batch, "note": json.loads("[" * 700 + "]" * 700)}
+    lines = [json.dumps(batch), json.dumps(deep_note), json.dumps(too_deep), json.dumps(batch)]
+    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    assert code == 1 and "Error: line 3: $: invalid JSON: nested deeper than 500 levels" in err
+    results = [json.loads(line) for line in out.splitlines()]
+    assert len(results) == 3 and results[1]["note"] == deep_note["note"]
+
+
 def test_explain(model: Path) -> None:
     code, result, _ = rank(sample_batches(1)[0], "--model", str(model), "--explain")
     assert code == 0

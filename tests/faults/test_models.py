@@ -22,6 +22,7 @@ import pytest
 
 import recctl.model
 from faults.processes import start
+from recctl.features import FEATURE_NAMES
 from recctl.ingest import ingest
 from recctl.model import load_bundle, meta_path_for, save_bundle
 from recctl.stores import open_store
@@ -235,6 +236,17 @@ def test_a_save_is_atomic_for_other_writers_and_readers(
 
 
 # -- rank falls back on every broken bundle ---------------------------------------------------------
+def multiclass_model(path: Path, good_model: Path) -> None:
+    """A sound LightGBM model with the ranker's features and hash, but 3 scores per row."""
+    rng = np.random.default_rng(1)
+    data = lightgbm.Dataset(
+        rng.random((300, len(FEATURE_NAMES))), label=rng.integers(0, 3, 300), feature_name=list(FEATURE_NAMES)
+    )
+    params = {"objective": "multiclass", "num_class": 3, "verbosity": -1, "num_threads": 1}
+    text = lightgbm.train(params, data, num_boost_round=3).model_to_string()
+    save_bundle(text, json.loads(meta_path_for(good_model).read_text()), path)
+
+
 def test_rank_falls_back_on_broken_bundles(broken_bundles: dict[str, Path], good_model: Path) -> None:
     """Every damage: rank answers by confidence (exit 0, one warning); --require-model exits 1."""
     batch = str(SAMPLE / "rank_batch.json")
@@ -244,7 +256,13 @@ def test_rank_falls_back_on_broken_bundles(broken_bundles: dict[str, Path], good
     del meta["model_sha256"]
     meta_path_for(unhashed).write_text(json.dumps(meta))
     corrupt_a_tree(unhashed, good_model.read_text())
-    bundles = {**broken_bundles, "a corrupted tree and no model_sha256": unhashed}
+    multiclass = good_model.parent.parent / "multiclass" / "ranker.txt"
+    multiclass_model(multiclass, good_model)
+    bundles = {
+        **broken_bundles,
+        "a corrupted tree and no model_sha256": unhashed,
+        "a multiclass model (3 scores per row)": multiclass,
+    }
     runs = {
         (name, require): start(
             ["rank", batch, "--model", str(path), *(["--require-model"] if require else [])]
