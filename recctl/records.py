@@ -475,11 +475,10 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     """
     if json_text.len() == 0:
         return pl.Series("extra", [], dtype=pl.String)
-    # Cheap pre-check on the compact canonical text: when no key at any depth is outside the known
-    # names, no row has unknown top-level fields and the full decode below can be skipped.
-    keys = json_text.str.extract_all(_KEY_PATTERN).explode().drop_nulls().unique()
-    ignorable = known | set(CONTEXT_FIELDS)
-    if keys.str.extract(_KEY_PATTERN).is_in(list(ignorable)).all():
+    # Cheap pre-check on the text: when no key at any depth is outside the known names, no row has
+    # unknown top-level fields and the full decode below can be skipped. One regex scan, no
+    # extraction (extracting every key took ten times as long).
+    if not json_text.str.contains(unknown_key_pattern(known | set(CONTEXT_FIELDS))).any():
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
     try:
         decoded = json_text.str.json_decode(infer_schema_length=None)
@@ -504,6 +503,34 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
         .then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
         .alias("extra")
     ).to_series()
+
+
+def unknown_key_pattern(known: set[str]) -> str:
+    """A regex matching an object key (``"name":`` after ``{`` or ``,``) whose name is not in ``known``.
+
+    The regex has no lookahead, so "not one of these names" is spelled out over the names' trie:
+    at each point the key may end early, take a character no name continues with, or follow a
+    name. A key written with escapes counts as unknown (the caller then decodes and finds out).
+    """
+    if not all(name.isidentifier() for name in known):
+        raise ValueError("known names must be identifiers")
+    trie: dict[str, Any] = {}
+    for name in known:
+        node = trie
+        for char in name:
+            node = node.setdefault(char, {})
+        node[""] = {}  # the end of a name
+    any_char = r'(?:[^"\\]|\\.)'
+
+    def rest(node: dict[str, Any]) -> str:
+        continuations = sorted(char for char in node if char)
+        options = [f"{char}{rest(node[char])}" for char in continuations]
+        options.append(rf'(?:[^"\\{"".join(continuations)}]|\\.){any_char}*')  # leaves every name
+        if "" not in node:
+            options.append("")  # ends before a name does
+        return "(?:" + "|".join(options) + ")"
+
+    return rf'[{{,]\s*"{rest(trie)}"\s*:'
 
 
 def _extra_fields_slow(json_text: pl.Series, known: set[str]) -> pl.Series:

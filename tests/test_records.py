@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import pytest
 from builders import assessment, interaction, recommendation
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recctl.labels import DEFAULT_POLICY
-from recctl.records import RecordKind, validate
+from recctl.records import _KEY_PATTERN, RecordKind, unknown_key_pattern, validate
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
 
@@ -199,3 +202,30 @@ def test_parse_errors_from_the_reader_are_the_reason() -> None:
     result = validate("interactions", frame, DEFAULT_POLICY, now=NOW)
     assert result.records.height == 0
     assert result.rejects["reason"].to_list() == ["invalid JSON"]
+
+
+_NAMES = ["a", "ab", "abc", "b", "context", "con", "event_id", "x_y"]
+_KEYS = st.one_of(
+    st.sampled_from([*_NAMES, "", "abd", "contexts", "a\\b", 'q"uote', "é", "a b"]), st.text(max_size=6)
+)
+_JSON = st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(
+    st.lists(st.dictionaries(_KEYS, _JSON, max_size=5), min_size=1, max_size=4),
+    st.sets(st.sampled_from(_NAMES), min_size=1),
+    st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : ")]),
+    st.booleans(),
+)
+def test_unknown_key_pattern_matches_exactly_the_keys_outside_the_names(
+    objects: list[dict[str, Any]], known: set[str], separators: tuple[str, str], ascii_only: bool
+) -> None:
+    """One regex scan gives the answer of extracting every key (at any depth) and looking it up."""
+    texts = [json.dumps(item, separators=separators, ensure_ascii=ascii_only) for item in objects]
+    extracted = {key for text in texts for key in re.findall(_KEY_PATTERN, text)}
+    expected = any(key not in known for key in extracted)
+    assert pl.Series(texts).str.contains(unknown_key_pattern(known)).any() == expected
