@@ -58,3 +58,13 @@ def dumps_text(value: Any) -> str:
         return orjson.dumps(value).decode("utf-8")
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":"))  # ASCII: a lone surrogate stays an escape
+
+
+def orjson_writes(value: Any) -> bool:
+    """Whether orjson can write ``value``: it refuses nesting past 254 levels, integers beyond 64
+    bits and lone surrogates (which :func:`dumps` then hands to ``json``)."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True

@@ -6,7 +6,7 @@ module calls that library's documented C API (``c_api.h``) directly: the same co
 scores, so they equal ``Booster.predict`` bit for bit (tests/test_native.py checks it).
 
 :func:`load` returns None when the library is not where the lightgbm wheel puts it; callers then
-use the lightgbm package.
+use the lightgbm package through :class:`PackageBooster`, which answers the same calls.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -118,6 +119,25 @@ class NativeBooster:
     def __del__(self) -> None:
         if getattr(self, "_handle", None) and self._handle.value:
             self._library.LGBM_BoosterFree(self._handle)
+
+
+class PackageBooster:
+    """The same calls through the lightgbm package, for where its library cannot be found."""
+
+    def __init__(self, booster: Any) -> None:
+        self._booster = booster
+        self.num_outputs: int = booster.num_model_per_iteration()
+
+    def predict(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(self._booster.predict(matrix), dtype=np.float64)
+
+    def contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        import lightgbm
+
+        try:
+            return np.asarray(self._booster.predict(matrix, pred_contrib=True), dtype=np.float64)
+        except lightgbm.basic.LightGBMError as exc:
+            raise NativeError(str(exc)) from None
 
 
 def load(model_text: str) -> NativeBooster | None:

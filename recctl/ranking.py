@@ -34,7 +34,7 @@ from recctl import native
 from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
-from recctl.jsontext import UNSURE, dumps, try_loads
+from recctl.jsontext import UNSURE, dumps, orjson_writes, try_loads
 from recctl.model import ModelBundle, load_bundle
 from recctl.records import validate_objects
 
@@ -74,14 +74,24 @@ def parse_json(text: str | bytes) -> Any:
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     document = try_loads(raw)
     if document is UNSURE:
-        document = _parse_exactly(text)
-    # Each level opens a bracket, so only a text with many brackets can be too deep.
-    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _nesting(document) > MAX_NESTING:
+        document = _parse_exactly(raw)
+    if _may_nest_deeper(raw, document) and _nesting(document) > MAX_NESTING:
         raise BatchError(f"$: invalid JSON: nested deeper than {MAX_NESTING} levels")
     return document
 
 
-def _parse_exactly(text: str | bytes) -> Any:
+def _may_nest_deeper(raw: bytes, document: Any) -> bool:
+    """False when ``document`` surely nests at most MAX_NESTING levels, without walking it.
+
+    Each level opens a bracket, so a text with few brackets is shallow; and orjson writes at most
+    254 levels, so a document it can write is shallow too (C speed, for large batches).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return False
+    return not orjson_writes(document)
+
+
+def _parse_exactly(raw: bytes) -> Any:
     found: list[_NonFinite] = []
 
     def constant(name: str) -> _NonFinite:
@@ -93,7 +103,7 @@ def _parse_exactly(text: str | bytes) -> Any:
         return value if math.isfinite(value) else constant(text)
 
     try:
-        document = json.loads(text, parse_constant=constant, parse_float=number)
+        document = json.loads(raw, parse_constant=constant, parse_float=number)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BatchError(f"$: invalid JSON: {exc}") from None
     except RecursionError:
@@ -103,7 +113,6 @@ def _parse_exactly(text: str | bytes) -> Any:
     if found:
         path = _path_of(document, lambda value: isinstance(value, _NonFinite))
         raise BatchError(f"{path}: must be a finite number, got {found[0].text}")
-    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     # Half a surrogate pair cannot be written as UTF-8 (orjson refuses such text, so only this path
     # sees it): refused here, with its path, rather than failing later.
     if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):
@@ -214,14 +223,15 @@ class Ranker:
     def __init__(self, model_path: Path, *, require_model: bool = False) -> None:
         self.bundle: ModelBundle | None = None
         self.warning: str | None = None
-        self._scorer: Any = None  # a NativeBooster, or a lightgbm.Booster where the library is not found
+        self._scorer: native.NativeBooster | native.PackageBooster | None = None
         try:
             self.bundle = load_bundle(model_path, expected_features=list(FEATURE_NAMES))
             try:
-                self._scorer = native.load(self.bundle.model_text) or self.bundle.booster()
+                scorer = native.load(self.bundle.model_text) or native.PackageBooster(self.bundle.booster())
             except native.NativeError as exc:
                 raise ModelError(f"{model_path}: not a readable LightGBM model ({exc})") from None
-            outputs = getattr(self._scorer, "num_outputs", None) or self._scorer.num_model_per_iteration()
+            self._scorer = scorer
+            outputs = scorer.num_outputs
             if outputs != 1:
                 raise ModelError(
                     f"{model_path}: gives {outputs} scores per row (multiclass?); a ranker gives 1"
@@ -363,13 +373,13 @@ class Ranker:
     def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
         if self.bundle is None:
             return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
+        assert self._scorer is not None
         with self._scorer_lock:
-            return np.asarray(self._scorer.predict(matrix), dtype=np.float64)
+            return self._scorer.predict(matrix)
 
     def _contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        assert self._scorer is not None
         with self._scorer_lock:
-            if not isinstance(self._scorer, native.NativeBooster):
-                return np.asarray(self._scorer.predict(matrix, pred_contrib=True), dtype=np.float64)
             try:
                 return self._scorer.contributions(matrix)
             except native.NativeError as exc:  # e.g. linear trees have no SHAP values

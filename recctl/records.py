@@ -13,6 +13,7 @@ unknown field whose value is ``null`` is the same as an absent one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -175,9 +176,7 @@ class _Rules:
         self.top_level = set(top_level)
         chunk, texts = checked_objects(chunk, top_level)
         if overrides:  # values the caller sets, as if each record held them (text, like every field)
-            texts = texts.with_columns(
-                pl.Series(f"__top__{name}", values, dtype=pl.String) for name, values in overrides.items()
-            )
+            texts = texts.with_columns(values.alias(f"__top__{name}") for name, values in overrides.items())
         self.chunk = chunk
         self.texts = texts
         self.frame = chunk.hstack(texts).lazy()
@@ -478,7 +477,7 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     # Cheap pre-check on the text: when no key at any depth is outside the known names, no row has
     # unknown top-level fields and the full decode below can be skipped. One regex scan, no
     # extraction (extracting every key took ten times as long).
-    if not json_text.str.contains(unknown_key_pattern(known | set(CONTEXT_FIELDS))).any():
+    if not json_text.str.contains(unknown_key_pattern(frozenset(known | set(CONTEXT_FIELDS)))).any():
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
     try:
         decoded = json_text.str.json_decode(infer_schema_length=None)
@@ -505,7 +504,8 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     ).to_series()
 
 
-def unknown_key_pattern(known: set[str]) -> str:
+@functools.cache
+def unknown_key_pattern(known: frozenset[str]) -> str:
     """A regex matching an object key (``"name":`` after ``{`` or ``,``) whose name is not in ``known``.
 
     The regex has no lookahead, so "not one of these names" is spelled out over the names' trie:
@@ -578,11 +578,15 @@ def _format_floats(values: pl.Series) -> pl.Series:
 
 
 def validate_interactions(
-    chunk: pl.DataFrame, policy: LabelPolicy, *, now: datetime | None = None
+    chunk: pl.DataFrame,
+    policy: LabelPolicy,
+    *,
+    now: datetime | None = None,
+    overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
-    rules = _Rules(chunk, _INTERACTION_FIELDS)
+    rules = _Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
     rules.string("event_id")
     rules.string("recommendation_id", required=True)
     rules.string("user_id", required=True)
@@ -715,13 +719,11 @@ def validate(
     """Validate a chunk of records of ``kind``.
 
     ``keep_extra=False`` skips collecting unknown fields (for catalogs, when the caller keeps the
-    original objects anyway, as ``rank`` does). ``overrides`` (catalogs only) gives top-level
-    values, as text, that replace the records' own: ``rank`` keys every row to its batch this way.
+    original objects anyway, as ``rank`` does). ``overrides`` gives top-level values, as text,
+    that replace the records' own: ``rank`` keys every row to its batch this way.
     """
     if kind == "interactions":
-        if overrides:
-            raise ValueError("overrides are for catalog records")
-        return validate_interactions(chunk, policy, now=now)
+        return validate_interactions(chunk, policy, now=now, overrides=overrides)
     if kind == "recommendations":
         return validate_recommendations(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
     return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides)

@@ -94,3 +94,16 @@ def test_multiclass_models_get_a_buffer_of_their_size() -> None:
     test = matrix(rng, 40)
     assert np.array_equal(scorer.predict(test), booster.predict(test))
     assert np.array_equal(scorer.contributions(test), booster.predict(test, pred_contrib=True))
+
+
+def test_the_package_fallback_answers_the_same_calls() -> None:
+    booster = train(np.random.default_rng(6), {})
+    scorer = native.load(booster.model_to_string())
+    package = native.PackageBooster(booster)
+    assert scorer is not None and package.num_outputs == scorer.num_outputs == 1
+    test = matrix(np.random.default_rng(7), 50)
+    assert np.array_equal(package.predict(test), scorer.predict(test))
+    assert np.array_equal(package.contributions(test), scorer.contributions(test))
+    linear = native.PackageBooster(train(np.random.default_rng(8), {"linear_tree": True}))
+    with pytest.raises(native.NativeError, match="linear trees"):
+        linear.contributions(test)
