@@ -37,7 +37,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# The performance figures of issue 7 against their baselines; not part of `make test` (~10 min).
+# The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install
 	$(BIN)/python -m bench
 

@@ -1,4 +1,4 @@
-"""Similarity of recommendations and MMR re-ranking (DESIGN §8).
+"""Similarity of recommendations, MMR re-ranking and the diversity of a ranked list.
 
 Similarity of two recommendations, in 0..1, is a weighted sum of
 
@@ -9,16 +9,35 @@ category               0.35    both have it and it is the same
 cloud_provider         0.15    both have it and it is the same
 priority               0.10    both have it and it is the same
 implementation_effort  0.10    both have it and it is the same
-services               0.15    Jaccard overlap of the two lists (0 if both empty)
-tags                   0.15    Jaccard overlap of the two lists (0 if both empty)
+services               0.15    Jaccard overlap of the two sets (0 if both empty)
+tags                   0.15    Jaccard overlap of the two sets (0 if both empty)
 =====================  ======  =================================================
 
-A missing value never counts as a match. MMR (Carbonell & Goldstein, 1998) picks, one at a time,
-the candidate maximising ``lambda * relevance - (1 - lambda) * max similarity to those picked``,
-with relevance = score min-max scaled within the list (all 1.0 when every score is equal). Each
-candidate's largest similarity to the chosen set is kept and updated with the newest pick only,
-so choosing k of n costs O(k * n). Ties go to the earlier candidate in the input order, so
-``lambda = 1`` gives the plain score order (stable).
+A missing value never counts as a match.
+
+MMR (Carbonell & Goldstein, 1998) fills the first slots of a list one at a time with the candidate
+maximising ``lambda * relevance - (1 - lambda) * max similarity to those already placed``, where
+relevance is the score min-max scaled within the list (all 1.0 when every score is equal). It fills
+``top_k`` slots, or the first ``depth`` slots when no top-k is asked for; the rest of the list follows
+by score. Ties go to the candidate with the higher score, then to the earlier one in the input, so
+``lambda = 1`` is the plain score order.
+
+Cost: every step compares each candidate with the newest pick only (its largest similarity to the
+placed set is kept), so filling k slots of an n-item list takes O(k * n) time and O(n) memory; no
+n x n matrix is ever built. Many lists are ranked at once (``recctl rank --ndjson`` hands over every
+line that has arrived): they are grouped by size, so a list is only ever padded to at most twice its
+own length, and one long list never makes the short ones of its chunk cost its size.
+
+Two diversity figures describe the ranked list:
+
+- ``diversity`` (intra-list diversity): the mean of ``1 - similarity`` over all pairs of the returned
+  list, or of its first ``depth`` items when it is longer; 0.0 for fewer than two items. It does not
+  depend on the order of those items.
+- ``diversity_discounted`` (rank-discounted intra-list diversity, after EILD in Vargas & Castells,
+  2011): over the first ``D = min(n, 10)`` slots,
+  ``sum_{i<j} d(i) d(j) (1 - sim(i, j)) / sum_{i<j} d(i) d(j)`` with ``d(k) = 1 / log2(k + 2)`` for
+  the 0-based slot ``k``; 0.0 for one item. Dissimilar items near the top count most, so it rewards an
+  order, not only a choice of items.
 """
 
 from __future__ import annotations
@@ -42,230 +61,298 @@ WEIGHTS = {
     "tags": 0.15,
 }
 EXACT_FIELDS = ("category", "cloud_provider", "priority", "implementation_effort")
-SMALL_LIST = 128
 SET_FIELDS = ("services", "tags")
+DEFAULT_LAMBDA = 0.7
+DIVERSIFY_DEPTH = 100
+"""Slots MMR fills when no top-k is given, and how many items ``diversity`` covers at most."""
+DISCOUNTED_DEPTH = 10
+"""Slots ``diversity_discounted`` covers."""
+
+Rows = npt.NDArray[np.int64]
+Values = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class ItemTraits:
-    """Integer codes for the exact-match fields (-1 = missing) and 0/1 membership matrices for sets."""
+class RowSets:
+    """One set-valued trait (services or tags) of every row, as sorted runs of integer members.
 
-    codes: dict[str, npt.NDArray[np.int64]]
-    members: dict[str, npt.NDArray[np.float64]]
-    sizes: dict[str, npt.NDArray[np.float64]]
+    Row ``r`` holds ``members[offsets[r]:offsets[r + 1]]``, without repeats. A member numbers a
+    (list, value) pair, so equal values in different lists never match: the rows of one list are
+    only ever compared with each other.
+    """
 
-    @classmethod
-    def from_values(
-        cls,
-        exact: dict[str, Sequence[str | None]],
-        sets: dict[str, Sequence[Sequence[str] | None]],
-    ) -> ItemTraits:
-        codes = {}
-        for name in EXACT_FIELDS:
-            values = exact[name]
-            lookup: dict[str, int] = {}
-            codes[name] = np.array(
-                [-1 if v is None else lookup.setdefault(v, len(lookup)) for v in values], dtype=np.int64
-            )
-        members, sizes = {}, {}
-        for name in SET_FIELDS:
-            lists = [list(dict.fromkeys(v)) if v else [] for v in sets[name]]
-            vocabulary: dict[str, int] = {}
-            for items in lists:
-                for item in items:
-                    vocabulary.setdefault(item, len(vocabulary))
-            matrix = np.zeros((len(lists), max(len(vocabulary), 1)), dtype=np.float64)
-            for row, items in enumerate(lists):
-                matrix[row, [vocabulary[item] for item in items]] = 1.0
-            members[name] = matrix
-            sizes[name] = matrix.sum(axis=1)
-        return cls(codes, members, sizes)
+    offsets: Rows
+    members: Rows
+    counts: Values
+    universe: int
 
-    def __len__(self) -> int:
-        return len(self.codes["category"])
-
-    def similarity_to(self, index: int) -> npt.NDArray[np.float64]:
-        """Similarity of every item to item ``index`` (a row of the similarity matrix)."""
-        total = np.zeros(len(self), dtype=np.float64)
-        for name in EXACT_FIELDS:
-            code = self.codes[name]
-            if code[index] >= 0:
-                total += WEIGHTS[name] * (code == code[index])
-        for name in SET_FIELDS:
-            overlap = self.members[name] @ self.members[name][index]
-            union = self.sizes[name] + self.sizes[name][index] - overlap
-            total += WEIGHTS[name] * np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-        return total
-
-    def similarity_matrix(self) -> npt.NDArray[np.float64]:
-        """The full n x n similarity matrix in a few array operations (for short lists)."""
-        total = np.zeros((len(self), len(self)), dtype=np.float64)
-        for name in EXACT_FIELDS:
-            code = self.codes[name]
-            total += WEIGHTS[name] * ((code[:, None] == code[None, :]) & (code[:, None] >= 0))
-        for name in SET_FIELDS:
-            members = self.members[name]
-            overlap = members @ members.T
-            union = self.sizes[name][:, None] + self.sizes[name][None, :] - overlap
-            total += WEIGHTS[name] * np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-        return total
-
-
-def scaled_relevance(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Scores min-max scaled to 0..1 within the list; all 1.0 when they are all equal."""
-    low, high = float(np.min(scores)), float(np.max(scores))
-    if high <= low:
-        return np.ones_like(scores, dtype=np.float64)
-    return (scores - low) / (high - low)
-
-
-def mmr(
-    relevance: npt.NDArray[np.float64], traits: ItemTraits, *, lambda_: float = 0.7, top_k: int | None = None
-) -> list[int]:
-    """Indices of the chosen items, in the order chosen (greedy MMR, O(k * n))."""
-    count = len(relevance)
-    k = count if top_k is None else min(top_k, count)
-    chosen: list[int] = []
-    if k <= 0:
-        return chosen
-    # Short lists: one n x n matrix is cheaper than k rows computed one by one.
-    matrix = traits.similarity_matrix() if count <= SMALL_LIST else None
-    available = np.ones(count, dtype=bool)
-    max_similarity = np.zeros(count, dtype=np.float64)
-    for _ in range(k):
-        objective = lambda_ * relevance - (1.0 - lambda_) * max_similarity
-        objective[~available] = -np.inf
-        pick = int(np.argmax(objective))  # first maximum: ties go to the earlier candidate
-        chosen.append(pick)
-        available[pick] = False
-        newest = matrix[pick] if matrix is not None else traits.similarity_to(pick)
-        np.maximum(max_similarity, newest, out=max_similarity)
-    return chosen
-
-
-def intra_list_diversity(traits: ItemTraits, order: Sequence[int]) -> float:
-    """Mean pairwise dissimilarity (1 - similarity) of the items in ``order``; 0.0 for fewer than two."""
-    if len(order) < 2:
-        return 0.0
-    index = np.asarray(order)
-    if len(traits) <= SMALL_LIST:
-        chosen = traits.similarity_matrix()[np.ix_(index, index)]
-    else:
-        chosen = np.stack([traits.similarity_to(int(item))[index] for item in index])
-    pairs = len(index) * (len(index) - 1) / 2
-    return float(np.sum(np.triu(1.0 - chosen, k=1)) / pairs)
+    def entries(self, rows: Rows) -> tuple[Rows, Rows]:
+        """The members of ``rows`` (a flat array) and, for each, the position in ``rows`` it belongs to."""
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        # entry i of its row: its index in the concatenation minus where its row's run begins there
+        within = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        return self.members[np.repeat(starts, lengths) + within], owner
 
 
 @dataclass(frozen=True)
 class ListTraits:
-    """Traits of many short lists at once, for :func:`mmr_many`.
+    """The similarity traits of many lists' items at once.
 
-    Rows are items, lists are contiguous runs of rows (``sizes``). Exact fields are integer codes
-    (-1 = missing); set fields are bitsets (uint64 words), so Jaccard is a popcount.
+    Rows are items; each list is a contiguous run of rows (``sizes``, in order). Exact fields are
+    integer codes (-1 = missing); set fields are :class:`RowSets`.
     """
 
-    codes: dict[str, npt.NDArray[np.int64]]
-    bits: dict[str, npt.NDArray[np.uint64]]
-    sizes: npt.NDArray[np.int64]
+    codes: dict[str, Rows]
+    sets: dict[str, RowSets]
+    sizes: Rows
+
+    @property
+    def starts(self) -> Rows:
+        return np.cumsum(self.sizes) - self.sizes
 
 
 def list_traits_of(frame: pl.DataFrame, sizes: Sequence[int]) -> ListTraits:
-    """:class:`ListTraits` from a frame with the trait columns (vectorised with polars).
+    """:class:`ListTraits` of a frame holding the trait columns, whose lists have ``sizes`` rows each.
 
-    Codes are the values' categorical codes (any consistent numbering works: only equality
-    matters); set items are numbered densely so that the bitsets stay short.
+    Codes are the values' categorical codes (any consistent numbering works: only equality matters).
     """
     import polars as pl
 
     code_matrix = frame.select(
         pl.col(name).cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1) for name in EXACT_FIELDS
     ).to_numpy()
-    codes = {name: code_matrix[:, i] for i, name in enumerate(EXACT_FIELDS)}
-    bits = {}
+    list_sizes = np.asarray(sizes, dtype=np.int64)
+    list_of_row = np.repeat(np.arange(len(list_sizes), dtype=np.int64), list_sizes)
+    exploded = (
+        frame.lazy()
+        .select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), *(pl.col(name) for name in SET_FIELDS))
+        .collect()
+    )
+    sets = {}
     for name in SET_FIELDS:
         items = (
-            frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("row"), pl.col(name))
+            exploded.lazy()
+            .select("row", name)
             .explode(name)
             .drop_nulls(name)
             .select("row", pl.col(name).rank("dense").cast(pl.Int64) - 1)
+            .collect()
         )
-        item_codes = items[name].to_numpy()
-        words = max(1, -(-(int(item_codes.max()) + 1) // 64)) if len(item_codes) else 1
-        matrix = np.zeros((frame.height, words), dtype=np.uint64)
-        shifts = np.left_shift(np.uint64(1), (item_codes % 64).astype(np.uint64))
-        np.bitwise_or.at(matrix, (items["row"].to_numpy(), item_codes // 64), shifts)
-        bits[name] = matrix
-    return ListTraits(codes, bits, np.asarray(sizes, dtype=np.int64))
+        sets[name] = _row_sets(items["row"].to_numpy(), items[name].to_numpy(), list_of_row)
+    return ListTraits(
+        {name: code_matrix[:, i] for i, name in enumerate(EXACT_FIELDS)}, sets, list_sizes.copy()
+    )
 
 
-def _padded_similarity(traits: ListTraits, index: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """(lists, n, n) similarity of the items at ``index`` (lists x n, -1 = padding)."""
-    safe = np.maximum(index, 0)
-    total = np.zeros((*index.shape, index.shape[1]), dtype=np.float64)
-    for name in EXACT_FIELDS:
-        code = traits.codes[name][safe]
-        total += WEIGHTS[name] * ((code[:, :, None] == code[:, None, :]) & (code[:, :, None] >= 0))
-    for name in SET_FIELDS:
-        bits = traits.bits[name][safe]  # lists x n x words
-        overlap = np.bitwise_count(bits[:, :, None, :] & bits[:, None, :, :]).sum(axis=-1).astype(np.float64)
-        count = np.bitwise_count(bits).sum(axis=-1).astype(np.float64)
-        union = count[:, :, None] + count[:, None, :] - overlap
-        total += WEIGHTS[name] * np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-    return total
+def _row_sets(rows: Rows, values: Rows, list_of_row: Rows) -> RowSets:
+    """:class:`RowSets` from (row, value code) pairs sorted by row."""
+    width = int(values.max()) + 1 if len(values) else 1
+    # One entry per distinct (row, value), sorted by row: the runs of RowSets.
+    keys = np.sort(rows * width + values)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+    rows, values = keys // width, keys % width
+    members = list_of_row[rows] * width + values
+    universe = (int(list_of_row[-1]) + 1) * width if len(list_of_row) else 1
+    if universe > max(8 * len(members), 1 << 16):  # renumber densely: the marks stay small
+        pairs, members = np.unique(members, return_inverse=True)
+        universe = len(pairs)
+    offsets = np.searchsorted(rows, np.arange(len(list_of_row) + 1)).astype(np.int64)
+    return RowSets(
+        offsets, members.astype(np.int64).reshape(-1), np.diff(offsets).astype(np.float64), universe
+    )
+
+
+def similarity(traits: ListTraits, rows: Rows, targets: Rows) -> Values:
+    """Similarity of each row of ``rows`` (lists x m) to its list's row in ``targets`` (lists).
+
+    Entries of ``rows`` that are -1 (padding) give meaningless values, to be masked; a target of -1
+    (a list with nothing to compare) gives zeros.
+    """
+    return _Candidates(traits, rows).similarity_to(targets)
+
+
+class _Candidates:
+    """Rows (lists x m) prepared for comparing, step after step, with one target row per list."""
+
+    def __init__(self, traits: ListTraits, rows: Rows) -> None:
+        self.traits = traits
+        safe = np.maximum(rows, 0)
+        self.shape = rows.shape
+        self.codes = {name: traits.codes[name][safe] for name in EXACT_FIELDS}
+        self.members = {}
+        for name in SET_FIELDS:
+            sets = traits.sets[name]
+            members, owner = sets.entries(safe.reshape(-1))
+            self.members[name] = (members, owner, sets.counts[safe])
+
+    def similarity_to(self, targets: Rows) -> Values:
+        real = targets >= 0
+        target = np.maximum(targets, 0)
+        total = np.zeros(self.shape, dtype=np.float64)
+        for name in EXACT_FIELDS:
+            own = np.where(real, self.traits.codes[name][target], -1)[:, None]
+            total += WEIGHTS[name] * ((self.codes[name] == own) & (own >= 0))
+        for name in SET_FIELDS:
+            sets = self.traits.sets[name]
+            members, owner, counts = self.members[name]
+            marked = np.zeros(sets.universe, dtype=bool)
+            marked[sets.entries(target[real])[0]] = True  # members number (list, value) pairs
+            overlap = np.bincount(owner[marked[members]], minlength=total.size).reshape(self.shape)
+            union = counts + np.where(real, sets.counts[target], 0.0)[:, None] - overlap
+            total += WEIGHTS[name] * np.divide(overlap, union, out=np.zeros(self.shape), where=union > 0)
+        return total
+
+
+@dataclass(frozen=True)
+class RankedLists:
+    """Per list: the chosen items (indices within the list, in rank order) and its two diversities."""
+
+    orders: list[list[int]]
+    diversity: list[float]
+    diversity_discounted: list[float]
 
 
 def mmr_many(
-    scores: npt.NDArray[np.float64],
+    scores: Values,
     traits: ListTraits,
     *,
-    lambda_: float = 0.7,
+    lambda_: float = DEFAULT_LAMBDA,
     top_k: int | None = None,
     diversity: bool = True,
-) -> tuple[list[list[int]], list[float]]:
-    """MMR (or plain score order when ``diversity`` is off) for every list at once.
+    depth: int = DIVERSIFY_DEPTH,
+) -> RankedLists:
+    """Order every list of ``traits``: MMR for the first slots (see the module docstring), then score.
 
-    ``scores`` has one value per row. Returns, per list, the chosen rows (indices within the list,
-    in rank order) and the intra-list diversity of that choice. Same rule and tie-breaking as
-    :func:`mmr` applied to each list sorted by score (stable), but every step runs over all lists.
+    ``scores`` has one finite value per row. With ``diversity`` off the order is by score only.
+    ``top_k`` cuts each list; ``depth`` is how many slots MMR fills without ``top_k`` and how many
+    items ``diversity`` covers at most. A list of no items gets an empty order and diversities 0.0.
     """
     lists = len(traits.sizes)
-    width = int(traits.sizes.max()) if lists else 0
-    starts = np.concatenate([[0], np.cumsum(traits.sizes)[:-1]]).astype(np.int64)
-    position = np.arange(width)
-    valid = position[None, :] < traits.sizes[:, None]
-    padded_scores = np.where(valid, scores[np.minimum(starts[:, None] + position, len(scores) - 1)], -np.inf)
-    # Within each list: by score, descending, ties in input order (a stable sort of -score).
-    order = np.argsort(np.where(valid, -padded_scores, np.inf), axis=1, kind="stable")
-    index = np.where(valid, starts[:, None] + order, -1)
-    sorted_scores = np.take_along_axis(padded_scores, order, axis=1)
-    k = width if top_k is None else min(top_k, width)
-    similarity = _padded_similarity(traits, index)
-    if diversity:
-        low = np.min(np.where(valid, sorted_scores, np.inf), axis=1, keepdims=True)
-        high = np.max(np.where(valid, sorted_scores, -np.inf), axis=1, keepdims=True)
+    orders: list[list[int]] = [[] for _ in range(lists)]
+    spread = np.zeros(lists)
+    discounted = np.zeros(lists)
+    for members in _by_size(traits.sizes):
+        bucket = _Bucket(scores, traits, members)
+        _fill(bucket, traits, lambda_=lambda_, top_k=top_k, diversity=diversity, depth=depth)
+        bucket_orders = bucket.orders()
+        for row, number in enumerate(members.tolist()):
+            orders[number] = bucket_orders[row]
+        spread[members], discounted[members] = bucket.diversity()
+    return RankedLists(orders, spread.tolist(), discounted.tolist())
+
+
+def _by_size(sizes: Rows) -> list[Rows]:
+    """The lists (indices) grouped so that each group's longest is at most twice its shortest."""
+    size_class = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)
+    size_class[sizes == 0] = -1
+    order = np.argsort(size_class, kind="stable")
+    cuts = np.flatnonzero(np.diff(size_class[order])) + 1
+    return [group for group in np.split(order, cuts) if len(group)]
+
+
+class _Bucket:
+    """Lists of similar size, padded to one width, each sorted by score (descending, stable).
+
+    Columns are slots of that sorted order; ``rows`` maps them to rows of the traits (-1 = padding).
+    """
+
+    def __init__(self, scores: Values, traits: ListTraits, members: Rows) -> None:
+        self.sizes = traits.sizes[members]
+        width = int(self.sizes.max())
+        column = np.arange(width)
+        self.valid = column[None, :] < self.sizes[:, None]
+        rows = np.where(self.valid, traits.starts[members][:, None] + column, 0)
+        own_scores = np.where(self.valid, scores[rows], -np.inf)
+        # Stable sort of -score: ties keep the input order.
+        self.by_score = np.argsort(np.where(self.valid, -own_scores, np.inf), axis=1, kind="stable")
+        self.rows = np.where(self.valid, np.take_along_axis(rows, self.by_score, axis=1), -1)
+        self.scores = np.take_along_axis(own_scores, self.by_score, axis=1)
+        self.returned = self.sizes.copy()
+        self.covered = self.sizes.copy()
+        self.ranked = np.broadcast_to(column, self.valid.shape)  # columns in rank order: by score
+        self.pairs = np.zeros(len(members))  # diversity: summed dissimilarity of the covered pairs
+        self.weighted = np.zeros(len(members))  # diversity_discounted: numerator, denominator
+        self.weights = np.zeros(len(members))
+
+    def relevance(self) -> Values:
+        low = np.min(np.where(self.valid, self.scores, np.inf), axis=1, keepdims=True)
+        high = np.max(np.where(self.valid, self.scores, -np.inf), axis=1, keepdims=True)
         spread = high - low
-        filled = np.where(index >= 0, sorted_scores, low)  # padding: any finite value, it is never picked
-        relevance = np.where(spread > 0, (filled - low) / np.where(spread > 0, spread, 1.0), 1.0)
-        available = valid.copy()
-        max_similarity = np.zeros((lists, width))
-        picks = np.zeros((lists, k), dtype=np.int64)
-        rows = np.arange(lists)
-        for step in range(k):
-            objective = np.where(available, lambda_ * relevance - (1.0 - lambda_) * max_similarity, -np.inf)
-            pick = np.argmax(objective, axis=1)
-            picks[:, step] = pick
-            available[rows, pick] = False
-            np.maximum(max_similarity, similarity[rows, pick], out=max_similarity)
-    else:
-        picks = np.broadcast_to(np.arange(k), (lists, k)).copy()
-    counts = np.minimum(traits.sizes, k)
-    chosen_similarity = np.take_along_axis(
-        np.take_along_axis(similarity, picks[:, :, None], axis=1), picks[:, None, :], axis=2
-    )
-    in_list = np.arange(k)[None, :] < counts[:, None]
-    pair_mask = np.triu(np.ones((k, k), dtype=bool), 1)[None] & in_list[:, :, None] & in_list[:, None, :]
-    pairs = counts * (counts - 1) / 2
-    dissimilarity = np.where(pair_mask, 1.0 - chosen_similarity, 0.0).sum(axis=(1, 2))
-    diversity_scores = np.where(pairs > 0, dissimilarity / np.where(pairs > 0, pairs, 1), 0.0)
-    original = np.take_along_axis(order, picks, axis=1)
-    return [original[i, : counts[i]].tolist() for i in range(lists)], diversity_scores.tolist()
+        filled = np.where(self.valid, self.scores, low)
+        return np.where(spread > 0, (filled - low) / np.where(spread > 0, spread, 1.0), 1.0)
+
+    def place(self, picks: Rows) -> None:
+        """The order: the columns ``picks`` (lists x steps, -1 = none) first, then the rest by score."""
+        placed = picks.shape[1]
+        key = np.where(self.valid, placed + np.arange(self.valid.shape[1])[None, :], np.iinfo(np.int64).max)
+        lists, steps = np.nonzero(picks >= 0)
+        key[lists, picks[lists, steps]] = steps
+        self.ranked = np.argsort(key, axis=1, kind="stable")
+
+    def count(self, slot: int, earlier_similarity: Values, discount: Values) -> None:
+        """Add slot ``slot`` to the diversity sums; ``earlier_similarity`` is its item's similarity to
+        the items of slots 0..slot-1 (lists x slot)."""
+        dissimilar = 1.0 - earlier_similarity
+        self.pairs += np.where(slot < self.covered, _row_sums(dissimilar), 0.0)
+        in_range = slot < np.minimum(self.returned, DISCOUNTED_DEPTH)
+        self.weighted += np.where(in_range, discount[slot] * _row_sums(dissimilar * discount[:slot]), 0.0)
+        self.weights += np.where(in_range, discount[slot] * _row_sums(discount[None, :slot])[0], 0.0)
+
+    def orders(self) -> list[list[int]]:
+        """Per list, the input indices in rank order, cut to the returned length."""
+        ranked = np.take_along_axis(self.by_score, self.ranked, axis=1)
+        return [ranked[i, :count].tolist() for i, count in enumerate(self.returned.tolist())]
+
+    def diversity(self) -> tuple[Values, Values]:
+        pairs = self.covered * (self.covered - 1) / 2
+        spread = np.where(pairs > 0, self.pairs / np.where(pairs > 0, pairs, 1.0), 0.0)
+        weights = np.where(self.weights > 0, self.weights, 1.0)
+        return spread, np.where(self.weights > 0, self.weighted / weights, 0.0)
+
+
+def _row_sums(values: Values) -> Values:
+    """Sums along rows, added left to right: a list gets the same bits whatever else is in its
+    bucket (a matrix product or a pairwise sum may group the additions by the array's shape)."""
+    return np.cumsum(values, axis=1)[:, -1]
+
+
+def _fill(
+    bucket: _Bucket, traits: ListTraits, *, lambda_: float, top_k: int | None, diversity: bool, depth: int
+) -> None:
+    """MMR for the first slots of every list of the bucket at once, then the diversity figures."""
+    width = bucket.valid.shape[1]
+    if top_k is not None:
+        bucket.returned = np.minimum(bucket.sizes, top_k)
+    bucket.covered = np.minimum(bucket.returned, depth)
+    mmr_steps = min(width, top_k if top_k is not None else depth) if diversity else 0
+    counted = min(width, max(int(bucket.covered.max()), min(int(bucket.returned.max()), DISCOUNTED_DEPTH)))
+    discount = 1.0 / np.log2(np.arange(max(counted, 1)) + 2.0)
+    lists = np.arange(len(bucket.sizes))
+    if mmr_steps:
+        picks = np.full((len(lists), mmr_steps), -1, dtype=np.int64)
+        available = bucket.valid.copy()
+        relevance = bucket.relevance()
+        nearest = np.zeros(bucket.rows.shape)  # each candidate's largest similarity to the placed ones
+        candidates = _Candidates(traits, bucket.rows)
+        for step in range(mmr_steps):
+            active = bucket.sizes > step
+            objective = np.where(available, lambda_ * relevance - (1.0 - lambda_) * nearest, -np.inf)
+            pick = np.where(active, np.argmax(objective, axis=1), 0)  # first maximum: better score
+            available[lists, pick] &= ~active
+            picks[:, step] = np.where(active, pick, -1)
+            if step + 1 < mmr_steps or step < counted:
+                row = candidates.similarity_to(np.where(active, bucket.rows[lists, pick], -1))
+                np.maximum(nearest, row, out=nearest)
+                if 0 < step < counted:
+                    bucket.count(step, np.take_along_axis(row, picks[:, :step], axis=1), discount)
+        bucket.place(picks)
+    # Slots after MMR's: compared with every earlier slot, among the first `counted` only.
+    first = min(mmr_steps, counted)
+    if first < counted:
+        prefix = np.take_along_axis(bucket.rows, bucket.ranked[:, :counted], axis=1)
+        prefix_candidates = _Candidates(traits, prefix)
+        for slot in range(max(first, 1), counted):
+            row = prefix_candidates.similarity_to(np.where(bucket.sizes > slot, prefix[:, slot], -1))
+            bucket.count(slot, row[:, :slot], discount)

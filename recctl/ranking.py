@@ -2,9 +2,10 @@
 
 A batch is ``{"assessment": {...}, "recommendations": [...], "user_id": ...}`` or a bare array of
 recommendations. The output is the same document with ``recommendations`` reordered (cut to
-``top_k``), each recommendation gaining ``ml_score`` and ``rank``, every other value passed through
-as it came, plus a ``summary``. A bare array comes back as ``{"recommendations": [...],
-"summary": {...}}``.
+``top_k``), each recommendation gaining ``ml_score``, ``rank`` (1-based) and ``position`` (the 0-based
+slot it is shown in), every other value passed through as it came, plus a ``summary`` and a
+``request_id`` (the batch's own, else a new one). A bare array comes back as ``{"request_id": ...,
+"recommendations": [...], "summary": {...}}``. An empty list is a valid batch (``count: 0``).
 
 Many batches are processed together (``--ndjson`` hands over every line that has arrived): their
 recommendations are validated, featurised and scored as one frame with one query group per batch,
@@ -17,10 +18,12 @@ loaded where that library cannot be found.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ import numpy.typing as npt
 import polars as pl
 
 from recctl import native
-from recctl.diversity import list_traits_of, mmr_many
+from recctl.diversity import DEFAULT_LAMBDA, DIVERSIFY_DEPTH, list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.jsontext import UNSURE, dumps, orjson_writes, try_loads
@@ -47,10 +50,16 @@ class BatchError(ValueError):
 
 @dataclass(frozen=True)
 class RankOptions:
-    lambda_: float = 0.7
+    """How to rank: MMR's ``lambda_`` and ``diversify_depth`` (see :mod:`recctl.diversity`), the
+    ``top_k`` cut, ``explain`` (feature contributions) and ``seed`` (request ids derived from it and
+    the line number instead of random ones, so a seeded run is reproducible)."""
+
+    lambda_: float = DEFAULT_LAMBDA
     top_k: int | None = None
     diversity: bool = True
     explain: bool = False
+    diversify_depth: int = DIVERSIFY_DEPTH
+    seed: int | None = None
 
 
 class _NonFinite:
@@ -168,9 +177,11 @@ class _Batch:
     recommendations: list[Any]
     assessment: dict[str, Any] | None
     prefix: str  # JSON path of the list, for messages
+    request_id: str | int
 
 
-def _batch_of(document: Any) -> _Batch:
+def _batch_of(document: Any, line: int, seed: int | None) -> _Batch:
+    request_id: Any = None
     if isinstance(document, list):
         recommendations, wrapper, assessment, prefix = document, None, None, ""
     elif isinstance(document, dict):
@@ -178,18 +189,40 @@ def _batch_of(document: Any) -> _Batch:
             raise BatchError("recommendations: required (or send a bare array of recommendations)")
         recommendations, wrapper, prefix = document["recommendations"], document, "recommendations"
         assessment = document.get("assessment")
+        request_id = document.get("request_id")
         if not isinstance(recommendations, list):
             raise BatchError(f"recommendations: must be a list, got {_type_name(recommendations)}")
         if assessment is not None and not isinstance(assessment, dict):
             raise BatchError(f"assessment: must be an object, got {_type_name(assessment)}")
+        if request_id is not None and not _is_id(request_id):
+            raise BatchError(
+                f"request_id: must be a non-empty string or an integer, got {_type_name(request_id)}"
+            )
     else:
         raise BatchError(f"$: must be an object or an array, got {_type_name(document)}")
-    if not recommendations:
-        raise BatchError(f"{prefix or '$'}: empty list, nothing to rank")
-    return _Batch(wrapper, recommendations, assessment, prefix)
+    if request_id is None:
+        request_id = new_request_id(seed, line)
+    return _Batch(wrapper, recommendations, assessment, prefix, request_id)
+
+
+def new_request_id(seed: int | None, line: int) -> str:
+    """A UUID4 for a batch that has no ``request_id``; with a seed, derived from it and the line
+    number (so the same seeded run gives the same ids)."""
+    if seed is None:
+        return str(uuid.uuid4())
+    digest = hashlib.blake2b(f"recctl rank {seed} {line}".encode(), digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+def _is_id(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip() != "")
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, str) and not value.strip():
+        return "an empty string"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number"
     )
@@ -249,27 +282,43 @@ class Ranker:
     def model_version(self) -> str | None:
         return self.bundle.version if self.bundle else None
 
-    def rank(self, documents: Sequence[Any], options: RankOptions) -> list[dict[str, Any] | BatchError]:
+    def rank(
+        self,
+        documents: Sequence[Any],
+        options: RankOptions,
+        *,
+        lines: Sequence[int] | None = None,
+        isolate_failures: bool = False,
+    ) -> list[dict[str, Any] | BatchError]:
         """Rank parsed JSON documents; each result is the output document or the batch's error.
 
-        The documents are taken over: their recommendation objects become the output's (``ml_score``
-        and ``rank`` are set in them), so do not rank the same parsed document twice.
+        ``lines`` numbers the documents (default 1, 2, ...): seeded request ids derive from it.
+        With ``isolate_failures``, a batch that breaks the ranking of the others (an unexpected
+        error, memory) is ranked alone and, if it fails alone too, answered by its error; the
+        others are still ranked. The documents are taken over: their recommendation objects
+        become the output's (``ml_score``, ``rank`` and ``position`` are set in them), so do not
+        rank the same parsed document twice.
         """
+        numbers = range(1, len(documents) + 1) if lines is None else lines
         results: list[dict[str, Any] | BatchError] = []
         batches: list[tuple[int, _Batch]] = []
-        for number, document in enumerate(documents):
+        for number, (document, line) in enumerate(zip(documents, numbers, strict=True)):
             try:
-                batches.append((number, _batch_of(document)))
+                batches.append((number, _batch_of(document, line, options.seed)))
                 results.append(BatchError("pending"))
             except BatchError as exc:
                 results.append(exc)
-        valid = self._validated(batches, results)
-        if valid.batches:
-            self._rank_valid(valid, results, options)
+        self._rank_batches(batches, results, options, isolate_failures=isolate_failures)
         return results
 
-    def rank_lines(self, lines: Sequence[bytes], first_line: int, options: RankOptions) -> RankedLines:
-        """Rank one batch per line (blank lines are skipped); ``first_line`` numbers the first."""
+    def rank_lines(
+        self, lines: Sequence[bytes], first_line: int, options: RankOptions, *, errors_inline: bool = False
+    ) -> RankedLines:
+        """Rank one batch per line (blank lines are skipped); ``first_line`` numbers the first.
+
+        A bad line is reported in ``errors``; with ``errors_inline`` it is also answered in place
+        by ``{"error": message, "line": N}``, so every input line gets one output line.
+        """
         documents: list[Any] = []
         numbers: list[int] = []
         outcome: dict[int, dict[str, Any] | BatchError] = {}
@@ -281,16 +330,45 @@ class Ranker:
                 numbers.append(number)
             except BatchError as exc:
                 outcome[number] = exc
-        outcome.update(zip(numbers, self.rank(documents, options), strict=True))
+        outcome.update(
+            zip(numbers, self.rank(documents, options, lines=numbers, isolate_failures=True), strict=True)
+        )
         output: list[bytes] = []
         errors: list[str] = []
         for number in sorted(outcome):
             result = outcome[number]
             if isinstance(result, BatchError):
                 errors.append(f"line {number}: {result}")
+                if errors_inline:
+                    output.append(dumps({"error": str(result), "line": number}) + b"\n")
             else:
                 output.append(dumps(result) + b"\n")
         return RankedLines(b"".join(output), errors)
+
+    def _rank_batches(
+        self,
+        batches: list[tuple[int, _Batch]],
+        results: list[dict[str, Any] | BatchError],
+        options: RankOptions,
+        *,
+        isolate_failures: bool,
+    ) -> None:
+        valid = self._validated(batches, results)
+        if not valid.batches:
+            return
+        try:
+            self._rank_valid(valid, results, options)
+        except ModelError:
+            raise  # the model's problem (e.g. --explain on linear trees), not the batch's
+        except Exception as exc:  # isolated per batch below, or re-raised
+            if not isolate_failures:
+                raise
+            if len(valid.batches) > 1:
+                for one in valid.batches:
+                    self._rank_batches([one], results, options, isolate_failures=True)
+                return
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            results[valid.batches[0][0]] = BatchError(f"$: could not be ranked ({detail})")
 
     # -- validation -----------------------------------------------------------------------------------
     def _validated(
@@ -349,20 +427,29 @@ class Ranker:
         frame = compute_features(candidates(valid.recommendations, valid.assessments))
         matrix = feature_matrix(frame).to_numpy().astype(np.float64, copy=False)
         scores = self._scores(matrix, frame)
-        contributions = self._contributions(matrix) if options.explain and self.bundle else None
+        contributions = (
+            self._contributions(matrix) if options.explain and self.bundle and len(matrix) else None
+        )
         sizes = [len(batch.recommendations) for _, batch in valid.batches]
         traits = list_traits_of(frame, sizes)
         finite = np.where(np.isfinite(scores), scores, np.min(scores[np.isfinite(scores)], initial=0.0) - 1.0)
-        chosen, diversity = mmr_many(
-            finite, traits, lambda_=options.lambda_, top_k=options.top_k, diversity=options.diversity
+        ranked = mmr_many(
+            finite,
+            traits,
+            lambda_=options.lambda_,
+            top_k=options.top_k,
+            diversity=options.diversity,
+            depth=options.diversify_depth,
         )
         start = 0
-        for (number, batch), picks, diversity_score in zip(valid.batches, chosen, diversity, strict=True):
+        for (number, batch), picks, diversity_score, discounted in zip(
+            valid.batches, ranked.orders, ranked.diversity, ranked.diversity_discounted, strict=True
+        ):
             stop = start + len(batch.recommendations)
             results[number] = self._document(
                 batch,
                 picks,
-                diversity_score,
+                (diversity_score, discounted),
                 scores[start:stop],
                 None if contributions is None else contributions[start:stop],
                 matrix[start:stop],
@@ -371,7 +458,7 @@ class Ranker:
             start = stop
 
     def _scores(self, matrix: npt.NDArray[np.float64], frame: pl.DataFrame) -> npt.NDArray[np.float64]:
-        if self.bundle is None:
+        if self.bundle is None or not len(matrix):
             return frame["confidence_score"].fill_null(float("-inf")).to_numpy().astype(np.float64)
         assert self._scorer is not None
         with self._scorer_lock:
@@ -389,28 +476,31 @@ class Ranker:
         self,
         batch: _Batch,
         chosen: list[int],
-        diversity_score: float,
+        diversity: tuple[float, float],
         scores: npt.NDArray[np.float64],
         contributions: npt.NDArray[np.float64] | None,
         matrix: npt.NDArray[np.float64],
         options: RankOptions,
     ) -> dict[str, Any]:
         ranked = []
-        for rank, index in enumerate(chosen, start=1):
+        for position, index in enumerate(chosen):
             item = batch.recommendations[index]  # parsed for this call only: filled in place
             item["ml_score"] = float(scores[index]) if self.bundle is not None else None
-            item["rank"] = rank
+            item["rank"] = position + 1
+            item["position"] = position
             if contributions is not None:
                 item["explanation"] = _explanation(contributions[index], matrix[index])
             ranked.append(item)
         summary = {
             "ml_ranking_applied": self.bundle is not None,
-            "diversity_score": float(diversity_score),
+            "diversity_score": float(diversity[0]),
+            "diversity_discounted": float(diversity[1]),
             "model_version": self.model_version,
             "mmr_lambda": options.lambda_ if options.diversity else None,
             "count": len(ranked),
         }
         document = dict(batch.document) if batch.document is not None else {}
+        document["request_id"] = batch.request_id
         document["recommendations"] = ranked
         document["summary"] = summary
         return document

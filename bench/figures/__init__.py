@@ -1,4 +1,5 @@
-"""The figures of issue 7, in the order they run (each module has ``NAME`` and ``run(context)``).
+"""The figures, in the order they run (each module has ``NAME`` and ``run(context)``, which returns
+one result or a list of them).
 
 ============  ==================================================  ================================  ========
 key           figure                                              baseline in the same run          target
@@ -10,7 +11,10 @@ train         train overhead (sample, 1M interactions)            bare lightgbm.
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
 rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 20x
 rank-warm     recctl rank --ndjson warm throughput, batches of 20 -                                 >= 2000/s
-mmr           MMR top-10 of 1,000 candidates                      brute-force numpy MMR             <= 5 ms
+rank-big      recctl rank, one batch of 50,000, --top-k 10        -                                 <= 10 s
+              ... its peak RSS (with --top-k 10 and whole list)   -                                 <= 1.5 GB
+rank-mixed    rank --ndjson, 300 batches of 11 + one of 5,000     the 5,000 batch alone (peak RSS)  <= 1.3x
+mmr           MMR top-10 of 1,000 candidates (rank's mmr_many)    brute-force numpy MMR             <= 5 ms
 ndcg          evaluate NDCG@10 over 100k groups                   -                                 <= 1 s
 ============  ==================================================  ================================  ========
 
@@ -28,7 +32,9 @@ from bench.figures import (
     ingest_mongo,
     mmr,
     ndcg,
+    rank_big,
     rank_cold,
+    rank_mixed,
     rank_warm,
     stats,
     train,
@@ -42,6 +48,8 @@ FIGURES: dict[str, ModuleType] = {
     "stats": stats,
     "rank-cold": rank_cold,
     "rank-warm": rank_warm,
+    "rank-big": rank_big,
+    "rank-mixed": rank_mixed,
     "mmr": mmr,
     "ndcg": ndcg,
 }

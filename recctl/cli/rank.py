@@ -12,6 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,11 @@ CHUNK_BYTES = 8 << 20  # at most this much input is ranked in one go
 IN_FLIGHT = 2  # chunks being ranked at once (two cores)
 
 
+class LineErrors(StrEnum):
+    skip = "skip"
+    inline = "inline"
+
+
 def rank_command(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A JSON file with the batch; '-' or none: stdin.")] = "-",
@@ -39,6 +45,10 @@ def rank_command(
         ),
     ] = 0.7,
     top_k: Annotated[int | None, typer.Option(min=1, help="Return only the best K recommendations.")] = None,
+    diversify_depth: Annotated[
+        int,
+        typer.Option(min=1, help="Slots MMR fills when there is no --top-k (the rest follow by score)."),
+    ] = 100,
     no_diversity: Annotated[
         bool, typer.Option("--no-diversity", help="Order by score only, no MMR.")
     ] = False,
@@ -48,6 +58,17 @@ def rank_command(
     ndjson: Annotated[
         bool, typer.Option(help="One batch per line in, one result per line out, flushed as each is done.")
     ] = False,
+    errors: Annotated[
+        LineErrors,
+        typer.Option(
+            help="With --ndjson, a bad line is skipped (reported on stderr) or also answered inline "
+            'by {"error": ..., "line": N}.'
+        ),
+    ] = LineErrors.skip,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Derive missing request_ids from this seed and the line number (reproducible)."),
+    ] = None,
     require_model: Annotated[
         bool,
         typer.Option(
@@ -66,11 +87,20 @@ def rank_command(
     from recctl.ranking import BatchError, RankedLines, Ranker, RankOptions, parse_json
 
     options = settings(ctx)
+    if errors == LineErrors.inline and not ndjson:
+        raise typer.BadParameter("--errors inline answers bad lines of a stream: it needs --ndjson")
+    stream = _open(source)
     ranker = Ranker(model, require_model=require_model)
     if ranker.warning:
         typer.echo(f"warning: {ranker.warning}", err=True)
-    rank_options = RankOptions(lambda_=lambda_, top_k=top_k, diversity=not no_diversity, explain=explain)
-    stream = _open(source)
+    rank_options = RankOptions(
+        lambda_=lambda_,
+        top_k=top_k,
+        diversity=not no_diversity,
+        explain=explain,
+        diversify_depth=diversify_depth,
+        seed=seed,
+    )
     if not ndjson:
         try:
             result = ranker.rank([parse_json(stream.read())], rank_options)[0]
@@ -80,14 +110,14 @@ def rank_command(
             raise InputError(str(result))
         _write(RankedLines(dumps(result) + b"\n", []))
         return
-    failures = _rank_stream(stream, ranker, rank_options)
+    failures = _rank_stream(stream, ranker, rank_options, errors_inline=errors == LineErrors.inline)
     if failures:
         if not options.quiet:
             typer.echo(f"Error: {failures} line(s) could not be ranked; the others were written", err=True)
         raise typer.Exit(1)
 
 
-def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int:
+def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions, *, errors_inline: bool) -> int:
     """Rank NDJSON batches as they arrive; returns the number of lines that failed.
 
     Chunks of lines (everything that has arrived, see :func:`_line_chunks`) are ranked two at a
@@ -126,7 +156,9 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions) -> int
                 kind, payload = events.get()
                 if kind == "chunk":
                     first_line, lines = payload
-                    future = pool.submit(ranker.rank_lines, lines, first_line, options)
+                    future = pool.submit(
+                        ranker.rank_lines, lines, first_line, options, errors_inline=errors_inline
+                    )
                     future.add_done_callback(lambda _: events.put(("done", None)))
                     pending.append(future)
                 elif kind == "end":

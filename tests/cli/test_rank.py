@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ def rank(batch: Any, *options: str) -> tuple[int, Any, str]:
     return code, (json.loads(out) if out.strip() else None), err
 
 
+def without_request_id(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != "request_id"}
+
+
 def test_output_is_a_permutation_with_pass_through(model: Path) -> None:
     batch = sample_batches(1)[0]
     batch["request_id"] = "req-7"
@@ -66,11 +71,12 @@ def test_output_is_a_permutation_with_pass_through(model: Path) -> None:
     for original in batch["recommendations"]:
         returned = dict(by_id[original["recommendation_id"]])
         assert isinstance(returned.pop("ml_score"), float)
-        returned.pop("rank")
+        assert returned.pop("position") == returned.pop("rank") - 1
         assert returned == original  # every input value comes back unchanged
     summary = result["summary"]
     assert summary["ml_ranking_applied"] is True and isinstance(summary["model_version"], str)
     assert 0.0 <= summary["diversity_score"] <= 1.0 and summary["mmr_lambda"] == 0.7
+    assert 0.0 <= summary["diversity_discounted"] <= 1.0
     assert summary["count"] == len(ids_in)
     assert err == ""
 
@@ -79,8 +85,8 @@ def test_bare_array_and_top_k(model: Path) -> None:
     items = sample_batches(1)[0]["recommendations"]
     code, result, _ = rank(items, "--model", str(model), "--top-k", "3")
     assert code == 0
-    assert set(result) == {"recommendations", "summary"} and result["summary"]["count"] == 3
-    assert len(result["recommendations"]) == 3
+    assert set(result) == {"request_id", "recommendations", "summary"} and result["summary"]["count"] == 3
+    assert [r["position"] for r in result["recommendations"]] == [0, 1, 2]
 
 
 def test_lambda_one_equals_no_diversity(model: Path) -> None:
@@ -138,7 +144,9 @@ def test_unusable_model_falls_back(tmp_path: Path, model: Path) -> None:
             "recommendations[2].recommendation_id: required",
         ),
         (lambda b: b["recommendations"].__setitem__(1, "text"), "recommendations[1]: not a JSON object"),
-        (lambda b: b.update(recommendations=[]), "recommendations: empty list"),
+        (lambda b: b.update(request_id=True), "request_id: must be a non-empty string or an integer"),
+        (lambda b: b.update(request_id=" "), "request_id: must be a non-empty string or an integer"),
+        (lambda b: b.update(request_id=1.5), "request_id: must be a non-empty string or an integer"),
         (lambda b: b.update(recommendations={"a": 1}), "recommendations: must be a list"),
         (lambda b: b["assessment"].update(monthly_budget=-5), "assessment.monthly_budget: must be >= 0"),
         (lambda b: b.pop("recommendations"), "recommendations: required"),
@@ -171,17 +179,18 @@ def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
         "{broken",
         "",
         json.dumps(batches[1]),
-        json.dumps({"recommendations": []}),
+        json.dumps({"recommendations": [{"confidence_score": 0.5}]}),
         json.dumps(batches[2]),
     ]
     code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
     assert code == 1
     results = [json.loads(line) for line in out.splitlines()]
     assert [r["user_id"] for r in results] == [b["user_id"] for b in (batches[0], batches[1], batches[2])]
-    assert "Error: line 2: $: invalid JSON" in err and "Error: line 5: recommendations: empty list" in err
+    assert "Error: line 2: $: invalid JSON" in err
+    assert "Error: line 5: recommendations[0].recommendation_id: required" in err
     # One batch at a time and many at once give the same answers.
     for batch, streamed in zip((batches[0], batches[1], batches[2]), results, strict=True):
-        assert rank(batch, "--model", str(model))[1] == streamed
+        assert without_request_id(rank(batch, "--model", str(model))[1]) == without_request_id(streamed)
 
 
 def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
@@ -203,7 +212,8 @@ def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
     assert reported == bad_lines and "recommendation_id: required" in err
     streamed = [json.loads(line) for line in out.splitlines()]
     for number in (0, 41, 79):
-        assert rank({**batches[number], "request": number}, "--model", str(model))[1] == streamed[number]
+        alone = rank({**batches[number], "request": number}, "--model", str(model))[1]
+        assert without_request_id(alone) == without_request_id(streamed[number])
 
 
 def test_ndjson_deep_nesting_fails_only_its_line(model: Path) -> None:
@@ -259,3 +269,175 @@ def test_rank_with_a_model_does_not_import_lightgbm(model: Path, tmp_path: Path)
     applied, modules = json.loads(completed.stdout.strip().splitlines()[-1])
     assert applied is True
     assert set(modules) & {"lightgbm", "pymongo", "pyarrow", "pymongoarrow"} == set()
+
+
+def test_an_empty_list_is_answered(model: Path) -> None:
+    code, result, err = rank({"recommendations": [], "request_id": 12}, "--model", str(model))
+    assert code == 0, err
+    assert result["recommendations"] == [] and result["request_id"] == 12
+    assert result["summary"]["count"] == 0 and result["summary"]["diversity_score"] == 0.0
+    batch = sample_batches(1)[0]
+    lines = [json.dumps(batch), "[]", json.dumps({"recommendations": []})]
+    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    assert code == 0, err
+    counts = [json.loads(line)["summary"]["count"] for line in out.splitlines()]
+    assert counts == [len(batch["recommendations"]), 0, 0]
+
+
+def test_request_ids_kept_new_or_seeded(model: Path) -> None:
+    batch = sample_batches(1)[0]
+    code, result, _ = rank(batch, "--model", str(model))
+    assert code == 0 and uuid.UUID(result["request_id"]).version == 4
+    assert rank(batch, "--model", str(model))[1]["request_id"] != result["request_id"]
+    seeded = [rank(batch, "--model", str(model), "--seed", "5")[1]["request_id"] for _ in range(2)]
+    assert seeded[0] == seeded[1] and uuid.UUID(seeded[0]).version == 4
+    assert rank(batch, "--model", str(model), "--seed", "6")[1]["request_id"] != seeded[0]
+    # In a stream the line number is part of a seeded id: the same batch on two lines gets two ids,
+    # and the same stream ranked again gets the same ones.
+    stream = "\n".join([json.dumps(batch), json.dumps(batch), json.dumps({**batch, "request_id": "r-1"})])
+    answers = [
+        [
+            json.loads(line)["request_id"]
+            for line in run("rank", "--ndjson", "--seed", "5", input=stream)[1].splitlines()
+        ]
+        for _ in range(2)
+    ]
+    assert answers[0] == answers[1] and answers[0][0] == seeded[0]
+    assert answers[0][1] != answers[0][0] and answers[0][2] == "r-1"
+
+
+def test_errors_inline_keeps_one_answer_per_line(model: Path) -> None:
+    batches = sample_batches(3)
+    lines = [
+        json.dumps(batches[0]),
+        "{broken",
+        "",
+        json.dumps({"recommendations": "x"}),
+        json.dumps(batches[1]),
+    ]
+    code, out, err = run(
+        "rank", "--ndjson", "--errors", "inline", "--model", str(model), input="\n".join(lines) + "\n"
+    )
+    assert code == 1
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert len(answers) == 4  # every line but the blank one
+    assert answers[1] == {"error": answers[1]["error"], "line": 2} and "invalid JSON" in answers[1]["error"]
+    assert answers[2] == {"error": "recommendations: must be a list, got a string", "line": 4}
+    assert answers[0]["user_id"] == batches[0]["user_id"] and answers[3]["user_id"] == batches[1]["user_id"]
+    assert "Error: line 2:" in err and "Error: line 4:" in err
+    code, _, err = run("rank", "--errors", "inline", "--model", str(model), input=lines[0])
+    assert code == 2 and "--ndjson" in err
+
+
+def test_diversity_discounted_rewards_diverse_tops(model: Path) -> None:
+    """Lower lambda puts dissimilar items near the top, which the order-aware figure sees."""
+    means = []
+    for lambda_ in ("1", "0.3"):
+        values = []
+        for batch in sample_batches(30):
+            _, result, _ = rank(batch, "--model", str(model), "--lambda", lambda_)
+            values.append(result["summary"]["diversity_discounted"])
+        means.append(sum(values) / len(values))
+    assert means[1] > means[0]
+
+
+def test_diversify_depth_bounds_mmr(model: Path) -> None:
+    """Without --top-k, MMR fills --diversify-depth slots and the rest follow by score."""
+    batch = sample_batches(1)[0]
+    code, result, _ = rank(batch, "--model", str(model), "--lambda", "0", "--diversify-depth", "3")
+    assert code == 0 and result["summary"]["count"] == len(batch["recommendations"])
+    tail = [r["ml_score"] for r in result["recommendations"][3:]]
+    assert tail == sorted(tail, reverse=True)
+    _, full, _ = rank(batch, "--model", str(model), "--lambda", "0")
+    assert [r["recommendation_id"] for r in full["recommendations"][:3]] == [
+        r["recommendation_id"] for r in result["recommendations"][:3]
+    ]
+
+
+def test_one_failing_batch_costs_only_its_line(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that makes ranking fail (here: memory, injected for lists over 20 items) is ranked
+    alone and answered by its error; the other batches of its chunk are still answered."""
+    import recctl.ranking
+
+    real = recctl.ranking.mmr_many
+
+    def failing_on_long_lists(scores: Any, traits: Any, **options: Any) -> Any:
+        if traits.sizes.max(initial=0) > 20:
+            raise MemoryError("injected")
+        return real(scores, traits, **options)
+
+    monkeypatch.setattr(recctl.ranking, "mmr_many", failing_on_long_lists)
+    batches = sample_batches(6)
+    long_batch = {**batches[0], "recommendations": [r for b in batches[:3] for r in b["recommendations"]]}
+    lines = [json.dumps(b) for b in batches[3:]] + [json.dumps(long_batch), json.dumps(batches[1])]
+    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    assert code == 1
+    assert len(out.splitlines()) == 4
+    assert "Error: line 4: $: could not be ranked (MemoryError: injected)" in err
+
+
+# A child's peak RSS on Linux starts from the size of the process it was forked from, so a small
+# launcher (python -S) stands between pytest and the measured command.
+_LAUNCHER = """
+import os, subprocess, sys
+report, *command = sys.argv[1:]
+child = subprocess.Popen(command)
+_, status, usage = os.wait4(child.pid, 0)
+with open(report, "w") as handle:
+    handle.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss // 1024}")
+"""
+
+
+def peak_rss(args: list[str], stdin: Path, stdout: Path) -> tuple[int, int]:
+    """Exit code and peak RSS (MB) of ``recctl *args`` reading ``stdin``, writing ``stdout``."""
+    report = stdout.with_suffix(".rusage")
+    with stdin.open("rb") as source, stdout.open("wb") as sink:
+        subprocess.run(
+            [sys.executable, "-S", "-c", _LAUNCHER, str(report), sys.executable, "-m", "recctl", *args],
+            stdin=source,
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=600,
+        )
+    code, megabytes = report.read_text().split()
+    return int(code), int(megabytes)
+
+
+def big_batch(size: int) -> dict[str, Any]:
+    """``size`` recommendations of the sample catalog (ids made unique) under one assessment."""
+    catalog = [json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()]
+    items = [
+        {**catalog[i % len(catalog)], "recommendation_id": f"r{i}", "assessment_id": "a"} for i in range(size)
+    ]
+    return {"assessment": sample_batches(1)[0]["assessment"], "recommendations": items}
+
+
+def test_memory_grows_linearly_with_one_big_batch(model: Path, tmp_path: Path) -> None:
+    """10,000 recommendations in one batch (an n x n similarity would be 800 MB per array)."""
+    batch = tmp_path / "big.json"
+    batch.write_text(json.dumps(big_batch(10_000)))
+    out = tmp_path / "out.json"
+    for options in (["--top-k", "10"], ["--no-diversity"], []):
+        code, megabytes = peak_rss(["rank", str(batch), "--model", str(model), *options], batch, out)
+        assert code == 0
+        result = json.loads(out.read_text())
+        assert result["summary"]["count"] == (10 if "--top-k" in options else 10_000)
+        assert megabytes < 600, f"rank {options} peaked at {megabytes} MB"
+
+
+def test_one_large_line_does_not_drag_its_chunk(model: Path, tmp_path: Path) -> None:
+    """100 batches of 11 and one of 1,000 in one chunk: each line answered, memory as for its own size."""
+    small = sample_batches(100)
+    lines = [json.dumps(b) for b in small[:50]] + [json.dumps(big_batch(1_000))]
+    lines += [json.dumps(b) for b in small[50:]]
+    stream = tmp_path / "mixed.ndjson"
+    stream.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.ndjson"
+    code, megabytes = peak_rss(["rank", "--ndjson", "--model", str(model), "-"], stream, out)
+    assert code == 0
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["summary"]["count"] for a in answers] == [len(b["recommendations"]) for b in small[:50]] + [
+        1_000
+    ] + [len(b["recommendations"]) for b in small[50:]]
+    assert megabytes < 500, f"the stream peaked at {megabytes} MB"
