@@ -69,6 +69,9 @@ class _NonFinite:
         self.text = text
 
 
+LARGE_LINE_BYTES = 1 << 20
+"""In ``--ndjson``, a line longer than this (about 1,500 recommendations) is ranked alone."""
+
 MAX_NESTING = 500
 """JSON nested deeper is refused: writing it back recurses once per level."""
 
@@ -316,34 +319,44 @@ class Ranker:
     ) -> RankedLines:
         """Rank one batch per line (blank lines are skipped); ``first_line`` numbers the first.
 
-        A bad line is reported in ``errors``; with ``errors_inline`` it is also answered in place
-        by ``{"error": message, "line": N}``, so every input line gets one output line.
+        The short lines are ranked together; a line of more than :data:`LARGE_LINE_BYTES` is parsed
+        and ranked alone, after them, so that it never holds the others' memory at the same time.
+        A bad line is reported in ``errors``; with ``errors_inline`` it is also answered in place by
+        ``{"error": message, "line": N}``, so every input line gets one output line.
         """
-        documents: list[Any] = []
-        numbers: list[int] = []
-        outcome: dict[int, dict[str, Any] | BatchError] = {}
-        for number, line in enumerate(lines, start=first_line):
-            if not line or line.isspace():
-                continue
-            try:
-                documents.append(parse_json(line))
-                numbers.append(number)
-            except BatchError as exc:
-                outcome[number] = exc
-        outcome.update(
-            zip(numbers, self.rank(documents, options, lines=numbers, isolate_failures=True), strict=True)
+        numbered = [
+            (number, line)
+            for number, line in enumerate(lines, start=first_line)
+            if line and not line.isspace()
+        ]
+        answers: dict[int, bytes] = {}
+        errors: dict[int, str] = {}
+        runs = [[(n, line) for n, line in numbered if len(line) <= LARGE_LINE_BYTES]]
+        runs += [[(n, line)] for n, line in numbered if len(line) > LARGE_LINE_BYTES]
+        for run in runs:
+            documents: list[Any] = []
+            numbers: list[int] = []
+            outcome: dict[int, dict[str, Any] | BatchError] = {}
+            for number, line in run:
+                try:
+                    documents.append(parse_json(line))
+                    numbers.append(number)
+                except BatchError as exc:
+                    outcome[number] = exc
+            ranked = self.rank(documents, options, lines=numbers, isolate_failures=True)
+            outcome.update(zip(numbers, ranked, strict=True))
+            del documents, ranked
+            for number, result in outcome.items():
+                if isinstance(result, BatchError):
+                    errors[number] = f"line {number}: {result}"
+                    if errors_inline:
+                        answers[number] = dumps({"error": str(result), "line": number}) + b"\n"
+                else:
+                    answers[number] = dumps(result) + b"\n"
+        return RankedLines(
+            b"".join(answers[number] for number in sorted(answers)),
+            [errors[number] for number in sorted(errors)],
         )
-        output: list[bytes] = []
-        errors: list[str] = []
-        for number in sorted(outcome):
-            result = outcome[number]
-            if isinstance(result, BatchError):
-                errors.append(f"line {number}: {result}")
-                if errors_inline:
-                    output.append(dumps({"error": str(result), "line": number}) + b"\n")
-            else:
-                output.append(dumps(result) + b"\n")
-        return RankedLines(b"".join(output), errors)
 
     def _rank_batches(
         self,
