@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -80,8 +79,8 @@ def train_command(
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
     json_output: Annotated[
-        str | None, typer.Option("--json", help="Write the JSON summary to PATH, or '-' for stdout.")
-    ] = None,
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Train the LambdaRank ranker and write the model bundle (model text + .meta.json).
 
@@ -268,19 +267,9 @@ def _report(
             console.print(f"  {rank:>2}. {name}: {gain:,.2f}", markup=False)
 
 
-def _write_json(summary: dict[str, Any], destination: str | None) -> None:
-    if destination is None:
-        return
-    from recctl.cli.common import print_json
+def _write_json(summary: dict[str, Any], enabled: bool) -> None:
+    """The ``--json`` summary on stdout (the human report is on stderr)."""
+    if enabled:
+        from recctl.cli.common import print_json
 
-    if destination == "-":
         print_json(summary)
-        return
-    from recctl.errors import InputError
-
-    path = Path(destination)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=2) + "\n")
-    except OSError as exc:
-        raise InputError(f"cannot write the --json summary to {path}: {exc.strerror or exc}") from None

@@ -74,7 +74,7 @@ def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
 
 def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: Path) -> None:
     model = tmp_path / "models" / "ranker.txt"
-    code, out, err = run("--store", str(sample_store), "train", *WINDOW, "--model", str(model), "--json", "-")
+    code, out, err = run("--store", str(sample_store), "train", *WINDOW, "--model", str(model), "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["status"] == "trained"
@@ -106,7 +106,6 @@ def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: P
         str(model),
         "--evaluate-only",
         "--json",
-        "-",
     )
     assert code == 0 and json.loads(out)["status"] == "evaluated"
     assert json.loads(out)["metrics"]["valid"] == pytest.approx(valid)
@@ -148,7 +147,6 @@ def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
         "--model",
         str(tmp_path / "m.txt"),
         "--json",
-        "-",
     )
     assert code == 3
     assert "interactions in the window" in err and "at least 100 are needed" in err
@@ -173,7 +171,6 @@ def test_failed_gate_exits_4_and_keeps_the_old_model(sample_store: Path, tmp_pat
         "--min-ndcg",
         "0.999",
         "--json",
-        "-",
     )
     assert code == 4
     assert json.loads(out)["status"] == "gate_failed"
@@ -207,3 +204,28 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert run("train", "--param", "nonsense", "--model", str(tmp_path / "m.txt"))[0] == 2
     assert run("train", "--validation-split", "0", "--min-ndcg", "0.5")[0] == 2
     assert run("evaluate", "--k", "a,b", "--model", str(tmp_path / "m.txt"))[0] == 2
+
+
+def test_json_is_a_flag_on_every_command_with_a_summary(sample_store: Path, tmp_path: Path) -> None:
+    from typer.main import get_command
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("ingest", "export", "train", "evaluate", "sample"):
+        (option,) = [param for param in commands[name].params if "--json" in param.opts]
+        assert option.is_flag, name
+    model = tmp_path / "m.txt"
+    code, out, err = run(
+        "--store",
+        str(sample_store),
+        "train",
+        *WINDOW,
+        "--num-boost-round",
+        "3",
+        "--model",
+        str(model),
+        "--json",
+    )
+    assert code == 0, err
+    assert out.count("\n") == 1 and json.loads(out)["status"] == "trained"  # stdout: the JSON alone
+    assert "NDCG" in err and "Model saved" in err  # the human report: stderr
+    assert run("--store", str(sample_store), "train", *WINDOW, "--json", str(tmp_path / "s.json"))[0] == 2
