@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -82,6 +82,25 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
     return key, _param_value(raw.strip())
+
+
+def unknown_params(names: Iterable[str]) -> dict[str, str | None]:
+    """The names LightGBM does not know as a parameter or alias, each with its likely meaning.
+
+    ``{"num_leave": "num_leaves"}``; the value is None when no known name is close. LightGBM
+    itself is asked (:func:`recctl.native.param_aliases`), so its aliases count as known.
+    """
+    import difflib
+
+    from recctl.native import param_aliases
+
+    canonical = {alias: name for name, aliases in param_aliases().items() for alias in (name, *aliases)}
+    unknown = {}
+    for name in names:
+        if name not in canonical:
+            close = difflib.get_close_matches(name, list(canonical), n=1, cutoff=0.75)
+            unknown[name] = canonical[close[0]] if close else None
+    return unknown
 
 
 def _param_value(raw: str) -> Any:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recctl.ltrdata import LtrData
-from recctl.training import gate_failures, parse_param, split_groups, subset
+from recctl.training import gate_failures, parse_param, split_groups, subset, unknown_params
 
 
 def grouped(sizes: list[int], *, with_time: bool = True) -> LtrData:
@@ -108,3 +108,8 @@ def test_scores_held_by_lightgbm_equal_a_fresh_prediction() -> None:
         part = subset(data, mask)
         held = _scores_at(result.booster, result.best_iteration, part, data_index=index)
         assert np.array_equal(held, score(result.booster, part, result.best_iteration))
+
+
+def test_unknown_params_asks_lightgbm_for_its_names_and_aliases() -> None:
+    assert unknown_params(["num_leaves", "num_leaf", "eta", "ndcg_eval_at", "seed"]) == {}
+    assert unknown_params(["num_leave", "colour"]) == {"num_leave": "num_leaves", "colour": None}

@@ -88,13 +88,22 @@ def train_command(
     written as *.rejected.txt and the current one is left as it was).
     """
     from recctl.errors import InsufficientDataError, QualityGateError
-    from recctl.training import TrainOptions, parse_param
+    from recctl.training import TrainOptions, parse_param, unknown_params
 
     options = settings(ctx)
     try:
         overrides = dict(parse_param(text) for text in param or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--param") from None
+    unknown = unknown_params(overrides)
+    if unknown:
+        raise typer.BadParameter(
+            "; ".join(
+                f"unknown LightGBM parameter {name!r}" + (f" (did you mean {close!r}?)" if close else "")
+                for name, close in unknown.items()
+            ),
+            param_hint="--param",
+        )
     if validation_split == 0 and (min_ndcg is not None or fail_below_baseline):
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
     train_options = TrainOptions(

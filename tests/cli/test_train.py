@@ -26,6 +26,11 @@ TRAIN_CONF = [  # lightgbm_lambdarank/train.conf
 ]
 
 
+def flat(text: str) -> str:
+    """Text with the usage-error box and its line wrapping taken out."""
+    return " ".join(text.replace("│", " ").split())
+
+
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
@@ -229,3 +234,18 @@ def test_json_is_a_flag_on_every_command_with_a_summary(sample_store: Path, tmp_
     assert out.count("\n") == 1 and json.loads(out)["status"] == "trained"  # stdout: the JSON alone
     assert "NDCG" in err and "Model saved" in err  # the human report: stderr
     assert run("--store", str(sample_store), "train", *WINDOW, "--json", str(tmp_path / "s.json"))[0] == 2
+
+
+def test_unknown_lightgbm_parameter_is_a_usage_error_before_any_data_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-set.parquet"  # read first, this would be exit 1
+    code, _, err = run(
+        "train", "--data", str(missing), "--param", "num_leave=63", "--model", str(tmp_path / "m")
+    )
+    assert code == 2
+    assert "unknown LightGBM parameter 'num_leave' (did you mean 'num_leaves'?)" in flat(err)
+    assert "no-such-set" not in err
+    # LightGBM's own aliases are known names: the run gets as far as the data
+    code, _, err = run(
+        "train", "--data", str(missing), "--param", "max_leaves=7", "--model", str(tmp_path / "m")
+    )
+    assert code == 1 and "does not exist" in err
