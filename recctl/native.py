@@ -144,9 +144,11 @@ class PackageBooster:
 def param_aliases() -> dict[str, list[str]]:
     """Every parameter LightGBM knows, canonical name -> its aliases, from LightGBM itself
     (``LGBM_DumpParamAliases`` of its C API), so recctl never keeps a list of its own."""
-    library = _library()
+    library: Any = _library()
     if library is None:  # the wheel's library is elsewhere: the lightgbm package has it loaded
-        from lightgbm.basic import _LIB as library
+        from lightgbm.basic import _LIB
+
+        library = _LIB
     size = 1 << 16
     for _attempt in range(2):
         buffer = ctypes.create_string_buffer(size)

@@ -21,6 +21,7 @@ from recctl.cli.options import (
     Until,
     training_data,
 )
+from recctl.cli.train import json_failures
 
 
 def evaluate_command(
@@ -58,39 +59,41 @@ def evaluate_command(
         raise typer.BadParameter(f"--k wants integers like 1,3,5,10, got {k!r}") from None
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
-    bundle = load_bundle(model)
-    training = training_data(
-        options,
-        data,
-        label_col,
-        group_col,
-        feature_cols,
-        min_interactions,
-        lookback_days,
-        since,
-        until,
-        labels,
-        num_features=len(bundle.feature_names),
-    )
-    bundle = load_bundle(model, expected_features=training.data.feature_names)
-    reports = evaluate_orders(
-        training.data, score(bundle.booster(), training.data), ks=cutoffs, resamples=resamples, seed=seed
-    )
-    summary: dict[str, Any] = {
-        "groups": len(training.data.group_sizes),
-        "groups_without_relevant": groups_without_relevant(training.data),
-        "rows": len(training.data.grades),
-        "model_path": str(model),
-        "model_version": bundle.version,
-        "data": training.source,
-        **{name: report.means() if report else None for name, report in reports.items()},
-        "intervals": {
-            name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
-            if report
-            else None
-            for name, report in reports.items()
-        },
-    }
+    with json_failures(json_output, model_path=model):
+        bundle = load_bundle(model)
+        training = training_data(
+            options,
+            data,
+            label_col,
+            group_col,
+            feature_cols,
+            min_interactions,
+            lookback_days,
+            since,
+            until,
+            labels,
+            num_features=len(bundle.feature_names),
+        )
+        bundle = load_bundle(model, expected_features=training.data.feature_names)
+        reports = evaluate_orders(
+            training.data, score(bundle.booster(), training.data), ks=cutoffs, resamples=resamples, seed=seed
+        )
+        summary: dict[str, Any] = {
+            "status": "evaluated",
+            "groups": len(training.data.group_sizes),
+            "groups_without_relevant": groups_without_relevant(training.data),
+            "rows": len(training.data.grades),
+            "model_path": str(model),
+            "model_version": bundle.version,
+            "data": training.source,
+            **{name: report.means() if report else None for name, report in reports.items()},
+            "intervals": {
+                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
+                if report
+                else None
+                for name, report in reports.items()
+            },
+        }
     if json_output:
         print_json(summary)
     _render(options.console, summary, cutoffs)

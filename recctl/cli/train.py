@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +28,7 @@ from recctl.cli.options import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from recctl.model import ModelBundle
     from recctl.training import TrainingData
 
 
@@ -70,7 +73,8 @@ def train_command(
         list[str] | None, typer.Option(help="LightGBM parameter KEY=VALUE (repeatable; lists as a,b,c).")
     ] = None,
     min_ndcg: Annotated[
-        float | None, typer.Option(help="Quality gate: validation NDCG@10 must reach this, else exit 4.")
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Quality gate: validation NDCG@10 must reach this, else exit 4."),
     ] = None,
     fail_below_baseline: Annotated[
         bool, typer.Option(help="Quality gate: exit 4 when the model does not beat the confidence order.")
@@ -87,7 +91,8 @@ def train_command(
     Exit 3 when there is too little data, 4 when a quality gate fails (the new model is then
     written as *.rejected.txt and the current one is left as it was).
     """
-    from recctl.errors import InsufficientDataError, QualityGateError
+    from recctl.errors import QualityGateError
+    from recctl.model import load_bundle
     from recctl.training import TrainOptions, parse_param, unknown_params
 
     options = settings(ctx)
@@ -115,8 +120,12 @@ def train_command(
         params=overrides,
     )
     console = options.console
-    console.rule("[bold]recctl train")
-    try:
+    with json_failures(json_output, model_path=model):
+        # Everything that can be checked without the data is checked before reading it.
+        current = load_bundle(model) if evaluate_only else None
+        if current is None:
+            _check_destination(model)
+        console.rule("[bold]recctl train")
         training = training_data(
             options,
             data,
@@ -130,32 +139,60 @@ def train_command(
             labels,
             num_features=None,
         )
-    except InsufficientDataError as exc:
-        # CI reads the JSON as well as the exit code: say what happened there too.
-        _write_json(
-            {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
+        console.print(
+            f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
         )
-        raise
-    console.print(
-        f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
-    )
-    console.print(
-        f"Prepared {len(training.data.grades):,} training examples "
-        f"in {len(training.data.group_sizes):,} query groups"
-    )
-    if evaluate_only:
-        summary = _evaluate_only(console, training, train_options, model, min_ndcg, fail_below_baseline)
-    else:
-        try:
+        console.print(
+            f"Prepared {len(training.data.grades):,} training examples "
+            f"in {len(training.data.group_sizes):,} query groups"
+        )
+        if current is not None:
+            summary = _evaluate_only(console, training, train_options, current, min_ndcg, fail_below_baseline)
+        else:
             summary = _train(console, training, train_options, model, min_ndcg, fail_below_baseline)
-        except InsufficientDataError as exc:
-            _write_json(
-                {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
-            )
-            raise
     _write_json(summary, json_output)
     if summary["status"] == "gate_failed":
         raise QualityGateError("; ".join(summary["gate_failures"]))
+
+
+@contextlib.contextmanager
+def json_failures(enabled: bool, **fields: Any) -> Iterator[None]:
+    """With ``--json``, a failure still prints a JSON object on stdout, for CI that reads it:
+    ``{"status": "insufficient_data" | "error", "message": ..., **fields}`` (exit 3 or 1).
+
+    Usage errors (exit 2) print no JSON, like the errors of parsing the options.
+    """
+    from recctl.errors import InsufficientDataError, RecctlError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+        raise
+    except Exception as exc:
+        if enabled:
+            from recctl.stores import redact
+
+            if isinstance(exc, InsufficientDataError):
+                status, message = "insufficient_data", str(exc)
+            elif isinstance(exc, RecctlError):
+                status, message = "error", str(exc)
+            else:
+                status, message = "error", f"unexpected {type(exc).__name__}: {exc}"
+            first_line = (redact(message.strip()).splitlines() or ["unknown error"])[0]
+            _write_json(
+                {"status": status, "message": first_line, **{k: str(v) for k, v in fields.items()}}, True
+            )
+        raise
+
+
+def _check_destination(model_path: Path) -> None:
+    from recctl.errors import ModelError
+    from recctl.model import check_destination
+
+    try:
+        check_destination(model_path)
+    except ModelError as exc:
+        raise ModelError(f"--model: {exc}") from None
 
 
 def _train(
@@ -211,14 +248,19 @@ def _evaluate_only(
     console: Console,
     training: TrainingData,
     train_options: Any,
-    model_path: Path,
+    bundle: ModelBundle,
     min_ndcg: float | None,
     fail_below_baseline: bool,
 ) -> dict[str, Any]:
-    from recctl.model import load_bundle
+    from recctl.errors import ModelError
+    from recctl.model import describe_feature_mismatch
     from recctl.training import existing_model_metrics, gate_failures
 
-    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
+    model_path = bundle.path
+    if bundle.feature_names != training.data.feature_names:
+        raise ModelError(
+            describe_feature_mismatch(model_path, bundle.feature_names, training.data.feature_names)
+        )
     metrics, baseline, split = existing_model_metrics(bundle.booster(), training.data, train_options)
     failures = gate_failures(metrics, baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline)
     _report(console, metrics, baseline, None, f"Model {model_path} (version {bundle.version}), {split} split")

@@ -249,3 +249,58 @@ def test_unknown_lightgbm_parameter_is_a_usage_error_before_any_data_is_read(tmp
         "train", "--data", str(missing), "--param", "max_leaves=7", "--model", str(tmp_path / "m")
     )
     assert code == 1 and "does not exist" in err
+
+
+def test_arguments_are_checked_before_the_data_is_read(sample_store: Path, tmp_path: Path) -> None:
+    store = ["--store", str(sample_store)]
+    (tmp_path / "m42").mkdir()
+    (tmp_path / "a-file").write_text("")
+    bad_models = {
+        "/proc/nope/r.txt": "--model: cannot write /proc/nope/r.txt: cannot create files in /proc",
+        str(tmp_path / "m42"): f"--model: {tmp_path / 'm42'} is a directory; name the model file",
+        str(
+            tmp_path / "a-file" / "x" / "m.txt"
+        ): f"--model: cannot write {tmp_path / 'a-file' / 'x' / 'm.txt'}: "
+        f"{tmp_path / 'a-file'} is a file, not a directory",
+    }
+    for model, message in bad_models.items():
+        code, out, err = run(*store, "train", *WINDOW, "--model", model, "--json")
+        assert code == 1, err
+        assert err.startswith(f"Error: {message}") and err.count("\n") == 1, err
+        assert "Retrieved" not in err  # refused before the training data was read
+        assert json.loads(out) == {
+            "status": "error",
+            "message": err[len("Error: ") :].strip(),
+            "model_path": model,
+        }
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "m42"]  # no probe left behind
+    assert list((tmp_path / "m42").iterdir()) == []
+    code, _, err = run(*store, "train", *WINDOW, "--min-ndcg", "1.5", "--model", str(tmp_path / "m.txt"))
+    assert code == 2 and "--min-ndcg" in err and not (tmp_path / "m.txt").exists()
+    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", "--model", str(tmp_path / "none.txt"))
+    assert code == 1 and err.startswith("Error: no model at") and "Retrieved" not in err
+
+
+def test_data_that_is_not_a_learning_to_rank_set_says_so(tmp_path: Path) -> None:
+    code, _, err = run(
+        "-q", "train", "--data", str(SAMPLE / "interactions.ndjson"), "--model", str(tmp_path / "m")
+    )
+    assert code == 1
+    assert "interactions.ndjson is JSON (NDJSON or a JSON array), not a learning-to-rank set" in err
+    assert "recommendation_id" not in err and err.count("\n") == 1
+    (tmp_path / "table.csv").write_text("query_id,grade,x\nq1,1,0.5\n")
+    code, _, err = run("train", "--data", str(tmp_path / "table.csv"), "--model", str(tmp_path / "m"))
+    assert code == 1 and "table.csv is CSV with a header line, not a learning-to-rank set" in err
+
+
+def test_json_failures_are_json_too(sample_store: Path, tmp_path: Path) -> None:
+    missing = str(tmp_path / "none.txt")
+    code, out, err = run("--store", str(sample_store), "evaluate", *WINDOW, "--model", missing, "--json")
+    assert code == 1 and err.startswith("Error: no model at")
+    assert json.loads(out) == {
+        "status": "error",
+        "message": err[len("Error: ") :].strip(),
+        "model_path": missing,
+    }
+    code, out, err = run("--store", str(tmp_path / "nothing"), "train", *WINDOW, "--json")
+    assert code == 1 and json.loads(out)["status"] == "error" and "no store at" in json.loads(out)["message"]
