@@ -55,6 +55,10 @@ class TrainOptions:
     split: Split | None = None
     seed: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    gated: bool = False
+    """A quality gate will judge the model: then too few validation groups, or a model without a
+    single split, is :class:`InsufficientDataError`, never a model to judge."""
+    min_valid_groups: int = 20
 
 
 @dataclass
@@ -70,6 +74,8 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     baseline: dict[str, dict[str, float]] | None
     top_features: list[tuple[str, float]]
+    splits: int = 0
+    """Splits in the trees up to ``best_iteration``; 0 = a constant model that learned nothing."""
 
     def model_text(self) -> str:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
@@ -121,14 +127,43 @@ def group_offsets(group_sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
 
 
+def validation_group_count(groups: int, validation_split: float) -> int:
+    """How many of ``groups`` validate: the share rounded, at least 1 and at most all but one."""
+    if validation_split <= 0:
+        return 0
+    return min(max(round(groups * validation_split), 1), groups - 1)
+
+
+def check_gate_groups(valid_groups: int, min_valid_groups: int) -> None:
+    """:class:`InsufficientDataError` when a gate would be judged on fewer than the minimum groups:
+    NDCG over a handful of groups is noise, and a gate must not pass on it."""
+    if valid_groups < min_valid_groups:
+        raise InsufficientDataError(
+            f"the quality gates would be judged on {valid_groups} validation group(s); at least "
+            f"{min_valid_groups} are needed (--min-valid-groups): more data or a larger --validation-split"
+        )
+
+
+def tree_splits(booster: lightgbm.Booster, iteration: int | None = None) -> int:
+    """Number of splits in the booster's trees (up to ``iteration``); 0 for a constant model."""
+    counts = booster.feature_importance(importance_type="split", iteration=iteration)
+    return int(np.asarray(counts).sum())
+
+
+def _refuse_constant_model(splits: int, what: str) -> None:
+    if splits == 0:
+        raise InsufficientDataError(
+            f"{what} has no split (every tree is a single leaf, all gains 0): the data taught it "
+            "nothing, so no quality gate can pass it"
+        )
+
+
 def split_groups(
     data: LtrData, validation_split: float, split: Split, seed: int
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Boolean masks over groups: (train, valid). Whole groups only, never rows."""
     groups = len(data.group_sizes)
-    valid_count = round(groups * validation_split) if validation_split > 0 else 0
-    if validation_split > 0:
-        valid_count = min(max(valid_count, 1), groups - 1)
+    valid_count = validation_group_count(groups, validation_split)
     valid = np.zeros(groups, dtype=bool)
     if valid_count == 0:
         return ~valid, valid
@@ -177,7 +212,9 @@ def confidence_scores(data: LtrData) -> npt.NDArray[np.float64] | None:
 def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     """Train a LambdaRank booster on ``data`` with a group split and early stopping.
 
-    Raises :class:`InsufficientDataError` when there are too few groups to split.
+    Raises :class:`InsufficientDataError` when there are too few groups to split; with
+    ``options.gated``, also when the validation part would be smaller than
+    ``options.min_valid_groups`` (before training) or the trained model has no split.
     """
     import lightgbm
 
@@ -188,6 +225,8 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         raise InsufficientDataError(
             f"{groups} usable query group(s); training with a validation split needs at least {needed}"
         )
+    if options.gated:
+        check_gate_groups(validation_group_count(groups, options.validation_split), options.min_valid_groups)
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     train, valid = subset(data, train_mask), subset(data, valid_mask)
     params = {**DEFAULT_PARAMS}
@@ -224,6 +263,9 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     except lightgbm.basic.LightGBMError as exc:
         raise RecctlError(f"LightGBM refused the training run: {str(exc).strip().splitlines()[0]}") from None
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    splits = tree_splits(booster, best)
+    if options.gated:
+        _refuse_constant_model(splits, "the trained model")
     metrics = {"train": ndcg_at(train, _scores_at(booster, best, train, data_index=0), REPORT_K)}
     baseline: dict[str, dict[str, float]] | None = None
     train_confidence = confidence_scores(train)
@@ -246,6 +288,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         metrics=metrics,
         baseline=baseline,
         top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
+        splits=splits,
     )
 
 
@@ -436,6 +479,7 @@ def model_meta(
         "label_policy_hash": manifest.get("label_policy_hash"),
         "params": result.params,
         "best_iteration": result.best_iteration,
+        "splits": result.splits,
         "split": result.split,
         "groups": {"train": result.train_groups, "valid": result.valid_groups},
         "examples": len(training.data.grades),
@@ -468,8 +512,17 @@ def score(booster: lightgbm.Booster, data: LtrData, iteration: int | None = None
 def existing_model_metrics(
     booster: lightgbm.Booster, data: LtrData, options: TrainOptions
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
-    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training."""
+    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training.
+
+    With ``options.gated``, too few validation groups or a model without a split is
+    :class:`InsufficientDataError`, as in :func:`train_model`.
+    """
     split: Split = options.split or ("time" if data.event_time is not None else "group-random")
+    if options.gated:
+        check_gate_groups(
+            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
+        )
+        _refuse_constant_model(tree_splits(booster), "the model")
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     metrics: dict[str, dict[str, float]] = {}
     baseline: dict[str, dict[str, float]] = {}

@@ -79,6 +79,9 @@ def train_command(
     fail_below_baseline: Annotated[
         bool, typer.Option(help="Quality gate: exit 4 when the model does not beat the confidence order.")
     ] = False,
+    min_valid_groups: Annotated[
+        int, typer.Option(min=1, help="Gates need this many validation groups, else exit 3.")
+    ] = 20,
     evaluate_only: Annotated[
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
@@ -118,6 +121,8 @@ def train_command(
         split=split.value if split else None,
         seed=seed,
         params=overrides,
+        gated=min_ndcg is not None or fail_below_baseline,
+        min_valid_groups=min_valid_groups,
     )
     console = options.console
     with json_failures(json_output, model_path=model):
@@ -224,6 +229,12 @@ def _train(
         f"Boosting rounds: {result.best_iteration} ({result.split} split: {result.train_groups:,} train / "
         f"{result.valid_groups:,} validation groups)",
     )
+    if result.splits == 0:
+        console.print("[yellow]Warning[/]: the model has no split: it scores every item the same")
+    elif 0 < result.valid_groups < train_options.min_valid_groups:
+        console.print(
+            f"[yellow]Warning[/]: validation on only {result.valid_groups} group(s): its NDCG is noise"
+        )
     if failures:
         console.print(
             f"[bold red]Quality gate failed[/]: model written to {written}; {model_path} left as it was"

@@ -44,6 +44,19 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 assessments, 149 interactions: above --min-interactions, far too little to learn from."""
+    folder = tmp_path_factory.mktemp("tiny")
+    assert run("-q", "sample", "--out", str(folder / "data"), "--assessments", "6", "--seed", "1")[0] == 0
+    for kind in ("assessments", "recommendations", "interactions"):
+        code = run(
+            "-q", "--store", str(folder / "store"), "ingest", kind, str(folder / "data" / f"{kind}.ndjson")
+        )
+        assert code[0] == 0
+    return folder / "store"
+
+
 def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
     assert LIGHTGBM_EXAMPLE.is_dir(), f"the shared data sets are missing at {LIGHTGBM_EXAMPLE}"
     model = tmp_path / "lgb.txt"
@@ -304,3 +317,46 @@ def test_json_failures_are_json_too(sample_store: Path, tmp_path: Path) -> None:
     }
     code, out, err = run("--store", str(tmp_path / "nothing"), "train", *WINDOW, "--json")
     assert code == 1 and json.loads(out)["status"] == "error" and "no store at" in json.loads(out)["message"]
+
+
+def test_a_gate_judged_on_too_few_validation_groups_is_not_a_pass(tiny_store: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.txt"
+    store = ["--store", str(tiny_store)]
+    code, out, err = run(*store, "train", *WINDOW, "--fail-below-baseline", "--model", str(model), "--json")
+    assert code == 3, err  # the constant model "beat" the confidence order on its 1 validation group
+    summary = json.loads(out)
+    assert summary["status"] == "insufficient_data"
+    assert (
+        "judged on 1 validation group(s); at least 20 are needed (--min-valid-groups)" in summary["message"]
+    )
+    assert err.strip().splitlines()[-1] == f"Error: {summary['message']}"
+    assert list(tmp_path.iterdir()) == []  # refused before training: no model, no rejected model
+    code, _, err = run(
+        *store, "train", *WINDOW, "--min-ndcg", "0.5", "--min-valid-groups", "2", "--model", str(model)
+    )
+    assert code == 3 and "at least 2 are needed" in err
+
+
+def test_a_model_without_a_split_is_not_a_pass(tiny_store: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.txt"
+    store = ["--store", str(tiny_store)]
+    gates = ["--fail-below-baseline", "--min-ndcg", "0.1", "--min-valid-groups", "1"]
+    code, out, err = run(*store, "train", *WINDOW, *gates, "--model", str(model), "--json")
+    assert code == 3, err
+    assert json.loads(out)["status"] == "insufficient_data"
+    assert "Error: the trained model has no split (every tree is a single leaf, all gains 0)" in err
+    assert list(tmp_path.iterdir()) == []
+    # without a gate, training is as it was: the model is written, with a warning
+    for extra in ([], ["--validation-split", "0"]):
+        code, out, err = run(*store, "train", *WINDOW, *extra, "--model", str(model), "--json")
+        assert code == 0 and json.loads(out)["status"] == "trained", err
+        assert "Warning: the model has no split" in err
+    assert json.loads((tmp_path / "m.meta.json").read_text())["splits"] == 0
+    # ... and the gates of --evaluate-only do not pass it either
+    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", *gates, "--model", str(model), "--json")
+    assert code == 3 and "Error: the model has no split" in err
+    assert json.loads(out)["status"] == "insufficient_data"
+    code, _, err = run(
+        *store, "train", *WINDOW, "--evaluate-only", "--fail-below-baseline", "--model", str(model)
+    )
+    assert code == 3 and "judged on 1 validation group(s)" in err
