@@ -13,6 +13,7 @@ import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -416,6 +417,22 @@ class TrainingData:
     retrieved: int
     manifest: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def feature_coverage(self) -> dict[str, dict[str, Any]]:
+        """Per feature group: features, share of values present, features with none
+        (:func:`recctl.features.feature_coverage`)."""
+        from recctl.features import feature_coverage
+
+        rows = max(self.data.num_rows, 1)
+        present = np.count_nonzero(~np.isnan(self.data.features), axis=0) / rows
+        return feature_coverage(dict(zip(self.data.feature_names, present.tolist(), strict=True)))
+
+    @property
+    def empty_feature_groups(self) -> list[str]:
+        from recctl.features import empty_feature_groups
+
+        return empty_feature_groups(self.feature_coverage)
+
 
 def data_from_store(
     store: Any,
@@ -487,6 +504,8 @@ def model_meta(
         "baseline": result.baseline,
         "top_features": [list(item) for item in result.top_features],
         "data_source": training.source,
+        "feature_coverage": training.feature_coverage,
+        "empty_feature_groups": training.empty_feature_groups,
         "data_fingerprint": manifest.get("data_fingerprint") or _array_fingerprint(training.data),
         "time_window": manifest.get("time_window"),
         "library_versions": library_versions(),

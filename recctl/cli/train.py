@@ -151,6 +151,7 @@ def train_command(
             f"Prepared {len(training.data.grades):,} training examples "
             f"in {len(training.data.group_sizes):,} query groups"
         )
+        report_coverage(console, training.feature_coverage)
         if current is not None:
             summary = _evaluate_only(console, training, train_options, current, min_ndcg, fail_below_baseline)
         else:
@@ -297,7 +298,19 @@ def _summary(status: str, training: TrainingData, *, model_path: Path, **figures
         "groups": len(training.data.group_sizes),
         "model_path": str(model_path),
         **figures,
+        "feature_coverage": training.feature_coverage,
+        "empty_feature_groups": training.empty_feature_groups,
     }
+
+
+def report_coverage(console: Console, coverage: dict[str, dict[str, Any]]) -> None:
+    """One line of coverage per feature group, and a warning for each group with no value at all."""
+    from recctl.features import empty_feature_groups, empty_group_warning
+
+    shares = ", ".join(f"{group} {info['coverage']:.0%}" for group, info in coverage.items())
+    console.print(f"Feature coverage (values present): {shares}", markup=False)
+    for group in empty_feature_groups(coverage):
+        console.print(f"[yellow]Warning[/]: {empty_group_warning(group, coverage)}")
 
 
 def _report(

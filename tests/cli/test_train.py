@@ -360,3 +360,30 @@ def test_a_model_without_a_split_is_not_a_pass(tiny_store: Path, tmp_path: Path)
         *store, "train", *WINDOW, "--evaluate-only", "--fail-below-baseline", "--model", str(model)
     )
     assert code == 3 and "judged on 1 validation group(s)" in err
+
+
+def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path: Path) -> None:
+    store = ["--store", str(tmp_path / "store")]
+    for kind in ("recommendations", "interactions"):  # the assessments catalog was forgotten
+        assert run("-q", *store, "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
+    model = tmp_path / "m.txt"
+    code, out, err = run(*store, "train", *WINDOW, "--num-boost-round", "5", "--model", str(model), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["empty_feature_groups"] == ["assessment", "cross"]
+    assert summary["feature_coverage"]["cross"]["coverage"] == 0.0
+    assert summary["feature_coverage"]["recommendation"]["coverage"] > 0.9
+    flat_err = " ".join(err.split())
+    assert "Warning: all 13 assessment features are missing in every row" in flat_err
+    assert "Warning: all 9 cross features are missing in every row" in flat_err
+    assert (
+        "Feature coverage (values present): recommendation 98%, assessment 0%, cross 0%, list 93%" in flat_err
+    )
+    meta = json.loads((tmp_path / "m.meta.json").read_text())
+    assert meta["empty_feature_groups"] == ["assessment", "cross"]
+    assert meta["feature_coverage"] == summary["feature_coverage"]
+    code, out, err = run(*store, "export", *WINDOW, "--out", str(tmp_path / "set"), "--json")
+    assert code == 0 and json.loads(out)["empty_feature_groups"] == ["assessment", "cross"]
+    assert "Warning: all 13 assessment features" in " ".join(err.split())
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    assert manifest["feature_coverage"] == summary["feature_coverage"]  # export and train agree
