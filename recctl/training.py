@@ -77,6 +77,9 @@ class TrainResult:
     top_features: list[tuple[str, float]]
     splits: int = 0
     """Splits in the trees up to ``best_iteration``; 0 = a constant model that learned nothing."""
+    training_groups: dict[str, Any] = field(default_factory=dict)
+    """The groups it was trained and validated on, as the meta records them
+    (:func:`training_groups_meta`)."""
 
     def model_text(self) -> str:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
@@ -290,6 +293,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         baseline=baseline,
         top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
         splits=splits,
+        training_groups=training_groups_meta(train, valid),
     )
 
 
@@ -503,6 +507,7 @@ def model_meta(
         "metrics": result.metrics,
         "baseline": result.baseline,
         "top_features": [list(item) for item in result.top_features],
+        "training_groups": result.training_groups,
         "data_source": training.source,
         "feature_coverage": training.feature_coverage,
         "empty_feature_groups": training.empty_feature_groups,
@@ -511,6 +516,151 @@ def model_meta(
         "library_versions": library_versions(),
         "created_at": utc_now(),
     }
+
+
+QUERY_ID_ENCODING = 'zlib+base64 of NDJSON {"id": query_id}, sorted'
+
+
+def encode_query_ids(ids: npt.NDArray[Any]) -> str:
+    """Query ids as compact text for the meta (sorted, so equal sets give equal text)."""
+    import base64
+    import zlib
+
+    import polars as pl
+
+    text = pl.DataFrame({"id": pl.Series(ids).cast(pl.String)}).sort("id").write_ndjson()
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+
+
+def decode_query_ids(text: str) -> Any:
+    """The ids of :func:`encode_query_ids` as a polars String Series; ValueError when not such text."""
+    import base64
+    import binascii
+    import io
+    import zlib
+
+    import polars as pl
+
+    try:
+        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+        if not raw.strip():
+            return pl.Series("id", [], dtype=pl.String)
+        return pl.read_ndjson(io.BytesIO(raw), schema={"id": pl.String})["id"]
+    except (binascii.Error, zlib.error, UnicodeError, pl.exceptions.PolarsError) as exc:
+        raise ValueError(f"not a list of query ids ({exc})") from None
+
+
+def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
+    """What the meta records of the groups a model learned from, for ``evaluate`` to find them again.
+
+    ``train``/``valid``: group counts; ``event_time``: the ``event_time`` (newest interaction) of
+    the oldest and of the newest group; ``fingerprint``: sha256 of all their ids, sorted; ``ids``:
+    each part's ids (:func:`encode_query_ids`). Without query ids (LibSVM with a ``.query``
+    file) the last two are None.
+    """
+    import hashlib
+
+    recorded: dict[str, Any] = {"train": train.num_groups, "valid": valid.num_groups, "event_time": None}
+    times = [part.event_time for part in (train, valid) if part.event_time is not None and part.num_rows]
+    if times:
+        recorded["event_time"] = {
+            "first": f"{min(t.min() for t in times).astype('datetime64[ms]')}Z",
+            "last": f"{max(t.max() for t in times).astype('datetime64[ms]')}Z",
+        }
+    if train.query_ids is None or valid.query_ids is None:
+        return {**recorded, "fingerprint": None, "ids": None}
+    every_id = encode_query_ids(np.concatenate([train.query_ids, valid.query_ids]))
+    return {
+        **recorded,
+        "fingerprint": "sha256:" + hashlib.sha256(every_id.encode()).hexdigest(),
+        "ids_encoding": QUERY_ID_ENCODING,
+        "ids": {"train": encode_query_ids(train.query_ids), "valid": encode_query_ids(valid.query_ids)},
+    }
+
+
+@dataclass(frozen=True)
+class GroupOverlap:
+    """Which groups of a data set a model learned from: one flag per group of the data."""
+
+    trained: npt.NDArray[np.bool_]
+    validated: npt.NDArray[np.bool_]
+
+    @property
+    def seen(self) -> npt.NDArray[np.bool_]:
+        """Trained or validated on: early stopping chose the model on its validation groups."""
+        return self.trained | self.validated
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "groups": int(self.seen.sum()),
+            "train": int(self.trained.sum()),
+            "valid": int((self.validated & ~self.trained).sum()),
+        }
+
+
+def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
+    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
+
+    None when the meta does not list its groups (a model from an older recctl, or data without
+    query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
+    """
+    import polars as pl
+
+    from recctl.errors import ModelError
+
+    recorded = meta.get("training_groups")
+    ids = recorded.get("ids") if isinstance(recorded, dict) else None
+    if not isinstance(ids, dict) or data.query_ids is None:
+        return None
+    query_ids = pl.Series(data.query_ids).cast(pl.String)
+    flags = {}
+    for part in ("train", "valid"):
+        try:
+            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
+        except ValueError as exc:
+            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
+        flags[part] = (
+            query_ids.is_in(known.implode()).to_numpy()
+            if known is not None
+            else np.zeros(len(query_ids), dtype=bool)
+        )
+    return GroupOverlap(trained=flags["train"], validated=flags["valid"])
+
+
+def evaluation_data(
+    data: LtrData, meta: dict[str, Any], *, holdout_only: bool
+) -> tuple[LtrData, dict[str, Any] | None]:
+    """The groups to evaluate a model on, and how many of ``data``'s groups it learned from.
+
+    Returns ``(data, overlap)`` with ``overlap = {"groups": n, "train": n, "valid": n,
+    "left_out": bool}`` (``valid`` counts groups validated on and not trained on), or None when
+    it cannot be known (see :func:`training_overlap`). With ``holdout_only`` those groups are
+    left out: then an unknown overlap is an error, and no group left is
+    :class:`InsufficientDataError`.
+    """
+    from recctl.errors import InputError, ModelError
+
+    overlap = training_overlap(meta, data)
+    if overlap is None:
+        if holdout_only and data.query_ids is None:
+            raise InputError(
+                "these data have no query ids, so the model's training groups cannot be left out"
+            )
+        if holdout_only:
+            raise ModelError(
+                "the model's meta does not list the groups it was trained on (a model from an older "
+                "recctl?): retrain it to leave them out"
+            )
+        return data, None
+    counts: dict[str, Any] = {**overlap.counts(), "left_out": holdout_only}
+    if not holdout_only or counts["groups"] == 0:
+        return data, counts
+    if counts["groups"] == data.num_groups:
+        raise InsufficientDataError(
+            f"all {data.num_groups:,} groups were in the model's training data (trained or validated "
+            "on): nothing is left to evaluate; choose a later window"
+        )
+    return subset(data, ~overlap.seen), counts
 
 
 def _array_fingerprint(data: LtrData) -> str:

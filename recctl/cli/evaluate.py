@@ -39,6 +39,9 @@ def evaluate_command(
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
     resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the random order and of the bootstrap.")] = 0,
+    holdout_only: Annotated[
+        bool, typer.Option(help="Leave out the groups the model was trained or validated on.")
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
     ] = False,
@@ -50,7 +53,7 @@ def evaluate_command(
     figure has a bootstrap 95% interval over query groups.
     """
     from recctl.model import load_bundle
-    from recctl.training import evaluate_orders, groups_without_relevant, score
+    from recctl.training import evaluate_orders, evaluation_data, groups_without_relevant, score
 
     options = settings(ctx)
     try:
@@ -75,14 +78,16 @@ def evaluate_command(
             num_features=len(bundle.feature_names),
         )
         bundle = load_bundle(model, expected_features=training.data.feature_names)
+        judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
         reports = evaluate_orders(
-            training.data, score(bundle.booster(), training.data), ks=cutoffs, resamples=resamples, seed=seed
+            judged, score(bundle.booster(), judged), ks=cutoffs, resamples=resamples, seed=seed
         )
         summary: dict[str, Any] = {
             "status": "evaluated",
-            "groups": len(training.data.group_sizes),
-            "groups_without_relevant": groups_without_relevant(training.data),
-            "rows": len(training.data.grades),
+            "groups": judged.num_groups,
+            "groups_without_relevant": groups_without_relevant(judged),
+            "rows": judged.num_rows,
+            "training_overlap": overlap,
             "model_path": str(model),
             "model_version": bundle.version,
             "data": training.source,
@@ -121,6 +126,25 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
         table.add_row("", *(_interval(intervals[f"ndcg@{k}"]) for k in cutoffs), style="dim")
     console.print(table)
     console.print("dim rows: bootstrap 95% intervals over groups", style="dim")
+    _render_overlap(console, summary["training_overlap"], summary["groups"])
+
+
+def _render_overlap(console: Any, overlap: dict[str, Any] | None, groups: int) -> None:
+    if overlap is None:
+        console.print("Overlap with the model's training data: unknown (its meta does not list its groups)")
+    elif overlap["left_out"]:
+        console.print(
+            f"Left out {overlap['groups']:,} group(s) the model was trained or validated on; "
+            f"{groups:,} held-out group(s) evaluated"
+        )
+    elif overlap["groups"]:
+        console.print(
+            f"[yellow]Warning[/]: {overlap['groups']:,} of these {groups:,} groups overlap the model's "
+            f"training data ({overlap['train']:,} trained on, {overlap['valid']:,} validated on), "
+            "so the figures flatter it; --holdout-only leaves them out"
+        )
+    else:
+        console.print(f"None of these {groups:,} groups was in the model's training data")
 
 
 def _interval(bounds: list[float]) -> str:

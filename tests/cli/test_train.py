@@ -387,3 +387,60 @@ def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path
     assert "Warning: all 13 assessment features" in " ".join(err.split())
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
     assert manifest["feature_coverage"] == summary["feature_coverage"]  # export and train agree
+
+
+def test_evaluate_counts_the_groups_the_model_learned_from_and_can_leave_them_out(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    store = ["--store", str(sample_store)]
+    model = tmp_path / "m.txt"
+    trained_window = ["--since", "2025-09-01", "--until", "2025-10-01"]
+    later_window = ["--since", "2025-10-15", "--until", "2025-11-01"]
+    code, out, err = run(
+        *store, "train", *trained_window, "--num-boost-round", "20", "--model", str(model), "--json"
+    )
+    assert code == 0, err
+    trained = json.loads(out)
+    recorded = json.loads((tmp_path / "m.meta.json").read_text())["training_groups"]
+    assert recorded["train"] + recorded["valid"] == trained["groups"]
+    assert recorded["fingerprint"].startswith("sha256:")
+    assert "2025-09-01" <= recorded["event_time"]["first"] <= recorded["event_time"]["last"] < "2025-10-01"
+    evaluate = [*store, "evaluate", "--model", str(model), "--resamples", "10", "--json"]
+    # on its own window every group overlaps, split as in training
+    code, out, err = run(*evaluate, *trained_window)
+    assert code == 0, err
+    same = json.loads(out)["training_overlap"]
+    assert same == {
+        "groups": trained["groups"],
+        "train": recorded["train"],
+        "valid": recorded["valid"],
+        "left_out": False,
+    }
+    # a later window still holds assessments it learned from: counted, and said on stderr
+    code, out, err = run(*evaluate, *later_window)
+    later = json.loads(out)
+    overlap = later["training_overlap"]
+    assert code == 0 and 0 < overlap["groups"] < later["groups"]
+    assert overlap["groups"] == overlap["train"] + overlap["valid"] and not overlap["left_out"]
+    assert f"Warning: {overlap['groups']} of these {later['groups']} groups overlap" in " ".join(err.split())
+    code, out, err = run(*evaluate, *later_window, "--holdout-only")
+    held_out = json.loads(out)
+    assert code == 0, err
+    assert held_out["groups"] == later["groups"] - overlap["groups"]
+    assert held_out["training_overlap"] == {**overlap, "left_out": True}
+    assert held_out["model"]["ndcg@10"] != later["model"]["ndcg@10"]
+    code, out, err = run(*evaluate, *trained_window, "--holdout-only")
+    assert code == 3 and json.loads(out)["status"] == "insufficient_data"
+    assert "nothing is left to evaluate" in err
+    # a model whose meta does not list its groups (an older recctl): unknown, and no --holdout-only
+    from recctl.model import load_bundle, save_bundle
+
+    bundle = load_bundle(model)
+    old = tmp_path / "old.txt"
+    save_bundle(bundle.model_text, {k: v for k, v in bundle.meta.items() if k != "training_groups"}, old)
+    code, out, err = run(
+        *store, "evaluate", "--model", str(old), "--resamples", "10", "--json", *later_window
+    )
+    assert code == 0 and json.loads(out)["training_overlap"] is None and "unknown" in err
+    code, _, err = run(*store, "evaluate", "--model", str(old), "--holdout-only", *later_window)
+    assert code == 1 and "does not list the groups it was trained on" in err
