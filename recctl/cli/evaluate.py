@@ -50,7 +50,8 @@ def evaluate_command(
 
     NDCG convention (LightGBM's): gain 2^grade - 1, discount 1/log2(rank + 1), ties kept in input
     order, and a group with no relevant item scores 1 (how many there were is reported). Each
-    figure has a bootstrap 95% interval over query groups.
+    figure has a bootstrap 95% interval over query groups. Groups the model was trained or
+    validated on are counted (--holdout-only leaves them out).
     """
     from recctl.model import load_bundle
     from recctl.training import evaluate_orders, evaluation_data, groups_without_relevant, score
