@@ -308,7 +308,7 @@ def report_coverage(console: Console, coverage: dict[str, dict[str, Any]]) -> No
     from recctl.features import empty_feature_groups, empty_group_warning
 
     shares = ", ".join(f"{group} {info['coverage']:.0%}" for group, info in coverage.items())
-    console.print(f"Feature coverage (values present): {shares}", markup=False)
+    console.print(f"Feature coverage: {shares}", markup=False)
     for group in empty_feature_groups(coverage):
         console.print(f"[yellow]Warning[/]: {empty_group_warning(group, coverage)}")
 

@@ -376,9 +376,7 @@ def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path
     flat_err = " ".join(err.split())
     assert "Warning: all 13 assessment features are missing in every row" in flat_err
     assert "Warning: all 9 cross features are missing in every row" in flat_err
-    assert (
-        "Feature coverage (values present): recommendation 98%, assessment 0%, cross 0%, list 93%" in flat_err
-    )
+    assert "Feature coverage: recommendation 98%, assessment 0%, cross 0%, list 93%" in flat_err
     meta = json.loads((tmp_path / "m.meta.json").read_text())
     assert meta["empty_feature_groups"] == ["assessment", "cross"]
     assert meta["feature_coverage"] == summary["feature_coverage"]
