@@ -29,7 +29,16 @@ import polars as pl
 
 from recctl._version import __version__
 from recctl.errors import InputError, InsufficientDataError
-from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION, GROUP, candidates, compute_features
+from recctl.features import (
+    FEATURE_NAMES,
+    FEATURE_SET_VERSION,
+    GROUP,
+    candidates,
+    compute_features,
+    empty_feature_groups,
+    feature_coverage,
+    present_shares,
+)
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.stores.base import Store
 
@@ -212,6 +221,7 @@ def assemble(
         pl.col("position"),
         *FEATURE_NAMES,
     )
+    coverage = feature_coverage(present_shares(frame, list(FEATURE_NAMES)))
     manifest = {
         "recctl_version": __version__,
         "feature_set_version": FEATURE_SET_VERSION,
@@ -228,6 +238,8 @@ def assemble(
         "interactions": interactions.height,
         "orphan_interactions": orphans,
         "grade_counts": {str(g): int(n) for g, n in frame["grade"].value_counts().sort("grade").iter_rows()},
+        "feature_coverage": coverage,
+        "empty_feature_groups": empty_feature_groups(coverage),
         "data_fingerprint": fingerprint(frame),
     }
     return TrainingSet(frame, manifest)

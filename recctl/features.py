@@ -15,9 +15,10 @@ never a silent 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import polars as pl
 
@@ -342,6 +343,7 @@ def _registry() -> list[Feature]:
 
 FEATURES: tuple[Feature, ...] = tuple(_registry())
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+FEATURE_GROUPS: dict[str, str] = {f.name: f.group for f in FEATURES}
 
 CANDIDATE_COLUMNS: dict[str, pl.DataType] = {
     GROUP: pl.String(),
@@ -467,3 +469,55 @@ def registry_table() -> pl.DataFrame:
             "meaning": [f.meaning for f in FEATURES],
         }
     )
+
+
+_EMPTY_GROUP_CAUSES = {
+    "assessment": "no group's assessment is in the catalog (are the assessments ingested?)",
+    "cross": "they need the groups' assessments",
+}
+
+
+def feature_coverage(present: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+    """Per feature group, how much of it the data holds.
+
+    ``present`` maps each feature to the share of rows where it has a value (not null, not NaN).
+    Returns ``{group: {"features": n, "coverage": share of the group's cells with a value,
+    "empty_features": [names with no value in any row]}}``, groups in registry order; a
+    feature the registry does not define (``--data`` sets) counts in group ``other``.
+
+    >>> feature_coverage({"confidence_score": 1.0, "roi_potential": 0.5, "x": 0.0})["recommendation"]
+    {'features': 2, 'coverage': 0.75, 'empty_features': []}
+    """
+    groups: dict[str, list[str]] = {}
+    for name in present:
+        groups.setdefault(FEATURE_GROUPS.get(name, "other"), []).append(name)
+    order = [*dict.fromkeys(FEATURE_GROUPS.values()), "other"]
+    return {
+        group: {
+            "features": len(groups[group]),
+            "coverage": round(sum(present[name] for name in groups[group]) / len(groups[group]), 4),
+            "empty_features": [name for name in groups[group] if present[name] == 0],
+        }
+        for group in order
+        if group in groups
+    }
+
+
+def empty_feature_groups(coverage: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The groups of :func:`feature_coverage` with no value in any row of any of their features."""
+    return [group for group, info in coverage.items() if info["features"] and info["coverage"] == 0]
+
+
+def empty_group_warning(group: str, coverage: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line saying that ``group`` is empty, and the likely cause when there is a usual one."""
+    cause = _EMPTY_GROUP_CAUSES.get(group)
+    line = f"all {coverage[group]['features']} {group} features are missing in every row"
+    return f"{line}: {cause}" if cause else line
+
+
+def present_shares(frame: pl.DataFrame, names: list[str]) -> dict[str, float]:
+    """Share of the rows of ``frame`` where each feature column in ``names`` has a value."""
+    if frame.height == 0:
+        return dict.fromkeys(names, 0.0)
+    shares = frame.select(pl.col(name).fill_nan(None).is_not_null().mean() for name in names)
+    return {name: float(value) for name, value in shares.row(0, named=True).items()}

@@ -436,7 +436,52 @@ def _libsvm_columns(feature_cols: list[str], width: int) -> npt.NDArray[np.int64
     return indices.to_numpy()
 
 
+def _refuse_other_text(location: Path) -> None:
+    """An InputError when a file that is not Parquet is plainly not LibSVM either.
+
+    Interaction logs and catalogs (JSON, NDJSON, CSV with a header, gzip, a spreadsheet) are
+    records for ``recctl ingest``, not a learning-to-rank set; without this check they would
+    fail on "line 1: label ... is not a number" with the whole first line as the label.
+    """
+    try:
+        with location.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise InputError(f"cannot read {location}: {exc.strerror or exc}") from exc
+    what = None
+    if head.startswith(b"\x1f\x8b"):
+        what = "gzip-compressed"
+    elif head.startswith(b"PK\x03\x04"):
+        what = "a zip archive (a spreadsheet?)"
+    else:
+        text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        first_line = text.split(b"\n", 1)[0]
+        first_field = first_line.split(b",", 1)[0].split(b";", 1)[0].strip()
+        if text[:1] in (b"{", b"["):
+            what = "JSON (NDJSON or a JSON array)"
+        elif (b"," in first_line or b";" in first_line) and not _is_number(first_field):
+            what = "CSV with a header line"
+    if what is not None:
+        raise InputError(
+            f"{location} is {what}, not a learning-to-rank set (a recctl export, Parquet, or LibSVM "
+            "text); interaction logs and catalogs are read by `recctl ingest`"
+        )
+
+
+def _is_number(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _load_libsvm(location: Path, feature_cols: list[str] | None, num_features: int | None) -> LtrData:
+    _refuse_other_text(location)
     lines = _libsvm_lines(location).with_row_index("row")
     if lines.height == 0:
         raise InputError(f"{location} has no data lines")
@@ -449,7 +494,7 @@ def _load_libsvm(location: Path, feature_cols: list[str] | None, num_features: i
     )
     bad_label = _first_bad(labels, pl.col("number").is_null(), "token")
     if bad_label is not None:
-        raise InputError(f"{location}, line {bad_label[0]}: label {bad_label[1]!r} is not a number")
+        raise InputError(f"{location}, line {bad_label[0]}: label {_shorten(bad_label[1])!r} is not a number")
     grades = _grades(labels["number"], f"{location} labels")
 
     entries = (
@@ -474,7 +519,7 @@ def _load_libsvm(location: Path, feature_cols: list[str] | None, num_features: i
         "token",
     )
     if bad_pair is not None:
-        raise InputError(f"{location}, line {bad_pair[0]}: {bad_pair[1]!r} is not index:value")
+        raise InputError(f"{location}, line {bad_pair[0]}: {_shorten(bad_pair[1])!r} is not index:value")
 
     rows = lines.height
     width = int(pairs["index"].max()) + 1 if pairs.height else 0  # type: ignore[arg-type]

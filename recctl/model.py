@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,6 +75,36 @@ class ModelBundle:
             raise ModelError(f"{self.path}: not a readable LightGBM model ({_first_line(exc)})") from None
 
 
+def check_destination(model_path: Path) -> None:
+    """Raise :class:`ModelError` unless a bundle can be saved at ``model_path``.
+
+    Cheap, so a command checks it before its work: the model file (and its meta and
+    ``*.rejected.*`` siblings) must not be directories, and the nearest folder that exists on
+    the way there must be a folder recctl can create files in (tried with a probe file, removed
+    at once: permission bits do not tell, e.g. for root or on a read-only mount). Nothing else is
+    created.
+    """
+    rejected = rejected_path_for(model_path)
+    for path in (model_path, meta_path_for(model_path), rejected, meta_path_for(rejected)):
+        if path.is_dir():
+            raise ModelError(
+                f"{path} is a directory; name the model file to write, e.g. {path / 'ranker.txt'}"
+            )
+    folder = model_path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ModelError(f"cannot write {model_path}: {folder} is a file, not a directory")
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".recctl-probe-", dir=folder)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write {model_path}: cannot create files in {folder} ({exc.strerror or exc})"
+        ) from None
+    os.close(descriptor)
+    os.unlink(probe)
+
+
 def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
     """Write the model and its meta (plus ``model_sha256``) atomically; returns (model path, meta path)."""
     meta_path = meta_path_for(model_path)
@@ -95,6 +126,8 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
     with _locked(model_path.parent, exclusive=False):
         try:
             model_text = model_path.read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise ModelError(f"{model_path} is a directory, not a model file") from None
         except FileNotFoundError:
             raise ModelError(f"no model at {model_path} (train one with `recctl train`)") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -140,11 +141,29 @@ class PackageBooster:
             raise NativeError(str(exc)) from None
 
 
-def load(model_text: str) -> NativeBooster | None:
-    """The model in LightGBM's C library, or None when the library cannot be found or loaded.
+def param_aliases() -> dict[str, list[str]]:
+    """Every parameter LightGBM knows, canonical name -> its aliases, from LightGBM itself
+    (``LGBM_DumpParamAliases`` of its C API), so recctl never keeps a list of its own."""
+    library: Any = _library()
+    if library is None:  # the wheel's library is elsewhere: the lightgbm package has it loaded
+        from lightgbm.basic import _LIB
 
-    Raises :class:`NativeError` when the library refuses the model.
-    """
+        library = _LIB
+    size = 1 << 16
+    for _attempt in range(2):
+        buffer = ctypes.create_string_buffer(size)
+        needed = ctypes.c_int64()
+        status = library.LGBM_DumpParamAliases(ctypes.c_int64(size), ctypes.byref(needed), buffer)
+        if status != 0:
+            raise NativeError("LightGBM could not list its parameters")
+        if needed.value <= size:
+            break
+        size = needed.value
+    aliases: dict[str, list[str]] = json.loads(buffer.value.decode("utf-8"))
+    return aliases
+
+
+def _library() -> ctypes.CDLL | None:
     path = library_path()
     if path is None:
         return None
@@ -153,4 +172,13 @@ def load(model_text: str) -> NativeBooster | None:
     except OSError:
         return None
     library.LGBM_GetLastError.restype = ctypes.c_char_p
-    return NativeBooster(library, model_text)
+    return library
+
+
+def load(model_text: str) -> NativeBooster | None:
+    """The model in LightGBM's C library, or None when the library cannot be found or loaded.
+
+    Raises :class:`NativeError` when the library refuses the model.
+    """
+    library = _library()
+    return None if library is None else NativeBooster(library, model_text)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -55,6 +56,10 @@ class TrainOptions:
     split: Split | None = None
     seed: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    gated: bool = False
+    """A quality gate will judge the model: then too few validation groups, or a model without a
+    single split, is :class:`InsufficientDataError`, never a model to judge."""
+    min_valid_groups: int = 20
 
 
 @dataclass
@@ -70,6 +75,11 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     baseline: dict[str, dict[str, float]] | None
     top_features: list[tuple[str, float]]
+    splits: int = 0
+    """Splits in the trees up to ``best_iteration``; 0 = a constant model that learned nothing."""
+    training_groups: dict[str, Any] = field(default_factory=dict)
+    """The groups it was trained and validated on, as the meta records them
+    (:func:`training_groups_meta`)."""
 
     def model_text(self) -> str:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
@@ -82,6 +92,25 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
     return key, _param_value(raw.strip())
+
+
+def unknown_params(names: Iterable[str]) -> dict[str, str | None]:
+    """The names LightGBM does not know as a parameter or alias, each with its likely meaning.
+
+    ``{"num_leave": "num_leaves"}``; the value is None when no known name is close. LightGBM
+    itself is asked (:func:`recctl.native.param_aliases`), so its aliases count as known.
+    """
+    import difflib
+
+    from recctl.native import param_aliases
+
+    canonical = {alias: name for name, aliases in param_aliases().items() for alias in (name, *aliases)}
+    unknown = {}
+    for name in names:
+        if name not in canonical:
+            close = difflib.get_close_matches(name, list(canonical), n=1, cutoff=0.75)
+            unknown[name] = canonical[close[0]] if close else None
+    return unknown
 
 
 def _param_value(raw: str) -> Any:
@@ -102,14 +131,43 @@ def group_offsets(group_sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return np.concatenate([[0], np.cumsum(group_sizes)]).astype(np.int64)
 
 
+def validation_group_count(groups: int, validation_split: float) -> int:
+    """How many of ``groups`` validate: the share rounded, at least 1 and at most all but one."""
+    if validation_split <= 0:
+        return 0
+    return min(max(round(groups * validation_split), 1), groups - 1)
+
+
+def check_gate_groups(valid_groups: int, min_valid_groups: int) -> None:
+    """:class:`InsufficientDataError` when a gate would be judged on fewer than the minimum groups:
+    NDCG over a handful of groups is noise, and a gate must not pass on it."""
+    if valid_groups < min_valid_groups:
+        raise InsufficientDataError(
+            f"the quality gates would be judged on {valid_groups} validation group(s); at least "
+            f"{min_valid_groups} are needed (--min-valid-groups): more data or a larger --validation-split"
+        )
+
+
+def tree_splits(booster: lightgbm.Booster, iteration: int | None = None) -> int:
+    """Number of splits in the booster's trees (up to ``iteration``); 0 for a constant model."""
+    counts = booster.feature_importance(importance_type="split", iteration=iteration)
+    return int(np.asarray(counts).sum())
+
+
+def _refuse_constant_model(splits: int, what: str) -> None:
+    if splits == 0:
+        raise InsufficientDataError(
+            f"{what} has no split (every tree is a single leaf, all gains 0): the data taught it "
+            "nothing, so no quality gate can pass it"
+        )
+
+
 def split_groups(
     data: LtrData, validation_split: float, split: Split, seed: int
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Boolean masks over groups: (train, valid). Whole groups only, never rows."""
     groups = len(data.group_sizes)
-    valid_count = round(groups * validation_split) if validation_split > 0 else 0
-    if validation_split > 0:
-        valid_count = min(max(valid_count, 1), groups - 1)
+    valid_count = validation_group_count(groups, validation_split)
     valid = np.zeros(groups, dtype=bool)
     if valid_count == 0:
         return ~valid, valid
@@ -158,7 +216,9 @@ def confidence_scores(data: LtrData) -> npt.NDArray[np.float64] | None:
 def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     """Train a LambdaRank booster on ``data`` with a group split and early stopping.
 
-    Raises :class:`InsufficientDataError` when there are too few groups to split.
+    Raises :class:`InsufficientDataError` when there are too few groups to split; with
+    ``options.gated``, also when the validation part would be smaller than
+    ``options.min_valid_groups`` (before training) or the trained model has no split.
     """
     import lightgbm
 
@@ -169,6 +229,8 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         raise InsufficientDataError(
             f"{groups} usable query group(s); training with a validation split needs at least {needed}"
         )
+    if options.gated:
+        check_gate_groups(validation_group_count(groups, options.validation_split), options.min_valid_groups)
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     train, valid = subset(data, train_mask), subset(data, valid_mask)
     params = {**DEFAULT_PARAMS}
@@ -205,6 +267,9 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     except lightgbm.basic.LightGBMError as exc:
         raise RecctlError(f"LightGBM refused the training run: {str(exc).strip().splitlines()[0]}") from None
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    splits = tree_splits(booster, best)
+    if options.gated:
+        _refuse_constant_model(splits, "the trained model")
     metrics = {"train": ndcg_at(train, _scores_at(booster, best, train, data_index=0), REPORT_K)}
     baseline: dict[str, dict[str, float]] | None = None
     train_confidence = confidence_scores(train)
@@ -227,6 +292,8 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         metrics=metrics,
         baseline=baseline,
         top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
+        splits=splits,
+        training_groups=training_groups_meta(train, valid),
     )
 
 
@@ -354,6 +421,22 @@ class TrainingData:
     retrieved: int
     manifest: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def feature_coverage(self) -> dict[str, dict[str, Any]]:
+        """Per feature group: features, share of values present, features with none
+        (:func:`recctl.features.feature_coverage`)."""
+        from recctl.features import feature_coverage
+
+        rows = max(self.data.num_rows, 1)
+        present = np.count_nonzero(~np.isnan(self.data.features), axis=0) / rows
+        return feature_coverage(dict(zip(self.data.feature_names, present.tolist(), strict=True)))
+
+    @property
+    def empty_feature_groups(self) -> list[str]:
+        from recctl.features import empty_feature_groups
+
+        return empty_feature_groups(self.feature_coverage)
+
 
 def data_from_store(
     store: Any,
@@ -417,18 +500,167 @@ def model_meta(
         "label_policy_hash": manifest.get("label_policy_hash"),
         "params": result.params,
         "best_iteration": result.best_iteration,
+        "splits": result.splits,
         "split": result.split,
         "groups": {"train": result.train_groups, "valid": result.valid_groups},
         "examples": len(training.data.grades),
         "metrics": result.metrics,
         "baseline": result.baseline,
         "top_features": [list(item) for item in result.top_features],
+        "training_groups": result.training_groups,
         "data_source": training.source,
+        "feature_coverage": training.feature_coverage,
+        "empty_feature_groups": training.empty_feature_groups,
         "data_fingerprint": manifest.get("data_fingerprint") or _array_fingerprint(training.data),
         "time_window": manifest.get("time_window"),
         "library_versions": library_versions(),
         "created_at": utc_now(),
     }
+
+
+QUERY_ID_ENCODING = 'zlib+base64 of NDJSON {"id": query_id}, sorted'
+
+
+def encode_query_ids(ids: npt.NDArray[Any]) -> str:
+    """Query ids as compact text for the meta (sorted, so equal sets give equal text)."""
+    import base64
+    import zlib
+
+    import polars as pl
+
+    text = pl.DataFrame({"id": pl.Series(ids).cast(pl.String)}).sort("id").write_ndjson()
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
+
+
+def decode_query_ids(text: str) -> Any:
+    """The ids of :func:`encode_query_ids` as a polars String Series; ValueError when not such text."""
+    import base64
+    import binascii
+    import io
+    import zlib
+
+    import polars as pl
+
+    try:
+        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+        if not raw.strip():
+            return pl.Series("id", [], dtype=pl.String)
+        return pl.read_ndjson(io.BytesIO(raw), schema={"id": pl.String})["id"]
+    except (binascii.Error, zlib.error, UnicodeError, pl.exceptions.PolarsError) as exc:
+        raise ValueError(f"not a list of query ids ({exc})") from None
+
+
+def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
+    """What the meta records of the groups a model learned from, for ``evaluate`` to find them again.
+
+    ``train``/``valid``: group counts; ``event_time``: the ``event_time`` (newest interaction) of
+    the oldest and of the newest group; ``fingerprint``: sha256 of all their ids, sorted; ``ids``:
+    each part's ids (:func:`encode_query_ids`). Without query ids (LibSVM with a ``.query``
+    file) the last two are None.
+    """
+    import hashlib
+
+    recorded: dict[str, Any] = {"train": train.num_groups, "valid": valid.num_groups, "event_time": None}
+    times = [part.event_time for part in (train, valid) if part.event_time is not None and part.num_rows]
+    if times:
+        recorded["event_time"] = {
+            "first": f"{min(t.min() for t in times).astype('datetime64[ms]')}Z",
+            "last": f"{max(t.max() for t in times).astype('datetime64[ms]')}Z",
+        }
+    if train.query_ids is None or valid.query_ids is None:
+        return {**recorded, "fingerprint": None, "ids": None}
+    every_id = encode_query_ids(np.concatenate([train.query_ids, valid.query_ids]))
+    return {
+        **recorded,
+        "fingerprint": "sha256:" + hashlib.sha256(every_id.encode()).hexdigest(),
+        "ids_encoding": QUERY_ID_ENCODING,
+        "ids": {"train": encode_query_ids(train.query_ids), "valid": encode_query_ids(valid.query_ids)},
+    }
+
+
+@dataclass(frozen=True)
+class GroupOverlap:
+    """Which groups of a data set a model learned from: one flag per group of the data."""
+
+    trained: npt.NDArray[np.bool_]
+    validated: npt.NDArray[np.bool_]
+
+    @property
+    def seen(self) -> npt.NDArray[np.bool_]:
+        """Trained or validated on: early stopping chose the model on its validation groups."""
+        return self.trained | self.validated
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "groups": int(self.seen.sum()),
+            "train": int(self.trained.sum()),
+            "valid": int((self.validated & ~self.trained).sum()),
+        }
+
+
+def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
+    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
+
+    None when the meta does not list its groups (a model from an older recctl, or data without
+    query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
+    """
+    import polars as pl
+
+    from recctl.errors import ModelError
+
+    recorded = meta.get("training_groups")
+    ids = recorded.get("ids") if isinstance(recorded, dict) else None
+    if not isinstance(ids, dict) or data.query_ids is None:
+        return None
+    query_ids = pl.Series(data.query_ids).cast(pl.String)
+    flags = {}
+    for part in ("train", "valid"):
+        try:
+            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
+        except ValueError as exc:
+            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
+        flags[part] = (
+            query_ids.is_in(known.implode()).to_numpy()
+            if known is not None
+            else np.zeros(len(query_ids), dtype=bool)
+        )
+    return GroupOverlap(trained=flags["train"], validated=flags["valid"])
+
+
+def evaluation_data(
+    data: LtrData, meta: dict[str, Any], *, holdout_only: bool
+) -> tuple[LtrData, dict[str, Any] | None]:
+    """The groups to evaluate a model on, and how many of ``data``'s groups it learned from.
+
+    Returns ``(data, overlap)`` with ``overlap = {"groups": n, "train": n, "valid": n,
+    "left_out": bool}`` (``valid`` counts groups validated on and not trained on), or None when
+    it cannot be known (see :func:`training_overlap`). With ``holdout_only`` those groups are
+    left out: then an unknown overlap is an error, and no group left is
+    :class:`InsufficientDataError`.
+    """
+    from recctl.errors import InputError, ModelError
+
+    overlap = training_overlap(meta, data)
+    if overlap is None:
+        if holdout_only and data.query_ids is None:
+            raise InputError(
+                "these data have no query ids, so the model's training groups cannot be left out"
+            )
+        if holdout_only:
+            raise ModelError(
+                "the model's meta does not list the groups it was trained on (a model from an older "
+                "recctl?): retrain it to leave them out"
+            )
+        return data, None
+    counts: dict[str, Any] = {**overlap.counts(), "left_out": holdout_only}
+    if not holdout_only or counts["groups"] == 0:
+        return data, counts
+    if counts["groups"] == data.num_groups:
+        raise InsufficientDataError(
+            f"all {data.num_groups:,} groups were in the model's training data (trained or validated "
+            "on): nothing is left to evaluate; choose a later window"
+        )
+    return subset(data, ~overlap.seen), counts
 
 
 def _array_fingerprint(data: LtrData) -> str:
@@ -449,8 +681,17 @@ def score(booster: lightgbm.Booster, data: LtrData, iteration: int | None = None
 def existing_model_metrics(
     booster: lightgbm.Booster, data: LtrData, options: TrainOptions
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
-    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training."""
+    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training.
+
+    With ``options.gated``, too few validation groups or a model without a split is
+    :class:`InsufficientDataError`, as in :func:`train_model`.
+    """
     split: Split = options.split or ("time" if data.event_time is not None else "group-random")
+    if options.gated:
+        check_gate_groups(
+            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
+        )
+        _refuse_constant_model(tree_splits(booster), "the model")
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     metrics: dict[str, dict[str, float]] = {}
     baseline: dict[str, dict[str, float]] = {}

@@ -182,3 +182,25 @@ def test_window_resolution() -> None:
     )
     with pytest.raises(ValueError, match="empty"):
         TimeWindow.resolve(since=datetime(2025, 3, 2), until=until)
+
+
+def test_manifest_gives_each_feature_groups_coverage_and_names_the_empty_ones() -> None:
+    events = [
+        interaction(event_id="c", recommendation_id="rec-a", interaction_type="click"),
+        interaction(event_id="i", recommendation_id="rec-b", interaction_type="implement"),
+    ]
+    catalog = [recommendation(recommendation_id=r) for r in ("rec-a", "rec-b", "rec-c")]
+    interactions, recommendations, assessments = frames(events, catalog, [assessment()])
+    with_assessments = assemble(interactions, recommendations, assessments).manifest
+    assert list(with_assessments["feature_coverage"]) == ["recommendation", "assessment", "cross", "list"]
+    assert with_assessments["empty_feature_groups"] == []
+    assert with_assessments["feature_coverage"]["assessment"]["coverage"] > 0.5
+    without = assemble(interactions, recommendations, assessments.clear()).manifest
+    assert without["empty_feature_groups"] == ["assessment", "cross"]
+    cross = without["feature_coverage"]["cross"]
+    assert cross["coverage"] == 0.0 and {"own_category_priority", "provider_match"} <= set(
+        cross["empty_features"]
+    )
+    assert sum(info["features"] for info in without["feature_coverage"].values()) == len(FEATURE_NAMES)
+    recommendation_part = with_assessments["feature_coverage"]["recommendation"]
+    assert without["feature_coverage"]["recommendation"] == recommendation_part  # not the catalog's fault

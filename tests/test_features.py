@@ -184,3 +184,18 @@ def test_rank_batch_features_equal_the_export_bit_for_bit(tmp_path: Path) -> Non
                 assert (want is None and have is None) or (
                     want is not None and have is not None and want.hex() == have.hex()
                 ), (group, row["recommendation_id"], name, want, have)
+
+
+def test_feature_coverage_by_group() -> None:
+    from recctl.features import empty_feature_groups, empty_group_warning, feature_coverage
+
+    coverage = feature_coverage(
+        {"confidence_score": 1.0, "roi_potential": 0.5, "provider_match": 0.0, "f7": 1.0}
+    )
+    assert coverage == {
+        "recommendation": {"features": 2, "coverage": 0.75, "empty_features": []},
+        "cross": {"features": 1, "coverage": 0.0, "empty_features": ["provider_match"]},
+        "other": {"features": 1, "coverage": 1.0, "empty_features": []},
+    }
+    assert empty_feature_groups(coverage) == ["cross"]
+    assert empty_group_warning("cross", coverage).startswith("all 1 cross features are missing in every row")

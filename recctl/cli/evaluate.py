@@ -21,6 +21,7 @@ from recctl.cli.options import (
     Until,
     training_data,
 )
+from recctl.cli.train import json_failures
 
 
 def evaluate_command(
@@ -38,6 +39,9 @@ def evaluate_command(
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
     resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% intervals.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the random order and of the bootstrap.")] = 0,
+    holdout_only: Annotated[
+        bool, typer.Option(help="Leave out the groups the model was trained or validated on.")
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
     ] = False,
@@ -46,10 +50,11 @@ def evaluate_command(
 
     NDCG convention (LightGBM's): gain 2^grade - 1, discount 1/log2(rank + 1), ties kept in input
     order, and a group with no relevant item scores 1 (how many there were is reported). Each
-    figure has a bootstrap 95% interval over query groups.
+    figure has a bootstrap 95% interval over query groups. Groups the model was trained or
+    validated on are counted (--holdout-only leaves them out).
     """
     from recctl.model import load_bundle
-    from recctl.training import evaluate_orders, groups_without_relevant, score
+    from recctl.training import evaluate_orders, evaluation_data, groups_without_relevant, score
 
     options = settings(ctx)
     try:
@@ -58,39 +63,43 @@ def evaluate_command(
         raise typer.BadParameter(f"--k wants integers like 1,3,5,10, got {k!r}") from None
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
-    bundle = load_bundle(model)
-    training = training_data(
-        options,
-        data,
-        label_col,
-        group_col,
-        feature_cols,
-        min_interactions,
-        lookback_days,
-        since,
-        until,
-        labels,
-        num_features=len(bundle.feature_names),
-    )
-    bundle = load_bundle(model, expected_features=training.data.feature_names)
-    reports = evaluate_orders(
-        training.data, score(bundle.booster(), training.data), ks=cutoffs, resamples=resamples, seed=seed
-    )
-    summary: dict[str, Any] = {
-        "groups": len(training.data.group_sizes),
-        "groups_without_relevant": groups_without_relevant(training.data),
-        "rows": len(training.data.grades),
-        "model_path": str(model),
-        "model_version": bundle.version,
-        "data": training.source,
-        **{name: report.means() if report else None for name, report in reports.items()},
-        "intervals": {
-            name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
-            if report
-            else None
-            for name, report in reports.items()
-        },
-    }
+    with json_failures(json_output, model_path=model):
+        bundle = load_bundle(model)
+        training = training_data(
+            options,
+            data,
+            label_col,
+            group_col,
+            feature_cols,
+            min_interactions,
+            lookback_days,
+            since,
+            until,
+            labels,
+            num_features=len(bundle.feature_names),
+        )
+        bundle = load_bundle(model, expected_features=training.data.feature_names)
+        judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
+        reports = evaluate_orders(
+            judged, score(bundle.booster(), judged), ks=cutoffs, resamples=resamples, seed=seed
+        )
+        summary: dict[str, Any] = {
+            "status": "evaluated",
+            "groups": judged.num_groups,
+            "groups_without_relevant": groups_without_relevant(judged),
+            "rows": judged.num_rows,
+            "training_overlap": overlap,
+            "model_path": str(model),
+            "model_version": bundle.version,
+            "data": training.source,
+            **{name: report.means() if report else None for name, report in reports.items()},
+            "intervals": {
+                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
+                if report
+                else None
+                for name, report in reports.items()
+            },
+        }
     if json_output:
         print_json(summary)
     _render(options.console, summary, cutoffs)
@@ -118,6 +127,25 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
         table.add_row("", *(_interval(intervals[f"ndcg@{k}"]) for k in cutoffs), style="dim")
     console.print(table)
     console.print("dim rows: bootstrap 95% intervals over groups", style="dim")
+    _render_overlap(console, summary["training_overlap"], summary["groups"])
+
+
+def _render_overlap(console: Any, overlap: dict[str, Any] | None, groups: int) -> None:
+    if overlap is None:
+        console.print("Overlap with the model's training data: unknown (its meta does not list its groups)")
+    elif overlap["left_out"]:
+        console.print(
+            f"Left out {overlap['groups']:,} group(s) the model was trained or validated on; "
+            f"{groups:,} held-out group(s) evaluated"
+        )
+    elif overlap["groups"]:
+        console.print(
+            f"[yellow]Warning[/]: {overlap['groups']:,} of these {groups:,} groups overlap the model's "
+            f"training data ({overlap['train']:,} trained on, {overlap['valid']:,} validated on), "
+            "so the figures flatter it; --holdout-only leaves them out"
+        )
+    else:
+        console.print(f"None of these {groups:,} groups was in the model's training data")
 
 
 def _interval(bounds: list[float]) -> str:

@@ -81,4 +81,7 @@ def report(console: Any, summary: dict[str, Any]) -> None:
         f"grades {summary['grade_counts']}, window {window['since'] or '-'} .. {window['until'] or '-'}",
         markup=False,
     )
+    from recctl.cli.train import report_coverage
+
+    report_coverage(console, summary["feature_coverage"])
     console.print(f"-> {summary['path']} + {summary['manifest']}", markup=False, soft_wrap=True)

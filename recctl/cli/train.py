@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ from recctl.cli.options import (
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from recctl.model import ModelBundle
     from recctl.training import TrainingData
 
 
@@ -71,31 +73,45 @@ def train_command(
         list[str] | None, typer.Option(help="LightGBM parameter KEY=VALUE (repeatable; lists as a,b,c).")
     ] = None,
     min_ndcg: Annotated[
-        float | None, typer.Option(help="Quality gate: validation NDCG@10 must reach this, else exit 4.")
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Quality gate: validation NDCG@10 must reach this, else exit 4."),
     ] = None,
     fail_below_baseline: Annotated[
         bool, typer.Option(help="Quality gate: exit 4 when the model does not beat the confidence order.")
     ] = False,
+    min_valid_groups: Annotated[
+        int, typer.Option(min=1, help="Gates need this many validation groups, else exit 3.")
+    ] = 20,
     evaluate_only: Annotated[
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
     json_output: Annotated[
-        str | None, typer.Option("--json", help="Write the JSON summary to PATH, or '-' for stdout.")
-    ] = None,
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Train the LambdaRank ranker and write the model bundle (model text + .meta.json).
 
     Exit 3 when there is too little data, 4 when a quality gate fails (the new model is then
     written as *.rejected.txt and the current one is left as it was).
     """
-    from recctl.errors import InsufficientDataError, QualityGateError
-    from recctl.training import TrainOptions, parse_param
+    from recctl.errors import QualityGateError
+    from recctl.model import load_bundle
+    from recctl.training import TrainOptions, parse_param, unknown_params
 
     options = settings(ctx)
     try:
         overrides = dict(parse_param(text) for text in param or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--param") from None
+    unknown = unknown_params(overrides)
+    if unknown:
+        raise typer.BadParameter(
+            "; ".join(
+                f"unknown LightGBM parameter {name!r}" + (f" (did you mean {close!r}?)" if close else "")
+                for name, close in unknown.items()
+            ),
+            param_hint="--param",
+        )
     if validation_split == 0 and (min_ndcg is not None or fail_below_baseline):
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
     train_options = TrainOptions(
@@ -105,10 +121,16 @@ def train_command(
         split=split.value if split else None,
         seed=seed,
         params=overrides,
+        gated=min_ndcg is not None or fail_below_baseline,
+        min_valid_groups=min_valid_groups,
     )
     console = options.console
-    console.rule("[bold]recctl train")
-    try:
+    with json_failures(json_output, model_path=model):
+        # Everything that can be checked without the data is checked before reading it.
+        current = load_bundle(model) if evaluate_only else None
+        if current is None:
+            _check_destination(model)
+        console.rule("[bold]recctl train")
         training = training_data(
             options,
             data,
@@ -122,32 +144,61 @@ def train_command(
             labels,
             num_features=None,
         )
-    except InsufficientDataError as exc:
-        # CI reads the JSON as well as the exit code: say what happened there too.
-        _write_json(
-            {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
+        console.print(
+            f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
         )
-        raise
-    console.print(
-        f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
-    )
-    console.print(
-        f"Prepared {len(training.data.grades):,} training examples "
-        f"in {len(training.data.group_sizes):,} query groups"
-    )
-    if evaluate_only:
-        summary = _evaluate_only(console, training, train_options, model, min_ndcg, fail_below_baseline)
-    else:
-        try:
+        console.print(
+            f"Prepared {len(training.data.grades):,} training examples "
+            f"in {len(training.data.group_sizes):,} query groups"
+        )
+        report_coverage(console, training.feature_coverage)
+        if current is not None:
+            summary = _evaluate_only(console, training, train_options, current, min_ndcg, fail_below_baseline)
+        else:
             summary = _train(console, training, train_options, model, min_ndcg, fail_below_baseline)
-        except InsufficientDataError as exc:
-            _write_json(
-                {"status": "insufficient_data", "message": str(exc), "model_path": str(model)}, json_output
-            )
-            raise
     _write_json(summary, json_output)
     if summary["status"] == "gate_failed":
         raise QualityGateError("; ".join(summary["gate_failures"]))
+
+
+@contextlib.contextmanager
+def json_failures(enabled: bool, **fields: Any) -> Iterator[None]:
+    """With ``--json``, a failure still prints a JSON object on stdout, for CI that reads it:
+    ``{"status": "insufficient_data" | "error", "message": ..., **fields}`` (exit 3 or 1).
+
+    Usage errors (exit 2) print no JSON, like the errors of parsing the options.
+    """
+    from recctl.errors import InsufficientDataError, RecctlError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError):
+        raise
+    except Exception as exc:
+        if enabled:
+            from recctl.stores import redact
+
+            if isinstance(exc, InsufficientDataError):
+                status, message = "insufficient_data", str(exc)
+            elif isinstance(exc, RecctlError):
+                status, message = "error", str(exc)
+            else:
+                status, message = "error", f"unexpected {type(exc).__name__}: {exc}"
+            first_line = (redact(message.strip()).splitlines() or ["unknown error"])[0]
+            _write_json(
+                {"status": status, "message": first_line, **{k: str(v) for k, v in fields.items()}}, True
+            )
+        raise
+
+
+def _check_destination(model_path: Path) -> None:
+    from recctl.errors import ModelError
+    from recctl.model import check_destination
+
+    try:
+        check_destination(model_path)
+    except ModelError as exc:
+        raise ModelError(f"--model: {exc}") from None
 
 
 def _train(
@@ -179,6 +230,12 @@ def _train(
         f"Boosting rounds: {result.best_iteration} ({result.split} split: {result.train_groups:,} train / "
         f"{result.valid_groups:,} validation groups)",
     )
+    if result.splits == 0:
+        console.print("[yellow]Warning[/]: the model has no split: it scores every item the same")
+    elif 0 < result.valid_groups < train_options.min_valid_groups:
+        console.print(
+            f"[yellow]Warning[/]: validation on only {result.valid_groups} group(s): its NDCG is noise"
+        )
     if failures:
         console.print(
             f"[bold red]Quality gate failed[/]: model written to {written}; {model_path} left as it was"
@@ -203,14 +260,19 @@ def _evaluate_only(
     console: Console,
     training: TrainingData,
     train_options: Any,
-    model_path: Path,
+    bundle: ModelBundle,
     min_ndcg: float | None,
     fail_below_baseline: bool,
 ) -> dict[str, Any]:
-    from recctl.model import load_bundle
+    from recctl.errors import ModelError
+    from recctl.model import describe_feature_mismatch
     from recctl.training import existing_model_metrics, gate_failures
 
-    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
+    model_path = bundle.path
+    if bundle.feature_names != training.data.feature_names:
+        raise ModelError(
+            describe_feature_mismatch(model_path, bundle.feature_names, training.data.feature_names)
+        )
     metrics, baseline, split = existing_model_metrics(bundle.booster(), training.data, train_options)
     failures = gate_failures(metrics, baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline)
     _report(console, metrics, baseline, None, f"Model {model_path} (version {bundle.version}), {split} split")
@@ -236,7 +298,19 @@ def _summary(status: str, training: TrainingData, *, model_path: Path, **figures
         "groups": len(training.data.group_sizes),
         "model_path": str(model_path),
         **figures,
+        "feature_coverage": training.feature_coverage,
+        "empty_feature_groups": training.empty_feature_groups,
     }
+
+
+def report_coverage(console: Console, coverage: dict[str, dict[str, Any]]) -> None:
+    """One line of coverage per feature group, and a warning for each group with no value at all."""
+    from recctl.features import empty_feature_groups, empty_group_warning
+
+    shares = ", ".join(f"{group} {info['coverage']:.0%}" for group, info in coverage.items())
+    console.print(f"Feature coverage: {shares}", markup=False)
+    for group in empty_feature_groups(coverage):
+        console.print(f"[yellow]Warning[/]: {empty_group_warning(group, coverage)}")
 
 
 def _report(
@@ -268,19 +342,9 @@ def _report(
             console.print(f"  {rank:>2}. {name}: {gain:,.2f}", markup=False)
 
 
-def _write_json(summary: dict[str, Any], destination: str | None) -> None:
-    if destination is None:
-        return
-    from recctl.cli.common import print_json
+def _write_json(summary: dict[str, Any], enabled: bool) -> None:
+    """The ``--json`` summary on stdout (the human report is on stderr)."""
+    if enabled:
+        from recctl.cli.common import print_json
 
-    if destination == "-":
         print_json(summary)
-        return
-    from recctl.errors import InputError
-
-    path = Path(destination)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=2) + "\n")
-    except OSError as exc:
-        raise InputError(f"cannot write the --json summary to {path}: {exc.strerror or exc}") from None

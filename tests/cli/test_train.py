@@ -26,6 +26,11 @@ TRAIN_CONF = [  # lightgbm_lambdarank/train.conf
 ]
 
 
+def flat(text: str) -> str:
+    """Text with the usage-error box and its line wrapping taken out."""
+    return " ".join(text.replace("│", " ").split())
+
+
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
@@ -37,6 +42,19 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for kind in ("assessments", "recommendations", "interactions"):
         assert run("-q", "--store", str(store), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
     return store
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 assessments, 149 interactions: above --min-interactions, far too little to learn from."""
+    folder = tmp_path_factory.mktemp("tiny")
+    assert run("-q", "sample", "--out", str(folder / "data"), "--assessments", "6", "--seed", "1")[0] == 0
+    for kind in ("assessments", "recommendations", "interactions"):
+        code = run(
+            "-q", "--store", str(folder / "store"), "ingest", kind, str(folder / "data" / f"{kind}.ndjson")
+        )
+        assert code[0] == 0
+    return folder / "store"
 
 
 def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
@@ -74,7 +92,7 @@ def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
 
 def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: Path) -> None:
     model = tmp_path / "models" / "ranker.txt"
-    code, out, err = run("--store", str(sample_store), "train", *WINDOW, "--model", str(model), "--json", "-")
+    code, out, err = run("--store", str(sample_store), "train", *WINDOW, "--model", str(model), "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["status"] == "trained"
@@ -106,7 +124,6 @@ def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: P
         str(model),
         "--evaluate-only",
         "--json",
-        "-",
     )
     assert code == 0 and json.loads(out)["status"] == "evaluated"
     assert json.loads(out)["metrics"]["valid"] == pytest.approx(valid)
@@ -148,7 +165,6 @@ def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
         "--model",
         str(tmp_path / "m.txt"),
         "--json",
-        "-",
     )
     assert code == 3
     assert "interactions in the window" in err and "at least 100 are needed" in err
@@ -173,7 +189,6 @@ def test_failed_gate_exits_4_and_keeps_the_old_model(sample_store: Path, tmp_pat
         "--min-ndcg",
         "0.999",
         "--json",
-        "-",
     )
     assert code == 4
     assert json.loads(out)["status"] == "gate_failed"
@@ -207,3 +222,223 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert run("train", "--param", "nonsense", "--model", str(tmp_path / "m.txt"))[0] == 2
     assert run("train", "--validation-split", "0", "--min-ndcg", "0.5")[0] == 2
     assert run("evaluate", "--k", "a,b", "--model", str(tmp_path / "m.txt"))[0] == 2
+
+
+def test_json_is_a_flag_on_every_command_with_a_summary(sample_store: Path, tmp_path: Path) -> None:
+    from typer.main import get_command
+
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("ingest", "export", "train", "evaluate", "sample"):
+        (option,) = [param for param in commands[name].params if "--json" in param.opts]
+        assert option.is_flag, name
+    model = tmp_path / "m.txt"
+    code, out, err = run(
+        "--store",
+        str(sample_store),
+        "train",
+        *WINDOW,
+        "--num-boost-round",
+        "3",
+        "--model",
+        str(model),
+        "--json",
+    )
+    assert code == 0, err
+    assert out.count("\n") == 1 and json.loads(out)["status"] == "trained"  # stdout: the JSON alone
+    assert "NDCG" in err and "Model saved" in err  # the human report: stderr
+    assert run("--store", str(sample_store), "train", *WINDOW, "--json", str(tmp_path / "s.json"))[0] == 2
+
+
+def test_unknown_lightgbm_parameter_is_a_usage_error_before_any_data_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-set.parquet"  # read first, this would be exit 1
+    code, _, err = run(
+        "train", "--data", str(missing), "--param", "num_leave=63", "--model", str(tmp_path / "m")
+    )
+    assert code == 2
+    assert "unknown LightGBM parameter 'num_leave' (did you mean 'num_leaves'?)" in flat(err)
+    assert "no-such-set" not in err
+    # LightGBM's own aliases are known names: the run gets as far as the data
+    code, _, err = run(
+        "train", "--data", str(missing), "--param", "max_leaves=7", "--model", str(tmp_path / "m")
+    )
+    assert code == 1 and "does not exist" in err
+
+
+def test_arguments_are_checked_before_the_data_is_read(sample_store: Path, tmp_path: Path) -> None:
+    store = ["--store", str(sample_store)]
+    (tmp_path / "m42").mkdir()
+    (tmp_path / "a-file").write_text("")
+    bad_models = {
+        "/proc/nope/r.txt": "--model: cannot write /proc/nope/r.txt: cannot create files in /proc",
+        str(tmp_path / "m42"): f"--model: {tmp_path / 'm42'} is a directory; name the model file",
+        str(
+            tmp_path / "a-file" / "x" / "m.txt"
+        ): f"--model: cannot write {tmp_path / 'a-file' / 'x' / 'm.txt'}: "
+        f"{tmp_path / 'a-file'} is a file, not a directory",
+    }
+    for model, message in bad_models.items():
+        code, out, err = run(*store, "train", *WINDOW, "--model", model, "--json")
+        assert code == 1, err
+        assert err.startswith(f"Error: {message}") and err.count("\n") == 1, err
+        assert "Retrieved" not in err  # refused before the training data was read
+        assert json.loads(out) == {
+            "status": "error",
+            "message": err[len("Error: ") :].strip(),
+            "model_path": model,
+        }
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "m42"]  # no probe left behind
+    assert list((tmp_path / "m42").iterdir()) == []
+    code, _, err = run(*store, "train", *WINDOW, "--min-ndcg", "1.5", "--model", str(tmp_path / "m.txt"))
+    assert code == 2 and "--min-ndcg" in err and not (tmp_path / "m.txt").exists()
+    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", "--model", str(tmp_path / "none.txt"))
+    assert code == 1 and err.startswith("Error: no model at") and "Retrieved" not in err
+
+
+def test_data_that_is_not_a_learning_to_rank_set_says_so(tmp_path: Path) -> None:
+    code, _, err = run(
+        "-q", "train", "--data", str(SAMPLE / "interactions.ndjson"), "--model", str(tmp_path / "m")
+    )
+    assert code == 1
+    assert "interactions.ndjson is JSON (NDJSON or a JSON array), not a learning-to-rank set" in err
+    assert "recommendation_id" not in err and err.count("\n") == 1
+    (tmp_path / "table.csv").write_text("query_id,grade,x\nq1,1,0.5\n")
+    code, _, err = run("train", "--data", str(tmp_path / "table.csv"), "--model", str(tmp_path / "m"))
+    assert code == 1 and "table.csv is CSV with a header line, not a learning-to-rank set" in err
+
+
+def test_json_failures_are_json_too(sample_store: Path, tmp_path: Path) -> None:
+    missing = str(tmp_path / "none.txt")
+    code, out, err = run("--store", str(sample_store), "evaluate", *WINDOW, "--model", missing, "--json")
+    assert code == 1 and err.startswith("Error: no model at")
+    assert json.loads(out) == {
+        "status": "error",
+        "message": err[len("Error: ") :].strip(),
+        "model_path": missing,
+    }
+    code, out, err = run("--store", str(tmp_path / "nothing"), "train", *WINDOW, "--json")
+    assert code == 1 and json.loads(out)["status"] == "error" and "no store at" in json.loads(out)["message"]
+
+
+def test_a_gate_judged_on_too_few_validation_groups_is_not_a_pass(tiny_store: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.txt"
+    store = ["--store", str(tiny_store)]
+    code, out, err = run(*store, "train", *WINDOW, "--fail-below-baseline", "--model", str(model), "--json")
+    assert code == 3, err  # the constant model "beat" the confidence order on its 1 validation group
+    summary = json.loads(out)
+    assert summary["status"] == "insufficient_data"
+    assert (
+        "judged on 1 validation group(s); at least 20 are needed (--min-valid-groups)" in summary["message"]
+    )
+    assert err.strip().splitlines()[-1] == f"Error: {summary['message']}"
+    assert list(tmp_path.iterdir()) == []  # refused before training: no model, no rejected model
+    code, _, err = run(
+        *store, "train", *WINDOW, "--min-ndcg", "0.5", "--min-valid-groups", "2", "--model", str(model)
+    )
+    assert code == 3 and "at least 2 are needed" in err
+
+
+def test_a_model_without_a_split_is_not_a_pass(tiny_store: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.txt"
+    store = ["--store", str(tiny_store)]
+    gates = ["--fail-below-baseline", "--min-ndcg", "0.1", "--min-valid-groups", "1"]
+    code, out, err = run(*store, "train", *WINDOW, *gates, "--model", str(model), "--json")
+    assert code == 3, err
+    assert json.loads(out)["status"] == "insufficient_data"
+    assert "Error: the trained model has no split (every tree is a single leaf, all gains 0)" in err
+    assert list(tmp_path.iterdir()) == []
+    # without a gate, training is as it was: the model is written, with a warning
+    for extra in ([], ["--validation-split", "0"]):
+        code, out, err = run(*store, "train", *WINDOW, *extra, "--model", str(model), "--json")
+        assert code == 0 and json.loads(out)["status"] == "trained", err
+        assert "Warning: the model has no split" in err
+    assert json.loads((tmp_path / "m.meta.json").read_text())["splits"] == 0
+    # ... and the gates of --evaluate-only do not pass it either
+    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", *gates, "--model", str(model), "--json")
+    assert code == 3 and "Error: the model has no split" in err
+    assert json.loads(out)["status"] == "insufficient_data"
+    code, _, err = run(
+        *store, "train", *WINDOW, "--evaluate-only", "--fail-below-baseline", "--model", str(model)
+    )
+    assert code == 3 and "judged on 1 validation group(s)" in err
+
+
+def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path: Path) -> None:
+    store = ["--store", str(tmp_path / "store")]
+    for kind in ("recommendations", "interactions"):  # the assessments catalog was forgotten
+        assert run("-q", *store, "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
+    model = tmp_path / "m.txt"
+    code, out, err = run(*store, "train", *WINDOW, "--num-boost-round", "5", "--model", str(model), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["empty_feature_groups"] == ["assessment", "cross"]
+    assert summary["feature_coverage"]["cross"]["coverage"] == 0.0
+    assert summary["feature_coverage"]["recommendation"]["coverage"] > 0.9
+    flat_err = " ".join(err.split())
+    assert "Warning: all 13 assessment features are missing in every row" in flat_err
+    assert "Warning: all 9 cross features are missing in every row" in flat_err
+    assert "Feature coverage: recommendation 98%, assessment 0%, cross 0%, list 93%" in flat_err
+    meta = json.loads((tmp_path / "m.meta.json").read_text())
+    assert meta["empty_feature_groups"] == ["assessment", "cross"]
+    assert meta["feature_coverage"] == summary["feature_coverage"]
+    code, out, err = run(*store, "export", *WINDOW, "--out", str(tmp_path / "set"), "--json")
+    assert code == 0 and json.loads(out)["empty_feature_groups"] == ["assessment", "cross"]
+    assert "Warning: all 13 assessment features" in " ".join(err.split())
+    manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
+    assert manifest["feature_coverage"] == summary["feature_coverage"]  # export and train agree
+
+
+def test_evaluate_counts_the_groups_the_model_learned_from_and_can_leave_them_out(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    store = ["--store", str(sample_store)]
+    model = tmp_path / "m.txt"
+    trained_window = ["--since", "2025-09-01", "--until", "2025-10-01"]
+    later_window = ["--since", "2025-10-15", "--until", "2025-11-01"]
+    code, out, err = run(
+        *store, "train", *trained_window, "--num-boost-round", "20", "--model", str(model), "--json"
+    )
+    assert code == 0, err
+    trained = json.loads(out)
+    recorded = json.loads((tmp_path / "m.meta.json").read_text())["training_groups"]
+    assert recorded["train"] + recorded["valid"] == trained["groups"]
+    assert recorded["fingerprint"].startswith("sha256:")
+    assert "2025-09-01" <= recorded["event_time"]["first"] <= recorded["event_time"]["last"] < "2025-10-01"
+    evaluate = [*store, "evaluate", "--model", str(model), "--resamples", "10", "--json"]
+    # on its own window every group overlaps, split as in training
+    code, out, err = run(*evaluate, *trained_window)
+    assert code == 0, err
+    same = json.loads(out)["training_overlap"]
+    assert same == {
+        "groups": trained["groups"],
+        "train": recorded["train"],
+        "valid": recorded["valid"],
+        "left_out": False,
+    }
+    # a later window still holds assessments it learned from: counted, and said on stderr
+    code, out, err = run(*evaluate, *later_window)
+    later = json.loads(out)
+    overlap = later["training_overlap"]
+    assert code == 0 and 0 < overlap["groups"] < later["groups"]
+    assert overlap["groups"] == overlap["train"] + overlap["valid"] and not overlap["left_out"]
+    assert f"Warning: {overlap['groups']} of these {later['groups']} groups overlap" in " ".join(err.split())
+    code, out, err = run(*evaluate, *later_window, "--holdout-only")
+    held_out = json.loads(out)
+    assert code == 0, err
+    assert held_out["groups"] == later["groups"] - overlap["groups"]
+    assert held_out["training_overlap"] == {**overlap, "left_out": True}
+    assert held_out["model"]["ndcg@10"] != later["model"]["ndcg@10"]
+    code, out, err = run(*evaluate, *trained_window, "--holdout-only")
+    assert code == 3 and json.loads(out)["status"] == "insufficient_data"
+    assert "nothing is left to evaluate" in err
+    # a model whose meta does not list its groups (an older recctl): unknown, and no --holdout-only
+    from recctl.model import load_bundle, save_bundle
+
+    bundle = load_bundle(model)
+    old = tmp_path / "old.txt"
+    save_bundle(bundle.model_text, {k: v for k, v in bundle.meta.items() if k != "training_groups"}, old)
+    code, out, err = run(
+        *store, "evaluate", "--model", str(old), "--resamples", "10", "--json", *later_window
+    )
+    assert code == 0 and json.loads(out)["training_overlap"] is None and "unknown" in err
+    code, _, err = run(*store, "evaluate", "--model", str(old), "--holdout-only", *later_window)
+    assert code == 1 and "does not list the groups it was trained on" in err

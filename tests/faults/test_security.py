@@ -225,7 +225,6 @@ def test_a_password_never_appears_in_output_files_or_models(auth_server: str, tm
                     "--model",
                     str(out / "m.txt"),
                     "--json",
-                    str(out / "train.json"),
                 ],
                 {},
             ),
@@ -260,7 +259,7 @@ def test_a_password_never_appears_in_output_files_or_models(auth_server: str, tm
 # -- where recctl writes ---------------------------------------------------------------------------------
 def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
     """In an empty working directory, with HOME and TMPDIR empty too: every file recctl creates is
-    under --store, --out, --model, --rejects or --json, and --store is used as given."""
+    under --store, --out, --model or --rejects, and --store is used as given."""
     work, home, temporary = tmp_path / "cwd", tmp_path / "home", tmp_path / "tmp"
     for folder in (work, home, temporary):
         folder.mkdir()
@@ -283,7 +282,7 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
         ),
         ["--store", store, "ingest", "interactions", "--rejects", "named/stdin.rej"],
         ["--store", store, "export", *enough, "--out", "named/export"],
-        ["--store", store, "train", *enough, "--model", "named/models/m.txt", "--json", "named/train.json"],
+        ["--store", store, "train", *enough, "--model", "named/models/m.txt", "--json"],
         ["--store", store, "evaluate", *enough, "--model", "named/models/m.txt", "--resamples", "10"],
     ]
     for args in steps:
@@ -309,7 +308,6 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
         "sample/recommendations.ndjson",
         "sample/interactions.ndjson",
         "stdin.rej",
-        "train.json",
         "models/m.txt",
         "models/m.meta.json",
     }
