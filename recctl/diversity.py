@@ -1,4 +1,4 @@
-"""Similarity of recommendations and MMR re-ranking (DESIGN §8).
+"""Similarity of recommendations and MMR re-ranking.
 
 Similarity of two recommendations, in 0..1, is a weighted sum of
 

@@ -1,4 +1,4 @@
-"""Engagement statistics per recommendation and per user (DESIGN §9), computed inside the store.
+"""Engagement statistics per recommendation and per user, computed inside the store.
 
 Per recommendation (:func:`recommendation_stats`): ``total_interactions``, one count per
 interaction type (``view_count``, ``click_count``, ``save_count``, ``share_count``,
@@ -6,12 +6,12 @@ interaction type (``view_count``, ``click_count``, ``save_count``, ``share_count
 
 - ``click_through_rate = click_count / view_count``
 - ``implementation_rate = implementation_count / click_count``
-- ``avg_label`` = the mean of the stored labels that are not null (documents written by the seed's
+- ``avg_label`` = the mean of the stored labels that are not null (documents written by the original
   API carry no label).
 
 A rate whose denominator is 0 is null, never 0 and never an error. ``rate_count`` is not in the
-seed's list; it is there so that the type counts add up to ``total_interactions`` (an interaction
-of a type recctl does not know, from a seed document, counts only in the total).
+original system's list; it is there so that the type counts add up to ``total_interactions`` (an interaction
+of a type recctl does not know, from an original-API document, counts only in the total).
 
 Per user (:func:`user_history`): ``total_interactions``, ``type_counts``, ``category_preferences``
 (interactions per catalog category of the recommendations involved, most first; interactions on
@@ -436,7 +436,7 @@ class _PolarsQueries:
 
 
 def _convert(path: Any, to: str) -> dict[str, Any]:
-    """``$convert`` that turns a missing or unconvertible value into null (seed documents vary)."""
+    """``$convert`` that turns a missing or unconvertible value into null (original-API documents vary)."""
     return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
 
 
@@ -444,7 +444,7 @@ class _MongoQueries:
     """Aggregation pipelines run inside MongoDB; only their results come back (through Arrow).
 
     ``$match`` uses the collection's indexes (recommendation_id, user_id + timestamp, timestamp).
-    Fields are converted as :meth:`MongoStore.read` converts them, so seed documents (no
+    Fields are converted as :meth:`MongoStore.read` converts them, so original-API documents (no
     ``event_id``, ``assessment_id`` in ``context``, no ``label``) give the same values here.
     """
 

@@ -67,7 +67,8 @@ def _error_line(message: str) -> str:
 
 
 class RecctlGroup(TyperGroup):
-    """Maps recctl's exceptions to one ``Error: ...`` line and the exit codes of DESIGN §2."""
+    """Maps recctl's exceptions to one ``Error: ...`` line and an exit code: 1 failed, 2 usage error
+    (click's own), 3 not enough data, 4 quality gate failed."""
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(self.commands)  # the order commands were added, not alphabetical

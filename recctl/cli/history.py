@@ -1,4 +1,4 @@
-"""``recctl history``: one user's engagement summary and recent interactions (DESIGN §9)."""
+"""``recctl history``: one user's engagement summary and recent interactions."""
 
 from __future__ import annotations
 

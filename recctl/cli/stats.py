@@ -1,4 +1,4 @@
-"""``recctl stats``: engagement per recommendation (DESIGN §9), as a table or for scripts."""
+"""``recctl stats``: engagement per recommendation, as a table or for scripts."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def stats_command(
 
     click_through_rate = clicks / views and implementation_rate = implementations / clicks; a rate
     with a zero denominator is null (- in the table). avg_label is the mean stored label (labels
-    that are null, as in documents written by the seed's API, are skipped). All time unless
+    that are null, as in documents written by the original API, are skipped). All time unless
     --since/--until are given. Category and title come from the catalog when it has them.
     --format json prints an array of objects, csv a header line and rows, ndjson one object a line.
     """
