@@ -7,7 +7,7 @@ DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
 DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench check-mq2008 clean
 
 install: $(INSTALLED)
 
@@ -41,9 +41,19 @@ test: install
 bench: install
 	$(BIN)/python -m bench
 
+# LightGBM parity on LETOR 4.0 MQ2008, which the repository does not ship; not part of `make test`.
+# make check-mq2008 MQ2008=/path/to/MQ2008/Fold1   (a folder with train.txt, vali.txt, test.txt)
+MQ2008 ?= $(RECCTL_MQ2008)
+check-mq2008: install
+	@if [ -z "$(MQ2008)" ]; then \
+	  echo "check-mq2008: not run; point MQ2008=... (or RECCTL_MQ2008) at a folder with MQ2008's train.txt, vali.txt and test.txt"; \
+	else \
+	  RECCTL_MQ2008="$(MQ2008)" $(BIN)/python -m pytest checks -q; \
+	fi
+
 lint: install
-	$(BIN)/ruff check recctl tests
-	$(BIN)/ruff format --check recctl tests
+	$(BIN)/ruff check recctl tests checks
+	$(BIN)/ruff format --check recctl tests checks
 	$(BIN)/mypy
 
 clean:
