@@ -30,6 +30,10 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    # Plain help, as click lays it out: options and their help in two columns that read at any
+    # width (Typer's rich panels give the help one word per line at 80 columns), and usage
+    # errors as one "Error: ..." line under the usage.
+    rich_markup_mode=None,
 )
 
 

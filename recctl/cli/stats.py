@@ -50,7 +50,11 @@ def stats_command(
     ] = None,
     user: Annotated[str | None, typer.Option(help="Only this user's interactions.")] = None,
     sort: Annotated[
-        SortField, typer.Option(help="The metric to order by (descending unless --asc).")
+        SortField,
+        typer.Option(
+            metavar="METRIC",
+            help=f"The metric to order by (descending unless --asc): {', '.join(SortField)}.",
+        ),
     ] = SortField.total_interactions,
     ascending: Annotated[bool, typer.Option("--asc", help="Order ascending instead.")] = False,
     limit: Annotated[
