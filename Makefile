@@ -25,19 +25,19 @@ demo: install
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
 	@echo "== export the training set (the sample data has fixed dates, so the window is explicit) =="
 	$(RECCTL) --store $(DEMO_STORE) export $(DEMO_WINDOW) --out demo-output/training-set
-	@echo "== train LambdaRank (newest 20% of assessments validate) and evaluate it =="
-	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW) --model demo-output/models/recommendation_ranker.txt
-	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --model demo-output/models/recommendation_ranker.txt
+	@echo "== train LambdaRank into models/ (where rank looks by default) and evaluate it =="
+	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW)
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01
 	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
 	$(RECCTL) --store $(DEMO_STORE) stats --sort implementation_rate --min-views 3 --limit 10
 	$(RECCTL) --store $(DEMO_STORE) history user-0139 --limit 5
-	@echo "== rank one batch (sample_data/rank_batch.json) with the model and MMR diversity =="
-	$(RECCTL) rank sample_data/rank_batch.json --model demo-output/models/recommendation_ranker.txt | $(BIN)/python -m recctl.cli.show
+	@echo "== rank one batch (sample_data/rank_batch.json) with that model and MMR diversity =="
+	$(RECCTL) rank sample_data/rank_batch.json | $(RECCTL) show
 
 test: install
 	$(BIN)/python -m pytest -q
 
-# The performance figures of issue 7 against their baselines; not part of `make test` (~10 min).
+# The performance figures, each against its baseline in the same run; not part of `make test` (~10 min).
 bench: install
 	$(BIN)/python -m bench
 
@@ -58,3 +58,4 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects demo-output bench-data bench-results.json
+	rm -f models/recommendation_ranker.txt models/recommendation_ranker.meta.json

@@ -18,6 +18,7 @@ from recctl.cli import history as history_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import rank as rank_cli
 from recctl.cli import sample as sample_cli
+from recctl.cli import show as show_cli
 from recctl.cli import stats as stats_cli
 from recctl.cli import train as train_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
@@ -80,6 +81,7 @@ app.command("features", rich_help_panel="Modelling")(features_cli.features_comma
 app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
 app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
+app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 
 
 def main() -> None:
