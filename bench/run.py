@@ -21,7 +21,7 @@ from bench.measure import Result, log, machine_info
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="recctl's performance figures against their baselines (issue 7)."
+        prog="python -m bench", description="recctl's performance figures against their baselines."
     )
     parser.add_argument("--work-dir", type=Path, default=Path("bench-data"), help="data and scratch space")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"), help="the JSON results")

@@ -1,4 +1,4 @@
-"""recctl.stats on both stores (the ``store`` fixture): DESIGN §9's definitions, filters, edge cases."""
+"""recctl.stats on both stores (the ``store`` fixture): the definitions, filters, edge cases."""
 
 from __future__ import annotations
 
@@ -69,10 +69,10 @@ def row_of(stats: pl.DataFrame, recommendation_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-# -- the seed's examples --------------------------------------------------------------------------
+# -- the original system's examples -------------------------------------------------------------
 def test_seed_recommendation_example(store: Any, tmp_path: Path) -> None:
-    # DESIGN §9: 38 views, 12 clicks, 3 implementations -> CTR 0.316, implementation rate 0.25.
-    # (The seed also says "45 interactions", which cannot hold with 38 + 12 + 3 of them; the rates do.)
+    # The original's figures: 38 views, 12 clicks, 3 implementations -> CTR 0.316, implementation rate 0.25.
+    # (It also says "45 interactions", which cannot hold with 38 + 12 + 3 of them; the rates do.)
     seed = {"view": 38, "click": 12, "implement": 3, "save": 2, "share": 1, "dismiss": 1}
     load(
         store,
@@ -103,7 +103,7 @@ def test_seed_recommendation_example(store: Any, tmp_path: Path) -> None:
 
 
 def test_seed_user_example(store: Any, tmp_path: Path) -> None:
-    # DESIGN §9: 156 interactions, 28 clicks, 8 implementations -> implementation rate 0.286.
+    # The original's figures: 156 interactions, 28 clicks, 8 implementations -> implementation rate 0.286.
     rows = (
         events("rec-a", {"view": 70, "click": 20, "implement": 5, "save": 3}, user="user-seed")
         + events("rec-b", {"view": 40, "click": 8, "implement": 3, "dismiss": 5, "rate": 2}, user="user-seed")
@@ -307,7 +307,7 @@ def test_files_and_mongo_agree(
 
 @pytest.mark.mongo
 def test_seed_documents_without_labels(mongo_uri: str) -> None:
-    """Documents written by the seed's API have no event_id and no label: counted, not averaged."""
+    """Documents written by the original API have no event_id and no label: counted, not averaged."""
     store = open_store(mongo_uri)
     try:
         documents = [

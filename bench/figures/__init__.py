@@ -1,4 +1,4 @@
-"""The figures of issue 7, in the order they run (each module has ``NAME`` and ``run(context)``).
+"""The figures of ``make bench``, in the order they run (each module has ``NAME`` and ``run(context)``).
 
 ============  ==================================================  ================================  ========
 key           figure                                              baseline in the same run          target

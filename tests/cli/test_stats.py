@@ -63,7 +63,7 @@ def sample_mongo(mongo_server_uri: str, mongo_client: Any) -> Iterator[str]:
 
 @pytest.fixture
 def seed_store(tmp_path: Path) -> str:
-    """The seed's example (38 views, 12 clicks, 3 implementations) and a recommendation without clicks."""
+    """The original system's example (38 views, 12 clicks, 3 implementations) and one without clicks."""
     counts = {"view": 38, "click": 12, "implement": 3, "save": 1, "dismiss": 1}
     kinds = [kind for kind, number in counts.items() for _ in range(number)]
     rows = [
@@ -98,7 +98,7 @@ def rows_of(location: str, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
-# -- the seed's example, in every format ----------------------------------------------------------
+# -- the original system's example, in every format ---------------------------------------------
 def test_seed_example_in_json_and_table(seed_store: str) -> None:
     seed, quiet = rows_of(seed_store)
     assert seed["recommendation_id"] == "rec-seed" and seed["total_interactions"] == 55
