@@ -46,7 +46,8 @@ def stats_command(
     since: FilterSince = None,
     until: FilterUntil = None,
     category: Annotated[
-        str | None, typer.Option(help="Only recommendations of this catalog category.")
+        str | None,
+        typer.Option(help="Only recommendations of this catalog category (any case); unknown: exit 1."),
     ] = None,
     user: Annotated[str | None, typer.Option(help="Only this user's interactions.")] = None,
     sort: Annotated[

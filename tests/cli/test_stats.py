@@ -213,6 +213,19 @@ def test_filters(sample_files: str) -> None:
     assert sum(row["total_interactions"] for row in user) == 116
 
 
+def test_category_in_any_case_and_a_typo_names_the_categories(sample_files: str) -> None:
+    security = rows_of(sample_files, "--category", "security")
+    assert rows_of(sample_files, "--category", "Security") == security
+    code, out, err = run("--store", sample_files, "stats", "--category", "Securty", "--format", "csv")
+    assert code == 1 and out == ""
+    assert err == (
+        "Error: unknown category 'Securty': the catalog's categories are architecture, compliance, "
+        "cost_optimization, monitoring, performance, reliability, scalability, security\n"
+    )
+    code, _, err = run("--store", sample_files, "stats", "--user", "user-9999")
+    assert code == 1 and err.startswith("Error: unknown user 'user-9999'")
+
+
 def test_sort_and_asc(sample_files: str) -> None:
     rates = [row["implementation_rate"] for row in rows_of(sample_files, "--sort", "implementation_rate")]
     known = [rate for rate in rates if rate is not None]
