@@ -37,7 +37,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# The performance figures, each against its baseline in the same run; not part of `make test` (~10 min).
+# The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install
 	$(BIN)/python -m bench
 

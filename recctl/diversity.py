@@ -1,4 +1,4 @@
-"""Similarity of recommendations and MMR re-ranking.
+"""Similarity of recommendations, MMR re-ranking and the diversity of a ranked list.
 
 Similarity of two recommendations, in 0..1, is a weighted sum of
 
