@@ -28,8 +28,8 @@ LEAKS = [
     re.compile(r"\bDESIGN\b"),
     re.compile("\N{SECTION SIGN}"),
     re.compile(r"\bissue \d+", re.IGNORECASE),
-    re.compile(r"\bthe seed\b", re.IGNORECASE),
-    re.compile(r"\bseed(?:'s| api| documents?)\b", re.IGNORECASE),
+    # "the seed" alone may be a random seed (--seed); the old system is "the seed's ...".
+    re.compile(r"\bseed(?:'s| api| documents?| script| system)\b", re.IGNORECASE),
 ]
 # Paths out of the repository in test code.
 OUTSIDE = re.compile(r"\.\./shared|shared/datasets|[\"']shared[\"']")
