@@ -1,4 +1,4 @@
-"""The learning-to-rank training set: query groups, pair labels, grades and features (DESIGN §4, §6).
+"""The learning-to-rank training set: query groups, pair labels, grades and features.
 
 A query group is one assessment: the list of its catalog recommendations, included when at least
 one of them has an interaction in the time window. Each (group, recommendation) pair is one row:

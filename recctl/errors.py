@@ -1,6 +1,7 @@
 """The few exceptions recctl raises on purpose; their messages are written for users.
 
-The CLI turns each into one ``Error: ...`` line on stderr and the exit code of DESIGN §2.
+The CLI turns each into one ``Error: ...`` line on stderr and its exit code: 1, or 3 for too little
+data, 4 for a failed quality gate.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The model's features: defined once, used by export, train and rank (DESIGN §6).
+"""The model's features: defined once, used by export, train and rank.
 
 Input is a *candidates* frame: one row per (query group, recommendation) with
 
@@ -36,7 +36,7 @@ GROUP = "query_id"
 
 @dataclass(frozen=True)
 class Feature:
-    """One model feature: its column name, group (DESIGN §6), meaning and polars expression."""
+    """One model feature: its column name, group, meaning and polars expression."""
 
     name: str
     group: str

@@ -1,4 +1,4 @@
-"""Ingest: read records, validate them, store the valid ones, account for every row (DESIGN §2, §3).
+"""Ingest: read records, validate them, store the valid ones, account for every row.
 
 For every call ``read == inserted + duplicates + updated + rejected``: each input record is stored,
 counted as a duplicate (interactions whose ``event_id`` is already stored) or as an update (catalog
@@ -34,7 +34,7 @@ BATCH_ROWS = 250_000
 
 @dataclass
 class IngestSummary:
-    """The accounting of one ingest; :meth:`as_json` has the keys of DESIGN §2."""
+    """The accounting of one ingest; :meth:`as_json` has the keys of ``--json``."""
 
     kind: RecordKind
     sources: list[str]

@@ -1,6 +1,6 @@
-"""Label policy: how an interaction becomes a relevance label in [0, 1] (DESIGN §4).
+"""Label policy: how an interaction becomes a relevance label in [0, 1].
 
-The default policy is the seed's. A TOML file may override any value; its content hash
+The default policy is the original system's. A TOML file may override any value; its content hash
 (:meth:`LabelPolicy.content_hash`) goes into every manifest and model bundle so a model can be
 traced to the labels it learnt from.
 
@@ -38,7 +38,7 @@ INTERACTION_TYPES = ("view", "click", "implement", "save", "share", "rate", "dis
 
 @dataclass(frozen=True)
 class LabelPolicy:
-    """Label values per interaction type; defaults are the seed's."""
+    """Label values per interaction type; defaults are the original system's."""
 
     implement: float = 1.0
     save: float = 0.8

@@ -269,7 +269,7 @@ def _label_column(table: pl.DataFrame, label_col: str) -> str:
     if chosen != "grade" and "grade" in table.columns and values.dtype.is_float():
         low, high = values.min(), values.max()
         if low is not None and high is not None and low >= 0.0 and high <= 1.0:  # type: ignore[operator]
-            # recctl's label in [0, 1]; its integer grade (DESIGN §4) is what LambdaRank trains on.
+            # recctl's label in [0, 1]; its integer grade is what LambdaRank trains on.
             return "grade"
     return chosen
 

@@ -1,4 +1,4 @@
-"""The model bundle (DESIGN §7): a LightGBM text model plus a ``.meta.json`` beside it.
+"""The model bundle: a LightGBM text model plus a ``.meta.json`` beside it.
 
 ``models/recommendation_ranker.txt`` holds the model in LightGBM's text format (never pickle);
 ``models/recommendation_ranker.meta.json`` holds what produced it: feature names and feature-set

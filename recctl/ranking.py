@@ -1,4 +1,4 @@
-"""Ranking JSON batches of recommendations (DESIGN §8): validate, featurise, score, diversify.
+"""Ranking JSON batches of recommendations: validate, featurise, score, diversify.
 
 A batch is ``{"assessment": {...}, "recommendations": [...], "user_id": ...}`` or a bare array of
 recommendations. The output is the same document with ``recommendations`` reordered (cut to

@@ -1,4 +1,4 @@
-"""Validation of interactions, recommendations and assessments (DESIGN §3), vectorised with polars.
+"""Validation of interactions, recommendations and assessments, vectorised with polars.
 
 Each ``validate_*`` function takes a :class:`~recctl.formats.RawChunk` frame and returns the valid
 rows in the stored (canonical) shape plus the rejected rows with one reason each. Nothing is looped
@@ -120,7 +120,7 @@ USUAL_CATEGORIES = (
     "architecture",
     "monitoring",
 )
-"""The usual recommendation categories (DESIGN §3); the set is open, any other is valid too."""
+"""The usual recommendation categories; the set is open, any other is valid too."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
 
@@ -161,7 +161,7 @@ class _Rules:
     """Builds typed columns and their error reasons for one chunk.
 
     Every check appends a ``(column, reason)`` pair; a row's reason is the first failing check in
-    the order the checks were added (field order of DESIGN §3).
+    the order the checks were added (the field order of the schemas).
     """
 
     def __init__(
@@ -584,7 +584,7 @@ def validate_interactions(
     now: datetime | None = None,
     overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
-    """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
+    """Validate interaction records; the stored ``label`` comes from the label policy."""
     now = now or datetime.now(UTC)
     rules = _Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
     rules.string("event_id")
@@ -646,7 +646,7 @@ def validate_recommendations(
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
-    """Validate recommendation catalog records (DESIGN §3)."""
+    """Validate recommendation catalog records."""
     fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
     rules.string("recommendation_id", required=True)
@@ -679,7 +679,7 @@ def validate_assessments(
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
 ) -> ValidationResult:
-    """Validate assessment catalog records (DESIGN §3)."""
+    """Validate assessment catalog records."""
     fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
     rules.string("assessment_id", required=True)

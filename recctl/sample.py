@@ -1,7 +1,7 @@
-"""Synthetic, realistic recctl data: the simulator behind ``recctl sample`` (DESIGN section 10).
+"""Synthetic, realistic recctl data: the simulator behind ``recctl sample``.
 
 The generator writes three NDJSON files (assessments, recommendations, interactions) whose
-rows are all valid under the record rules of DESIGN section 3. It simulates:
+rows are all valid under the record rules of :mod:`recctl.records`. It simulates:
 
 * users with hidden preferences: a true utility per (assessment, recommendation) made of the
   priority weight of the recommendation's category, its ROI, its effort against the company
@@ -904,7 +904,7 @@ def _interaction_lines(
 
     About 70% of rows carry an ``event_id``; ``assessment_id`` is at the top level in about half
     of the rows and inside ``context`` in the others; about 2% spell the interaction type
-    untidily (``" View"``, ``"CLICK "``), which DESIGN section 3 accepts.
+    untidily (``" View"``, ``"CLICK "``), which the record rules accept.
     """
     n = interactions.height
     if n == 0:

@@ -1,4 +1,4 @@
-"""Engagement statistics per recommendation and per user (DESIGN §9), computed inside the store.
+"""Engagement statistics per recommendation and per user, computed inside the store.
 
 Per recommendation (:func:`recommendation_stats`): ``total_interactions``, one count per
 interaction type (``view_count``, ``click_count``, ``save_count``, ``share_count``,
@@ -6,12 +6,12 @@ interaction type (``view_count``, ``click_count``, ``save_count``, ``share_count
 
 - ``click_through_rate = click_count / view_count``
 - ``implementation_rate = implementation_count / click_count``
-- ``avg_label`` = the mean of the stored labels that are not null (documents written by the seed's
+- ``avg_label`` = the mean of the stored labels that are not null (documents written by the original
   API carry no label).
 
 A rate whose denominator is 0 is null, never 0 and never an error. ``rate_count`` is not in the
-seed's list; it is there so that the type counts add up to ``total_interactions`` (an interaction
-of a type recctl does not know, from a seed document, counts only in the total).
+original system's list; it is there so that the type counts add up to ``total_interactions`` (an interaction
+of a type recctl does not know, from an original-API document, counts only in the total).
 
 Per user (:func:`user_history`): ``total_interactions``, ``type_counts``, ``category_preferences``
 (interactions per catalog category of the recommendations involved, most first; interactions on
@@ -79,6 +79,7 @@ METRICS: tuple[str, ...] = (
 
 STATS_COLUMNS: tuple[str, ...] = ("recommendation_id", "category", "title", *METRICS)
 RECENT_COLUMNS: tuple[str, ...] = (
+    "user_id",
     "timestamp",
     "event_id",
     "recommendation_id",
@@ -106,11 +107,13 @@ _CATALOG_SCHEMA: dict[str, pl.DataType] = {  # the catalog columns stats and his
     "category": pl.String(),
     "title": pl.String(),
 }
-_RECENT_SCHEMA: dict[str, pl.DataType] = {
-    name: SCHEMAS["interactions"][name] for name in RECENT_COLUMNS if name != "category"
+_RECENT_SCHEMA: dict[str, pl.DataType] = {  # what a store's query returns (user and category come after)
+    name: SCHEMAS["interactions"][name] for name in RECENT_COLUMNS if name not in ("user_id", "category")
 }
 # Above this many ids, Mongo does not send them as an $in list (see _MongoQueries).
 _MAX_IN_LIST = 1_000
+# An unknown --category lists the catalog's categories, up to this many.
+_LISTED_CATEGORIES = 20
 
 
 class UserHistory(NamedTuple):
@@ -144,7 +147,8 @@ def recommendation_stats(
         Only interactions with ``since <= timestamp < until`` (naive datetimes are UTC); all time
         when None.
     category
-        Only recommendations of this catalog category (exact match).
+        Only recommendations of this catalog category, compared case-insensitively (``Security``
+        finds ``security``; a catalog spelling it both ways gets both).
     user
         Only this user's interactions.
     recommendation_id
@@ -169,7 +173,9 @@ def recommendation_stats(
     ValueError
         ``sort`` is not a metric.
     NotFoundError
-        ``recommendation_id`` is neither in the catalog nor in any stored interaction.
+        ``recommendation_id`` is neither in the catalog nor in any stored interaction; no
+        catalog recommendation has ``category`` (the message lists the categories there are);
+        no interaction and no assessment names ``user``.
 
     Examples
     --------
@@ -184,10 +190,11 @@ def recommendation_stats(
     queries = _queries(store)
     if recommendation_id is not None:
         _require_recommendation(queries, recommendation_id)
-    where = _Where(since, until, user_id=user, recommendation_id=recommendation_id, category=category)
+    categories = None if category is None else _catalog_spellings(queries, category)
+    where = _Where(since, until, user_id=user, recommendation_id=recommendation_id, category=categories)
     counts = queries.counts(where)
     if recommendation_id is not None:
-        counts = _with_zero_row(queries, counts.collect(), recommendation_id, category).lazy()
+        counts = _with_zero_row(queries, counts.collect(), recommendation_id, categories).lazy()
     ordered = (
         counts.with_columns(
             _ratio("click_count", "view_count").alias("click_through_rate"),
@@ -199,6 +206,8 @@ def recommendation_stats(
     )
     # The catalog is joined after the sort: with a limit, only ``limit`` rows are looked up.
     top = (ordered if limit is None else ordered.head(limit)).collect()
+    if top.is_empty() and user is not None:
+        _require_user(queries, user)
     return queries.with_catalog(top).select(STATS_COLUMNS)
 
 
@@ -230,7 +239,8 @@ def user_history(
         zeros included), ``category_preferences`` (category -> interactions, most first; ties by
         name), ``implementation_rate`` (implementations / clicks; None without clicks) and
         ``avg_engagement`` (mean non-null label; None without one). ``recent``: the columns of
-        :data:`RECENT_COLUMNS`, newest first (ties by ``event_id``, descending).
+        :data:`RECENT_COLUMNS` (``user_id`` first, so that rows of several users can be put
+        together), newest first (ties by ``event_id``, descending).
 
     Raises
     ------
@@ -240,11 +250,12 @@ def user_history(
     queries = _queries(store)
     where = _Where(since, until, user_id=user_id)
     counts = queries.with_catalog(queries.counts(where).collect())
-    if counts.is_empty() and not (queries.has_interactions(where.at_any_time()) or queries.has_user(user_id)):
-        raise NotFoundError(f"unknown user {user_id!r}: no interaction or assessment is stored for it")
+    if counts.is_empty():
+        _require_user(queries, user_id)
     recent = _empty(_RECENT_SCHEMA) if counts.is_empty() else queries.recent(where, limit)
     categories = counts.select("recommendation_id", "category")
     recent = recent.join(categories, on="recommendation_id", how="left", maintain_order="left")
+    recent = recent.with_columns(pl.lit(user_id, pl.String()).alias("user_id"))
     return UserHistory(_user_summary(user_id, counts), recent.select(RECENT_COLUMNS))
 
 
@@ -291,8 +302,27 @@ def _require_recommendation(queries: _Queries, recommendation_id: str) -> None:
         )
 
 
+def _require_user(queries: _Queries, user_id: str) -> None:
+    if not (queries.has_interactions(_Where(user_id=user_id)) or queries.has_user(user_id)):
+        raise NotFoundError(f"unknown user {user_id!r}: no interaction or assessment is stored for it")
+
+
+def _catalog_spellings(queries: _Queries, category: str) -> tuple[str, ...]:
+    """The catalog's categories that are ``category`` but for case and surrounding spaces."""
+    known = queries.categories()
+    wanted = category.strip().casefold()
+    matches = tuple(value for value in known if value.strip().casefold() == wanted)
+    if matches:
+        return matches
+    if not known:
+        raise NotFoundError(f"unknown category {category!r}: the catalog has no recommendations")
+    listed = ", ".join(known[:_LISTED_CATEGORIES])
+    more = f" and {len(known) - _LISTED_CATEGORIES:,} more" if len(known) > _LISTED_CATEGORIES else ""
+    raise NotFoundError(f"unknown category {category!r}: the catalog's categories are {listed}{more}")
+
+
 def _with_zero_row(
-    queries: _Queries, counts: pl.DataFrame, recommendation_id: str, category: str | None
+    queries: _Queries, counts: pl.DataFrame, recommendation_id: str, category: tuple[str, ...] | None
 ) -> pl.DataFrame:
     """``counts``, or a row of zeros for a known recommendation without a matching interaction."""
     if not counts.is_empty() or (
@@ -315,13 +345,14 @@ def _utc(moment: datetime) -> datetime:
 @dataclass(frozen=True)
 class _Where:
     """Which interactions a query covers: ``since <= timestamp < until`` and the given ids, and
-    only those on recommendations of ``category`` in the catalog."""
+    only those on recommendations in the catalog whose category is one of ``category`` (exact
+    stored values)."""
 
     since: datetime | None = None
     until: datetime | None = None
     user_id: str | None = None
     recommendation_id: str | None = None
-    category: str | None = None
+    category: tuple[str, ...] | None = None
 
     def at_any_time(self) -> _Where:
         return _Where(user_id=self.user_id, recommendation_id=self.recommendation_id, category=self.category)
@@ -343,7 +374,11 @@ class _Queries(Protocol):
         ``title`` (null when not in the catalog); rows stay in their order."""
         ...
 
-    def in_catalog(self, recommendation_id: str, category: str | None = None) -> bool: ...
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool: ...
+
+    def categories(self) -> list[str]:
+        """The distinct categories of the catalog, sorted."""
+        ...
 
     def has_interactions(self, where: _Where) -> bool: ...
 
@@ -389,7 +424,7 @@ class _PolarsQueries:
         if conditions:
             scan = scan.filter(*conditions)
         if where.category is not None:
-            in_category = self._catalog().filter(pl.col("category") == where.category)
+            in_category = self._catalog().filter(pl.col("category").is_in(where.category))
             scan = scan.join(in_category.lazy(), on="recommendation_id", how="semi")
         return scan
 
@@ -422,9 +457,12 @@ class _PolarsQueries:
     def with_catalog(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.join(self._catalog(), on="recommendation_id", how="left", maintain_order="left")
 
-    def in_catalog(self, recommendation_id: str, category: str | None = None) -> bool:
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool:
         found = self._catalog().filter(pl.col("recommendation_id") == recommendation_id)
-        return bool(found["category"].eq(category).any() if category is not None else found.height)
+        return bool(found["category"].is_in(category).any() if category is not None else found.height)
+
+    def categories(self) -> list[str]:
+        return self._catalog()["category"].drop_nulls().unique().sort().to_list()
 
     def has_interactions(self, where: _Where) -> bool:
         interactions = self._interactions(where)
@@ -436,7 +474,7 @@ class _PolarsQueries:
 
 
 def _convert(path: Any, to: str) -> dict[str, Any]:
-    """``$convert`` that turns a missing or unconvertible value into null (seed documents vary)."""
+    """``$convert`` that turns a missing or unconvertible value into null (original-API documents vary)."""
     return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
 
 
@@ -444,7 +482,7 @@ class _MongoQueries:
     """Aggregation pipelines run inside MongoDB; only their results come back (through Arrow).
 
     ``$match`` uses the collection's indexes (recommendation_id, user_id + timestamp, timestamp).
-    Fields are converted as :meth:`MongoStore.read` converts them, so seed documents (no
+    Fields are converted as :meth:`MongoStore.read` converts them, so original-API documents (no
     ``event_id``, ``assessment_id`` in ``context``, no ``label``) give the same values here.
     """
 
@@ -467,7 +505,7 @@ class _MongoQueries:
             match["recommendation_id"] = where.recommendation_id
         in_category = None
         if where.category is not None:
-            in_category = self._catalog({"category": where.category})["recommendation_id"]
+            in_category = self._catalog({"category": {"$in": list(where.category)}})["recommendation_id"]
             if in_category.len() <= _MAX_IN_LIST and where.recommendation_id is None:
                 match["recommendation_id"] = {"$in": in_category.to_list()}
                 in_category = None
@@ -561,11 +599,22 @@ class _MongoQueries:
         match = {"recommendation_id": {"$in": ids.to_list()}} if ids.len() <= _MAX_IN_LIST else {}
         return frame.join(self._catalog(match), on="recommendation_id", how="left", maintain_order="left")
 
-    def in_catalog(self, recommendation_id: str, category: str | None = None) -> bool:
-        match = {"recommendation_id": recommendation_id}
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool:
+        match: dict[str, Any] = {"recommendation_id": recommendation_id}
         if category is not None:
-            match["category"] = category
+            match["category"] = {"$in": list(category)}
         return self._exists("recommendations", match)
+
+    def categories(self) -> list[str]:
+        # One group per distinct category (a handful), formed in MongoDB; converted like the
+        # catalog's own reads, so a category that is not text (an original-API document) reads as
+        # its text, or not at all.
+        pipeline: list[dict[str, Any]] = [
+            {"$group": {"_id": _convert("$category", "string")}},
+            {"$project": {"_id": 0, "category": "$_id"}},
+        ]
+        found = self._store.aggregate_frame("recommendations", pipeline, {"category": pl.String()})
+        return found["category"].drop_nulls().sort().to_list()
 
     def has_interactions(self, where: _Where) -> bool:
         match, in_category = self._match(where)

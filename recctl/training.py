@@ -1,4 +1,4 @@
-"""Training and evaluating LightGBM LambdaRank models (DESIGN §7).
+"""Training and evaluating LightGBM LambdaRank models.
 
 The split is by query group, never by row: ``time`` validates on the newest groups (by the
 group's ``event_time``), ``group-random`` on a seeded random choice of groups. Early stopping
@@ -48,7 +48,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """What ``recctl train`` was asked to do (defaults are the seed script's and DESIGN §2's)."""
+    """What ``recctl train`` was asked to do (the defaults are the original training script's)."""
 
     num_boost_round: int = 500
     early_stopping_rounds: int = 50
@@ -485,7 +485,7 @@ def model_meta(
     status: str,
     gate_failures: list[str],
 ) -> dict[str, Any]:
-    """The ``.meta.json`` of a trained model (DESIGN §7)."""
+    """The ``.meta.json`` of a trained model."""
     from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION
     from recctl.model import model_version
 

@@ -1,7 +1,10 @@
-"""Shared fixtures: isolation from the user's files, and one ``store`` fixture run on both stores."""
+"""Shared fixtures: isolation from the user's files, one ``store`` fixture run on both stores, and
+LightGBM's lambdarank example (shipped compressed in ``tests/data``)."""
 
 from __future__ import annotations
 
+import lzma
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ import pytest
 pytest_plugins = ("mongo_server",)
 
 STORE_KINDS = ("files", "mongo")
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +39,16 @@ def store(store_location: str) -> Iterator[Any]:
     opened = open_store(store_location)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def lightgbm_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with LightGBM's lambdarank example as LightGBM ships it: ``rank.train``,
+    ``rank.test`` and their ``.query`` files (decompressed from ``tests/data/lightgbm_lambdarank``)."""
+    source = TEST_DATA / "lightgbm_lambdarank"
+    folder = tmp_path_factory.mktemp("lightgbm_lambdarank")
+    for name in ("rank.train", "rank.test"):
+        with lzma.open(source / f"{name}.xz") as packed, (folder / name).open("wb") as unpacked:
+            shutil.copyfileobj(packed, unpacked)
+        shutil.copyfile(source / f"{name}.query", folder / f"{name}.query")
+    return folder

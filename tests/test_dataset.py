@@ -1,4 +1,4 @@
-"""Training pairs, grades and groups (DESIGN §4), on handmade frames and on the sample data."""
+"""Training pairs, grades and groups, on handmade frames and on the sample data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Label values of DESIGN §4, the TOML override and the policy hash."""
+"""The default label values, the TOML override and the policy hash."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every rule of DESIGN §3: a row breaking it is rejected with a reason naming the field."""
+"""Every record rule: a row breaking it is rejected with a reason naming the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of the data simulator behind ``recctl sample`` (recctl/sample.py, DESIGN sections 3, 4 and 10)."""
+"""Tests of the data simulator behind ``recctl sample`` (recctl/sample.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def frames(sample_dir: tuple[Path, SampleSummary]) -> dict[str, pl.DataFrame]:
 
 @pytest.fixture(scope="module")
 def interactions(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Interactions with the normalised type, the assessment id from either place, and the DESIGN §4 label."""
+    """Interactions with the normalised type, the assessment id from either place, and the default label."""
     rows = frames["interactions"].with_columns(
         kind=pl.col("interaction_type").str.strip_chars().str.to_lowercase(),
         any_assessment_id=pl.coalesce("assessment_id", pl.col("context").struct.field("assessment_id")),
@@ -69,7 +69,7 @@ def interactions(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def pairs(frames: dict[str, pl.DataFrame], interactions: pl.DataFrame) -> pl.DataFrame:
-    """One row per (assessment, recommendation) with the DESIGN §4 pair label (0 when never touched)."""
+    """One row per (assessment, recommendation) with the pair label (0 when never touched)."""
     per_recommendation = interactions.group_by("recommendation_id").agg(
         pl.col("label").max(),
         dismissed=(pl.col("kind") == "dismiss").any(),
@@ -190,7 +190,7 @@ def test_out_of_range_arguments_are_refused(tmp_path: Path, kwargs: dict[str, ob
     assert not (tmp_path / "out").exists()
 
 
-# --- every row is valid under DESIGN section 3 -------------------------------------------------
+# --- every row is valid under the record rules --------------------------------------------
 
 
 def test_assessments_follow_the_record_rules(frames: dict[str, pl.DataFrame]) -> None:
@@ -480,7 +480,7 @@ def _ndcg_at(frame: pl.DataFrame, score: str, k: int) -> float:
 
 
 def test_a_ranker_trained_on_interactions_beats_confidence_order(pairs: pl.DataFrame) -> None:
-    """DESIGN section 10: a model trained on the sample beats the confidence baseline on held-out lists."""
+    """A model trained on the sample beats the confidence baseline on held-out lists."""
     import lightgbm
 
     sizes = {"startup": 0, "small": 1, "medium": 2, "large": 3, "enterprise": 4}

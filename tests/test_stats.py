@@ -1,4 +1,4 @@
-"""recctl.stats on both stores (the ``store`` fixture): DESIGN §9's definitions, filters, edge cases."""
+"""recctl.stats on both stores (the ``store`` fixture): the definitions, filters, edge cases."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from recctl.errors import RecctlError
+from recctl.errors import NotFoundError, RecctlError
 from recctl.ingest import ingest
 from recctl.labels import INTERACTION_TYPES
 from recctl.records import SCHEMAS
@@ -69,10 +69,10 @@ def row_of(stats: pl.DataFrame, recommendation_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-# -- the seed's examples --------------------------------------------------------------------------
+# -- the original system's examples -------------------------------------------------------------
 def test_seed_recommendation_example(store: Any, tmp_path: Path) -> None:
-    # DESIGN §9: 38 views, 12 clicks, 3 implementations -> CTR 0.316, implementation rate 0.25.
-    # (The seed also says "45 interactions", which cannot hold with 38 + 12 + 3 of them; the rates do.)
+    # The original's figures: 38 views, 12 clicks, 3 implementations -> CTR 0.316, implementation rate 0.25.
+    # (It also says "45 interactions", which cannot hold with 38 + 12 + 3 of them; the rates do.)
     seed = {"view": 38, "click": 12, "implement": 3, "save": 2, "share": 1, "dismiss": 1}
     load(
         store,
@@ -103,7 +103,7 @@ def test_seed_recommendation_example(store: Any, tmp_path: Path) -> None:
 
 
 def test_seed_user_example(store: Any, tmp_path: Path) -> None:
-    # DESIGN §9: 156 interactions, 28 clicks, 8 implementations -> implementation rate 0.286.
+    # The original's figures: 156 interactions, 28 clicks, 8 implementations -> implementation rate 0.286.
     rows = (
         events("rec-a", {"view": 70, "click": 20, "implement": 5, "save": 3}, user="user-seed")
         + events("rec-b", {"view": 40, "click": 8, "implement": 3, "dismiss": 5, "rate": 2}, user="user-seed")
@@ -203,13 +203,48 @@ def test_time_window_is_since_inclusive_until_exclusive(varied: Any) -> None:
 
 def test_category_user_and_min_views_filters(varied: Any) -> None:
     assert ids(recommendation_stats(varied, category="security")) == ["rec-1", "rec-2"]
-    assert ids(recommendation_stats(varied, category="nothing-here")) == []
     by_bob = recommendation_stats(varied, user="bob")
     assert sorted(ids(by_bob)) == ["rec-1", "rec-2", "rec-9"]
     assert row_of(by_bob, "rec-1")["total_interactions"] == 2
     assert ids(recommendation_stats(varied, min_views=4)) == ["rec-1", "rec-3"]
     both = recommendation_stats(varied, category="security", user="ann", since=START, min_views=1)
     assert ids(both) == ["rec-1"] and row_of(both, "rec-1")["view_count"] == 5
+
+
+def test_category_in_any_case_and_an_unknown_one_lists_the_known(varied: Any) -> None:
+    for spelling in ("Security", "SECURITY", " security "):
+        assert ids(recommendation_stats(varied, category=spelling)) == ["rec-1", "rec-2"], spelling
+    zero = recommendation_stats(varied, recommendation_id="rec-4", category="Performance")
+    assert ids(zero) == ["rec-4"] and zero["total_interactions"].to_list() == [0]
+    with pytest.raises(
+        NotFoundError,
+        match=r"^unknown category 'Securty': the catalog's categories are performance, security$",
+    ):
+        recommendation_stats(varied, category="Securty")
+    with pytest.raises(NotFoundError, match="unknown category 'nothing-here'"):
+        recommendation_stats(varied, category="nothing-here", recommendation_id="rec-1")
+
+
+def test_an_unknown_user_is_not_an_empty_table(varied: Any) -> None:
+    with pytest.raises(NotFoundError, match="unknown user 'anne'"):
+        recommendation_stats(varied, user="anne")
+    assert recommendation_stats(varied, user="carol").is_empty()  # known (an assessment), no interaction
+    assert recommendation_stats(varied, user="ann", since=START + timedelta(days=30)).is_empty()
+
+
+def test_an_empty_catalog_has_no_category(store: Any, tmp_path: Path) -> None:
+    load(store, tmp_path, events("rec-1", {"view": 1}))
+    with pytest.raises(
+        NotFoundError, match="unknown category 'security': the catalog has no recommendations"
+    ):
+        recommendation_stats(store, category="security")
+
+
+def test_many_categories_are_listed_up_to_twenty(store: Any, tmp_path: Path) -> None:
+    catalog = [recommendation(recommendation_id=f"rec-{n}", category=f"kind-{n:02d}") for n in range(25)]
+    load(store, tmp_path, events("rec-1", {"view": 1}), catalog)
+    with pytest.raises(NotFoundError, match=r"are kind-00, kind-01, .*, kind-19 and 5 more$"):
+        recommendation_stats(store, category="kind")
 
 
 def test_sort_order_ties_and_nulls(varied: Any) -> None:
@@ -249,6 +284,7 @@ def test_history_filters_and_unknown_user(varied: Any) -> None:
     summary, recent = user_history(
         varied, "bob", since=START + timedelta(days=1), until=START + timedelta(days=2)
     )
+    assert recent.columns[0] == "user_id" and recent["user_id"].unique().to_list() == ["bob"]
     assert summary["total_interactions"] == 8
     assert summary["category_preferences"] == {"security": 6}  # rec-9 is not in the catalog
     assert recent["recommendation_id"].unique().sort().to_list() == ["rec-2", "rec-9"]
@@ -306,8 +342,28 @@ def test_files_and_mongo_agree(
 
 
 @pytest.mark.mongo
+def test_original_api_categories_in_other_cases_are_found(mongo_uri: str, tmp_path: Path) -> None:
+    """recctl stores categories in lower case; the original API's documents may not be."""
+    store = open_store(mongo_uri)
+    try:
+        rows = events("rec-a", {"view": 2}) + events("rec-b", {"click": 1}) + events("rec-c", {"view": 1})
+        load(store, tmp_path, rows, [recommendation(recommendation_id="rec-a", category="security")])
+        store.collection("recommendations").insert_many(
+            [
+                {"recommendation_id": "rec-b", "category": "Security"},
+                {"recommendation_id": "rec-c", "category": "Performance"},
+            ]
+        )
+        assert ids(recommendation_stats(store, category="SECURITY")) == ["rec-a", "rec-b"]
+        with pytest.raises(NotFoundError, match=r"categories are Performance, Security, security$"):
+            recommendation_stats(store, category="cost")
+    finally:
+        store.close()
+
+
+@pytest.mark.mongo
 def test_seed_documents_without_labels(mongo_uri: str) -> None:
-    """Documents written by the seed's API have no event_id and no label: counted, not averaged."""
+    """Documents written by the original API have no event_id and no label: counted, not averaged."""
     store = open_store(mongo_uri)
     try:
         documents = [

@@ -1,5 +1,5 @@
-"""The figures, in the order they run (each module has ``NAME`` and ``run(context)``, which returns
-one result or a list of them).
+"""The figures of ``make bench``, in the order they run (each module has ``NAME`` and
+``run(context)``, which returns one result or a list of them).
 
 ============  ==================================================  ================================  ========
 key           figure                                              baseline in the same run          target

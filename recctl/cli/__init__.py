@@ -18,6 +18,7 @@ from recctl.cli import history as history_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import rank as rank_cli
 from recctl.cli import sample as sample_cli
+from recctl.cli import show as show_cli
 from recctl.cli import stats as stats_cli
 from recctl.cli import train as train_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
@@ -30,6 +31,10 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    # Plain help, as click lays it out: options and their help in two columns that read at any
+    # width (Typer's rich panels give the help one word per line at 80 columns), and usage
+    # errors as one "Error: ..." line under the usage.
+    rich_markup_mode=None,
 )
 
 
@@ -76,6 +81,7 @@ app.command("features", rich_help_panel="Modelling")(features_cli.features_comma
 app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
 app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
+app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 
 
 def main() -> None:

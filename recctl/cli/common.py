@@ -67,10 +67,26 @@ def _error_line(message: str) -> str:
 
 
 class RecctlGroup(TyperGroup):
-    """Maps recctl's exceptions to one ``Error: ...`` line and the exit codes of DESIGN §2."""
+    """Maps recctl's exceptions to one ``Error: ...`` line and an exit code: 1 failed, 2 usage error
+    (click's own), 3 not enough data, 4 quality gate failed."""
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return list(self.commands)  # the order commands were added, not alphabetical
+
+    def format_commands(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        """The commands in one section per ``rich_help_panel`` (Data, Modelling, ...), in order."""
+        commands = [(name, self.commands[name]) for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if not commands:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        panels: dict[str, list[tuple[str, str]]] = {}
+        for name, command in commands:
+            panel = getattr(command, "rich_help_panel", None) or "Commands"
+            panels.setdefault(panel, []).append((name, command.get_short_help_str(limit)))
+        for panel, rows in panels.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:

@@ -1,4 +1,4 @@
-"""``recctl history``: one user's engagement summary and recent interactions (DESIGN §9)."""
+"""``recctl history``: one user's engagement summary and recent interactions."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def history_command(
     The summary: interactions by type, category preferences (interactions per catalog category),
     implementation_rate (implementations / clicks; null without clicks) and avg_engagement (the
     mean non-null label). --format json prints one object, the summary plus "recent_interactions";
-    csv and ndjson print the recent interactions, one row each, with the summary on stderr.
+    csv and ndjson print the recent interactions, one row each starting with user_id, with the
+    summary on stderr.
     """
     from recctl.stats import user_history
 

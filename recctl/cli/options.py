@@ -49,7 +49,7 @@ LookbackDays = Annotated[
 MinInteractions = Annotated[
     int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
 ]
-Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the seed's labels).")]
+Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the built-in labels).")]
 ModelPath = Annotated[
     Path, typer.Option("--model", help="The model file; its meta is <name>.meta.json beside it.")
 ]

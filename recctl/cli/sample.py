@@ -1,4 +1,4 @@
-"""``recctl sample``: generate a synthetic, realistic data set (DESIGN §10)."""
+"""``recctl sample``: generate a synthetic, realistic data set."""
 
 from __future__ import annotations
 

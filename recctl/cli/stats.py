@@ -1,4 +1,4 @@
-"""``recctl stats``: engagement per recommendation (DESIGN §9), as a table or for scripts."""
+"""``recctl stats``: engagement per recommendation, as a table or for scripts."""
 
 from __future__ import annotations
 
@@ -46,11 +46,16 @@ def stats_command(
     since: FilterSince = None,
     until: FilterUntil = None,
     category: Annotated[
-        str | None, typer.Option(help="Only recommendations of this catalog category.")
+        str | None,
+        typer.Option(help="Only recommendations of this catalog category (any case); unknown: exit 1."),
     ] = None,
     user: Annotated[str | None, typer.Option(help="Only this user's interactions.")] = None,
     sort: Annotated[
-        SortField, typer.Option(help="The metric to order by (descending unless --asc).")
+        SortField,
+        typer.Option(
+            metavar="METRIC",
+            help=f"The metric to order by (descending unless --asc): {', '.join(SortField)}.",
+        ),
     ] = SortField.total_interactions,
     ascending: Annotated[bool, typer.Option("--asc", help="Order ascending instead.")] = False,
     limit: Annotated[
@@ -70,7 +75,7 @@ def stats_command(
 
     click_through_rate = clicks / views and implementation_rate = implementations / clicks; a rate
     with a zero denominator is null (- in the table). avg_label is the mean stored label (labels
-    that are null, as in documents written by the seed's API, are skipped). All time unless
+    that are null, as in documents written by the original API, are skipped). All time unless
     --since/--until are given. Category and title come from the catalog when it has them.
     --format json prints an array of objects, csv a header line and rows, ndjson one object a line.
     """

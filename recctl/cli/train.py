@@ -291,7 +291,7 @@ def _evaluate_only(
 
 
 def _summary(status: str, training: TrainingData, *, model_path: Path, **figures: Any) -> dict[str, Any]:
-    """The ``--json`` summary (keys of DESIGN §2, plus model_version, split and gate_failures)."""
+    """The ``--json`` summary (the documented keys, plus model_version, split and gate_failures)."""
     return {
         "status": status,
         "examples": len(training.data.grades),

@@ -1,4 +1,4 @@
-"""Stores: a Parquet directory (the default) or MongoDB, behind one interface (DESIGN §5)."""
+"""Stores: a Parquet directory (the default) or MongoDB, behind one interface."""
 
 from __future__ import annotations
 

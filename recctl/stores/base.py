@@ -1,4 +1,4 @@
-"""The store interface shared by the Parquet directory and MongoDB (DESIGN §5)."""
+"""The store interface shared by the Parquet directory and MongoDB."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The embedded store: a directory of Parquet files (DESIGN §5).
+"""The embedded store: a directory of Parquet files.
 
 Layout::
 

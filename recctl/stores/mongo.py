@@ -1,8 +1,8 @@
-"""The MongoDB store (DESIGN §5): the seed's collections, read through Arrow.
+"""The MongoDB store: the original system's collections, read through Arrow.
 
-Documents keep the seed's shape: one document per interaction in ``recommendation_interactions``
+Documents keep the original system's shape: one document per interaction in ``recommendation_interactions``
 with ``context`` as an embedded object and unknown input fields at the top level; catalogs in
-``recommendations`` and ``assessments``. Documents written by the seed's own API (no ``event_id``,
+``recommendations`` and ``assessments``. Documents written by the original API (no ``event_id``,
 ``assessment_id`` inside ``context``, no ``label``) are read as they are: their ``event_id`` is
 the text of their ``_id`` and their ``label`` is null.
 
@@ -70,7 +70,7 @@ _INPUT_ID_FIELD = "_input_id"
 
 
 def _convert(path: str | dict[str, Any], to: str) -> dict[str, Any]:
-    """``$convert`` that turns a missing or unconvertible value into null (seed documents vary)."""
+    """``$convert`` that turns a missing or unconvertible value into null (original-API documents vary)."""
     return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
 
 
@@ -161,7 +161,7 @@ class MongoStore:
         come from Arrow: when asked for (``columns=None`` includes them) a second query fetches just
         those fields and each document is encoded in Python, which is the slow path; callers that
         need speed ask for the typed columns only. Catalogs (small) are read with ``find()`` and
-        sorted by key; ``since``/``until`` do not apply to them. A seed document without a key reads
+        sorted by key; ``since``/``until`` do not apply to them. An original-API document without a key reads
         with the text of its ``_id`` as key.
         """
         schema = SCHEMAS[kind]
@@ -218,7 +218,7 @@ class MongoStore:
     def _ensure_indexes(self, *, strict: bool) -> None:
         """Create recctl's indexes, idempotently.
 
-        The unique keys are sparse, so documents written by the seed's API, which have no
+        The unique keys are sparse, so documents written by the original API, which have no
         ``event_id``, coexist with recctl's. Sparse rather than partial: a partial index serves an
         equality query only when the query repeats its filter, and catalog upserts query by key.
         A conflicting existing index of the same name is fine for the plain indexes but not for the
@@ -485,14 +485,14 @@ def _dumps(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    """JSON for the BSON types a seed document may hold (dates, ObjectIds, decimals, ...)."""
+    """JSON for the BSON types an original-API document may hold (dates, ObjectIds, decimals, ...)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
 
 
 def _cell(value: Any, dtype: pl.DataType) -> Any:
-    """A stored value as the schema type, or null when a seed document holds something else."""
+    """A stored value as the schema type, or null when an original-API document holds something else."""
     if value is None:
         return None
     if isinstance(dtype, pl.List):

@@ -31,6 +31,25 @@ def test_every_command_and_option_has_help() -> None:
     assert {"ingest", "sample"} <= set(get_command(app).commands)  # type: ignore[attr-defined]
 
 
+def test_every_help_reads_at_80_columns() -> None:
+    """No help wraps one word per line (Typer's rich panels did, in train --help), none is wider
+    than the terminal, and each still shows what it documents."""
+    box = str.maketrans("", "", "│╭╮╰╯─")
+    for path, command in walk(get_command(app)):
+        args = [*path.split()[1:], "--help"]
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+        assert result.exit_code == 0, (path, result.output)
+        lines = result.stdout.splitlines()
+        words = [len(line.translate(box).split()) for line in lines]
+        lonely = [lines[i] for i in range(1, len(lines)) if words[i - 1] == words[i] == 1]
+        assert lonely == [], (path, lonely)
+        assert [line for line in lines if len(line.rstrip()) > 80] == [], path
+        assert result.stdout.lstrip().startswith(f"Usage: {path}"), path
+        for param in command.params:
+            if getattr(param, "opts", None) and param.name != "help":
+                assert max(param.opts, key=len) in result.stdout, (path, param.name)
+
+
 def test_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0

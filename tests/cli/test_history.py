@@ -59,8 +59,10 @@ def test_json_is_the_summary_plus_recent_interactions(sample_files: str) -> None
 def test_csv_and_ndjson_are_the_interactions_with_the_summary_on_stderr(sample_files: str) -> None:
     code, out, err = run("--store", sample_files, "history", USER, "--format", "csv", "--limit", "0")
     assert code == 0
+    assert out.startswith("user_id,timestamp,event_id,recommendation_id,")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 116 and list(rows[0]) == list(RECENT_COLUMNS)
+    assert {row["user_id"] for row in rows} == {USER}  # rows of several users can be concatenated
     assert USER in err and "116 interactions" in err
     code, out, _ = run("-q", "--store", sample_files, "history", USER, "--format", "ndjson")
     lines = [json.loads(line) for line in out.splitlines()]

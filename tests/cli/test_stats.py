@@ -63,7 +63,7 @@ def sample_mongo(mongo_server_uri: str, mongo_client: Any) -> Iterator[str]:
 
 @pytest.fixture
 def seed_store(tmp_path: Path) -> str:
-    """The seed's example (38 views, 12 clicks, 3 implementations) and a recommendation without clicks."""
+    """The original system's example (38 views, 12 clicks, 3 implementations) and one without clicks."""
     counts = {"view": 38, "click": 12, "implement": 3, "save": 1, "dismiss": 1}
     kinds = [kind for kind, number in counts.items() for _ in range(number)]
     rows = [
@@ -98,7 +98,7 @@ def rows_of(location: str, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
-# -- the seed's example, in every format ----------------------------------------------------------
+# -- the original system's example, in every format ---------------------------------------------
 def test_seed_example_in_json_and_table(seed_store: str) -> None:
     seed, quiet = rows_of(seed_store)
     assert seed["recommendation_id"] == "rec-seed" and seed["total_interactions"] == 55
@@ -211,6 +211,19 @@ def test_filters(sample_files: str) -> None:
     assert sum(row["total_interactions"] for row in window) == in_window.height > 0
     user = rows_of(sample_files, "--user", "user-0139")
     assert sum(row["total_interactions"] for row in user) == 116
+
+
+def test_category_in_any_case_and_a_typo_names_the_categories(sample_files: str) -> None:
+    security = rows_of(sample_files, "--category", "security")
+    assert rows_of(sample_files, "--category", "Security") == security
+    code, out, err = run("--store", sample_files, "stats", "--category", "Securty", "--format", "csv")
+    assert code == 1 and out == ""
+    assert err == (
+        "Error: unknown category 'Securty': the catalog's categories are architecture, compliance, "
+        "cost_optimization, monitoring, performance, reliability, scalability, security\n"
+    )
+    code, _, err = run("--store", sample_files, "stats", "--user", "user-9999")
+    assert code == 1 and err.startswith("Error: unknown user 'user-9999'")
 
 
 def test_sort_and_asc(sample_files: str) -> None:

@@ -12,9 +12,8 @@ from recctl.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
-LIGHTGBM_EXAMPLE = REPO.parent / "shared" / "datasets" / "lightgbm_lambdarank"
 WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
-TRAIN_CONF = [  # lightgbm_lambdarank/train.conf
+TRAIN_CONF = [  # tests/data/lightgbm_lambdarank/train.conf
     "learning_rate=0.1",
     "num_leaves=31",
     "min_data_in_leaf=50",
@@ -57,14 +56,13 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "store"
 
 
-def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
-    assert LIGHTGBM_EXAMPLE.is_dir(), f"the shared data sets are missing at {LIGHTGBM_EXAMPLE}"
+def test_lightgbm_example_reproduces_its_ndcg(lightgbm_example: Path, tmp_path: Path) -> None:
     model = tmp_path / "lgb.txt"
     params = [arg for value in TRAIN_CONF for arg in ("--param", value)]
     code, _, err = run(
         "train",
         "--data",
-        str(LIGHTGBM_EXAMPLE / "rank.train"),
+        str(lightgbm_example / "rank.train"),
         "--validation-split",
         "0",
         "--num-boost-round",
@@ -77,7 +75,7 @@ def test_lightgbm_example_reproduces_its_ndcg(tmp_path: Path) -> None:
     )
     assert code == 0, err
     code, out, err = run(
-        "evaluate", "--data", str(LIGHTGBM_EXAMPLE / "rank.test"), "--model", str(model), "--json"
+        "evaluate", "--data", str(lightgbm_example / "rank.test"), "--model", str(model), "--json"
     )
     assert code == 0, err
     result = json.loads(out)
@@ -199,13 +197,15 @@ def test_failed_gate_exits_4_and_keeps_the_old_model(sample_store: Path, tmp_pat
     assert json.loads((tmp_path / "ranker.rejected.meta.json").read_text())["status"] == "gate_failed"
 
 
-def test_evaluate_refuses_a_model_with_other_features(sample_store: Path, tmp_path: Path) -> None:
+def test_evaluate_refuses_a_model_with_other_features(
+    sample_store: Path, lightgbm_example: Path, tmp_path: Path
+) -> None:
     model = tmp_path / "lgb.txt"
     code, _, _ = run(
         "-q",
         "train",
         "--data",
-        str(LIGHTGBM_EXAMPLE / "rank.train"),
+        str(lightgbm_example / "rank.train"),
         "--num-boost-round",
         "3",
         "--model",

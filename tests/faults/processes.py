@@ -64,7 +64,7 @@ def kill_when(process: subprocess.Popen[str], condition: Callable[[], bool], tim
 
 
 def summary(out: str) -> dict[str, Any]:
-    """The ``--json`` summary, with the accounting invariant of DESIGN §3 checked."""
+    """The ``--json`` summary, with the accounting invariant (read = the sum of the outcomes) checked."""
     result: dict[str, Any] = json.loads(out)
     assert (
         result["read"] == result["inserted"] + result["duplicates"] + result["updated"] + result["rejected"]

@@ -1,6 +1,6 @@
 """kill -9 in the middle of ``recctl ingest``, then the same ingest again: nothing lost, nothing doubled.
 
-Kill points are random (the seed is in every assertion message): the file store is killed once a
+Kill points are random (the random seed is in every assertion message): the file store is killed once a
 drawn number of new part files has appeared, or after a drawn delay; MongoDB once a drawn number
 of new documents is stored. Writes go in small batches (``RECCTL_INGEST_BATCH_ROWS``) so that
 a kill lands between and inside writes, not only before the first one.

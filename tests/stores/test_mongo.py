@@ -1,4 +1,4 @@
-"""MongoStore specifics: indexes, the stored document shape, seed documents, errors.
+"""MongoStore specifics: indexes, the stored document shape, original-API documents, errors.
 
 The behaviour both stores share is in ``test_stores.py``; here the raw documents are checked with
 pymongo (``mongo_client``) and the database is the test's own (``mongo_uri``).
