@@ -25,9 +25,10 @@ demo: install
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
 	@echo "== export the training set (the sample data has fixed dates, so the window is explicit) =="
 	$(RECCTL) --store $(DEMO_STORE) export $(DEMO_WINDOW) --out demo-output/training-set
-	@echo "== train LambdaRank into models/ (where rank looks by default) and evaluate it =="
-	$(RECCTL) --store $(DEMO_STORE) train $(DEMO_WINDOW)
-	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01
+	@echo "== train LambdaRank on September into models/ (where rank looks by default) =="
+	$(RECCTL) --store $(DEMO_STORE) train --since 2025-09-01 --until 2025-10-01
+	@echo "== evaluate it on the second half of October, on assessments it never saw =="
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only
 	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
 	$(RECCTL) --store $(DEMO_STORE) stats --sort implementation_rate --min-views 3 --limit 10
 	$(RECCTL) --store $(DEMO_STORE) history user-0139 --limit 5
