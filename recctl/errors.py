@@ -31,6 +31,10 @@ class NotFoundError(RecctlError):
     """A recommendation, user or file the command was asked about does not exist."""
 
 
+class OutputExistsError(RecctlError):
+    """An output location already holds data that the command would overwrite."""
+
+
 class StrictModeError(RecctlError):
     """``--strict`` ingest found invalid rows, so nothing was written."""
 
