@@ -78,7 +78,7 @@ def ingest_command(
     options = settings(ctx)
     batch_rows = _batch_rows()
     policy = load_policy(labels)
-    store = options.open_store()
+    store = options.open_store(create=True)
     sources = files or ["-"]
     size = total_size(sources)
     progress_bar = _progress(options.console, size) if options.console.is_terminal else None

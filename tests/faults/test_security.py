@@ -318,4 +318,4 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
     stored = {
         str(p.relative_to(work / store)).split("/")[0] for p in (work / store).rglob("*") if p.is_file()
     }
-    assert stored == {".lock", "interactions", "recommendations", "assessments"}
+    assert stored == {".lock", ".recctl-store", "interactions", "recommendations", "assessments"}
