@@ -174,6 +174,7 @@ class _Rules:
     ) -> None:
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
+        self.overridden = set(overrides or ())
         chunk, texts = checked_objects(chunk, top_level)
         if overrides:  # values the caller sets, as if each record held them (text, like every field)
             texts = texts.with_columns(values.alias(f"__top__{name}") for name, values in overrides.items())
@@ -186,6 +187,9 @@ class _Rules:
         self.read_already: dict[tuple[str, str], str] = {}  # (object column, key) -> column of its text
         self.errors: list[pl.Expr] = []
         self.typed: dict[str, pl.Expr] = {}
+        # Eager text of the object columns (and of the keys read from them), for checks that need
+        # the JSON itself rather than the text of a value (is this id a string or a boolean?).
+        self.objects: dict[str, pl.Series] = {}
 
     # -- reading raw values -------------------------------------------------------------------
     def text(self, name: str, path: str | None = None, source: str = "json") -> str:
@@ -206,16 +210,43 @@ class _Rules:
 
     # -- typed fields ---------------------------------------------------------------------------
     def string(
-        self, name: str, *, required: bool = False, path: str | None = None, source: str = "json"
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        path: str | None = None,
+        source: str = "json",
+        identifier: bool = False,
     ) -> None:
+        """A text field. An ``identifier`` takes a string or an integer (stored as its decimal
+        text) and nothing else: a boolean or a non-integral number is rejected, not turned into
+        ``"true"`` or ``"1.5"``."""
         raw = pl.col(self.text(name, path, source))
+        wanted = "a string or an integer" if identifier else "a string"
         if required:
             self.check(raw.is_null(), f"{name}: required")
         self.check(
             raw.str.contains(r"^\s*[\[{]") & raw.str.json_path_match("$").is_not_null(),
-            f"{name}: must be a string",
+            f"{name}: must be {wanted}",
         )
+        if identifier:
+            self._check_identifier(name, path or name, source)
         self.typed[name] = raw
+
+    def _check_identifier(self, name: str, key: str, source: str) -> None:
+        if source == "json":
+            if key in self.overridden or key not in self.top_level:
+                return  # a value the caller set (as text), not one the record gave
+            objects, values = self.chunk["json"], self.texts[f"__top__{key}"]
+        else:
+            objects = self.objects[source]
+            read = self.objects.get(f"{source}.{key}")
+            values = objects.str.json_path_match(f"$.{key}") if read is None else read
+        not_an_id = non_id_values(objects, values, key)
+        if not_an_id is not None:
+            column = f"__{name}__not_an_id"
+            self.frame = self.frame.with_columns(not_an_id.alias(column))
+            self.check(pl.col(column), f"{name}: must be a string or an integer")
 
     def enum(self, name: str, allowed: Sequence[str], *, required: bool = False) -> None:
         column = self.text(name)
@@ -282,22 +313,21 @@ class _Rules:
         present = values.is_not_null() & (values.str.strip_chars().str.len_bytes() > 0)
         schema: dict[str, pl.DataType] = {key: pl.String() for key in keys} or {"\x00probe": pl.String()}
         parsed = _read_objects(values.filter(present), schema) if present.any() else None
+        nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
         if parsed is not None or not present.any():
-            self.frame = self.frame.with_columns(
-                values.zip_with(present, pl.repeat(None, values.len(), dtype=pl.String, eager=True)).alias(
-                    column
-                )
-            )
+            self.objects[column] = values.zip_with(present, nothing).alias(column)
+            self.frame = self.frame.with_columns(self.objects[column])
             if parsed is not None and keys:
                 spread = _spread(parsed.rename({key: f"{column}.{key}" for key in keys}), present)
                 self.frame = self.frame.with_columns(spread.get_columns())
                 self.read_already.update({(column, key): f"{column}.{key}" for key in keys})
+                self.objects.update({name: spread[name] for name in spread.columns})
             return column
         # Computed now (not as a derived column): keys of the object are read from it at level 0.
         canonical = values.str.json_path_match("$")
         is_object = canonical.str.starts_with("{").fill_null(False)
-        nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
-        self.frame = self.frame.with_columns(canonical.zip_with(is_object, nothing).alias(column))
+        self.objects[column] = canonical.zip_with(is_object, nothing).alias(column)
+        self.frame = self.frame.with_columns(self.objects[column])
         raw = pl.col(self.text(name))
         self.check(raw.is_not_null() & pl.col(column).is_null(), f"{name}: must be an object")
         return column
@@ -378,6 +408,42 @@ def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl
         )
         return chunk, top_level_texts(chunk["json"], fields)
     return chunk, _spread(parsed.rename({field: f"__top__{field}" for field in fields}), present)
+
+
+# Text that a JSON boolean or a JSON number other than an integer is read as (``true``, ``1.5``,
+# ``1e+22``); an integer reads as digits, and digits are an id whatever their JSON type was.
+_MAYBE_NOT_AN_ID = r"^(?:true|false|-?[0-9][0-9.eE+-]*|-?inf|NaN)$"
+_DIGITS = r"^-?[0-9]+$"
+
+
+def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series | None:
+    """Per row, whether ``key`` of the JSON object in ``objects`` is a boolean or a number that is
+    not an integer (so not an id); None when no row is.
+
+    ``values`` is the key's text as the JSON reader gives it: a string and a boolean (or number)
+    of the same spelling read alike, so only the rows whose text could be a boolean or a
+    non-integral number are parsed again, with typed probes (a string never fits them). That is
+    rarely any row: ids are seldom ``"true"`` or ``"1.5"``.
+    """
+    suspect = (values.str.contains(_MAYBE_NOT_AN_ID) & ~values.str.contains(_DIGITS)).fill_null(False)
+    if not suspect.any():
+        return None
+    rows = objects.filter(suspect)
+    body = (rows.str.join("\n").item() or "").encode()
+    try:
+        boolean = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Boolean()}, ignore_errors=True)[key]
+        number = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Float64()}, ignore_errors=True)[key]
+        if boolean.len() != rows.len() or number.len() != rows.len():
+            raise ValueError("row count changed")
+    except (pl.exceptions.PolarsError, ValueError):
+        typed = [json.loads(text).get(key) for text in rows.to_list()]  # rare: exact, row by row
+        boolean = pl.Series([v if isinstance(v, bool) else None for v in typed], dtype=pl.Boolean)
+        number = pl.Series(
+            [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in typed],
+            dtype=pl.Float64,
+        )
+    bad = boolean.is_not_null() | (number.is_not_null() & (~number.is_finite() | (number != number.floor())))
+    return suspect.scatter(suspect.arg_true(), bad.fill_null(False))
 
 
 def _read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
@@ -587,9 +653,9 @@ def validate_interactions(
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
     rules = _Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
-    rules.string("event_id")
-    rules.string("recommendation_id", required=True)
-    rules.string("user_id", required=True)
+    rules.string("event_id", identifier=True)
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("user_id", required=True, identifier=True)
     rules.enum("interaction_type", INTERACTION_TYPES, required=True)
     interaction_type = rules.typed["interaction_type"]
     value = rules.number("interaction_value")
@@ -620,8 +686,8 @@ def validate_interactions(
     for name in ("model_version", "variant"):
         rules.string(f"context.{name}", path=name, source=context)
         rules.typed[name] = rules.typed.pop(f"context.{name}")
-    rules.string("assessment_id")
-    rules.string("context.assessment_id", path="assessment_id", source=context)
+    rules.string("assessment_id", identifier=True)
+    rules.string("context.assessment_id", path="assessment_id", source=context, identifier=True)
     rules.typed["assessment_id"] = pl.coalesce(
         rules.typed["assessment_id"], rules.typed.pop("context.assessment_id")
     )
@@ -649,8 +715,8 @@ def validate_recommendations(
     """Validate recommendation catalog records (DESIGN §3)."""
     fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
-    rules.string("recommendation_id", required=True)
-    rules.string("assessment_id", required=True)
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("assessment_id", required=True, identifier=True)
     rules.string("category", required=True)
     rules.typed["category"] = rules.typed["category"].str.strip_chars().str.to_lowercase()
     rules.typed["confidence_score"] = rules.number("confidence_score", required=True, low=0, high=1)
@@ -682,8 +748,8 @@ def validate_assessments(
     """Validate assessment catalog records (DESIGN §3)."""
     fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
-    rules.string("assessment_id", required=True)
-    rules.string("user_id")
+    rules.string("assessment_id", required=True, identifier=True)
+    rules.string("user_id", identifier=True)
     rules.enum("company_size", COMPANY_SIZES)
     rules.string("industry")
     rules.typed["monthly_budget"] = rules.number("monthly_budget", low=0)
