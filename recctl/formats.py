@@ -23,6 +23,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import sys
 import threading
 import time
@@ -44,6 +45,7 @@ _EXTENSIONS: dict[str, Format] = {
     ".jsonl": "ndjson",
     ".json": "json",
     ".csv": "csv",
+    ".tsv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
@@ -54,6 +56,12 @@ CHUNK_ROWS = 100_000
 _REPLACEMENT = "\ufffd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip: an .xlsx or .ods spreadsheet, or an archive
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+CSV_DELIMITERS = (",", "\t", ";")
+"""The CSV delimiters recctl recognises from the header line, the first one on a tie."""
+READS = "recctl reads NDJSON, JSON, CSV or Parquet, optionally gzip-compressed"
 
 
 @dataclass(frozen=True)
@@ -134,16 +142,73 @@ def _decompressed(buffered: io.BufferedReader[_CountingReader]) -> io.BufferedRe
     return buffered
 
 
-def _sniff(stream: io.BufferedReader) -> Format:
+Content = Literal["parquet", "json", "ndjson", "blank", "text", "binary", "empty"]
+
+
+def _sniff(stream: io.BufferedReader, source: str) -> Content:
+    """What the first bytes of ``stream`` say it holds.
+
+    ``parquet`` (magic bytes), ``json`` / ``ndjson`` (text starting with ``[`` / ``{``), ``blank``
+    (only white space so far), ``text`` (any other text), ``binary`` (a NUL byte: not text),
+    ``empty`` (no bytes at all). A spreadsheet, a zip archive or UTF-16 text, which no format
+    reads, raises :class:`InputError` saying what it is.
+    """
     head = stream.peek(4096)[:4096]
+    if not head:
+        return "empty"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(_ZIP_MAGICS):
+        raise InputError(f"{source}: {_zip_kind(head)}: {READS} (save the sheet as CSV first)")
+    if head.startswith(_OLE2_MAGIC):
+        workbook = "an Excel 97-2003 workbook (.xls), not a data file"
+        raise InputError(f"{source}: {workbook}: {READS} (save the sheet as CSV first)")
+    if head.startswith(_UTF16_BOMS):
+        raise InputError(f"{source}: UTF-16 text; recctl reads UTF-8 (save it as UTF-8, e.g. 'CSV UTF-8')")
+    if b"\x00" in head:
+        return "binary"
     text = head.removeprefix(_BOM).lstrip()
+    if not text:
+        return "blank"
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{"):
         return "ndjson"
-    return "csv"
+    return "text"
+
+
+def _zip_kind(head: bytes) -> str:
+    """Name a zip by its first member (an .xlsx starts with ``[Content_Types].xml`` or ``xl/``,
+    an OpenDocument file with ``mimetype`` and its type)."""
+    name_length = int.from_bytes(head[26:28], "little") if len(head) >= 30 else 0
+    first = head[30 : 30 + name_length]
+    if first == b"[Content_Types].xml" or first.startswith((b"xl/", b"_rels/", b"docProps/")):
+        return "an Excel workbook (.xlsx), not a data file"
+    if first == b"mimetype" and b"opendocument.spreadsheet" in head[:200]:
+        return "an OpenDocument spreadsheet (.ods), not a data file"
+    return "a zip archive, not a data file"
+
+
+def _chosen_format(content: Content, forced: Format | None, named: Format | None) -> Format | None:
+    """The reader for ``content``; None when there is nothing to read (no bytes at all).
+
+    A forced format is used as given. Otherwise the content decides where it can (a Parquet file
+    named ``.ndjson``, JSON in a ``.csv``), the file's extension where the content is just text
+    (so an NDJSON file whose first line is broken is still read line by line), and CSV else.
+    """
+    if content == "empty":
+        return None
+    if forced is not None:
+        return forced
+    if content in ("parquet", "json", "ndjson"):
+        return cast(Format, content)
+    if content == "blank":
+        return "ndjson"  # blank lines are no records; whatever follows is judged line by line
+    if content == "text":
+        return named if named in ("ndjson", "json", "csv") else "csv"
+    if named is None:
+        raise InputError(f"binary data that is not Parquet, gzip or a spreadsheet: {READS}")
+    return named  # binary under a format's name: that reader says what is wrong with it
 
 
 def read_records(
@@ -154,10 +219,12 @@ def read_records(
 ) -> Iterator[RawChunk]:
     """Yield the records of ``source`` (a path, or ``-`` for stdin) in chunks.
 
-    The format is ``format`` when given, else the file extension (``.ndjson .jsonl .json .csv
-    .parquet``, each optionally ``.gz``), else sniffed from the first bytes (stdin). A ``.json`` file
-    whose first character is ``{`` is read as NDJSON. Gzip is detected by its magic bytes.
-    Raises :class:`InputError` when the source cannot be opened or is not in the format at all.
+    The format is ``format`` when given; else the content where it says (Parquet's magic bytes,
+    text starting with ``[`` for a JSON array or ``{`` for NDJSON), whatever the extension; else
+    the extension (``.ndjson .jsonl .json .csv .tsv .parquet``, each optionally ``.gz``); else CSV.
+    Gzip is detected by its magic bytes. Input with no bytes at all holds no records. Raises
+    :class:`InputError` when the source cannot be opened or is not in the format at all (a
+    spreadsheet or a zip archive is named as such).
     """
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -165,12 +232,15 @@ def read_records(
     try:
         stream = _decompressed(buffered)
         try:
-            sniffed = _sniff(stream)
+            content = _sniff(stream, source)
         except (OSError, EOFError) as exc:
             raise InputError(f"{source}: cannot read: {exc}") from exc
-        chosen = format or format_from_name(source) or sniffed
-        if chosen == "json" and sniffed == "ndjson" and format is None:
-            chosen = "ndjson"
+        try:
+            chosen = _chosen_format(content, format, format_from_name(source))
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+        if chosen is None:
+            return
         progress = lambda: counter.count  # noqa: E731
         readers: dict[Format, Callable[..., Iterator[RawChunk]]] = {
             "ndjson": _read_ndjson,
@@ -330,8 +400,11 @@ def _read_csv(
         raise InputError(
             f"{source}: the CSV header is not UTF-8 (is the file in another encoding?)"
         ) from None
+    if not header_line.strip():
+        raise InputError(f"{source}: CSV without a header row (the first line is blank)")
+    delimiter = sniff_delimiter(header_line)
     try:
-        names = next(csv.reader([header_line]))
+        names = next(csv.reader([header_line], delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise InputError(f"{source}: CSV without a header row") from exc
     names = [name.strip() for name in names]
@@ -359,7 +432,7 @@ def _read_csv(
                         column_names=names, block_size=CSV_BLOCK_BYTES, use_threads=False
                     ),
                     parse_options=pacsv.ParseOptions(
-                        invalid_row_handler=on_invalid_row, newlines_in_values=True
+                        delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True
                     ),
                     # Only a blank cell is missing: Arrow's default null words ("NA", "null",
                     # "NaN", "N/A", ...) are text like any other (a user called "NA" is a user).
@@ -410,6 +483,15 @@ def _read_csv(
         feed.close(reached_the_end=reached_the_end)
     if bad_rows:
         yield RawChunk(_bad_rows_frame(bad_rows), "row", progress())
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: whichever of ``,`` tab ``;`` occurs most often outside
+    quoted names (``,`` when none does: a one-column file)."""
+    unquoted = re.sub(r'"(?:[^"]|"")*"', "", header_line)
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])  # the first on a tie
+    return best if counts[best] else ","
 
 
 def _csv_problem(source: str, exc: Exception) -> str:

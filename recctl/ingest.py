@@ -46,6 +46,8 @@ class IngestSummary:
     reject_reasons: Counter[str] = field(default_factory=Counter)
     rejects_path: str | None = None
     strict_failed: bool = False
+    empty_sources: list[str] = field(default_factory=list)
+    """Sources that held no records at all (no bytes, only blank lines, or a CSV header alone)."""
 
     def add(self, result: WriteResult) -> None:
         self.inserted += result.inserted
@@ -134,12 +136,15 @@ def ingest(
     now = now or datetime.now(UTC)
     rejects = RejectsFile(rejects_path or default_rejects_path(store, kind, now))
     summary = IngestSummary(kind, sources)
+    names: dict[str, str] = {}
     with ExitStack() as cleanup:
         cleanup.callback(rejects.close)
         if strict:
-            sources = [_spooled(source, cleanup) for source in sources]
+            spooled = [_spooled(source, cleanup) for source in sources]
+            names.update(zip(spooled, sources, strict=True))  # stdin keeps its name "-" in reports
+            sources = spooled
             checked = IngestSummary(kind, sources)
-            for _records in _validated(sources, kind, format, policy, now, rejects, checked, progress):
+            for _records in _validated(sources, kind, format, policy, now, rejects, checked, progress, names):
                 pass
             if checked.rejected:
                 summary.read, summary.rejected = checked.read, checked.rejected
@@ -152,7 +157,7 @@ def ingest(
                 )
         batch: list[pl.DataFrame] = []
         pending = 0
-        for records in _validated(sources, kind, format, policy, now, rejects, summary, progress):
+        for records in _validated(sources, kind, format, policy, now, rejects, summary, progress, names):
             # A chunk can be larger than a batch: cut it so that no write exceeds ``batch_rows``.
             offset = 0
             while offset < records.height:
@@ -177,22 +182,29 @@ def _validated(
     rejects: RejectsFile,
     summary: IngestSummary,
     progress: Callable[[int], None] | None,
+    names: dict[str, str],
 ) -> Iterator[pl.DataFrame]:
-    """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes."""
+    """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes.
+
+    ``names`` maps a spooled copy of stdin back to ``-``, the name reports and rejects use.
+    """
     done_before = 0
     for source in sources:
         chunk: RawChunk | None = None
+        read_before = summary.read
         for chunk in read_records(source, format=format):
             result = validate(kind, chunk.rows, policy, now=now)
             summary.read += chunk.rows.height
             summary.rejected += result.rejects.height
             summary.reject_reasons.update(dict(result.rejects["reason"].value_counts().iter_rows()))
-            rejects.write("-" if source == "-" else source, chunk.position_kind, result.rejects)
+            rejects.write(names.get(source, source), chunk.position_kind, result.rejects)
             if progress is not None:
                 progress(done_before + chunk.bytes_done)
             yield result.records
         if chunk is not None:
             done_before += chunk.bytes_done
+        if summary.read == read_before and names.get(source, source) not in summary.empty_sources:
+            summary.empty_sources.append(names.get(source, source))
 
 
 def _flush(store: Store, kind: RecordKind, batch: list[pl.DataFrame], summary: IngestSummary) -> None:

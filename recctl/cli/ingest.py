@@ -39,12 +39,14 @@ def ingest_command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Input files (.ndjson .jsonl .json .csv .parquet, optionally .gz); '-' or none: stdin."
+            help="Input files (.ndjson .jsonl .json .csv .tsv .parquet, optionally .gz); '-' or none: stdin."
         ),
     ] = None,
     input_format: Annotated[
         InputFormat | None,
-        typer.Option("--format", help="Force the input format instead of guessing it from the extension."),
+        typer.Option(
+            "--format", help="Force the input format instead of recognising it from the content and name."
+        ),
     ] = None,
     rejects: Annotated[
         Path | None,
@@ -171,6 +173,8 @@ def _report(console: Console, summary: IngestSummary, where: str) -> None:
     ):
         table.add_row(name, f"{value:,}")
     console.print(f"[bold]{summary.kind}[/] from {', '.join(summary.sources)} -> {where}")
+    for source in summary.empty_sources:
+        console.print(f"warning: {'stdin' if source == '-' else source} is empty (no records)", markup=False)
     console.print(table)
     if summary.reject_reasons:
         console.print("top reject reasons:")

@@ -112,3 +112,38 @@ def test_unreachable_mongo_fails_fast_without_the_password(tmp_path: Path) -> No
 def test_python_module_entry_point(tmp_path: Path) -> None:
     completed = subprocess.run([sys.executable, "-m", "recctl", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.startswith("recctl ")
+
+
+def test_empty_stdin_is_named_plainly_and_stores_nothing(tmp_path: Path) -> None:
+    """An empty stdin said "CSV header must name every column once"."""
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "assessments", "--json", input="")
+    assert code == 0, err
+    assert "warning: stdin is empty (no records)" in err and "Error" not in err
+    assert json.loads(out)["read"] == 0
+
+
+def test_a_spreadsheet_is_named_plainly(tmp_path: Path) -> None:
+    import zipfile
+
+    book = tmp_path / "catalog.xlsx"
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(book))
+    assert code == 1
+    assert err.splitlines() == [
+        f"Error: {book}: an Excel workbook (.xlsx), not a data file: recctl reads NDJSON, JSON, CSV or "
+        "Parquet, optionally gzip-compressed (save the sheet as CSV first)"
+    ]
+
+
+def test_a_semicolon_csv_is_ingested(tmp_path: Path) -> None:
+    source = tmp_path / "catalog.csv"
+    source.write_text(
+        "recommendation_id;assessment_id;category;confidence_score;title\n"
+        'r-1;a-1;security;0,5;"Rotate keys; then audit"\n'.replace("0,5", "0.5")
+        + "r-2;a-1;performance;0.7;Cache\n"
+    )
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(source), "--json")
+    assert code == 0, err
+    assert (json.loads(out)["inserted"], json.loads(out)["rejected"]) == (2, 0)
