@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,23 +192,36 @@ def _zip_kind(head: bytes) -> str:
 def _chosen_format(content: Content, forced: Format | None, named: Format | None) -> Format | None:
     """The reader for ``content``; None when there is nothing to read (no bytes at all).
 
-    A forced format is used as given. Otherwise the content decides where it can (a Parquet file
-    named ``.ndjson``, JSON in a ``.csv``), the file's extension where the content is just text
-    (so an NDJSON file whose first line is broken is still read line by line), and CSV else.
+    A forced format is used as given, and Parquet's magic bytes win over any name (a Parquet file
+    named ``.ndjson``). A text format's extension is kept for text, so an NDJSON file whose first
+    line is broken (even ``[1]``) is still read line by line; only a ``.json`` file of objects one
+    per line is NDJSON. Without a text extension (none, or ``.parquet`` on text) the content
+    decides: ``[`` a JSON array, ``{`` NDJSON, other text CSV.
     """
     if content == "empty":
         return None
     if forced is not None:
         return forced
-    if content in ("parquet", "json", "ndjson"):
+    if content == "parquet":
+        return "parquet"
+    if named in ("ndjson", "csv"):
+        return named
+    if named == "json":
+        return "ndjson" if content == "ndjson" else "json"
+    if content in ("json", "ndjson"):
         return cast(Format, content)
     if content == "blank":
         return "ndjson"  # blank lines are no records; whatever follows is judged line by line
     if content == "text":
-        return named if named in ("ndjson", "json", "csv") else "csv"
+        return "csv"
     if named is None:
         raise InputError(f"binary data that is not Parquet, gzip or a spreadsheet: {READS}")
-    return named  # binary under a format's name: that reader says what is wrong with it
+    return named  # binary named .parquet: its reader says what is wrong with it
+
+
+Nested = Mapping[str, Collection[str] | None]
+"""Object fields that tabular input may give flattened, one column per key (``context.position``):
+field -> the keys whose text is a number (None: every key's)."""
 
 
 def read_records(
@@ -216,12 +229,17 @@ def read_records(
     *,
     format: Format | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    nested: Nested | None = None,
 ) -> Iterator[RawChunk]:
     """Yield the records of ``source`` (a path, or ``-`` for stdin) in chunks.
 
-    The format is ``format`` when given; else the content where it says (Parquet's magic bytes,
-    text starting with ``[`` for a JSON array or ``{`` for NDJSON), whatever the extension; else
-    the extension (``.ndjson .jsonl .json .csv .tsv .parquet``, each optionally ``.gz``); else CSV.
+    ``nested`` names object fields whose flattened columns (``<field>.<key>``, as CSV and Parquet
+    exports write nested data) are folded back into the field; see :func:`fold_flattened`.
+
+    The format is ``format`` when given; else Parquet when the content starts with its magic
+    bytes, whatever the name; else the extension of a text format (``.ndjson .jsonl .json .csv
+    .tsv``, each optionally ``.gz``; a ``.json`` file whose first character is ``{`` is NDJSON);
+    else the content: ``[`` a JSON array, ``{`` NDJSON, other text CSV.
     Gzip is detected by its magic bytes. Input with no bytes at all holds no records. Raises
     :class:`InputError` when the source cannot be opened or is not in the format at all (a
     spreadsheet or a zip archive is named as such).
@@ -249,7 +267,7 @@ def read_records(
             "parquet": _read_parquet,
         }
         try:
-            yield from readers[chosen](stream, source, chunk_rows, progress)
+            yield from readers[chosen](stream, source, chunk_rows, progress, nested or {})
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{source}: cannot read: {exc}") from exc
     finally:
@@ -311,7 +329,7 @@ def _line_blocks(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _read_ndjson(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     first_line = 1
     for block in _line_blocks(stream):
@@ -338,7 +356,7 @@ def _read_ndjson(
 
 
 def _read_json_array(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     data = stream.read().removeprefix(_BOM)
     try:
@@ -381,7 +399,7 @@ def _rows_as_json(frame: pl.DataFrame, source: str = "-") -> pl.Series:
 
 
 def _read_csv(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     """CSV rows as records: every cell text (blank = missing), positions are 1-based data rows.
 
@@ -471,7 +489,8 @@ def _read_csv(
                     pl.any_horizontal(pl.all().str.contains(_REPLACEMENT, literal=True).fill_null(False))
                 ).to_series()
                 error = replaced.replace_strict({True: "invalid UTF-8", False: None}, return_dtype=pl.String)
-            chunk = _chunk_frame(positions, as_json, as_json, error)
+            records, error = _with_flattened_folded(frame, as_json, error, nested, source)
+            chunk = _chunk_frame(positions, as_json, records, error)
             if bad_rows:
                 chunk = pl.concat([chunk, _bad_rows_frame(bad_rows)]).sort("input_position")
                 bad_rows.clear()
@@ -492,6 +511,105 @@ def sniff_delimiter(header_line: str) -> str:
     counts = {delimiter: unquoted.count(delimiter) for delimiter in CSV_DELIMITERS}
     best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])  # the first on a tie
     return best if counts[best] else ","
+
+
+_JSON_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
+
+
+def fold_flattened(frame: pl.DataFrame, nested: Nested) -> tuple[pl.DataFrame, pl.Series | None]:
+    """``frame`` with every column ``<field>.<key>`` of a ``nested`` field folded into ``<field>``.
+
+    The folded ``<field>`` is the JSON text of an object of the row's non-null flattened values
+    (so ``context.session_id`` fills ``context.session_id``, not an unknown top-level field). A
+    text value stays text, except for the keys ``nested`` names as numbers, where text that is a
+    JSON number becomes that number (``"3"`` in a CSV cell: position 3). A row that also has a
+    ``<field>`` value keeps it, with the flattened keys added; when both give the same key, the
+    row's error says so (which one was meant cannot be known). Returns the frame (unchanged when
+    it has no such column) and the per-row error, or None.
+    """
+    errors: list[pl.Expr] = []
+    folded: list[pl.Expr] = []
+    dropped: list[str] = []
+    for field, numeric in nested.items():
+        prefix = f"{field}."
+        columns = [name for name in frame.columns if name.startswith(prefix) and len(name) > len(prefix)]
+        if not columns:
+            continue
+        pieces = []
+        for name in columns:
+            key = name[len(prefix) :]
+            value = _json_value(pl.col(name), frame.schema[name])
+            if frame.schema[name] == pl.String and (numeric is None or key in numeric):
+                text = pl.col(name).str.strip_chars()
+                value = pl.when(text.str.contains(_JSON_NUMBER)).then(text).otherwise(value)
+            pieces.append(
+                pl.when(pl.col(name).is_not_null()).then(pl.concat_str(pl.lit(_dumps(key) + ":"), value))
+            )
+        joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+        flat = pl.when(joined.str.len_bytes() > 0).then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+        if field in frame.columns:
+            # The row's own value as JSON text: a CSV cell is text already, a Parquet struct is not.
+            original = (
+                pl.col(field)
+                if frame.schema[field] == pl.String
+                else _json_value(pl.col(field), frame.schema[field])
+            )
+            given = original.str.strip_chars()
+            is_object = given.str.contains(r"^\{[\s\S]*\}$").fill_null(False)
+            is_empty = given.str.contains(r"^\{\s*\}$").fill_null(False)
+            merged = (
+                pl.when(given.is_null() | is_empty)
+                .then(flat)
+                .when(flat.is_null() | ~is_object)
+                .then(original)  # not an object: validation rejects it, naming the field
+                .otherwise(pl.concat_str(given.str.strip_suffix("}"), pl.lit(","), joined, pl.lit("}")))
+            )
+            for name in columns:
+                key = name[len(prefix) :]
+                both = (
+                    is_object
+                    & pl.col(name).is_not_null()
+                    & given.str.json_path_match(f"$[{_dumps(key)}]").is_not_null()
+                )
+                errors.append(
+                    pl.when(both).then(pl.lit(f"{field}.{key}: given both in {field} and as a column"))
+                )
+            folded.append(merged.alias(field))
+        else:
+            folded.append(flat.alias(field))
+        dropped += columns
+    if not folded:
+        return frame, None
+    error = frame.select(pl.coalesce(errors) if errors else pl.lit(None, dtype=pl.String)).to_series()
+    result = frame.with_columns(folded).drop(dropped)
+    return result, error if error.null_count() < error.len() else None
+
+
+def _json_value(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The JSON text of each value of ``column`` (null stays null)."""
+    encoded = (
+        pl.struct(column.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
+    )
+    return pl.when(column.is_not_null()).then(encoded)
+
+
+def _dumps(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _with_flattened_folded(
+    frame: pl.DataFrame, as_json: pl.Series, error: pl.Series, nested: Nested, source: str
+) -> tuple[pl.Series, pl.Series]:
+    """The records' JSON with flattened columns folded (``as_json`` when there are none), and the
+    errors with any folding conflict added."""
+    if not nested:
+        return as_json, error
+    folded, conflict = fold_flattened(frame, nested)
+    if folded is frame:
+        return as_json, error
+    if conflict is not None:
+        error = pl.select(pl.coalesce(error, conflict)).to_series()
+    return _rows_as_json(folded, source), error
 
 
 def _csv_problem(source: str, exc: Exception) -> str:
@@ -658,7 +776,7 @@ def _bad_rows_frame(bad_rows: list[tuple[int, str, str]]) -> pl.DataFrame:
 
 
 def _read_parquet(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     """Parquet rows as records (positions are 0-based row indexes).
 
@@ -691,9 +809,10 @@ def _read_parquet(
                     ) from None
                 frame, error = _json_ready(frame)
                 as_json = _rows_as_json(frame, source)
+                records, error = _with_flattened_folded(frame, as_json, error, nested, source)
                 positions = pl.int_range(index, index + frame.height, eager=True, dtype=pl.Int64)
                 index += frame.height
-                yield RawChunk(_chunk_frame(positions, as_json, as_json, error), "index", progress())
+                yield RawChunk(_chunk_frame(positions, as_json, records, error), "index", progress())
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{source}: a damaged Parquet file: {_first_line(exc)}") from None
     finally:

@@ -25,7 +25,7 @@ import polars as pl
 from recctl.errors import StoreError, StrictModeError
 from recctl.formats import Format, RawChunk, read_records, source_size
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
-from recctl.records import RecordKind, validate
+from recctl.records import FLATTENED_FIELDS, RecordKind, validate
 from recctl.stores import is_mongo_uri
 from recctl.stores.base import Store, WriteResult
 
@@ -192,7 +192,7 @@ def _validated(
     for source in sources:
         chunk: RawChunk | None = None
         read_before = summary.read
-        for chunk in read_records(source, format=format):
+        for chunk in read_records(source, format=format, nested=FLATTENED_FIELDS[kind]):
             result = validate(kind, chunk.rows, policy, now=now)
             summary.read += chunk.rows.height
             summary.rejected += result.rejects.height

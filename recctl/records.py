@@ -123,6 +123,13 @@ USUAL_CATEGORIES = (
 """The usual recommendation categories (DESIGN §3); the set is open, any other is valid too."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
+FLATTENED_FIELDS: dict[RecordKind, dict[str, tuple[str, ...] | None]] = {
+    "interactions": {"context": ("position", "propensity")},
+    "recommendations": {},
+    "assessments": {"priorities": None},
+}
+"""Object fields that CSV and Parquet may give flattened (``context.session_id``, ``priorities.security``),
+with the keys whose cell text is a number (None: all of them)."""
 
 REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "input_position": pl.Int64(),

@@ -147,20 +147,24 @@ def test_parquet_is_known_by_its_magic_bytes_whatever_the_name(tmp_path: Path, n
 @pytest.mark.parametrize(
     ("name", "text", "kind"),
     [
-        ("events.csv", "\n".join(json.dumps(r) for r in RECORDS), "line"),  # NDJSON named .csv
-        ("events.ndjson", json.dumps(RECORDS, indent=2), "index"),  # a JSON array named .ndjson
-        ("events.parquet", "\n".join(json.dumps(r) for r in RECORDS), "line"),  # text named .parquet
+        ("events.parquet", "\n".join(json.dumps(r) for r in RECORDS), "line"),  # NDJSON named .parquet
+        ("events.parquet", json.dumps(RECORDS, indent=2), "index"),  # a JSON array named .parquet
+        ("events", "\n".join(json.dumps(r) for r in RECORDS), "line"),  # no extension
+        ("events.json", "\n".join(json.dumps(r) for r in RECORDS), "line"),  # NDJSON named .json
     ],
 )
-def test_json_text_is_known_by_its_first_character(tmp_path: Path, name: str, text: str, kind: str) -> None:
+def test_json_text_without_a_text_extension_is_known_by_its_first_character(
+    tmp_path: Path, name: str, text: str, kind: str
+) -> None:
     (tmp_path / name).write_text(text)
     frame, kinds = read_all(str(tmp_path / name))
     assert kinds == {kind} and ids_of(frame) == ["e-0", "e-1", "e-2"]
 
 
-def test_an_ndjson_file_with_a_broken_first_line_is_still_ndjson(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["oops", "[1, 2]", "[]"])
+def test_an_ndjson_file_with_a_broken_first_line_is_still_ndjson(tmp_path: Path, first: str) -> None:
     path = tmp_path / "events.ndjson"
-    path.write_text("oops\n" + json.dumps(RECORDS[0]) + "\n")
+    path.write_text(first + "\n" + json.dumps(RECORDS[0]) + "\n")
     frame, kinds = read_all(str(path))
     assert kinds == {"line"} and frame["input_position"].to_list() == [1, 2]
 

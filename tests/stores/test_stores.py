@@ -140,3 +140,64 @@ def test_both_stores_give_the_same_export(tmp_path: Path, mongo_uri: str) -> Non
     assert {k: v for k, v in files.manifest.items() if k != "source"} == {
         k: v for k, v in mongo.manifest.items() if k != "source"
     }
+
+
+def test_flattened_context_columns_fill_context(store: Any, tmp_path: Path) -> None:
+    """CSV columns ``context.session_id``, ``context.position`` were stored only in ``extra``."""
+    source = tmp_path / "flat.csv"
+    source.write_text(
+        "event_id,recommendation_id,user_id,interaction_type,timestamp,"
+        "context.session_id,context.position,context.propensity,context.page\n"
+        "e-1,r-1,u-1,click,2025-06-01T12:00:00Z,s-9,3,0.25,home\n"
+        "e-2,r-1,u-1,view,2025-06-01T12:00:00Z,,,,\n"
+        "e-3,r-1,u-1,view,2025-06-01T12:00:00Z,s-1,top,,\n"
+    )
+    summary = ingest(store, "interactions", [str(source)], rejects_path=tmp_path / "rejects.ndjson")
+    assert (summary.inserted, summary.rejected) == (2, 1)
+    assert dict(summary.reject_reasons) == {"context.position: must be a finite number": 1}
+    stored = store.read("interactions")
+    first = stored.filter(pl.col("event_id") == "e-1").row(0, named=True)
+    assert (first["session_id"], first["position"], first["propensity"]) == ("s-9", 3, 0.25)
+    assert json.loads(first["context"]) == {
+        "session_id": "s-9",
+        "position": 3,
+        "propensity": 0.25,
+        "page": "home",
+    }
+    assert first["extra"] is None
+    second = stored.filter(pl.col("event_id") == "e-2").row(0, named=True)
+    assert (second["context"], second["session_id"], second["extra"]) == (None, None, None)
+
+
+def test_flattened_parquet_columns_and_a_context_cell_together(store: Any, tmp_path: Path) -> None:
+    source = tmp_path / "flat.parquet"
+    pl.DataFrame(
+        {
+            "event_id": ["p-1", "p-2", "p-3"],
+            "recommendation_id": ["r-1"] * 3,
+            "user_id": ["u-1"] * 3,
+            "interaction_type": ["click"] * 3,
+            "timestamp": ["2025-06-01T12:00:00Z"] * 3,
+            "context": ['{"variant": "b"}', None, '{"position": 1}'],
+            "context.position": [2, 4, 5],
+        }
+    ).write_parquet(source)
+    summary = ingest(store, "interactions", [str(source)], rejects_path=tmp_path / "rejects.ndjson")
+    assert (summary.inserted, summary.rejected) == (2, 1)
+    assert dict(summary.reject_reasons) == {"context.position: given both in context and as a column": 1}
+    stored = store.read("interactions").sort("event_id")
+    assert stored.select("event_id", "position", "variant").rows() == [("p-1", 2, "b"), ("p-2", 4, None)]
+    assert [json.loads(text) for text in stored["context"]] == [
+        {"variant": "b", "position": 2},
+        {"position": 4},
+    ]
+
+
+def test_flattened_priorities_columns_fill_priorities(store: Any, tmp_path: Path) -> None:
+    source = tmp_path / "assessments.csv"
+    source.write_text("assessment_id,priorities.security,priorities.cost_optimization\na-1,0.8,0.25\na-2,,\n")
+    summary = ingest(store, "assessments", [str(source)])
+    assert (summary.inserted, summary.rejected) == (2, 0)
+    stored = store.read("assessments").sort("assessment_id")
+    assert json.loads(stored["priorities"][0]) == {"security": 0.8, "cost_optimization": 0.25}
+    assert stored["priorities"][1] is None and stored["extra"].to_list() == [None, None]
