@@ -1,8 +1,9 @@
 """Ingest: read records, validate them, store the valid ones, account for every row (DESIGN §2, §3).
 
-For every call ``read == inserted + duplicates + updated + rejected``: each input record is stored,
-counted as a duplicate (interactions whose ``event_id`` is already stored) or as an update (catalog
-rows replacing a stored row), or written to the rejects file with its position and reason.
+For every call ``read == inserted + duplicates + updated + unchanged + rejected``: each input record
+is stored, counted as a duplicate (interactions whose ``event_id`` is already stored), as an update
+(catalog rows replacing a different stored row) or as unchanged (identical to the stored row), or
+written to the rejects file with its position and reason.
 Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
 so memory stays bounded whatever the input size.
 """
@@ -42,6 +43,7 @@ class IngestSummary:
     inserted: int = 0
     duplicates: int = 0
     updated: int = 0
+    unchanged: int = 0
     rejected: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     rejects_path: str | None = None
@@ -53,6 +55,7 @@ class IngestSummary:
         self.inserted += result.inserted
         self.duplicates += result.duplicates
         self.updated += result.updated
+        self.unchanged += result.unchanged
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,7 @@ class IngestSummary:
             "inserted": self.inserted,
             "duplicates": self.duplicates,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": self.rejected,
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "rejects_path": self.rejects_path,

@@ -67,7 +67,8 @@ def ingest_command(
 ) -> None:
     """Validate interaction logs or catalog records and store them.
 
-    Every row is accounted for: read = inserted + duplicates (or updated, for catalogs) + rejected.
+    Every row is accounted for: read = inserted + duplicates (for catalogs: updated + unchanged)
+    + rejected; a catalog row identical to the stored one is unchanged, and is not written again.
     Rejected rows go to the rejects file with their line number (or row index) and the reason.
     Valid rows are written in batches of 250,000 (environment variable RECCTL_INGEST_BATCH_ROWS
     to change it): an ingest that dies part-way keeps its finished batches, and running it again
@@ -160,15 +161,17 @@ def _progress(console: Console, size: int | None) -> _Progress | None:
 def _report(console: Console, summary: IngestSummary, where: str) -> None:
     from rich.table import Table
 
-    updated_label = "duplicates" if summary.kind == "interactions" else "updated"
-    updated_value = summary.duplicates if summary.kind == "interactions" else summary.updated
+    if summary.kind == "interactions":
+        stored_before = [("duplicates", summary.duplicates)]
+    else:
+        stored_before = [("updated", summary.updated), ("unchanged", summary.unchanged)]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(justify="right")
     for name, value in (
         ("read", summary.read),
         ("inserted", summary.inserted),
-        (updated_label, updated_value),
+        *stored_before,
         ("rejected", summary.rejected),
     ):
         table.add_row(name, f"{value:,}")

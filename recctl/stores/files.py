@@ -36,6 +36,7 @@ import polars as pl
 from recctl.errors import NotAStoreError, StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind
 from recctl.stores.base import WriteResult
+from recctl.stores.catalog import catalog_changes
 
 PART_GLOB = "date=*/part-*.parquet"
 TEMPORARY_GLOB = ".*.parquet.*.tmp"
@@ -152,16 +153,18 @@ class FileStore:
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         key = KEYS[kind]
         stored = self.read(kind)
-        latest = records.unique(subset=key, keep="last", maintain_order=True)
-        inserted = latest.filter(~pl.col(key).is_in(stored[key].implode())).height
-        merged = pl.concat([stored.filter(~pl.col(key).is_in(latest[key].implode())), latest]).sort(key)
+        changes = catalog_changes(kind, records, stored)
+        if changes.to_write.is_empty():
+            return changes.result  # every row unchanged: the file is not rewritten
+        written = changes.to_write
+        merged = pl.concat([stored.filter(~pl.col(key).is_in(written[key].implode())), written]).sort(key)
         try:
             _write_atomically(merged, self._catalog_path(kind))
         except OSError as exc:
             raise StoreError(
                 f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0
             ) from exc
-        return WriteResult(inserted=inserted, updated=records.height - inserted)
+        return changes.result
 
     # -- reading ----------------------------------------------------------------------------------
     def read(

@@ -9,12 +9,21 @@ import sys
 import time
 from pathlib import Path
 
-from builders import interaction, write_ndjson
+from builders import interaction, recommendation, write_ndjson
 from typer.testing import CliRunner
 
 from recctl.cli import app
 
-SUMMARY_KEYS = {"read", "inserted", "duplicates", "updated", "rejected", "reject_reasons", "rejects_path"}
+SUMMARY_KEYS = {
+    "read",
+    "inserted",
+    "duplicates",
+    "updated",
+    "unchanged",
+    "rejected",
+    "reject_reasons",
+    "rejects_path",
+}
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -147,3 +156,25 @@ def test_a_semicolon_csv_is_ingested(tmp_path: Path) -> None:
     code, out, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(source), "--json")
     assert code == 0, err
     assert (json.loads(out)["inserted"], json.loads(out)["rejected"]) == (2, 0)
+
+
+def test_an_unchanged_catalog_reports_unchanged(store_location: str, tmp_path: Path) -> None:
+    source = write_ndjson(
+        tmp_path / "r.ndjson", [recommendation(recommendation_id=f"r-{i}") for i in range(4)]
+    )
+    args = ["--store", store_location, "ingest", "recommendations", str(source)]
+    assert run(*args)[0] == 0
+    code, out, err = run(*args, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert set(summary) >= SUMMARY_KEYS
+    assert (summary["read"], summary["inserted"], summary["updated"], summary["unchanged"]) == (4, 0, 0, 4)
+    names = ("read", "inserted", "updated", "unchanged", "rejected")
+    table = [line.split() for line in err.splitlines() if line.split()[:1] and line.split()[0] in names]
+    assert table == [
+        ["read", "4"],
+        ["inserted", "0"],
+        ["updated", "0"],
+        ["unchanged", "4"],
+        ["rejected", "0"],
+    ]
