@@ -106,6 +106,19 @@ KEYS: dict[RecordKind, str] = {
     "recommendations": "recommendation_id",
     "assessments": "assessment_id",
 }
+REQUIRED: dict[RecordKind, tuple[str, ...]] = {
+    "interactions": ("recommendation_id", "user_id", "interaction_type", "timestamp"),
+    "recommendations": ("recommendation_id", "assessment_id", "category", "confidence_score"),
+    "assessments": ("assessment_id",),
+}
+"""The fields a record of each kind must have."""
+_ROW_NAMES: dict[RecordKind, str] = {
+    "interactions": "an interaction row",
+    "recommendations": "a recommendation row",
+    "assessments": "an assessment row",
+}
+# Fields only an assessment has: what tells one apart when its one required field is shared.
+_ASSESSMENT_ONLY = ("company_size", "industry", "monthly_budget", "current_monthly_spend", "priorities")
 
 PRIORITIES = ("critical", "high", "medium", "low")
 LEVELS = ("low", "medium", "high")
@@ -214,6 +227,59 @@ class _Rules:
 
     def check(self, bad: pl.Expr, reason: str) -> None:
         self.errors.append(pl.when(bad).then(pl.lit(reason)))
+
+    # -- the kind of the record ------------------------------------------------------------------
+    def guard(self, kind: RecordKind) -> None:
+        """Reject a row that is a record of another kind as ``looks like a <kind> row``.
+
+        A row looks like a record of kind O when it has every field O requires, and one of the
+        fields only O has (of those it requires, else of :data:`_ASSESSMENT_ONLY`), and either
+        lacks a field ``kind`` requires or, for a catalog ``kind``, has every field O requires
+        that ``kind`` does not know. So an interactions or recommendations file ingested as
+        assessments (whose only required field is in every kind) is rejected row by row instead
+        of overwriting the catalog. Checked first: the reason names the mistake, not a symptom.
+        Interactions are only checked on rows that lack a required field (the others are fine).
+        """
+        own = REQUIRED[kind]
+        catalog = kind != "interactions"
+        json_text = self.chunk["json"]
+        lacks_own = pl.select(
+            pl.any_horizontal(_blank(self.texts[f"__top__{name}"]) for name in own)
+        ).to_series()
+        candidates = json_text.is_not_null() if catalog else json_text.is_not_null() & lacks_own
+        if not candidates.any():
+            return
+        plans = []
+        for other in RECORD_KINDS:
+            if other == kind:
+                continue
+            fields = set(SCHEMAS[kind])
+            unknown_required = tuple(name for name in REQUIRED[other] if name not in fields)
+            signature = unknown_required or tuple(name for name in _ASSESSMENT_ONLY if name not in fields)
+            plans.append((other, unknown_required, signature))
+        needed = sorted({name for other, _, signature in plans for name in (*REQUIRED[other], *signature)})
+        values = top_level_texts(json_text.filter(candidates), needed)
+        present = {name: ~_blank(values[f"__top__{name}"]) for name in needed}
+        lacking = lacks_own.filter(candidates)
+        reason = pl.Series([None] * values.height, dtype=pl.String)
+        for other, unknown_required, signature in plans:
+            has_required = pl.select(pl.all_horizontal(present[name] for name in REQUIRED[other])).to_series()
+            has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
+            # a catalog also refuses a row that has all it needs when it plainly is another kind
+            plainly_other = catalog and bool(unknown_required)
+            looks = has_required & has_signature & (lacking | plainly_other)
+            reason = pl.select(
+                pl.when(reason.is_null() & looks)
+                .then(pl.lit(f"looks like {_ROW_NAMES[other]}"))
+                .otherwise(reason)
+            ).to_series()
+        if reason.null_count() == reason.len():
+            return
+        everywhere = pl.Series([None] * json_text.len(), dtype=pl.String).scatter(
+            candidates.arg_true(), reason
+        )
+        self.frame = self.frame.with_columns(everywhere.alias("__wrong_kind"))
+        self.errors.append(pl.col("__wrong_kind"))
 
     # -- typed fields ---------------------------------------------------------------------------
     def string(
@@ -453,6 +519,11 @@ def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series 
     return suspect.scatter(suspect.arg_true(), bad.fill_null(False))
 
 
+def _blank(text: pl.Series) -> pl.Series:
+    """Where a field's text is missing: null or only white space (what :meth:`_Rules.text` drops)."""
+    return (text.is_null() | (text.str.strip_chars().str.len_bytes() == 0)).fill_null(True)
+
+
 def _read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
     """One ``read_ndjson`` over the texts (one object each), or None if polars refuses any of them."""
     body = json_text.str.join("\n").item() or ""
@@ -656,10 +727,13 @@ def validate_interactions(
     *,
     now: datetime | None = None,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate interaction records; see DESIGN §3 for the rules and §4 for the stored ``label``."""
     now = now or datetime.now(UTC)
     rules = _Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
+    if guard:
+        rules.guard("interactions")
     rules.string("event_id", identifier=True)
     rules.string("recommendation_id", required=True, identifier=True)
     rules.string("user_id", required=True, identifier=True)
@@ -718,10 +792,13 @@ def validate_recommendations(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate recommendation catalog records (DESIGN §3)."""
     fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    if guard:
+        rules.guard("recommendations")
     rules.string("recommendation_id", required=True, identifier=True)
     rules.string("assessment_id", required=True, identifier=True)
     rules.string("category", required=True)
@@ -751,10 +828,13 @@ def validate_assessments(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate assessment catalog records (DESIGN §3)."""
     fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    if guard:
+        rules.guard("assessments")
     rules.string("assessment_id", required=True, identifier=True)
     rules.string("user_id", identifier=True)
     rules.enum("company_size", COMPANY_SIZES)
@@ -788,18 +868,23 @@ def validate(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate a chunk of records of ``kind``.
 
     ``keep_extra=False`` skips collecting unknown fields (for catalogs, when the caller keeps the
     original objects anyway, as ``rank`` does). ``overrides`` gives top-level values, as text,
-    that replace the records' own: ``rank`` keys every row to its batch this way.
+    that replace the records' own: ``rank`` keys every row to its batch this way. ``guard``
+    rejects rows that are records of another kind (``looks like a recommendation row``), the
+    protection against ingesting the wrong file (see :meth:`_Rules.guard`).
     """
     if kind == "interactions":
-        return validate_interactions(chunk, policy, now=now, overrides=overrides)
+        return validate_interactions(chunk, policy, now=now, overrides=overrides, guard=guard)
     if kind == "recommendations":
-        return validate_recommendations(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
-    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
+        return validate_recommendations(
+            chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
+        )
+    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard)
 
 
 def validate_objects(
@@ -815,7 +900,8 @@ def validate_objects(
 
     Each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`): a batch is small,
     and going through the same validation as ``ingest`` keeps one definition of what a valid record
-    is. A value that is not an object is rejected with the reason ``not a JSON object``.
+    is. A value that is not an object is rejected with the reason ``not a JSON object``. The guard
+    against records of another kind is for files (``ingest``) and is off here.
     """
     raw = pl.Series("raw", [dumps_text(item) for item in objects], dtype=pl.String)
     is_object = pl.col("raw").str.starts_with("{")  # the text is our own compact JSON: no need to re-parse
@@ -826,4 +912,6 @@ def validate_objects(
         pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
     series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
-    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series)
+    return validate(
+        kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series, guard=False
+    )

@@ -284,3 +284,57 @@ def test_only_the_rows_with_a_bad_id_are_rejected() -> None:
     result = validate("interactions", chunk_of(rows), DEFAULT_POLICY, now=NOW)
     assert result.records["user_id"].to_list() == ["u", "3", "false"]
     assert result.rejects["input_position"].to_list() == [2, 4]
+
+
+ROWS_OF_EACH_KIND: dict[str, Any] = {
+    "interactions": interaction,
+    "recommendations": recommendation,
+    "assessments": assessment,
+}
+ROW_NAMES = {
+    "interactions": "an interaction row",
+    "recommendations": "a recommendation row",
+    "assessments": "an assessment row",
+}
+
+
+@pytest.mark.parametrize("target", ["interactions", "recommendations", "assessments"])
+@pytest.mark.parametrize("given", ["interactions", "recommendations", "assessments"])
+def test_a_row_of_another_kind_is_named(target: RecordKind, given: str) -> None:
+    """The catalog guard: a recommendations file ingested as assessments had every row "updated"."""
+    records, reasons = check(target, ROWS_OF_EACH_KIND[given]())
+    if given == target:
+        assert reasons == [] and records.height == 1
+    else:
+        assert records.height == 0 and reasons == [f"looks like {ROW_NAMES[given]}"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "reason"),
+    [
+        # an assessment with only the field every kind has is still an assessment
+        ("assessments", {"assessment_id": "a-1"}, None),
+        # a recommendation without its assessment_id is not an assessment in disguise, just invalid
+        ("recommendations", recommendation(assessment_id=None), "assessment_id: required"),
+        # an interaction that carries catalog fields as extras is an interaction
+        ("interactions", interaction(category="security", confidence_score=0.5), None),
+        ("interactions", interaction(company_size="small"), None),
+        # a catalog row keeps its own kind when a field of another kind is in it as an extra
+        ("assessments", assessment(recommendation_id="r-1"), None),
+        ("recommendations", recommendation(user_id="u-1", company_size="small"), None),
+    ],
+)
+def test_the_guard_leaves_rows_of_their_own_kind_alone(
+    kind: RecordKind, record: dict[str, Any], reason: str | None
+) -> None:
+    _, reasons = check(kind, record)
+    assert reasons == ([] if reason is None else [reason])
+
+
+def test_the_guard_is_off_for_rank_batches() -> None:
+    from recctl.records import validate_objects
+
+    result = validate_objects(
+        "recommendations", [recommendation(user_id="u", interaction_type="click", timestamp=1)]
+    )
+    assert result.rejects.height == 0

@@ -69,6 +69,9 @@ def ingest_command(
 
     Every row is accounted for: read = inserted + duplicates (for catalogs: updated + unchanged)
     + rejected; a catalog row identical to the stored one is unchanged, and is not written again.
+    A row of another kind (a recommendations file ingested as assessments) is rejected as "looks
+    like a recommendation row", so the wrong file cannot overwrite a catalog; an ingest whose
+    every row was rejected exits 1.
     Rejected rows go to the rejects file with their line number (or row index) and the reason.
     Valid rows are written in batches of 250,000 (environment variable RECCTL_INGEST_BATCH_ROWS
     to change it): an ingest that dies part-way keeps its finished batches, and running it again
@@ -108,6 +111,15 @@ def ingest_command(
     if json_output:
         print_json(summary.as_json())
     _report(options.console, summary, store.description)
+    if summary.read and summary.rejected == summary.read:
+        from recctl.errors import InputError
+
+        reason, count = summary.reject_reasons.most_common(1)[0]
+        why = f": {reason}" if count == summary.rejected else f", {count:,} as: {reason}"
+        raise InputError(
+            f"all {summary.rejected:,} rows were rejected{why}; nothing was stored "
+            f"(rejects in {summary.rejects_path})"
+        )
 
 
 def _batch_rows() -> int:

@@ -9,10 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from builders import interaction, recommendation, write_ndjson
+from builders import assessment, interaction, recommendation, write_ndjson
 from typer.testing import CliRunner
 
 from recctl.cli import app
+from recctl.stores import open_store
 
 SUMMARY_KEYS = {
     "read",
@@ -60,7 +61,7 @@ def test_stdin_and_quiet(tmp_path: Path) -> None:
 
 
 def test_default_rejects_file_lives_in_the_store(tmp_path: Path) -> None:
-    source = write_ndjson(tmp_path / "in.ndjson", ["nope"])
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction(), "nope"])
     code, out, _ = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source), "--json")
     assert code == 0
     path = Path(json.loads(out)["rejects_path"])
@@ -178,3 +179,46 @@ def test_an_unchanged_catalog_reports_unchanged(store_location: str, tmp_path: P
         ["unchanged", "4"],
         ["rejected", "0"],
     ]
+
+
+def test_the_wrong_file_cannot_wipe_a_catalog(store_location: str, tmp_path: Path) -> None:
+    """``ingest assessments recommendations.ndjson`` reported "updated 19,966, rejected 0", exit 0,
+    and every assessment lost user_id, company_size and priorities."""
+    assessments = write_ndjson(tmp_path / "a.ndjson", [assessment(assessment_id=f"a-{i}") for i in range(3)])
+    recommendations = write_ndjson(
+        tmp_path / "r.ndjson",
+        [recommendation(recommendation_id=f"r-{i}", assessment_id=f"a-{i}") for i in range(3)],
+    )
+    assert run("--store", store_location, "ingest", "assessments", str(assessments))[0] == 0
+    code, out, err = run("--store", store_location, "ingest", "assessments", str(recommendations), "--json")
+    assert code == 1
+    summary = json.loads(out)  # the summary is still printed for scripts
+    assert (summary["read"], summary["updated"], summary["rejected"]) == (3, 0, 3)
+    assert summary["reject_reasons"] == {"looks like a recommendation row": 3}
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: all 3 rows were rejected: looks like a recommendation row; nothing was stored "
+        f"(rejects in {summary['rejects_path']})"
+    ]
+    store = open_store(store_location)
+    try:
+        stored = store.read("assessments")
+    finally:
+        store.close()
+    assert stored["user_id"].to_list() == ["user-1"] * 3
+    assert stored["company_size"].to_list() == ["small"] * 3
+    assert stored["priorities"].null_count() == 0
+
+
+def test_an_ingest_that_stores_some_rows_exits_0(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [recommendation(), interaction()])
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(source), "--json")
+    assert code == 0, err
+    assert json.loads(out)["reject_reasons"] == {"looks like an interaction row": 1}
+
+
+def test_an_ingest_that_rejects_every_row_exits_1(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", ["nope", interaction(user_id=None)])
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source))
+    assert code == 1
+    assert err.splitlines()[-1].startswith("Error: all 2 rows were rejected, 1 as: ")
