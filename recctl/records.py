@@ -483,10 +483,10 @@ def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl
     return chunk, _spread(parsed.rename({field: f"__top__{field}" for field in fields}), present)
 
 
-# Text that a JSON boolean or a JSON number other than an integer is read as (``true``, ``1.5``,
-# ``1e+22``); an integer reads as digits, and digits are an id whatever their JSON type was.
-_MAYBE_NOT_AN_ID = r"^(?:true|false|-?[0-9][0-9.eE+-]*|-?inf|NaN)$"
-_DIGITS = r"^-?[0-9]+$"
+# Text that a JSON boolean or a JSON number other than an integer could be read as (``true``,
+# ``1.5``, ``1e+22``). An integer reads as digits, and digits are an id whatever their JSON type
+# was, so they do not match (one regex: it runs on every id of every row).
+_MAYBE_NOT_AN_ID = r"^(?:true|false|-?inf|NaN|-?[0-9]+[.eE+-][0-9.eE+-]*)$"
 
 
 def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series | None:
@@ -498,7 +498,7 @@ def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series 
     non-integral number are parsed again, with typed probes (a string never fits them). That is
     rarely any row: ids are seldom ``"true"`` or ``"1.5"``.
     """
-    suspect = (values.str.contains(_MAYBE_NOT_AN_ID) & ~values.str.contains(_DIGITS)).fill_null(False)
+    suspect = values.str.contains(_MAYBE_NOT_AN_ID).fill_null(False)
     if not suspect.any():
         return None
     rows = objects.filter(suspect)
