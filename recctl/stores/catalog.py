@@ -43,39 +43,55 @@ def catalog_changes(kind: RecordKind, records: pl.DataFrame, stored: pl.DataFram
 
     key = KEYS[kind]
     columns = list(SCHEMAS[kind])
-    order = "__recctl_order"  # 0 for the stored row, then 1, 2, ... in input order
-    incoming = records.select(columns).with_columns(
-        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(order)
-    )
+    incoming = records.select(columns)
     known = (
         stored.select(columns)
         .filter(pl.col(key).is_in(incoming[key].implode()))
-        .unique(subset=key, keep="last")
-        .with_columns(pl.lit(0, dtype=pl.Int64).alias(order))
+        .unique(subset=key, keep="last", maintain_order=True)
     )
+    repeated = incoming[key].is_duplicated().any()
+    if known.is_empty() and not repeated:  # the common first ingest: every row is new
+        return CatalogChanges(WriteResult(inserted=incoming.height), incoming)
+
+    order = "__recctl_order"  # 0 for the stored row, then 1, 2, ... in input order
     comparable = [_comparable(name) for name in columns]
-    sequence = pl.concat([known, incoming]).with_columns(comparable).sort(key, order)
-    same_as_previous = pl.all_horizontal(
-        pl.col(name).eq_missing(pl.col(name).shift(1).over(key)) for name in columns
+    sequence = (
+        pl.concat(
+            [
+                known.with_columns(pl.lit(0, dtype=pl.Int64).alias(order)),
+                incoming.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(order)),
+            ]
+        )
+        .with_columns(comparable)
+        .sort(key, order)
     )
-    judged = sequence.select(
-        pl.col(order),
-        pl.col(order).shift(1).over(key).is_not_null().alias("has_previous"),
-        same_as_previous.alias("same"),
-    ).filter(pl.col(order) > 0)
+    # Sorted by key, so the row before is the previous one of the same key when the keys match
+    # (a plain shift: no window per key).
+    has_previous = pl.col(key).eq_missing(pl.col(key).shift(1))
+    same = pl.all_horizontal(pl.col(name).eq_missing(pl.col(name).shift(1)) for name in columns)
+    judged = sequence.select(pl.col(order), has_previous.alias("has_previous"), same.alias("same")).filter(
+        pl.col(order) > 0
+    )
     inserted = judged.filter(~pl.col("has_previous")).height
     unchanged = judged.filter(pl.col("has_previous") & pl.col("same")).height
     result = WriteResult(inserted=inserted, updated=judged.height - inserted - unchanged, unchanged=unchanged)
 
+    # To write: the last row of each key, unless it is what is stored already.
     latest = incoming.unique(subset=key, keep="last", maintain_order=True)
+    if known.is_empty():
+        return CatalogChanges(result, latest)
     against = latest.with_columns(comparable).join(
-        known.with_columns(comparable), on=key, how="left", suffix="__stored", maintain_order="left"
+        known.with_columns(comparable).with_columns(pl.lit(True).alias(order)),
+        on=key,
+        how="left",
+        suffix="__stored",
+        maintain_order="left",
     )
     differs = ~pl.all_horizontal(
         pl.col(name).eq_missing(pl.col(f"{name}__stored")) for name in columns if name != key
     )
-    keep = against.select(pl.col(f"{order}__stored").is_null() | differs).to_series()
-    return CatalogChanges(result, latest.filter(keep).drop(order))
+    keep = against.select(pl.col(order).is_null() | differs).to_series()
+    return CatalogChanges(result, latest.filter(keep))
 
 
 def _comparable(name: str) -> pl.Expr:

@@ -43,6 +43,8 @@ COLLECTIONS: dict[RecordKind, str] = {
     "recommendations": "recommendations",
     "assessments": "assessments",
 }
+MAX_IN_KEYS = 1_000
+"""A catalog write reads the stored rows of up to this many keys by ``$in``, the whole catalog for more."""
 WRITE_BATCH = 5_000
 """Documents per ``insert_many`` / ``bulk_write`` call: the unit of progress reported on failure."""
 
@@ -291,12 +293,10 @@ class MongoStore:
         # reads them, by the code the file store uses too; only new or changed rows are written.
         keys = records[key].unique(maintain_order=True)
         try:
-            stored = pl.concat(
-                [
-                    self._read_catalog(kind, {key: {"$in": keys.slice(offset, WRITE_BATCH).to_list()}})
-                    for offset in range(0, keys.len(), WRITE_BATCH)
-                ]
-            )
+            # The stored rows of these keys: by $in for a few (the index finds them), the whole
+            # collection for many (one scan beats thousands of lookups; catalogs are small).
+            query = {key: {"$in": keys.to_list()}} if keys.len() <= MAX_IN_KEYS else None
+            stored = self._read_catalog(kind, query)
         except PyMongoError as exc:
             raise self._failure(f"cannot read {kind} from", exc, 0) from None
         changes = catalog_changes(kind, records, stored)
