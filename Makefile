@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: install
-	@echo "== ingest the committed sample data into ./$(DEMO_STORE) (a second run finds only duplicates) =="
+	@echo "== ingest the committed sample data into ./$(DEMO_STORE) (a second run stores nothing: duplicates and unchanged rows) =="
 	$(RECCTL) --store $(DEMO_STORE) ingest assessments sample_data/assessments.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest recommendations sample_data/recommendations.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
