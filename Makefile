@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: install
-	@echo "== ingest the committed sample data into ./$(DEMO_STORE) (a second run finds only duplicates) =="
+	@echo "== ingest the committed sample data into ./$(DEMO_STORE) (a second run stores nothing: duplicates and unchanged rows) =="
 	$(RECCTL) --store $(DEMO_STORE) ingest assessments sample_data/assessments.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest recommendations sample_data/recommendations.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
@@ -58,5 +58,5 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects demo-output bench-data bench-results.json
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects recctl-sample demo-output bench-data bench-results.json
 	rm -f models/recommendation_ranker.txt models/recommendation_ranker.meta.json

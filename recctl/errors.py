@@ -28,8 +28,24 @@ class StoreError(RecctlError):
         self.written = written
 
 
+class NotAStoreError(StoreError):
+    """A store location holds no recctl store: a missing or empty directory where one must exist,
+    or a directory of other files."""
+
+
+class UnknownStoreError(StoreError):
+    """A store location is a URI of a kind recctl has no store for (``postgres://``, ``mongo://``).
+    A usage error: exit code 2."""
+
+    exit_code = 2
+
+
 class NotFoundError(RecctlError):
     """A recommendation, user or file the command was asked about does not exist."""
+
+
+class OutputExistsError(RecctlError):
+    """An output location already holds data that the command would overwrite."""
 
 
 class StrictModeError(RecctlError):

@@ -23,11 +23,12 @@ import csv
 import gzip
 import io
 import json
+import re
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ _EXTENSIONS: dict[str, Format] = {
     ".jsonl": "ndjson",
     ".json": "json",
     ".csv": "csv",
+    ".tsv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
@@ -54,6 +56,12 @@ CHUNK_ROWS = 100_000
 _REPLACEMENT = "\ufffd"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip: an .xlsx or .ods spreadsheet, or an archive
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+CSV_DELIMITERS = (",", "\t", ";")
+"""The CSV delimiters recctl recognises from the header line, the first one on a tie."""
+READS = "recctl reads NDJSON, JSON, CSV or Parquet, optionally gzip-compressed"
 
 
 @dataclass(frozen=True)
@@ -134,16 +142,86 @@ def _decompressed(buffered: io.BufferedReader[_CountingReader]) -> io.BufferedRe
     return buffered
 
 
-def _sniff(stream: io.BufferedReader) -> Format:
+Content = Literal["parquet", "json", "ndjson", "blank", "text", "binary", "empty"]
+
+
+def _sniff(stream: io.BufferedReader, source: str) -> Content:
+    """What the first bytes of ``stream`` say it holds.
+
+    ``parquet`` (magic bytes), ``json`` / ``ndjson`` (text starting with ``[`` / ``{``), ``blank``
+    (only white space so far), ``text`` (any other text), ``binary`` (a NUL byte: not text),
+    ``empty`` (no bytes at all). A spreadsheet, a zip archive or UTF-16 text, which no format
+    reads, raises :class:`InputError` saying what it is.
+    """
     head = stream.peek(4096)[:4096]
+    if not head:
+        return "empty"
     if head.startswith(b"PAR1"):
         return "parquet"
+    if head.startswith(_ZIP_MAGICS):
+        raise InputError(f"{source}: {_zip_kind(head)}: {READS} (save the sheet as CSV first)")
+    if head.startswith(_OLE2_MAGIC):
+        workbook = "an Excel 97-2003 workbook (.xls), not a data file"
+        raise InputError(f"{source}: {workbook}: {READS} (save the sheet as CSV first)")
+    if head.startswith(_UTF16_BOMS):
+        raise InputError(f"{source}: UTF-16 text; recctl reads UTF-8 (save it as UTF-8, e.g. 'CSV UTF-8')")
+    if b"\x00" in head:
+        return "binary"
     text = head.removeprefix(_BOM).lstrip()
+    if not text:
+        return "blank"
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{"):
         return "ndjson"
-    return "csv"
+    return "text"
+
+
+def _zip_kind(head: bytes) -> str:
+    """Name a zip by its first member (an .xlsx starts with ``[Content_Types].xml`` or ``xl/``,
+    an OpenDocument file with ``mimetype`` and its type)."""
+    name_length = int.from_bytes(head[26:28], "little") if len(head) >= 30 else 0
+    first = head[30 : 30 + name_length]
+    if first == b"[Content_Types].xml" or first.startswith((b"xl/", b"_rels/", b"docProps/")):
+        return "an Excel workbook (.xlsx), not a data file"
+    if first == b"mimetype" and b"opendocument.spreadsheet" in head[:200]:
+        return "an OpenDocument spreadsheet (.ods), not a data file"
+    return "a zip archive, not a data file"
+
+
+def _chosen_format(content: Content, forced: Format | None, named: Format | None) -> Format | None:
+    """The reader for ``content``; None when there is nothing to read (no bytes at all).
+
+    A forced format is used as given, and Parquet's magic bytes win over any name (a Parquet file
+    named ``.ndjson``). A text format's extension is kept for text, so an NDJSON file whose first
+    line is broken (even ``[1]``) is still read line by line; only a ``.json`` file of objects one
+    per line is NDJSON. Without a text extension (none, or ``.parquet`` on text) the content
+    decides: ``[`` a JSON array, ``{`` NDJSON, other text CSV.
+    """
+    if content == "empty":
+        return None
+    if forced is not None:
+        return forced
+    if content == "parquet":
+        return "parquet"
+    if named in ("ndjson", "csv"):
+        return named
+    if named == "json":
+        return "ndjson" if content == "ndjson" else "json"
+    if content in ("json", "ndjson"):
+        return cast(Format, content)
+    if content == "blank":
+        return "ndjson"  # blank lines are no records; whatever follows is judged line by line
+    if content == "text":
+        return "csv"
+    if named is None:
+        raise InputError(f"binary data that is not Parquet, gzip or a spreadsheet: {READS}")
+    return named  # binary named .parquet: its reader says what is wrong with it
+
+
+Nested = Mapping[str, Collection[str] | None]
+"""Object fields that tabular input may give flattened, one column per key (``context.position``):
+field -> the keys whose text is a number (None: every key's)."""
 
 
 def read_records(
@@ -151,13 +229,20 @@ def read_records(
     *,
     format: Format | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    nested: Nested | None = None,
 ) -> Iterator[RawChunk]:
     """Yield the records of ``source`` (a path, or ``-`` for stdin) in chunks.
 
-    The format is ``format`` when given, else the file extension (``.ndjson .jsonl .json .csv
-    .parquet``, each optionally ``.gz``), else sniffed from the first bytes (stdin). A ``.json`` file
-    whose first character is ``{`` is read as NDJSON. Gzip is detected by its magic bytes.
-    Raises :class:`InputError` when the source cannot be opened or is not in the format at all.
+    ``nested`` names object fields whose flattened columns (``<field>.<key>``, as CSV and Parquet
+    exports write nested data) are folded back into the field; see :func:`fold_flattened`.
+
+    The format is ``format`` when given; else Parquet when the content starts with its magic
+    bytes, whatever the name; else the extension of a text format (``.ndjson .jsonl .json .csv
+    .tsv``, each optionally ``.gz``; a ``.json`` file whose first character is ``{`` is NDJSON);
+    else the content: ``[`` a JSON array, ``{`` NDJSON, other text CSV.
+    Gzip is detected by its magic bytes. Input with no bytes at all holds no records. Raises
+    :class:`InputError` when the source cannot be opened or is not in the format at all (a
+    spreadsheet or a zip archive is named as such).
     """
     if format is not None and format not in FORMATS:
         raise InputError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -165,12 +250,15 @@ def read_records(
     try:
         stream = _decompressed(buffered)
         try:
-            sniffed = _sniff(stream)
+            content = _sniff(stream, source)
         except (OSError, EOFError) as exc:
             raise InputError(f"{source}: cannot read: {exc}") from exc
-        chosen = format or format_from_name(source) or sniffed
-        if chosen == "json" and sniffed == "ndjson" and format is None:
-            chosen = "ndjson"
+        try:
+            chosen = _chosen_format(content, format, format_from_name(source))
+        except InputError as exc:
+            raise InputError(f"{source}: {exc}") from None
+        if chosen is None:
+            return
         progress = lambda: counter.count  # noqa: E731
         readers: dict[Format, Callable[..., Iterator[RawChunk]]] = {
             "ndjson": _read_ndjson,
@@ -179,7 +267,7 @@ def read_records(
             "parquet": _read_parquet,
         }
         try:
-            yield from readers[chosen](stream, source, chunk_rows, progress)
+            yield from readers[chosen](stream, source, chunk_rows, progress, nested or {})
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{source}: cannot read: {exc}") from exc
     finally:
@@ -241,7 +329,7 @@ def _line_blocks(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _read_ndjson(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     first_line = 1
     for block in _line_blocks(stream):
@@ -268,7 +356,7 @@ def _read_ndjson(
 
 
 def _read_json_array(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     data = stream.read().removeprefix(_BOM)
     try:
@@ -311,7 +399,7 @@ def _rows_as_json(frame: pl.DataFrame, source: str = "-") -> pl.Series:
 
 
 def _read_csv(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     """CSV rows as records: every cell text (blank = missing), positions are 1-based data rows.
 
@@ -330,8 +418,11 @@ def _read_csv(
         raise InputError(
             f"{source}: the CSV header is not UTF-8 (is the file in another encoding?)"
         ) from None
+    if not header_line.strip():
+        raise InputError(f"{source}: CSV without a header row (the first line is blank)")
+    delimiter = sniff_delimiter(header_line)
     try:
-        names = next(csv.reader([header_line]))
+        names = next(csv.reader([header_line], delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise InputError(f"{source}: CSV without a header row") from exc
     names = [name.strip() for name in names]
@@ -359,7 +450,7 @@ def _read_csv(
                         column_names=names, block_size=CSV_BLOCK_BYTES, use_threads=False
                     ),
                     parse_options=pacsv.ParseOptions(
-                        invalid_row_handler=on_invalid_row, newlines_in_values=True
+                        delimiter=delimiter, invalid_row_handler=on_invalid_row, newlines_in_values=True
                     ),
                     # Only a blank cell is missing: Arrow's default null words ("NA", "null",
                     # "NaN", "N/A", ...) are text like any other (a user called "NA" is a user).
@@ -398,7 +489,8 @@ def _read_csv(
                     pl.any_horizontal(pl.all().str.contains(_REPLACEMENT, literal=True).fill_null(False))
                 ).to_series()
                 error = replaced.replace_strict({True: "invalid UTF-8", False: None}, return_dtype=pl.String)
-            chunk = _chunk_frame(positions, as_json, as_json, error)
+            records, error = _with_flattened_folded(frame, as_json, error, nested, source)
+            chunk = _chunk_frame(positions, as_json, records, error)
             if bad_rows:
                 chunk = pl.concat([chunk, _bad_rows_frame(bad_rows)]).sort("input_position")
                 bad_rows.clear()
@@ -410,6 +502,114 @@ def _read_csv(
         feed.close(reached_the_end=reached_the_end)
     if bad_rows:
         yield RawChunk(_bad_rows_frame(bad_rows), "row", progress())
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV header line: whichever of ``,`` tab ``;`` occurs most often outside
+    quoted names (``,`` when none does: a one-column file)."""
+    unquoted = re.sub(r'"(?:[^"]|"")*"', "", header_line)
+    counts = {delimiter: unquoted.count(delimiter) for delimiter in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])  # the first on a tie
+    return best if counts[best] else ","
+
+
+_JSON_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
+
+
+def fold_flattened(frame: pl.DataFrame, nested: Nested) -> tuple[pl.DataFrame, pl.Series | None]:
+    """``frame`` with every column ``<field>.<key>`` of a ``nested`` field folded into ``<field>``.
+
+    The folded ``<field>`` is the JSON text of an object of the row's non-null flattened values
+    (so ``context.session_id`` fills ``context.session_id``, not an unknown top-level field). A
+    text value stays text, except for the keys ``nested`` names as numbers, where text that is a
+    JSON number becomes that number (``"3"`` in a CSV cell: position 3). A row that also has a
+    ``<field>`` value keeps it, with the flattened keys added; when both give the same key, the
+    row's error says so (which one was meant cannot be known). Returns the frame (unchanged when
+    it has no such column) and the per-row error, or None.
+    """
+    errors: list[pl.Expr] = []
+    folded: list[pl.Expr] = []
+    dropped: list[str] = []
+    for field, numeric in nested.items():
+        prefix = f"{field}."
+        columns = [name for name in frame.columns if name.startswith(prefix) and len(name) > len(prefix)]
+        if not columns:
+            continue
+        pieces = []
+        for name in columns:
+            key = name[len(prefix) :]
+            value = _json_value(pl.col(name), frame.schema[name])
+            if frame.schema[name] == pl.String and (numeric is None or key in numeric):
+                text = pl.col(name).str.strip_chars()
+                value = pl.when(text.str.contains(_JSON_NUMBER)).then(text).otherwise(value)
+            pieces.append(
+                pl.when(pl.col(name).is_not_null()).then(pl.concat_str(pl.lit(_dumps(key) + ":"), value))
+            )
+        joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+        flat = pl.when(joined.str.len_bytes() > 0).then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+        if field in frame.columns:
+            # The row's own value as JSON text: a CSV cell is text already, a Parquet struct is not.
+            original = (
+                pl.col(field)
+                if frame.schema[field] == pl.String
+                else _json_value(pl.col(field), frame.schema[field])
+            )
+            given = original.str.strip_chars()
+            is_object = given.str.contains(r"^\{[\s\S]*\}$").fill_null(False)
+            is_empty = given.str.contains(r"^\{\s*\}$").fill_null(False)
+            merged = (
+                pl.when(given.is_null() | is_empty)
+                .then(flat)
+                .when(flat.is_null() | ~is_object)
+                .then(original)  # not an object: validation rejects it, naming the field
+                .otherwise(pl.concat_str(given.str.strip_suffix("}"), pl.lit(","), joined, pl.lit("}")))
+            )
+            for name in columns:
+                key = name[len(prefix) :]
+                both = (
+                    is_object
+                    & pl.col(name).is_not_null()
+                    & given.str.json_path_match(f"$[{_dumps(key)}]").is_not_null()
+                )
+                errors.append(
+                    pl.when(both).then(pl.lit(f"{field}.{key}: given both in {field} and as a column"))
+                )
+            folded.append(merged.alias(field))
+        else:
+            folded.append(flat.alias(field))
+        dropped += columns
+    if not folded:
+        return frame, None
+    error = frame.select(pl.coalesce(errors) if errors else pl.lit(None, dtype=pl.String)).to_series()
+    result = frame.with_columns(folded).drop(dropped)
+    return result, error if error.null_count() < error.len() else None
+
+
+def _json_value(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The JSON text of each value of ``column`` (null stays null)."""
+    encoded = (
+        pl.struct(column.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
+    )
+    return pl.when(column.is_not_null()).then(encoded)
+
+
+def _dumps(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _with_flattened_folded(
+    frame: pl.DataFrame, as_json: pl.Series, error: pl.Series, nested: Nested, source: str
+) -> tuple[pl.Series, pl.Series]:
+    """The records' JSON with flattened columns folded (``as_json`` when there are none), and the
+    errors with any folding conflict added."""
+    if not nested:
+        return as_json, error
+    folded, conflict = fold_flattened(frame, nested)
+    if folded is frame:
+        return as_json, error
+    if conflict is not None:
+        error = pl.select(pl.coalesce(error, conflict)).to_series()
+    return _rows_as_json(folded, source), error
 
 
 def _csv_problem(source: str, exc: Exception) -> str:
@@ -576,7 +776,7 @@ def _bad_rows_frame(bad_rows: list[tuple[int, str, str]]) -> pl.DataFrame:
 
 
 def _read_parquet(
-    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int]
+    stream: IO[bytes], source: str, chunk_rows: int, progress: Callable[[], int], nested: Nested
 ) -> Iterator[RawChunk]:
     """Parquet rows as records (positions are 0-based row indexes).
 
@@ -609,9 +809,10 @@ def _read_parquet(
                     ) from None
                 frame, error = _json_ready(frame)
                 as_json = _rows_as_json(frame, source)
+                records, error = _with_flattened_folded(frame, as_json, error, nested, source)
                 positions = pl.int_range(index, index + frame.height, eager=True, dtype=pl.Int64)
                 index += frame.height
-                yield RawChunk(_chunk_frame(positions, as_json, as_json, error), "index", progress())
+                yield RawChunk(_chunk_frame(positions, as_json, records, error), "index", progress())
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{source}: a damaged Parquet file: {_first_line(exc)}") from None
     finally:

@@ -1,8 +1,9 @@
 """Ingest: read records, validate them, store the valid ones, account for every row.
 
-For every call ``read == inserted + duplicates + updated + rejected``: each input record is stored,
-counted as a duplicate (interactions whose ``event_id`` is already stored) or as an update (catalog
-rows replacing a stored row), or written to the rejects file with its position and reason.
+For every call ``read == inserted + duplicates + updated + unchanged + rejected``: each input record
+is stored, counted as a duplicate (interactions whose ``event_id`` is already stored), as an update
+(catalog rows replacing a different stored row) or as unchanged (identical to the stored row), or
+written to the rejects file with its position and reason.
 Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
 so memory stays bounded whatever the input size.
 """
@@ -25,7 +26,7 @@ import polars as pl
 from recctl.errors import StoreError, StrictModeError
 from recctl.formats import Format, RawChunk, read_records, source_size
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
-from recctl.records import RecordKind, validate
+from recctl.records import FLATTENED_FIELDS, RecordKind, validate
 from recctl.stores import is_mongo_uri
 from recctl.stores.base import Store, WriteResult
 
@@ -42,15 +43,19 @@ class IngestSummary:
     inserted: int = 0
     duplicates: int = 0
     updated: int = 0
+    unchanged: int = 0
     rejected: int = 0
     reject_reasons: Counter[str] = field(default_factory=Counter)
     rejects_path: str | None = None
     strict_failed: bool = False
+    empty_sources: list[str] = field(default_factory=list)
+    """Sources that held no records at all (no bytes, only blank lines, or a CSV header alone)."""
 
     def add(self, result: WriteResult) -> None:
         self.inserted += result.inserted
         self.duplicates += result.duplicates
         self.updated += result.updated
+        self.unchanged += result.unchanged
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +65,7 @@ class IngestSummary:
             "inserted": self.inserted,
             "duplicates": self.duplicates,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": self.rejected,
             "reject_reasons": dict(self.reject_reasons.most_common()),
             "rejects_path": self.rejects_path,
@@ -134,12 +140,15 @@ def ingest(
     now = now or datetime.now(UTC)
     rejects = RejectsFile(rejects_path or default_rejects_path(store, kind, now))
     summary = IngestSummary(kind, sources)
+    names: dict[str, str] = {}
     with ExitStack() as cleanup:
         cleanup.callback(rejects.close)
         if strict:
-            sources = [_spooled(source, cleanup) for source in sources]
+            spooled = [_spooled(source, cleanup) for source in sources]
+            names.update(zip(spooled, sources, strict=True))  # stdin keeps its name "-" in reports
+            sources = spooled
             checked = IngestSummary(kind, sources)
-            for _records in _validated(sources, kind, format, policy, now, rejects, checked, progress):
+            for _records in _validated(sources, kind, format, policy, now, rejects, checked, progress, names):
                 pass
             if checked.rejected:
                 summary.read, summary.rejected = checked.read, checked.rejected
@@ -152,7 +161,7 @@ def ingest(
                 )
         batch: list[pl.DataFrame] = []
         pending = 0
-        for records in _validated(sources, kind, format, policy, now, rejects, summary, progress):
+        for records in _validated(sources, kind, format, policy, now, rejects, summary, progress, names):
             # A chunk can be larger than a batch: cut it so that no write exceeds ``batch_rows``.
             offset = 0
             while offset < records.height:
@@ -177,22 +186,29 @@ def _validated(
     rejects: RejectsFile,
     summary: IngestSummary,
     progress: Callable[[int], None] | None,
+    names: dict[str, str],
 ) -> Iterator[pl.DataFrame]:
-    """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes."""
+    """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes.
+
+    ``names`` maps a spooled copy of stdin back to ``-``, the name reports and rejects use.
+    """
     done_before = 0
     for source in sources:
         chunk: RawChunk | None = None
-        for chunk in read_records(source, format=format):
+        read_before = summary.read
+        for chunk in read_records(source, format=format, nested=FLATTENED_FIELDS[kind]):
             result = validate(kind, chunk.rows, policy, now=now)
             summary.read += chunk.rows.height
             summary.rejected += result.rejects.height
             summary.reject_reasons.update(dict(result.rejects["reason"].value_counts().iter_rows()))
-            rejects.write("-" if source == "-" else source, chunk.position_kind, result.rejects)
+            rejects.write(names.get(source, source), chunk.position_kind, result.rejects)
             if progress is not None:
                 progress(done_before + chunk.bytes_done)
             yield result.records
         if chunk is not None:
             done_before += chunk.bytes_done
+        if summary.read == read_before and names.get(source, source) not in summary.empty_sources:
+            summary.empty_sources.append(names.get(source, source))
 
 
 def _flush(store: Store, kind: RecordKind, batch: list[pl.DataFrame], summary: IngestSummary) -> None:

@@ -106,6 +106,19 @@ KEYS: dict[RecordKind, str] = {
     "recommendations": "recommendation_id",
     "assessments": "assessment_id",
 }
+REQUIRED: dict[RecordKind, tuple[str, ...]] = {
+    "interactions": ("recommendation_id", "user_id", "interaction_type", "timestamp"),
+    "recommendations": ("recommendation_id", "assessment_id", "category", "confidence_score"),
+    "assessments": ("assessment_id",),
+}
+"""The fields a record of each kind must have."""
+_ROW_NAMES: dict[RecordKind, str] = {
+    "interactions": "an interaction row",
+    "recommendations": "a recommendation row",
+    "assessments": "an assessment row",
+}
+# Fields only an assessment has: what tells one apart when its one required field is shared.
+_ASSESSMENT_ONLY = ("company_size", "industry", "monthly_budget", "current_monthly_spend", "priorities")
 
 PRIORITIES = ("critical", "high", "medium", "low")
 LEVELS = ("low", "medium", "high")
@@ -123,6 +136,13 @@ USUAL_CATEGORIES = (
 """The usual recommendation categories; the set is open, any other is valid too."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
+FLATTENED_FIELDS: dict[RecordKind, dict[str, tuple[str, ...] | None]] = {
+    "interactions": {"context": ("position", "propensity")},
+    "recommendations": {},
+    "assessments": {"priorities": None},
+}
+"""Object fields that CSV and Parquet may give flattened (``context.session_id``, ``priorities.security``),
+with the keys whose cell text is a number (None: all of them)."""
 
 REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "input_position": pl.Int64(),
@@ -174,6 +194,7 @@ class _Rules:
     ) -> None:
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
+        self.overridden = set(overrides or ())
         chunk, texts = checked_objects(chunk, top_level)
         if overrides:  # values the caller sets, as if each record held them (text, like every field)
             texts = texts.with_columns(values.alias(f"__top__{name}") for name, values in overrides.items())
@@ -186,6 +207,9 @@ class _Rules:
         self.read_already: dict[tuple[str, str], str] = {}  # (object column, key) -> column of its text
         self.errors: list[pl.Expr] = []
         self.typed: dict[str, pl.Expr] = {}
+        # Eager text of the object columns (and of the keys read from them), for checks that need
+        # the JSON itself rather than the text of a value (is this id a string or a boolean?).
+        self.objects: dict[str, pl.Series] = {}
 
     # -- reading raw values -------------------------------------------------------------------
     def text(self, name: str, path: str | None = None, source: str = "json") -> str:
@@ -204,18 +228,120 @@ class _Rules:
     def check(self, bad: pl.Expr, reason: str) -> None:
         self.errors.append(pl.when(bad).then(pl.lit(reason)))
 
+    # -- the kind of the record ------------------------------------------------------------------
+    def guard(self, kind: RecordKind) -> None:
+        """Reject a row that is a record of another kind as ``looks like a <kind> row``.
+
+        A row looks like a record of kind O when it has every field O requires, and one of the
+        fields only O has (of those it requires, else of :data:`_ASSESSMENT_ONLY`), and either
+        lacks a field ``kind`` requires or, for a catalog ``kind``, has every field O requires
+        that ``kind`` does not know. So an interactions or recommendations file ingested as
+        assessments (whose only required field is in every kind) is rejected row by row instead
+        of overwriting the catalog. Checked first: the reason names the mistake, not a symptom.
+        Interactions are only checked on rows that lack a required field (the others are fine).
+        """
+        own = REQUIRED[kind]
+        catalog = kind != "interactions"
+        json_text = self.chunk["json"]
+
+        def lacks_own(rows: pl.Series | None = None) -> pl.Series:
+            texts = [self.texts[f"__top__{name}"] for name in own]
+            if rows is not None:
+                texts = [text.gather(rows) for text in texts]
+            return pl.select(pl.any_horizontal(_blank(text) for text in texts)).to_series()
+
+        plans = []
+        for other in RECORD_KINDS:
+            if other == kind:
+                continue
+            fields = set(SCHEMAS[kind])
+            unknown_required = tuple(name for name in REQUIRED[other] if name not in fields)
+            signature = unknown_required or tuple(name for name in _ASSESSMENT_ONLY if name not in fields)
+            plans.append((other, unknown_required, signature))
+        # Which rows to look at: for interactions only those lacking a required field (the others
+        # are interactions, whatever else they hold); then only rows that name a key of some
+        # signature, found by a literal scan (ten times a regex's speed). An exact read of the
+        # fields follows for those, usually none.
+        if catalog:
+            where = pl.int_range(0, json_text.len(), eager=True, dtype=pl.UInt32)
+            texts = json_text
+        else:
+            where = (json_text.is_not_null() & lacks_own()).arg_true()
+            texts = json_text.gather(where)
+        named = pl.select(
+            pl.any_horizontal(
+                texts.str.contains(f'"{name}"', literal=True).fill_null(False)
+                for _, _, signature in plans
+                for name in signature
+            )
+        ).to_series()
+        where = where.filter(named)
+        if where.is_empty():
+            return
+        candidates = pl.Series([False] * json_text.len(), dtype=pl.Boolean).scatter(where, True)
+        needed = sorted({name for other, _, signature in plans for name in (*REQUIRED[other], *signature)})
+        values = top_level_texts(json_text.filter(candidates), needed)
+        present = {name: ~_blank(values[f"__top__{name}"]) for name in needed}
+        lacking = lacks_own(where)
+        reason = pl.Series([None] * values.height, dtype=pl.String)
+        for other, unknown_required, signature in plans:
+            has_required = pl.select(pl.all_horizontal(present[name] for name in REQUIRED[other])).to_series()
+            has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
+            # a catalog also refuses a row that has all it needs when it plainly is another kind
+            plainly_other = catalog and bool(unknown_required)
+            looks = has_required & has_signature & (lacking | plainly_other)
+            reason = pl.select(
+                pl.when(reason.is_null() & looks)
+                .then(pl.lit(f"looks like {_ROW_NAMES[other]}"))
+                .otherwise(reason)
+            ).to_series()
+        if reason.null_count() == reason.len():
+            return
+        everywhere = pl.Series([None] * json_text.len(), dtype=pl.String).scatter(
+            candidates.arg_true(), reason
+        )
+        self.frame = self.frame.with_columns(everywhere.alias("__wrong_kind"))
+        self.errors.append(pl.col("__wrong_kind"))
+
     # -- typed fields ---------------------------------------------------------------------------
     def string(
-        self, name: str, *, required: bool = False, path: str | None = None, source: str = "json"
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        path: str | None = None,
+        source: str = "json",
+        identifier: bool = False,
     ) -> None:
+        """A text field. An ``identifier`` takes a string or an integer (stored as its decimal
+        text) and nothing else: a boolean or a non-integral number is rejected, not turned into
+        ``"true"`` or ``"1.5"``."""
         raw = pl.col(self.text(name, path, source))
+        wanted = "a string or an integer" if identifier else "a string"
         if required:
             self.check(raw.is_null(), f"{name}: required")
         self.check(
             raw.str.contains(r"^\s*[\[{]") & raw.str.json_path_match("$").is_not_null(),
-            f"{name}: must be a string",
+            f"{name}: must be {wanted}",
         )
+        if identifier:
+            self._check_identifier(name, path or name, source)
         self.typed[name] = raw
+
+    def _check_identifier(self, name: str, key: str, source: str) -> None:
+        if source == "json":
+            if key in self.overridden or key not in self.top_level:
+                return  # a value the caller set (as text), not one the record gave
+            objects, values = self.chunk["json"], self.texts[f"__top__{key}"]
+        else:
+            objects = self.objects[source]
+            read = self.objects.get(f"{source}.{key}")
+            values = objects.str.json_path_match(f"$.{key}") if read is None else read
+        not_an_id = non_id_values(objects, values, key)
+        if not_an_id is not None:
+            column = f"__{name}__not_an_id"
+            self.frame = self.frame.with_columns(not_an_id.alias(column))
+            self.check(pl.col(column), f"{name}: must be a string or an integer")
 
     def enum(self, name: str, allowed: Sequence[str], *, required: bool = False) -> None:
         column = self.text(name)
@@ -282,22 +408,21 @@ class _Rules:
         present = values.is_not_null() & (values.str.strip_chars().str.len_bytes() > 0)
         schema: dict[str, pl.DataType] = {key: pl.String() for key in keys} or {"\x00probe": pl.String()}
         parsed = _read_objects(values.filter(present), schema) if present.any() else None
+        nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
         if parsed is not None or not present.any():
-            self.frame = self.frame.with_columns(
-                values.zip_with(present, pl.repeat(None, values.len(), dtype=pl.String, eager=True)).alias(
-                    column
-                )
-            )
+            self.objects[column] = values.zip_with(present, nothing).alias(column)
+            self.frame = self.frame.with_columns(self.objects[column])
             if parsed is not None and keys:
                 spread = _spread(parsed.rename({key: f"{column}.{key}" for key in keys}), present)
                 self.frame = self.frame.with_columns(spread.get_columns())
                 self.read_already.update({(column, key): f"{column}.{key}" for key in keys})
+                self.objects.update({name: spread[name] for name in spread.columns})
             return column
         # Computed now (not as a derived column): keys of the object are read from it at level 0.
         canonical = values.str.json_path_match("$")
         is_object = canonical.str.starts_with("{").fill_null(False)
-        nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
-        self.frame = self.frame.with_columns(canonical.zip_with(is_object, nothing).alias(column))
+        self.objects[column] = canonical.zip_with(is_object, nothing).alias(column)
+        self.frame = self.frame.with_columns(self.objects[column])
         raw = pl.col(self.text(name))
         self.check(raw.is_not_null() & pl.col(column).is_null(), f"{name}: must be an object")
         return column
@@ -378,6 +503,47 @@ def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl
         )
         return chunk, top_level_texts(chunk["json"], fields)
     return chunk, _spread(parsed.rename({field: f"__top__{field}" for field in fields}), present)
+
+
+# Text that a JSON boolean or a JSON number other than an integer could be read as (``true``,
+# ``1.5``, ``1e+22``). An integer reads as digits, and digits are an id whatever their JSON type
+# was, so they do not match (one regex: it runs on every id of every row).
+_MAYBE_NOT_AN_ID = r"^(?:true|false|-?inf|NaN|-?[0-9]+[.eE+-][0-9.eE+-]*)$"
+
+
+def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series | None:
+    """Per row, whether ``key`` of the JSON object in ``objects`` is a boolean or a number that is
+    not an integer (so not an id); None when no row is.
+
+    ``values`` is the key's text as the JSON reader gives it: a string and a boolean (or number)
+    of the same spelling read alike, so only the rows whose text could be a boolean or a
+    non-integral number are parsed again, with typed probes (a string never fits them). That is
+    rarely any row: ids are seldom ``"true"`` or ``"1.5"``.
+    """
+    suspect = values.str.contains(_MAYBE_NOT_AN_ID).fill_null(False)
+    if not suspect.any():
+        return None
+    rows = objects.filter(suspect)
+    body = (rows.str.join("\n").item() or "").encode()
+    try:
+        boolean = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Boolean()}, ignore_errors=True)[key]
+        number = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Float64()}, ignore_errors=True)[key]
+        if boolean.len() != rows.len() or number.len() != rows.len():
+            raise ValueError("row count changed")
+    except (pl.exceptions.PolarsError, ValueError):
+        typed = [json.loads(text).get(key) for text in rows.to_list()]  # rare: exact, row by row
+        boolean = pl.Series([v if isinstance(v, bool) else None for v in typed], dtype=pl.Boolean)
+        number = pl.Series(
+            [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in typed],
+            dtype=pl.Float64,
+        )
+    bad = boolean.is_not_null() | (number.is_not_null() & (~number.is_finite() | (number != number.floor())))
+    return suspect.scatter(suspect.arg_true(), bad.fill_null(False))
+
+
+def _blank(text: pl.Series) -> pl.Series:
+    """Where a field's text is missing: null or only white space (what :meth:`_Rules.text` drops)."""
+    return (text.is_null() | (text.str.strip_chars().str.len_bytes() == 0)).fill_null(True)
 
 
 def _read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
@@ -583,13 +749,16 @@ def validate_interactions(
     *,
     now: datetime | None = None,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate interaction records; the stored ``label`` comes from the label policy."""
     now = now or datetime.now(UTC)
     rules = _Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
-    rules.string("event_id")
-    rules.string("recommendation_id", required=True)
-    rules.string("user_id", required=True)
+    if guard:
+        rules.guard("interactions")
+    rules.string("event_id", identifier=True)
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("user_id", required=True, identifier=True)
     rules.enum("interaction_type", INTERACTION_TYPES, required=True)
     interaction_type = rules.typed["interaction_type"]
     value = rules.number("interaction_value")
@@ -620,8 +789,8 @@ def validate_interactions(
     for name in ("model_version", "variant"):
         rules.string(f"context.{name}", path=name, source=context)
         rules.typed[name] = rules.typed.pop(f"context.{name}")
-    rules.string("assessment_id")
-    rules.string("context.assessment_id", path="assessment_id", source=context)
+    rules.string("assessment_id", identifier=True)
+    rules.string("context.assessment_id", path="assessment_id", source=context, identifier=True)
     rules.typed["assessment_id"] = pl.coalesce(
         rules.typed["assessment_id"], rules.typed.pop("context.assessment_id")
     )
@@ -645,12 +814,15 @@ def validate_recommendations(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate recommendation catalog records."""
     fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
-    rules.string("recommendation_id", required=True)
-    rules.string("assessment_id", required=True)
+    if guard:
+        rules.guard("recommendations")
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("assessment_id", required=True, identifier=True)
     rules.string("category", required=True)
     rules.typed["category"] = rules.typed["category"].str.strip_chars().str.to_lowercase()
     rules.typed["confidence_score"] = rules.number("confidence_score", required=True, low=0, high=1)
@@ -678,12 +850,15 @@ def validate_assessments(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate assessment catalog records."""
     fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
     rules = _Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
-    rules.string("assessment_id", required=True)
-    rules.string("user_id")
+    if guard:
+        rules.guard("assessments")
+    rules.string("assessment_id", required=True, identifier=True)
+    rules.string("user_id", identifier=True)
     rules.enum("company_size", COMPANY_SIZES)
     rules.string("industry")
     rules.typed["monthly_budget"] = rules.number("monthly_budget", low=0)
@@ -715,18 +890,23 @@ def validate(
     now: datetime | None = None,
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
 ) -> ValidationResult:
     """Validate a chunk of records of ``kind``.
 
     ``keep_extra=False`` skips collecting unknown fields (for catalogs, when the caller keeps the
     original objects anyway, as ``rank`` does). ``overrides`` gives top-level values, as text,
-    that replace the records' own: ``rank`` keys every row to its batch this way.
+    that replace the records' own: ``rank`` keys every row to its batch this way. ``guard``
+    rejects rows that are records of another kind (``looks like a recommendation row``), the
+    protection against ingesting the wrong file (see :meth:`_Rules.guard`).
     """
     if kind == "interactions":
-        return validate_interactions(chunk, policy, now=now, overrides=overrides)
+        return validate_interactions(chunk, policy, now=now, overrides=overrides, guard=guard)
     if kind == "recommendations":
-        return validate_recommendations(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
-    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides)
+        return validate_recommendations(
+            chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
+        )
+    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard)
 
 
 def validate_objects(
@@ -742,7 +922,8 @@ def validate_objects(
 
     Each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`): a batch is small,
     and going through the same validation as ``ingest`` keeps one definition of what a valid record
-    is. A value that is not an object is rejected with the reason ``not a JSON object``.
+    is. A value that is not an object is rejected with the reason ``not a JSON object``. The guard
+    against records of another kind is for files (``ingest``) and is off here.
     """
     raw = pl.Series("raw", [dumps_text(item) for item in objects], dtype=pl.String)
     is_object = pl.col("raw").str.starts_with("{")  # the text is our own compact JSON: no need to re-parse
@@ -753,4 +934,6 @@ def validate_objects(
         pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
     series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
-    return validate(kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series)
+    return validate(
+        kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series, guard=False
+    )

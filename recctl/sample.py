@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 import polars as pl
 
+from recctl.errors import OutputExistsError
 from recctl.records import USUAL_CATEGORIES
 
 __all__ = ["SampleSummary", "generate_sample"]
@@ -275,6 +276,18 @@ class SampleSummary:
         }
 
 
+def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` when ``out_dir`` cannot take a new sample.
+
+    A missing or empty directory always can; a directory holding anything only with
+    ``overwrite`` (the three files are then replaced, other files are left alone); a file never.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} is a file, not a directory")
+    if not overwrite and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise OutputExistsError(f"{out_dir} is not empty: refusing to overwrite what it holds")
+
+
 def generate_sample(
     out_dir: Path,
     *,
@@ -286,6 +299,7 @@ def generate_sample(
     sessions_per_assessment: tuple[int, int] = (1, 4),
     compress: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = True,
 ) -> SampleSummary:
     """Simulate assessments, their recommendations and users' interactions; write them as NDJSON.
 
@@ -315,6 +329,9 @@ def generate_sample(
     progress : callable, optional
         Called as ``progress(done, total)`` with assessment counts after each block (and once
         with ``done=0`` before the first).
+    overwrite : bool
+        With ``False``, a directory that already holds anything is refused before any work
+        (:class:`~recctl.errors.OutputExistsError`), so a data set is never replaced by accident.
 
     Returns
     -------
@@ -325,6 +342,8 @@ def generate_sample(
     ------
     ValueError
         If an argument is out of the ranges above.
+    OutputExistsError
+        If ``out_dir`` is a file, or (without ``overwrite``) a directory that is not empty.
 
     Examples
     --------
@@ -334,8 +353,9 @@ def generate_sample(
     (5, True)
     """
     _check_arguments(assessments, seed, days, recommendations_per_assessment, sessions_per_assessment)
-    window = _Window.from_start(start, days, max_recommendations=recommendations_per_assessment[1])
     out_dir = Path(out_dir)
+    check_output_dir(out_dir, overwrite=overwrite)
+    window = _Window.from_start(start, days, max_recommendations=recommendations_per_assessment[1])
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".ndjson.gz" if compress else ".ndjson"
     paths = {name: out_dir / f"{name}{suffix}" for name in ("assessments", "recommendations", "interactions")}

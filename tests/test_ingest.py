@@ -100,3 +100,34 @@ def test_small_batches_still_account(store: Any, tmp_path: Path) -> None:
     rows = [interaction(event_id=f"e-{i % 7}") for i in range(20)]
     summary = ingest(store, "interactions", [str(write_ndjson(tmp_path / "in.ndjson", rows))], batch_rows=3)
     assert (summary.inserted, summary.duplicates) == (7, 13)
+
+
+def test_ids_that_are_booleans_or_fractions_are_rejected_not_stored_as_text(
+    store: Any, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    rows = [
+        interaction(event_id="a", recommendation_id=True),
+        interaction(event_id="b", user_id=1.5),
+        interaction(event_id=7, recommendation_id=12, user_id="u"),
+    ]
+    summary = ingest(store, "interactions", [str(write_ndjson(tmp_path / "in.ndjson", rows))])
+    assert (summary.inserted, summary.rejected) == (1, 2)
+    assert dict(summary.reject_reasons) == {
+        "recommendation_id: must be a string or an integer": 1,
+        "user_id: must be a string or an integer": 1,
+    }
+    stored = store.read("interactions")
+    assert stored.select("event_id", "recommendation_id", "user_id").rows() == [("7", "12", "u")]
+    # A Parquet column of booleans or floats is the same JSON value: the same rule applies.
+    parquet = tmp_path / "catalog.parquet"
+    pl.DataFrame(
+        {"recommendation_id": [1.0, 2.5], "assessment_id": [True, None], "category": ["security"] * 2}
+    ).with_columns(confidence_score=pl.lit(0.5)).write_parquet(parquet)
+    summary = ingest(store, "recommendations", [str(parquet)])
+    assert dict(summary.reject_reasons) == {
+        "assessment_id: must be a string or an integer": 1,  # row 0: its recommendation_id 1.0 is 1
+        "recommendation_id: must be a string or an integer": 1,  # row 1: 2.5
+    }
+    assert store.count("recommendations") == 0

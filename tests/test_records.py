@@ -229,3 +229,112 @@ def test_unknown_key_pattern_matches_exactly_the_keys_outside_the_names(
     extracted = {key for text in texts for key in re.findall(_KEY_PATTERN, text)}
     expected = any(key not in known for key in extracted)
     assert pl.Series(texts).str.contains(unknown_key_pattern(frozenset(known))).any() == expected
+
+
+ID_FIELDS: list[tuple[RecordKind, Any, str]] = [
+    ("interactions", interaction, "event_id"),
+    ("interactions", interaction, "recommendation_id"),
+    ("interactions", interaction, "user_id"),
+    ("interactions", interaction, "assessment_id"),
+    ("recommendations", recommendation, "recommendation_id"),
+    ("recommendations", recommendation, "assessment_id"),
+    ("assessments", assessment, "assessment_id"),
+    ("assessments", assessment, "user_id"),
+]
+
+
+@pytest.mark.parametrize(("kind", "build", "field"), ID_FIELDS)
+@pytest.mark.parametrize("value", [True, False, 1.5, -0.25, 1e-3, [1], ["a"], {"a": 1}])
+def test_an_id_is_a_string_or_an_integer_nothing_else(
+    kind: RecordKind, build: Any, field: str, value: Any
+) -> None:
+    """``"recommendation_id": true`` was stored as ``"true"`` and ``1.5`` as ``"1.5"``."""
+    records, reasons = check(kind, build(**{field: value}))
+    assert records.height == 0
+    assert reasons == [f"{field}: must be a string or an integer"]
+
+
+@pytest.mark.parametrize(("kind", "build", "field"), ID_FIELDS)
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [("x-1", "x-1"), (42, "42"), (-7, "-7"), (42.0, "42"), ("true", "true"), ("1.5", "1.5"), (" 9 ", " 9 ")],
+)
+def test_ids_that_are_strings_or_integers_are_kept(
+    kind: RecordKind, build: Any, field: str, value: Any, stored: str
+) -> None:
+    records, reasons = check(kind, build(**{field: value}))
+    assert reasons == []
+    assert records[field].to_list() == [stored]
+
+
+@pytest.mark.parametrize("value", [True, 2.5])
+def test_the_context_assessment_id_follows_the_id_rule(value: Any) -> None:
+    records, reasons = check(
+        "interactions", interaction(assessment_id=None, context={"assessment_id": value})
+    )
+    assert records.height == 0 and reasons == ["context.assessment_id: must be a string or an integer"]
+    records, reasons = check("interactions", interaction(assessment_id=None, context={"assessment_id": 12}))
+    assert reasons == [] and records["assessment_id"].to_list() == ["12"]
+
+
+def test_only_the_rows_with_a_bad_id_are_rejected() -> None:
+    rows = [
+        interaction(event_id=f"e-{i}", user_id=value) for i, value in enumerate(["u", True, 3, 0.5, "false"])
+    ]
+    result = validate("interactions", chunk_of(rows), DEFAULT_POLICY, now=NOW)
+    assert result.records["user_id"].to_list() == ["u", "3", "false"]
+    assert result.rejects["input_position"].to_list() == [2, 4]
+
+
+ROWS_OF_EACH_KIND: dict[str, Any] = {
+    "interactions": interaction,
+    "recommendations": recommendation,
+    "assessments": assessment,
+}
+ROW_NAMES = {
+    "interactions": "an interaction row",
+    "recommendations": "a recommendation row",
+    "assessments": "an assessment row",
+}
+
+
+@pytest.mark.parametrize("target", ["interactions", "recommendations", "assessments"])
+@pytest.mark.parametrize("given", ["interactions", "recommendations", "assessments"])
+def test_a_row_of_another_kind_is_named(target: RecordKind, given: str) -> None:
+    """The catalog guard: a recommendations file ingested as assessments had every row "updated"."""
+    records, reasons = check(target, ROWS_OF_EACH_KIND[given]())
+    if given == target:
+        assert reasons == [] and records.height == 1
+    else:
+        assert records.height == 0 and reasons == [f"looks like {ROW_NAMES[given]}"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "reason"),
+    [
+        # an assessment with only the field every kind has is still an assessment
+        ("assessments", {"assessment_id": "a-1"}, None),
+        # a recommendation without its assessment_id is not an assessment in disguise, just invalid
+        ("recommendations", recommendation(assessment_id=None), "assessment_id: required"),
+        # an interaction that carries catalog fields as extras is an interaction
+        ("interactions", interaction(category="security", confidence_score=0.5), None),
+        ("interactions", interaction(company_size="small"), None),
+        # a catalog row keeps its own kind when a field of another kind is in it as an extra
+        ("assessments", assessment(recommendation_id="r-1"), None),
+        ("recommendations", recommendation(user_id="u-1", company_size="small"), None),
+    ],
+)
+def test_the_guard_leaves_rows_of_their_own_kind_alone(
+    kind: RecordKind, record: dict[str, Any], reason: str | None
+) -> None:
+    _, reasons = check(kind, record)
+    assert reasons == ([] if reason is None else [reason])
+
+
+def test_the_guard_is_off_for_rank_batches() -> None:
+    from recctl.records import validate_objects
+
+    result = validate_objects(
+        "recommendations", [recommendation(user_id="u", interaction_type="click", timestamp=1)]
+    )
+    assert result.rejects.height == 0

@@ -521,3 +521,13 @@ def test_a_ranker_trained_on_interactions_beats_confidence_order(pairs: pl.DataF
     model_ndcg = _ndcg_at(held_out, "model_score", 5)
     baseline_ndcg = _ndcg_at(held_out, "confidence_score", 5)
     assert model_ndcg > baseline_ndcg + 0.03, (model_ndcg, baseline_ndcg)
+
+
+def test_without_overwrite_a_non_empty_directory_is_refused_before_any_work(tmp_path: Path) -> None:
+    from recctl.errors import OutputExistsError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="is not empty"):
+        generate_sample(tmp_path, assessments=5, overwrite=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert generate_sample(tmp_path / "new", assessments=5, overwrite=False).assessments == 5

@@ -36,19 +36,20 @@ class Settings:
 
         return Console(stderr=True, quiet=self.quiet, highlight=False)
 
-    def open_store(self, *, existing: bool = False) -> Store:
-        """The ``--store``; with ``existing``, a directory that is not there is an error (exit 1), so a
-        mistyped path does not read as an empty store ("not enough data")."""
-        from pathlib import Path
+    def open_store(self, *, existing: bool = False, create: bool = False) -> Store:
+        """The ``--store``. With ``existing``, a missing or empty directory is an error (exit 1), so
+        a mistyped path does not read as an empty store ("not enough data"); with ``create`` (ingest)
+        a missing or empty directory becomes a store. A directory of other files is always exit 1,
+        a URI of an unknown scheme exit 2."""
+        from recctl.errors import NotAStoreError, UnknownStoreError
+        from recctl.stores import open_store
 
-        from recctl.errors import StoreError
-        from recctl.stores import is_mongo_uri, open_store
-
-        if existing and not is_mongo_uri(self.store) and not Path(self.store).is_dir():
-            raise StoreError(
-                f"no store at {self.store}: nothing was ingested there (check --store / RECCTL_STORE)"
-            )
-        return open_store(self.store)
+        try:
+            return open_store(self.store, create=create, must_exist=existing)
+        except NotAStoreError as exc:
+            raise NotAStoreError(f"{exc} (check --store / RECCTL_STORE)") from None
+        except UnknownStoreError as exc:
+            raise UnknownStoreError(f"--store: {exc}") from None
 
 
 def settings(ctx: typer.Context) -> Settings:

@@ -39,12 +39,14 @@ def ingest_command(
     files: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Input files (.ndjson .jsonl .json .csv .parquet, optionally .gz); '-' or none: stdin."
+            help="Input files (.ndjson .jsonl .json .csv .tsv .parquet, optionally .gz); '-' or none: stdin."
         ),
     ] = None,
     input_format: Annotated[
         InputFormat | None,
-        typer.Option("--format", help="Force the input format instead of guessing it from the extension."),
+        typer.Option(
+            "--format", help="Force the input format instead of recognising it from the content and name."
+        ),
     ] = None,
     rejects: Annotated[
         Path | None,
@@ -65,7 +67,11 @@ def ingest_command(
 ) -> None:
     """Validate interaction logs or catalog records and store them.
 
-    Every row is accounted for: read = inserted + duplicates (or updated, for catalogs) + rejected.
+    Every row is accounted for: read = inserted + duplicates (for catalogs: updated + unchanged)
+    + rejected; a catalog row identical to the stored one is unchanged, and is not written again.
+    A row of another kind (a recommendations file ingested as assessments) is rejected as "looks
+    like a recommendation row", so the wrong file cannot overwrite a catalog; an ingest whose
+    every row was rejected exits 1.
     Rejected rows go to the rejects file with their line number (or row index) and the reason.
     Valid rows are written in batches of 250,000 (environment variable RECCTL_INGEST_BATCH_ROWS
     to change it): an ingest that dies part-way keeps its finished batches, and running it again
@@ -78,7 +84,7 @@ def ingest_command(
     options = settings(ctx)
     batch_rows = _batch_rows()
     policy = load_policy(labels)
-    store = options.open_store()
+    store = options.open_store(create=True)
     sources = files or ["-"]
     size = total_size(sources)
     progress_bar = _progress(options.console, size) if options.console.is_terminal else None
@@ -105,6 +111,15 @@ def ingest_command(
     if json_output:
         print_json(summary.as_json())
     _report(options.console, summary, store.description)
+    if summary.read and summary.rejected == summary.read:
+        from recctl.errors import InputError
+
+        reason, count = summary.reject_reasons.most_common(1)[0]
+        why = f": {reason}" if count == summary.rejected else f", {count:,} as: {reason}"
+        raise InputError(
+            f"all {summary.rejected:,} rows were rejected{why}; nothing was stored "
+            f"(rejects in {summary.rejects_path})"
+        )
 
 
 def _batch_rows() -> int:
@@ -158,19 +173,23 @@ def _progress(console: Console, size: int | None) -> _Progress | None:
 def _report(console: Console, summary: IngestSummary, where: str) -> None:
     from rich.table import Table
 
-    updated_label = "duplicates" if summary.kind == "interactions" else "updated"
-    updated_value = summary.duplicates if summary.kind == "interactions" else summary.updated
+    if summary.kind == "interactions":
+        stored_before = [("duplicates", summary.duplicates)]
+    else:
+        stored_before = [("updated", summary.updated), ("unchanged", summary.unchanged)]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(justify="right")
     for name, value in (
         ("read", summary.read),
         ("inserted", summary.inserted),
-        (updated_label, updated_value),
+        *stored_before,
         ("rejected", summary.rejected),
     ):
         table.add_row(name, f"{value:,}")
     console.print(f"[bold]{summary.kind}[/] from {', '.join(summary.sources)} -> {where}")
+    for source in summary.empty_sources:
+        console.print(f"warning: {'stdin' if source == '-' else source} is empty (no records)", markup=False)
     console.print(table)
     if summary.reject_reasons:
         console.print("top reject reasons:")

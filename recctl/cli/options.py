@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,26 +15,66 @@ if TYPE_CHECKING:
     from recctl.dataset import TimeWindow
     from recctl.training import TrainingData
 
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+def parse_time(text: str) -> datetime:
+    """A ``--since``/``--until`` value: any ISO-8601 time recctl prints, as a naive UTC datetime.
+
+    Accepts a date (``2025-10-01``), a time with ``T`` or a space, to the minute, second or
+    microsecond (``2025-10-01T12:00:00.123``), with a zone ``Z``/``z``, ``+02:00`` or ``+0200``, or
+    without one (UTC). A zoned time is converted to UTC, so ``12:00:00+02:00`` is ``10:00`` UTC.
+    """
+    if isinstance(text, datetime):  # a default, or a value typer already converted
+        moment = text
+    else:
+        value = str(text).strip()
+        try:
+            moment = datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not an ISO-8601 time (like 2025-10-01, 2025-10-01T12:00:00Z or "
+                "2025-10-01 12:00:00+02:00)"
+            ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+_TIME = "TIME"
 
 Since = Annotated[
     datetime | None,
     typer.Option(
-        formats=DATE_FORMATS, help="Start of the window (UTC, inclusive); overrides --lookback-days."
+        parser=parse_time,
+        metavar=_TIME,
+        help="Start of the window (ISO-8601; no zone = UTC; inclusive); overrides --lookback-days.",
     ),
 ]
 Until = Annotated[
     datetime | None,
-    typer.Option(formats=DATE_FORMATS, help="End of the window (UTC, exclusive). Default: now."),
+    typer.Option(
+        parser=parse_time,
+        metavar=_TIME,
+        help="End of the window (ISO-8601; no zone = UTC; exclusive). Default: now.",
+    ),
 ]
 # The analysis commands (stats, history) have no default window: all time unless given.
 FilterSince = Annotated[
     datetime | None,
-    typer.Option("--since", formats=DATE_FORMATS, help="Only interactions at or after this time (UTC)."),
+    typer.Option(
+        "--since",
+        parser=parse_time,
+        metavar=_TIME,
+        help="Only interactions at or after this time (ISO-8601; no zone = UTC).",
+    ),
 ]
 FilterUntil = Annotated[
     datetime | None,
-    typer.Option("--until", formats=DATE_FORMATS, help="Only interactions before this time (UTC)."),
+    typer.Option(
+        "--until",
+        parser=parse_time,
+        metavar=_TIME,
+        help="Only interactions before this time (ISO-8601; no zone = UTC).",
+    ),
 ]
 Format = Annotated[
     OutputFormat,

@@ -13,12 +13,17 @@ from recctl.cli.common import print_json, settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+DEFAULT_OUT = Path("recctl-sample")
+
 
 def sample_command(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Directory to write the three NDJSON files into.")] = Path(
-        "sample_data"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Directory to write the three NDJSON files into: a new or empty one, unless --force."
+        ),
+    ] = DEFAULT_OUT,
     assessments: Annotated[
         int, typer.Option(min=1, help="How many assessments to simulate (about 20 interactions each).")
     ] = 300,
@@ -35,15 +40,25 @@ def sample_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write into --out even if it is not empty (replacing the three files)."),
+    ] = False,
 ) -> None:
     """Simulate users reacting to ranked recommendations and write the data set as NDJSON.
 
     Users have hidden preferences; the old confidence_score is a noisy view of them and set the
     display order, so position bias and a learnable signal are both in the logs.
     """
-    from recctl.sample import generate_sample
+    from recctl.errors import OutputExistsError
+    from recctl.sample import check_output_dir, generate_sample
 
     options = settings(ctx)
+    try:
+        check_output_dir(out, overwrite=force)
+    except OutputExistsError as exc:
+        hint = " (pass --force to write into it, or choose another --out)" if out.is_dir() else ""
+        raise OutputExistsError(f"--out {exc}{hint}") from None
     bar = _Bar(options.console) if options.console.is_terminal and assessments >= 5_000 else None
     summary = generate_sample(
         out,
@@ -53,6 +68,7 @@ def sample_command(
         days=days,
         compress=compress,
         progress=bar.update if bar else None,
+        overwrite=force,
     )
     if bar:
         bar.stop()

@@ -8,9 +8,11 @@ from urllib.parse import unquote
 
 from recctl.stores.base import Store, WriteResult
 
-__all__ = ["Store", "WriteResult", "is_mongo_uri", "open_store", "redact", "uri_secrets"]
+__all__ = ["Store", "WriteResult", "check_location", "is_mongo_uri", "open_store", "redact", "uri_secrets"]
 
 _MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
+# A URI scheme as RFC 3986 spells it; a Windows drive ("C:\\data") has no "//" and is a path.
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _PASSWORD_IN_URI = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]*:)([^@\s]*)(@)")
 # Secrets a URI can also hold in its options: a TLS key file's password (tlsCertificateKeyFilePassword,
 # or any option named ...password) and an AWS session token in authMechanismProperties.
@@ -47,12 +49,39 @@ def uri_secrets(uri: str) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def open_store(location: str | Path, *, timeout_ms: int = 5000) -> Store:
+def check_location(location: str | Path) -> None:
+    """Raise :class:`~recctl.errors.UnknownStoreError` when ``location`` is a URI that is not
+    ``mongodb://`` or ``mongodb+srv://`` (``mongo://``, ``postgres://``, ``http://``, ...).
+
+    Cheap and offline: the syntax only. The message names the scheme, never the rest of the URI
+    (which may hold a password).
+    """
+    text = str(location)
+    scheme = _URI_SCHEME.match(text)
+    if scheme is not None and not is_mongo_uri(text):
+        from recctl.errors import UnknownStoreError
+
+        raise UnknownStoreError(
+            f"unknown store URI scheme '{scheme.group(1)}://': a store is a directory path or a "
+            "mongodb:// / mongodb+srv:// URI"
+        )
+
+
+def open_store(
+    location: str | Path, *, create: bool = False, must_exist: bool = False, timeout_ms: int = 5000
+) -> Store:
     """Open the store at ``location``: a directory path, or a ``mongodb://`` / ``mongodb+srv://`` URI.
 
-    A directory is created on first write. A MongoDB that cannot be reached raises
+    A directory is a store when it holds recctl's marker file or one of its data directories
+    (``interactions/``, ``recommendations/``, ``assessments/``; stores made before the marker
+    existed). A missing or empty directory is a new, empty store: with ``create`` it is made (with
+    the marker) at once, else on the first write; with ``must_exist`` it is an error instead. A
+    directory holding anything else is never taken for a store
+    (:class:`~recctl.errors.NotAStoreError`), and a URI of another scheme raises
+    :class:`~recctl.errors.UnknownStoreError`. A MongoDB that cannot be reached raises
     :class:`~recctl.errors.StoreError` within about ``timeout_ms``.
     """
+    check_location(location)
     location = str(location)
     if is_mongo_uri(location):
         from recctl.stores.mongo import MongoStore
@@ -60,4 +89,4 @@ def open_store(location: str | Path, *, timeout_ms: int = 5000) -> Store:
         return MongoStore(location, timeout_ms=timeout_ms)
     from recctl.stores.files import FileStore
 
-    return FileStore(Path(location))
+    return FileStore(Path(location), create=create, must_exist=must_exist)

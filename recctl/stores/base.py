@@ -14,15 +14,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one write did. For interactions ``updated`` is always 0; for catalogs ``duplicates`` is."""
+    """What one write did. Interactions are ``inserted`` or ``duplicates``; catalog rows are
+    ``inserted``, ``updated`` (replacing a different row) or ``unchanged`` (identical to it)."""
 
     inserted: int = 0
     duplicates: int = 0
     updated: int = 0
+    unchanged: int = 0
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
-            self.inserted + other.inserted, self.duplicates + other.duplicates, self.updated + other.updated
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
         )
 
 
@@ -41,7 +46,8 @@ class Store(Protocol):
 
         Interactions are insert-only: a row whose ``event_id`` is already stored (or repeats an
         earlier row of the same frame) is counted as a duplicate and not written. Catalog rows
-        replace the stored row with the same key (``updated``) or are inserted. A failure part-way
+        replace the stored row with the same key (``updated``), are identical to it (``unchanged``,
+        not written again) or are inserted; see :mod:`recctl.stores.catalog`. A failure part-way
         raises :class:`~recctl.errors.StoreError` whose ``written`` attribute says how many rows
         were stored before it.
         """

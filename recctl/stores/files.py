@@ -6,12 +6,19 @@ Layout::
     <root>/recommendations/recommendations.parquet                     the whole catalog
     <root>/assessments/assessments.parquet
     <root>/.lock                                                       held while writing
+    <root>/.recctl-store                                               marks the directory as a store
 
 Every file is written under a temporary name beginning with ``.`` and renamed into place, so a
 reader (or a process killed mid-write) never leaves a half file where readers look; the next writer
 deletes a killed writer's temporary. Writers take an
 exclusive ``flock`` on ``.lock``, so concurrent ingests into one directory serialise their writes
 and never store an ``event_id`` twice.
+
+A directory is taken for a store only when it holds the marker ``.recctl-store`` (written when the
+store is created, and by every write) or one of the data directories (stores made before the
+marker existed); a missing or empty directory is a new store. Any other directory is refused, so
+a mistyped ``--store`` never reads as an empty store and an ingest never writes into a
+directory of other files.
 """
 
 from __future__ import annotations
@@ -26,24 +33,44 @@ from pathlib import Path
 
 import polars as pl
 
-from recctl.errors import StoreError
+from recctl.errors import NotAStoreError, StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind
 from recctl.stores.base import WriteResult
+from recctl.stores.catalog import catalog_changes
 
 PART_GLOB = "date=*/part-*.parquet"
 TEMPORARY_GLOB = ".*.parquet.*.tmp"
+MARKER = ".recctl-store"
+DATA_DIRECTORIES = ("interactions", "recommendations", "assessments")
 
 
 class FileStore:
     """A Parquet directory store; see the module docstring for the layout."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, create: bool = False, must_exist: bool = False) -> None:
+        """Open the store at ``root``; see :func:`recctl.stores.open_store` for ``create`` and
+        ``must_exist``. Raises :class:`NotAStoreError` for a directory that is not a store."""
         self.root = root
         self.description = str(root)
         self._indexed_files: set[str] = set()
         self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
         if root.exists() and not root.is_dir():
             raise StoreError(f"store {root} exists and is not a directory")
+        state = _state(root)
+        if state == "other":
+            known = ", ".join(f"{name}/" for name in DATA_DIRECTORIES)
+            raise NotAStoreError(
+                f"{root} is a directory but not a recctl store: it has other files, and neither "
+                f"{MARKER} nor any of {known}"
+            )
+        if must_exist and state != "store":
+            what = "an empty directory" if state == "empty" else "no such directory"
+            raise NotAStoreError(f"no store at {root}: {what}, nothing was ingested there")
+        if create:
+            try:
+                self._mark()
+            except OSError as exc:
+                raise StoreError(f"cannot create store {root}: {exc.strerror or exc}") from exc
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
@@ -57,7 +84,7 @@ class FileStore:
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self._mark()
             handle = open(self.root / ".lock", "a+b")  # noqa: SIM115 - released in finally
         except OSError as exc:
             raise StoreError(f"cannot write to store {self.root}: {exc.strerror or exc}") from exc
@@ -68,6 +95,20 @@ class FileStore:
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+    def _mark(self) -> None:
+        """Create the directory if needed and write the marker unless it is there (atomically, so
+        two processes creating one store both succeed)."""
+        marker = self.root / MARKER
+        if marker.exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = self.root / f".{MARKER}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            temporary.write_text('{"recctl_store": 1}\n')
+            os.replace(temporary, marker)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def _remove_stale_temporaries(self) -> None:
         """Delete the temporaries of writers that died mid-write (call with the write lock held).
@@ -112,16 +153,18 @@ class FileStore:
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         key = KEYS[kind]
         stored = self.read(kind)
-        latest = records.unique(subset=key, keep="last", maintain_order=True)
-        inserted = latest.filter(~pl.col(key).is_in(stored[key].implode())).height
-        merged = pl.concat([stored.filter(~pl.col(key).is_in(latest[key].implode())), latest]).sort(key)
+        changes = catalog_changes(kind, records, stored)
+        if changes.to_write.is_empty():
+            return changes.result  # every row unchanged: the file is not rewritten
+        written = changes.to_write
+        merged = pl.concat([stored.filter(~pl.col(key).is_in(written[key].implode())), written]).sort(key)
         try:
             _write_atomically(merged, self._catalog_path(kind))
         except OSError as exc:
             raise StoreError(
                 f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0
             ) from exc
-        return WriteResult(inserted=inserted, updated=records.height - inserted)
+        return changes.result
 
     # -- reading ----------------------------------------------------------------------------------
     def read(
@@ -176,6 +219,21 @@ class FileStore:
 
     def _catalog_path(self, kind: RecordKind) -> Path:
         return self.root / kind / f"{kind}.parquet"
+
+
+def _state(root: Path) -> str:
+    """``missing``, ``empty``, ``store`` (the marker or a data directory) or ``other``."""
+    if not root.is_dir():
+        return "missing"
+    if (root / MARKER).is_file() or any((root / name).is_dir() for name in DATA_DIRECTORIES):
+        return "store"
+    try:
+        next(root.iterdir())
+    except StopIteration:
+        return "empty"
+    except OSError as exc:
+        raise StoreError(f"cannot read store {root}: {exc.strerror or exc}") from exc
+    return "other"
 
 
 def _by_day(records: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:

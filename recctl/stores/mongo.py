@@ -29,6 +29,7 @@ from recctl.errors import StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind
 from recctl.stores import redact, uri_secrets
 from recctl.stores.base import WriteResult
+from recctl.stores.catalog import catalog_changes
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -42,6 +43,8 @@ COLLECTIONS: dict[RecordKind, str] = {
     "recommendations": "recommendations",
     "assessments": "assessments",
 }
+MAX_IN_KEYS = 1_000
+"""A catalog write reads the stored rows of up to this many keys by ``$in``, the whole catalog for more."""
 WRITE_BATCH = 5_000
 """Documents per ``insert_many`` / ``bulk_write`` call: the unit of progress reported on failure."""
 
@@ -131,7 +134,8 @@ class MongoStore:
         Interactions are inserted unordered in batches of :data:`WRITE_BATCH`; a duplicate-key
         error on ``event_id`` (already stored, or repeated within the frame) counts as a duplicate.
         Catalog rows replace the document with the same key or are inserted; a key repeated within
-        the frame keeps its last row and the earlier ones count as updated.
+        the frame keeps its last row. Each row counts as inserted, updated or unchanged
+        (:mod:`recctl.stores.catalog`); unchanged documents are not written again.
 
         On any other write error, or a connection lost part-way, :class:`StoreError` is raised with
         ``written`` = rows acknowledged before it. Rows of the batch in flight when the connection
@@ -285,29 +289,36 @@ class MongoStore:
 
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         key = KEYS[kind]
-        latest = records.unique(subset=[key], keep="last", maintain_order=True)
-        # Earlier rows of a repeated key are replaced by the later one inside this call: "updated".
-        replaced_in_frame = records.height - latest.height
+        # Inserted, updated or unchanged is judged against the stored rows, read back as ``read``
+        # reads them, by the code the file store uses too; only new or changed rows are written.
+        keys = records[key].unique(maintain_order=True)
+        try:
+            # The stored rows of these keys: by $in for a few (the index finds them), the whole
+            # collection for many (one scan beats thousands of lookups; catalogs are small).
+            query = {key: {"$in": keys.to_list()}} if keys.len() <= MAX_IN_KEYS else None
+            stored = self._read_catalog(kind, query)
+        except PyMongoError as exc:
+            raise self._failure(f"cannot read {kind} from", exc, 0) from None
+        changes = catalog_changes(kind, records, stored)
         collection = self.collection(kind)
-        inserted = updated = 0
-        for batch in _batches(latest):
+        written = 0
+        for batch in _batches(changes.to_write):
             documents = map(_catalog_document, batch)
             requests = [ReplaceOne({key: document[key]}, document, upsert=True) for document in documents]
             try:
                 result = collection.bulk_write(requests, ordered=False)
-                inserted += result.upserted_count
-                updated += result.matched_count
+                written += result.upserted_count + result.matched_count
             except BulkWriteError as exc:
                 details = exc.details
-                stored = int(details.get("nUpserted", 0)) + int(details.get("nMatched", 0))
+                stored_now = int(details.get("nUpserted", 0)) + int(details.get("nMatched", 0))
                 errors = details.get("writeErrors") or details.get("writeConcernErrors") or [{}]
                 raise StoreError(
                     self._safe(f"MongoDB rejected a {kind[:-1]}: {errors[0].get('errmsg', errors[0])}"),
-                    written=inserted + updated + stored,
+                    written=written + stored_now,
                 ) from None
             except (PyMongoError, BSONError, OverflowError) as exc:
-                raise self._write_failure(kind, exc, inserted + updated) from None
-        return WriteResult(inserted=inserted, updated=updated + replaced_in_frame)
+                raise self._write_failure(kind, exc, written) from None
+        return changes.result
 
     def _write_failure(self, kind: str, exc: Exception, written: int) -> StoreError:
         if isinstance(exc, ConnectionFailure):
@@ -381,11 +392,11 @@ class MongoStore:
         schema = {_ROW_KEY: pl.String(), **dict.fromkeys(json_columns, pl.String())}
         return pl.DataFrame({_ROW_KEY: keys, **values}, schema=schema)
 
-    def _read_catalog(self, kind: RecordKind) -> pl.DataFrame:
+    def _read_catalog(self, kind: RecordKind, query: dict[str, Any] | None = None) -> pl.DataFrame:
         schema = SCHEMAS[kind]
         key = KEYS[kind]
         cells: dict[str, list[Any]] = {name: [] for name in schema}
-        for document in self.collection(kind).find({}):
+        for document in self.collection(kind).find(query or {}):
             if document.get(key) is None:
                 document[key] = str(document["_id"])
             for name, dtype in schema.items():

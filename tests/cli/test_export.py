@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from recctl.cli import app
 from recctl.features import FEATURE_NAMES
+from recctl.stores import open_store
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
@@ -62,7 +63,7 @@ def test_too_little_data_exits_3(tmp_path: Path) -> None:
     )
     assert code == 3
     assert err.startswith("Error: only ") and "at least 100 are needed" in err
-    (tmp_path / "empty").mkdir()
+    open_store(tmp_path / "empty", create=True).close()  # a store with nothing in it
     code, _, err = run(
         "--store",
         str(tmp_path / "empty"),

@@ -9,12 +9,22 @@ import sys
 import time
 from pathlib import Path
 
-from builders import interaction, write_ndjson
+from builders import assessment, interaction, recommendation, write_ndjson
 from typer.testing import CliRunner
 
 from recctl.cli import app
+from recctl.stores import open_store
 
-SUMMARY_KEYS = {"read", "inserted", "duplicates", "updated", "rejected", "reject_reasons", "rejects_path"}
+SUMMARY_KEYS = {
+    "read",
+    "inserted",
+    "duplicates",
+    "updated",
+    "unchanged",
+    "rejected",
+    "reject_reasons",
+    "rejects_path",
+}
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -51,7 +61,7 @@ def test_stdin_and_quiet(tmp_path: Path) -> None:
 
 
 def test_default_rejects_file_lives_in_the_store(tmp_path: Path) -> None:
-    source = write_ndjson(tmp_path / "in.ndjson", ["nope"])
+    source = write_ndjson(tmp_path / "in.ndjson", [interaction(), "nope"])
     code, out, _ = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source), "--json")
     assert code == 0
     path = Path(json.loads(out)["rejects_path"])
@@ -112,3 +122,103 @@ def test_unreachable_mongo_fails_fast_without_the_password(tmp_path: Path) -> No
 def test_python_module_entry_point(tmp_path: Path) -> None:
     completed = subprocess.run([sys.executable, "-m", "recctl", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.startswith("recctl ")
+
+
+def test_empty_stdin_is_named_plainly_and_stores_nothing(tmp_path: Path) -> None:
+    """An empty stdin said "CSV header must name every column once"."""
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "assessments", "--json", input="")
+    assert code == 0, err
+    assert "warning: stdin is empty (no records)" in err and "Error" not in err
+    assert json.loads(out)["read"] == 0
+
+
+def test_a_spreadsheet_is_named_plainly(tmp_path: Path) -> None:
+    import zipfile
+
+    book = tmp_path / "catalog.xlsx"
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(book))
+    assert code == 1
+    assert err.splitlines() == [
+        f"Error: {book}: an Excel workbook (.xlsx), not a data file: recctl reads NDJSON, JSON, CSV or "
+        "Parquet, optionally gzip-compressed (save the sheet as CSV first)"
+    ]
+
+
+def test_a_semicolon_csv_is_ingested(tmp_path: Path) -> None:
+    source = tmp_path / "catalog.csv"
+    source.write_text(
+        "recommendation_id;assessment_id;category;confidence_score;title\n"
+        'r-1;a-1;security;0,5;"Rotate keys; then audit"\n'.replace("0,5", "0.5")
+        + "r-2;a-1;performance;0.7;Cache\n"
+    )
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(source), "--json")
+    assert code == 0, err
+    assert (json.loads(out)["inserted"], json.loads(out)["rejected"]) == (2, 0)
+
+
+def test_an_unchanged_catalog_reports_unchanged(store_location: str, tmp_path: Path) -> None:
+    source = write_ndjson(
+        tmp_path / "r.ndjson", [recommendation(recommendation_id=f"r-{i}") for i in range(4)]
+    )
+    args = ["--store", store_location, "ingest", "recommendations", str(source)]
+    assert run(*args)[0] == 0
+    code, out, err = run(*args, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert set(summary) >= SUMMARY_KEYS
+    assert (summary["read"], summary["inserted"], summary["updated"], summary["unchanged"]) == (4, 0, 0, 4)
+    names = ("read", "inserted", "updated", "unchanged", "rejected")
+    table = [line.split() for line in err.splitlines() if line.split()[:1] and line.split()[0] in names]
+    assert table == [
+        ["read", "4"],
+        ["inserted", "0"],
+        ["updated", "0"],
+        ["unchanged", "4"],
+        ["rejected", "0"],
+    ]
+
+
+def test_the_wrong_file_cannot_wipe_a_catalog(store_location: str, tmp_path: Path) -> None:
+    """``ingest assessments recommendations.ndjson`` reported "updated 19,966, rejected 0", exit 0,
+    and every assessment lost user_id, company_size and priorities."""
+    assessments = write_ndjson(tmp_path / "a.ndjson", [assessment(assessment_id=f"a-{i}") for i in range(3)])
+    recommendations = write_ndjson(
+        tmp_path / "r.ndjson",
+        [recommendation(recommendation_id=f"r-{i}", assessment_id=f"a-{i}") for i in range(3)],
+    )
+    assert run("--store", store_location, "ingest", "assessments", str(assessments))[0] == 0
+    code, out, err = run("--store", store_location, "ingest", "assessments", str(recommendations), "--json")
+    assert code == 1
+    summary = json.loads(out)  # the summary is still printed for scripts
+    assert (summary["read"], summary["updated"], summary["rejected"]) == (3, 0, 3)
+    assert summary["reject_reasons"] == {"looks like a recommendation row": 3}
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: all 3 rows were rejected: looks like a recommendation row; nothing was stored "
+        f"(rejects in {summary['rejects_path']})"
+    ]
+    store = open_store(store_location)
+    try:
+        stored = store.read("assessments")
+    finally:
+        store.close()
+    assert stored["user_id"].to_list() == ["user-1"] * 3
+    assert stored["company_size"].to_list() == ["small"] * 3
+    assert stored["priorities"].null_count() == 0
+
+
+def test_an_ingest_that_stores_some_rows_exits_0(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", [recommendation(), interaction()])
+    code, out, err = run("--store", str(tmp_path / "s"), "ingest", "recommendations", str(source), "--json")
+    assert code == 0, err
+    assert json.loads(out)["reject_reasons"] == {"looks like an interaction row": 1}
+
+
+def test_an_ingest_that_rejects_every_row_exits_1(tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", ["nope", interaction(user_id=None)])
+    code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source))
+    assert code == 1
+    assert err.splitlines()[-1].startswith("Error: all 2 rows were rejected, 1 as: ")

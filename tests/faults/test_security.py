@@ -295,7 +295,11 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        stdin = '{"user_id": "from stdin"}\n' if "named/stdin.rej" in args else ""
+        # one good row and one rejected (an ingest that rejects every row exits 1)
+        good = json.dumps(
+            {"recommendation_id": "r", "user_id": "u", "interaction_type": "view", "timestamp": "2025-09-02"}
+        )
+        stdin = good + '\n{"user_id": "from stdin"}\n' if "named/stdin.rej" in args else ""
         _, err = process.communicate(stdin, timeout=120)
         assert process.returncode == 0, (args, err[-800:])
     assert sorted(p.name for p in work.iterdir()) == ["my store", "named"]
@@ -316,4 +320,4 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
     stored = {
         str(p.relative_to(work / store)).split("/")[0] for p in (work / store).rglob("*") if p.is_file()
     }
-    assert stored == {".lock", "interactions", "recommendations", "assessments"}
+    assert stored == {".lock", ".recctl-store", "interactions", "recommendations", "assessments"}

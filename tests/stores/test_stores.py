@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ from typing import Any
 import polars as pl
 import pytest
 from builders import assessment, interaction, recommendation, write_ndjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recctl.ingest import ingest
@@ -74,7 +78,8 @@ def test_catalog_upserts(store: Any, tmp_path: Path) -> None:
     ]
     second = write_ndjson(tmp_path / "b.ndjson", [*changed, changed[0]])
     summary = ingest(store, "recommendations", [str(second)])
-    assert (summary.read, summary.inserted, summary.updated) == (3, 1, 2)
+    # r-1 replaces a different row (updated), r-9 is new, and r-1 again is the row just written
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (3, 1, 1, 1)
     stored = store.read("recommendations")
     assert stored.schema == pl.Schema(RECOMMENDATION_SCHEMA)
     assert stored["recommendation_id"].to_list() == ["r-0", "r-1", "r-2", "r-9"]
@@ -140,3 +145,165 @@ def test_both_stores_give_the_same_export(tmp_path: Path, mongo_uri: str) -> Non
     assert {k: v for k, v in files.manifest.items() if k != "source"} == {
         k: v for k, v in mongo.manifest.items() if k != "source"
     }
+
+
+def test_flattened_context_columns_fill_context(store: Any, tmp_path: Path) -> None:
+    """CSV columns ``context.session_id``, ``context.position`` were stored only in ``extra``."""
+    source = tmp_path / "flat.csv"
+    source.write_text(
+        "event_id,recommendation_id,user_id,interaction_type,timestamp,"
+        "context.session_id,context.position,context.propensity,context.page\n"
+        "e-1,r-1,u-1,click,2025-06-01T12:00:00Z,s-9,3,0.25,home\n"
+        "e-2,r-1,u-1,view,2025-06-01T12:00:00Z,,,,\n"
+        "e-3,r-1,u-1,view,2025-06-01T12:00:00Z,s-1,top,,\n"
+    )
+    summary = ingest(store, "interactions", [str(source)], rejects_path=tmp_path / "rejects.ndjson")
+    assert (summary.inserted, summary.rejected) == (2, 1)
+    assert dict(summary.reject_reasons) == {"context.position: must be a finite number": 1}
+    stored = store.read("interactions")
+    first = stored.filter(pl.col("event_id") == "e-1").row(0, named=True)
+    assert (first["session_id"], first["position"], first["propensity"]) == ("s-9", 3, 0.25)
+    assert json.loads(first["context"]) == {
+        "session_id": "s-9",
+        "position": 3,
+        "propensity": 0.25,
+        "page": "home",
+    }
+    assert first["extra"] is None
+    second = stored.filter(pl.col("event_id") == "e-2").row(0, named=True)
+    assert (second["context"], second["session_id"], second["extra"]) == (None, None, None)
+
+
+def test_flattened_parquet_columns_and_a_context_cell_together(store: Any, tmp_path: Path) -> None:
+    source = tmp_path / "flat.parquet"
+    pl.DataFrame(
+        {
+            "event_id": ["p-1", "p-2", "p-3"],
+            "recommendation_id": ["r-1"] * 3,
+            "user_id": ["u-1"] * 3,
+            "interaction_type": ["click"] * 3,
+            "timestamp": ["2025-06-01T12:00:00Z"] * 3,
+            "context": ['{"variant": "b"}', None, '{"position": 1}'],
+            "context.position": [2, 4, 5],
+        }
+    ).write_parquet(source)
+    summary = ingest(store, "interactions", [str(source)], rejects_path=tmp_path / "rejects.ndjson")
+    assert (summary.inserted, summary.rejected) == (2, 1)
+    assert dict(summary.reject_reasons) == {"context.position: given both in context and as a column": 1}
+    stored = store.read("interactions").sort("event_id")
+    assert stored.select("event_id", "position", "variant").rows() == [("p-1", 2, "b"), ("p-2", 4, None)]
+    assert [json.loads(text) for text in stored["context"]] == [
+        {"variant": "b", "position": 2},
+        {"position": 4},
+    ]
+
+
+def test_flattened_priorities_columns_fill_priorities(store: Any, tmp_path: Path) -> None:
+    source = tmp_path / "assessments.csv"
+    source.write_text("assessment_id,priorities.security,priorities.cost_optimization\na-1,0.8,0.25\na-2,,\n")
+    summary = ingest(store, "assessments", [str(source)])
+    assert (summary.inserted, summary.rejected) == (2, 0)
+    stored = store.read("assessments").sort("assessment_id")
+    assert json.loads(stored["priorities"][0]) == {"security": 0.8, "cost_optimization": 0.25}
+    assert stored["priorities"][1] is None and stored["extra"].to_list() == [None, None]
+
+
+def test_an_unchanged_catalog_re_ingested_is_unchanged(store: Any, tmp_path: Path) -> None:
+    """Re-ingesting an unchanged catalog reported "updated 2,000"."""
+    rows = [
+        recommendation(recommendation_id=f"r-{i}", team={"name": "x", "size": i}, tags=["a", "b"])
+        for i in range(5)
+    ]
+    source = write_ndjson(tmp_path / "r.ndjson", rows)
+    first = ingest(store, "recommendations", [str(source)])
+    assert (first.inserted, first.updated, first.unchanged) == (5, 0, 0)
+    before = store.read("recommendations")
+    again = ingest(store, "recommendations", [str(source)])
+    assert (again.read, again.inserted, again.updated, again.unchanged) == (5, 0, 0, 5)
+    assert again.as_json()["unchanged"] == 5
+    rows[2] = {**rows[2], "title": "Changed"}
+    third = ingest(store, "recommendations", [str(write_ndjson(tmp_path / "r2.ndjson", rows))])
+    assert (third.inserted, third.updated, third.unchanged) == (0, 1, 4)
+    after = store.read("recommendations")
+    assert after.filter(pl.col("recommendation_id") != "r-2").equals(
+        before.filter(pl.col("recommendation_id") != "r-2")
+    )
+    assert after.filter(pl.col("recommendation_id") == "r-2")["title"].item() == "Changed"
+
+
+def test_the_same_catalog_in_another_format_is_unchanged(store: Any, tmp_path: Path) -> None:
+    """Equality is of the stored values: JSON objects compare as objects, numbers as numbers."""
+    rows = [
+        assessment(assessment_id=f"a-{i}", priorities={"security": 0.6, "cost_optimization": 1})
+        for i in range(3)
+    ]
+    ingest(store, "assessments", [str(write_ndjson(tmp_path / "a.ndjson", rows))])
+    header = list(rows[0])
+    cells = [
+        [
+            json.dumps(row[name], separators=(", ", ": "))
+            if isinstance(row[name], dict | list)
+            else str(row[name])
+            for name in header
+        ]
+        for row in rows
+    ]
+    with open(tmp_path / "a.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(cells)
+    summary = ingest(store, "assessments", [str(tmp_path / "a.csv")])
+    assert (summary.read, summary.rejected, summary.updated, summary.unchanged) == (3, 0, 0, 3)
+
+
+def test_catalog_rows_are_judged_in_input_order(store: Any, tmp_path: Path) -> None:
+    first, second = recommendation(title="A"), recommendation(title="B")
+    ingest(store, "recommendations", [str(write_ndjson(tmp_path / "a.ndjson", [first]))])
+    # A -> B is an update, B -> A another, A -> A nothing: the store ends where it began
+    rows = [second, first, first]
+    summary = ingest(store, "recommendations", [str(write_ndjson(tmp_path / "b.ndjson", rows))])
+    assert (summary.inserted, summary.updated, summary.unchanged) == (0, 2, 1)
+    assert store.read("recommendations")["title"].to_list() == ["A"]
+
+
+catalog_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["r-1", "r-2", "r-3"]), st.sampled_from(["A", "B"]), st.sampled_from([0.5, 0.7, 2.0])
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(catalog_rows, min_size=1, max_size=3))
+def test_catalog_accounting_matches_writing_one_row_at_a_time(
+    store: Any, tmp_path: Path, batches: list[list[tuple[str, str, float]]]
+) -> None:
+    """read == inserted + updated + unchanged + rejected, and each count is what writing the rows
+    one at a time, in order, would give (confidence 2.0 is invalid: rejected)."""
+    prefix = uuid.uuid4().hex[:8]  # examples share the store: each one has keys of its own
+    model: dict[str, tuple[str, float]] = {}
+    for batch in batches:
+        expected = {"inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+        for key, title, score in batch:
+            if score > 1:
+                expected["rejected"] += 1
+            elif key not in model:
+                expected["inserted"] += 1
+            else:
+                expected["unchanged" if model[key] == (title, score) else "updated"] += 1
+            if score <= 1:
+                model[key] = (title, score)
+        rows = [
+            recommendation(recommendation_id=f"{prefix}-{k}", title=t, confidence_score=c)
+            for k, t, c in batch
+        ]
+        summary = ingest(store, "recommendations", [str(write_ndjson(tmp_path / "c.ndjson", rows))])
+        got = {name: getattr(summary, name) for name in expected}
+        assert got == expected
+        assert summary.read == sum(got.values())
+    stored = store.read("recommendations").filter(pl.col("recommendation_id").str.starts_with(prefix))
+    assert {
+        rid.split("-", 1)[1]: (title, score)
+        for rid, title, score in stored.select("recommendation_id", "title", "confidence_score").rows()
+    } == model
