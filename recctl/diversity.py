@@ -116,7 +116,8 @@ class ListTraits:
 def list_traits_of(frame: pl.DataFrame, sizes: Sequence[int]) -> ListTraits:
     """:class:`ListTraits` of a frame holding the trait columns, whose lists have ``sizes`` rows each.
 
-    Codes are the values' categorical codes (any consistent numbering works: only equality matters).
+    Codes are the values' categorical codes (any consistent numbering works: only equality matters;
+    a numbering that leaves gaps costs nothing, see :func:`_row_sets`).
     """
     import polars as pl
 
@@ -137,7 +138,7 @@ def list_traits_of(frame: pl.DataFrame, sizes: Sequence[int]) -> ListTraits:
             .select("row", name)
             .explode(name)
             .drop_nulls(name)
-            .select("row", pl.col(name).rank("dense").cast(pl.Int64) - 1)
+            .select("row", pl.col(name).cast(pl.Categorical).to_physical().cast(pl.Int64))
             .collect()
         )
         sets[name] = _row_sets(items["row"].to_numpy(), items[name].to_numpy(), list_of_row)

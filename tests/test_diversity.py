@@ -116,10 +116,11 @@ def test_similarity_hand_checked() -> None:
 
 
 def test_equal_values_in_different_lists_do_not_meet() -> None:
-    items = [{"services": ["iam"]}, {"services": ["iam"]}, {"services": ["iam"]}]
-    traits = list_traits_of(frame_of(items), [2, 1])
-    assert traits.sets["services"].universe == 2  # one (list, value) pair per list
-    assert similarity(traits, np.array([[0, 1]]), np.array([0]))[0].tolist() == [0.15, 0.15]
+    items = [{"services": ["iam"]}, {"services": ["iam"]}, {"services": ["iam"]}, {"services": ["kms"]}]
+    traits = list_traits_of(frame_of(items), [2, 2])
+    # Each list compares with one of its own rows at once: list 0's "iam" must not meet list 1's.
+    compared = similarity(traits, np.array([[0, 1], [2, 3]]), np.array([0, 3]))
+    assert compared.tolist() == [[0.15, 0.15], [0.0, 0.15]]
 
 
 def test_diversity_discounted_three_items_by_hand() -> None:
