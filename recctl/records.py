@@ -232,12 +232,13 @@ class _Rules:
     def guard(self, kind: RecordKind) -> None:
         """Reject a row that is a record of another kind as ``looks like a <kind> row``.
 
-        A row looks like a record of kind O when it has every field O requires, and one of the
-        fields only O has (of those it requires, else of :data:`_ASSESSMENT_ONLY`), and either
-        lacks a field ``kind`` requires or, for a catalog ``kind``, has every field O requires
-        that ``kind`` does not know. So an interactions or recommendations file ingested as
-        assessments (whose only required field is in every kind) is rejected row by row instead
-        of overwriting the catalog. Checked first: the reason names the mistake, not a symptom.
+        For a catalog ``kind``, a row looks like a record of kind O when it holds two of the fields
+        O requires that ``kind`` does not know (one, if O requires only one such field), present
+        or not the rest. Otherwise (interactions, or O = assessments, whose only required field
+        every kind has), it looks like O when it has every field O requires, one of the fields
+        only O has (of those it requires, else of :data:`_ASSESSMENT_ONLY`), and lacks a field
+        ``kind`` requires. So an interactions or recommendations file ingested as assessments is
+        rejected row by row instead of overwriting the catalog, even with blank cells. Checked first: the reason names the mistake, not a symptom.
         Interactions are only checked on rows that lack a required field (the others are fine).
         """
         own = REQUIRED[kind]
@@ -285,11 +286,18 @@ class _Rules:
         lacking = lacks_own(where)
         reason = pl.Series([None] * values.height, dtype=pl.String)
         for other, unknown_required, signature in plans:
-            has_required = pl.select(pl.all_horizontal(present[name] for name in REQUIRED[other])).to_series()
-            has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
-            # a catalog also refuses a row that has all it needs when it plainly is another kind
-            plainly_other = catalog and bool(unknown_required)
-            looks = has_required & has_signature & (lacking | plainly_other)
+            if catalog and unknown_required:
+                # Two of the other kind's own required fields (one, if it has only one) tell, even
+                # when the row misses some: a recommendations file with a blank confidence_score
+                # must not overwrite assessments. One such field alone may be an extra.
+                named_fields = pl.sum_horizontal(present[name].cast(pl.Int32) for name in unknown_required)
+                looks = pl.select(named_fields >= min(2, len(unknown_required))).to_series()
+            else:
+                has_required = pl.select(
+                    pl.all_horizontal(present[name] for name in REQUIRED[other])
+                ).to_series()
+                has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
+                looks = has_required & has_signature & lacking
             reason = pl.select(
                 pl.when(reason.is_null() & looks)
                 .then(pl.lit(f"looks like {_ROW_NAMES[other]}"))

@@ -310,6 +310,23 @@ def test_a_row_of_another_kind_is_named(target: RecordKind, given: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"recommendation_id": "r3", "assessment_id": "a1", "category": "security"}, "recommendation"),
+        ({"recommendation_id": "r3", "category": "cost", "confidence_score": "", "title": "t"}, "recommendation"),
+        ({"recommendation_id": "r3", "assessment_id": "a1", "interaction_type": "click"}, "interaction"),
+        ({"assessment_id": "a1", "user_id": "u1", "interaction_type": "view", "timestamp": 1}, "interaction"),
+    ],
+)
+def test_a_partial_row_of_another_kind_cannot_overwrite_an_assessment(
+    record: dict[str, Any], reason: str
+) -> None:
+    """A recommendations file with a blank cell is still not a file of assessments."""
+    records, reasons = check("assessments", record)
+    assert records.height == 0 and reasons == [f"looks like {ROW_NAMES[reason + 's']}"]
+
+
+@pytest.mark.parametrize(
     ("kind", "record", "reason"),
     [
         # an assessment with only the field every kind has is still an assessment
