@@ -455,7 +455,9 @@ def _refuse_other_text(location: Path) -> None:
         what = "a zip archive (a spreadsheet?)"
     else:
         text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-        first_line = text.split(b"\n", 1)[0]
+        # The first line that is not a comment, without its comment (LibSVM allows "# ..." text).
+        lines = (line.split(b"#", 1)[0].strip() for line in text.split(b"\n"))
+        first_line = next((line for line in lines if line), b"")
         first_field = first_line.split(b",", 1)[0].split(b";", 1)[0].strip()
         if text[:1] in (b"{", b"["):
             what = "JSON (NDJSON or a JSON array)"

@@ -238,7 +238,8 @@ class _Rules:
         every kind has), it looks like O when it has every field O requires, one of the fields
         only O has (of those it requires, else of :data:`_ASSESSMENT_ONLY`), and lacks a field
         ``kind`` requires. So an interactions or recommendations file ingested as assessments is
-        rejected row by row instead of overwriting the catalog, even with blank cells. Checked first: the reason names the mistake, not a symptom.
+        rejected row by row instead of overwriting the catalog, even with blank cells. Checked
+        first: the reason names the mistake, not a symptom.
         Interactions are only checked on rows that lack a required field (the others are fine).
         """
         own = REQUIRED[kind]

@@ -355,3 +355,13 @@ def test_reproduces_lightgbm_lambdarank_example(lightgbm_example: Path) -> None:
         value = ndcg(test.grades, scores, test.group_sizes, k).mean
         assert value == pytest.approx(reference, abs=5e-4), f"ndcg@{k}"
         assert abs(value - lightgbm_values[f"ndcg@{k}"]) < 1e-9
+
+
+def test_libsvm_with_commas_in_its_comments_is_libsvm(tmp_path: Path) -> None:
+    """Only a header line of a CSV is refused: a LETOR comment may hold commas."""
+    path = tmp_path / "commented.svm"
+    path.write_text(
+        "# made by a tool, version 2\n1 qid:1 1:0.5 2:0.1 # doc a, b\n0 qid:1 1:0.2 2:0.3 # doc c, d\n"
+    )
+    data = load_ltr(path)
+    assert data.grades.tolist() == [1, 0] and data.group_sizes.tolist() == [2]

@@ -313,7 +313,10 @@ def test_a_row_of_another_kind_is_named(target: RecordKind, given: str) -> None:
     ("record", "reason"),
     [
         ({"recommendation_id": "r3", "assessment_id": "a1", "category": "security"}, "recommendation"),
-        ({"recommendation_id": "r3", "category": "cost", "confidence_score": "", "title": "t"}, "recommendation"),
+        (
+            {"recommendation_id": "r3", "category": "cost", "confidence_score": "", "title": ""},
+            "recommendation",
+        ),
         ({"recommendation_id": "r3", "assessment_id": "a1", "interaction_type": "click"}, "interaction"),
         ({"assessment_id": "a1", "user_id": "u1", "interaction_type": "view", "timestamp": 1}, "interaction"),
     ],

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 JSON_TEXT_COLUMNS = ("extra", "priorities")
-"""Catalog columns holding JSON object text: compared as JSON (one serialiser), not as text."""
+"""Catalog columns holding JSON object text: compared after one re-serialisation (spacing and the
+serialiser do not matter; key order does, so a re-ordered object is written again)."""
 
 
 @dataclass(frozen=True)
