@@ -135,8 +135,9 @@ def test_ndjson_accounts_for_every_line(lines: list[str]) -> None:
     code, out, err, exception = rank(payload.encode(), "--ndjson")
     assert exception is None, repr(exception)
     assert "Traceback" not in err
-    non_blank = [line for line in payload.split("\n") if line.strip()]
-    written = out.splitlines()
+    # Blank as rank reads bytes: ASCII whitespace only (str.strip would also take "\x1f" for space).
+    non_blank = [line for line in payload.encode().split(b"\n") if line and not line.isspace()]
+    written = [line for line in out.split("\n") if line]  # not splitlines: U+2028 may be in a value
     failed = [line for line in err.splitlines() if line.startswith("Error: line ")]
     assert len(written) + len(failed) == len(non_blank), (payload, out, err)
     assert code == (1 if failed else 0)
