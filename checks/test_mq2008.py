@@ -18,6 +18,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pytest
+from builders import LAMBDARANK_EXAMPLE_CONF
 
 from recctl.ltrdata import LtrData, load_ltr
 from recctl.metrics import ndcg
@@ -25,18 +26,11 @@ from recctl.metrics import ndcg
 SEEDS = range(5)
 REFERENCE_NDCG_AT_10 = 0.803
 TOLERANCE = 0.005  # the mean of five seeds moves by about this much between LightGBM builds
-PARAMS: dict[str, object] = {  # tests/data/lightgbm_lambdarank/train.conf
+PARAMS: dict[str, object] = {
     "objective": "lambdarank",
     "metric": "ndcg",
     "eval_at": [10],
-    "learning_rate": 0.1,
-    "num_leaves": 31,
-    "min_data_in_leaf": 50,
-    "min_sum_hessian_in_leaf": 5.0,
-    "bagging_fraction": 0.9,
-    "bagging_freq": 1,
-    "feature_fraction": 1.0,
-    "max_bin": 255,
+    **LAMBDARANK_EXAMPLE_CONF,
     "deterministic": True,
     "force_row_wise": True,
     "num_threads": 2,

@@ -6,6 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+# The learning parameters of LightGBM's lambdarank example (tests/data/lightgbm_lambdarank/train.conf),
+# shared by the tests that reproduce its figures and by the MQ2008 check.
+LAMBDARANK_EXAMPLE_CONF: dict[str, float | int] = {
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "min_sum_hessian_in_leaf": 5.0,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "feature_fraction": 1.0,
+    "max_bin": 255,
+}
+
 
 def write_ndjson(path: Path, rows: list[dict[str, Any] | str]) -> Path:
     """Rows as NDJSON lines (a str row is written as it is, e.g. a broken line)."""

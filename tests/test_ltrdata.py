@@ -13,6 +13,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
+from builders import LAMBDARANK_EXAMPLE_CONF
 
 from recctl.errors import InputError
 from recctl.ltrdata import LtrData, load_ltr
@@ -22,14 +23,7 @@ from recctl.metrics import ndcg
 # (bagging_seed 3, ...) are what its CLI uses; setting `seed` alone changes the bagging draws.
 LAMBDARANK_EXAMPLE_PARAMS: dict[str, object] = {
     "objective": "lambdarank",
-    "num_leaves": 31,
-    "learning_rate": 0.1,
-    "min_data_in_leaf": 50,
-    "min_sum_hessian_in_leaf": 5.0,
-    "bagging_fraction": 0.9,
-    "bagging_freq": 1,
-    "feature_fraction": 1.0,
-    "max_bin": 255,
+    **LAMBDARANK_EXAMPLE_CONF,
     "deterministic": True,
     "force_row_wise": True,
     # Any thread count gives the same model here; one thread avoids OpenMP spin-waiting, which

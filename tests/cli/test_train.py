@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from builders import LAMBDARANK_EXAMPLE_CONF
 from typer.testing import CliRunner
 
 from recctl.cli import app
@@ -13,16 +14,7 @@ from recctl.cli import app
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
-TRAIN_CONF = [  # tests/data/lightgbm_lambdarank/train.conf
-    "learning_rate=0.1",
-    "num_leaves=31",
-    "min_data_in_leaf=50",
-    "min_sum_hessian_in_leaf=5.0",
-    "bagging_fraction=0.9",
-    "bagging_freq=1",
-    "feature_fraction=1.0",
-    "max_bin=255",
-]
+TRAIN_CONF = [f"{name}={value}" for name, value in LAMBDARANK_EXAMPLE_CONF.items()]
 
 
 def flat(text: str) -> str:
