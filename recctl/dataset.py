@@ -40,6 +40,7 @@ from recctl.features import (
     present_shares,
 )
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
+from recctl.records import as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
@@ -76,9 +77,9 @@ class TimeWindow:
         ``until`` defaults to now; ``since`` defaults to ``until - lookback_days`` and
         ``lookback_days=0`` means no lower bound. Naive datetimes are UTC.
         """
-        end = _utc(until) if until is not None else (now or datetime.now(UTC))
+        end = as_utc(until) if until is not None else (now or datetime.now(UTC))
         if since is not None:
-            start: datetime | None = _utc(since)
+            start: datetime | None = as_utc(since)
         elif lookback_days > 0:
             start = end - timedelta(days=lookback_days)
         else:
@@ -266,10 +267,6 @@ def _describe(window: TimeWindow) -> str:
     since = f"{window.since:%Y-%m-%d %H:%M}" if window.since else "the beginning"
     until = f"{window.until:%Y-%m-%d %H:%M}" if window.until else "now"
     return f"{since} .. {until} UTC"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def output_paths(out: Path) -> tuple[Path, Path]:

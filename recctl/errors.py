@@ -66,3 +66,14 @@ class QualityGateError(RecctlError):
     """A trained model failed a quality gate. Exit code 4."""
 
     exit_code = 4
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error shows of a library's multi-line failure."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def cannot_open(source: object, exc: OSError) -> InputError:
+    """The error for a file that cannot be opened: ``cannot open PATH: REASON``."""
+    return InputError(f"cannot open {source}: {exc.strerror or exc}")

@@ -36,7 +36,7 @@ from typing import IO, Any, Literal, cast
 
 import polars as pl
 
-from recctl.errors import InputError
+from recctl.errors import InputError, cannot_open, first_line
 
 Format = Literal["ndjson", "json", "csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("ndjson", "json", "csv", "parquet")
@@ -91,7 +91,7 @@ def source_size(source: str) -> int | None:
     try:
         return Path(source).stat().st_size
     except OSError as exc:
-        raise InputError(f"cannot open {source}: {exc.strerror or exc}") from exc
+        raise cannot_open(source, exc) from exc
 
 
 def format_from_name(source: str) -> Format | None:
@@ -130,7 +130,7 @@ def _open_source(source: str) -> tuple[io.BufferedReader[_CountingReader], _Coun
         try:
             stream = open(source, "rb")  # noqa: SIM115 - closed by the caller through the wrapper
         except OSError as exc:
-            raise InputError(f"cannot open {source}: {exc.strerror or exc}") from exc
+            raise cannot_open(source, exc) from exc
     counter = _CountingReader(stream)
     buffered = io.BufferedReader(counter, buffer_size=1 << 20)
     return buffered, counter
@@ -395,7 +395,7 @@ def _rows_as_json(frame: pl.DataFrame, source: str = "-") -> pl.Series:
     try:
         return frame.select(pl.struct(pl.all()).struct.json_encode()).to_series()
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:  # a type JSON lacks
-        raise InputError(f"{source}: columns recctl cannot turn into JSON: {_first_line(exc)}") from None
+        raise InputError(f"{source}: columns recctl cannot turn into JSON: {first_line(exc)}") from None
 
 
 def _read_csv(
@@ -797,7 +797,7 @@ def _read_parquet(
         try:
             parquet = pq.ParquetFile(native)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{source}: not a Parquet file: {_first_line(exc)}") from None
+            raise InputError(f"{source}: not a Parquet file: {first_line(exc)}") from None
         index = 0
         try:
             for batch in parquet.iter_batches(batch_size=chunk_rows):
@@ -805,7 +805,7 @@ def _read_parquet(
                     frame = cast(pl.DataFrame, pl.from_arrow(batch))
                 except pl.exceptions.PolarsError as exc:
                     raise InputError(
-                        f"{source}: Parquet columns recctl cannot read: {_first_line(exc)}"
+                        f"{source}: Parquet columns recctl cannot read: {first_line(exc)}"
                     ) from None
                 frame, error = _json_ready(frame)
                 as_json = _rows_as_json(frame, source)
@@ -814,7 +814,7 @@ def _read_parquet(
                 index += frame.height
                 yield RawChunk(_chunk_frame(positions, as_json, records, error), "index", progress())
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{source}: a damaged Parquet file: {_first_line(exc)}") from None
+            raise InputError(f"{source}: a damaged Parquet file: {first_line(exc)}") from None
     finally:
         native.close()
 
@@ -825,10 +825,6 @@ def _starts_with(path: str, magic: bytes) -> bool:
             return head.read(len(magic)) == magic
     except OSError:
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _json_ready(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:

@@ -24,13 +24,13 @@ import hashlib
 import json
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recctl.errors import ModelError
+from recctl.atomic import write_text_atomically
+from recctl.errors import ModelError, first_line
 
 if TYPE_CHECKING:
     import lightgbm
@@ -72,7 +72,7 @@ class ModelBundle:
         try:
             return lightgbm.Booster(model_str=self.model_text)
         except lightgbm.basic.LightGBMError as exc:
-            raise ModelError(f"{self.path}: not a readable LightGBM model ({_first_line(exc)})") from None
+            raise ModelError(f"{self.path}: not a readable LightGBM model ({first_line(exc)})") from None
 
 
 def check_destination(model_path: Path) -> None:
@@ -111,8 +111,8 @@ def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> tupl
     meta = {**meta, "model_sha256": _sha256(model_text)}
     model_path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(model_path.parent, exclusive=True):
-        _write_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _write_atomically(model_path, model_text)
+        write_text_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        write_text_atomically(model_path, model_text)
     return model_path, meta_path
 
 
@@ -131,7 +131,7 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
         except FileNotFoundError:
             raise ModelError(f"no model at {model_path} (train one with `recctl train`)") from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise ModelError(f"cannot read model {model_path}: {_first_line(exc)}") from None
+            raise ModelError(f"cannot read model {model_path}: {first_line(exc)}") from None
         if not model_text.startswith("tree\n") or "end of trees" not in model_text:
             raise ModelError(
                 f"{model_path} is not a complete LightGBM text model (empty, truncated or another format)"
@@ -141,7 +141,7 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
         except FileNotFoundError:
             raise ModelError(f"model {model_path} has no meta file {meta_path.name}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"cannot read model meta {meta_path}: {_first_line(exc)}") from None
+            raise ModelError(f"cannot read model meta {meta_path}: {first_line(exc)}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("feature_names"), list):
         raise ModelError(f"model meta {meta_path} has no feature_names list")
     expected_sha256 = meta.get("model_sha256")
@@ -212,16 +212,3 @@ def _locked(folder: Path, *, exclusive: bool) -> Iterator[None]:
     finally:
         if descriptor is not None:
             os.close(descriptor)  # releases the lock
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

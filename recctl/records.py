@@ -594,6 +594,11 @@ def _spread(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
     )
 
 
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def parse_timestamp(raw: pl.Expr) -> pl.Expr:
     """UTC milliseconds from ISO-8601 text (no zone = UTC) or epoch seconds / milliseconds (>= 1e11)."""
     return raw.map_batches(parse_timestamps, return_dtype=UTC_MS)

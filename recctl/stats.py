@@ -33,14 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import polars as pl
 
 from recctl.errors import NotFoundError
 from recctl.labels import INTERACTION_TYPES
-from recctl.records import SCHEMAS, RecordKind
+from recctl.records import SCHEMAS, RecordKind, as_utc
 
 if TYPE_CHECKING:
     from recctl.stores.base import Store
@@ -337,10 +337,6 @@ def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 # -- the store-specific part: a few small queries per store kind -------------------------------------
 @dataclass(frozen=True)
 class _Where:
@@ -414,9 +410,9 @@ class _PolarsQueries:
             return None
         conditions = []
         if where.since is not None:
-            conditions.append(pl.col("timestamp") >= _utc(where.since))
+            conditions.append(pl.col("timestamp") >= as_utc(where.since))
         if where.until is not None:
-            conditions.append(pl.col("timestamp") < _utc(where.until))
+            conditions.append(pl.col("timestamp") < as_utc(where.until))
         if where.user_id is not None:
             conditions.append(pl.col("user_id") == where.user_id)
         if where.recommendation_id is not None:
@@ -494,9 +490,9 @@ class _MongoQueries:
         match: dict[str, Any] = {}
         window = {}
         if where.since is not None:
-            window["$gte"] = _utc(where.since)
+            window["$gte"] = as_utc(where.since)
         if where.until is not None:
-            window["$lt"] = _utc(where.until)
+            window["$lt"] = as_utc(where.until)
         if window:
             match["timestamp"] = window
         if where.user_id is not None:

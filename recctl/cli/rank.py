@@ -190,14 +190,14 @@ def _write(chunk: RankedLines) -> int:
 
 
 def _open(source: str) -> IO[bytes]:
-    from recctl.errors import InputError
+    from recctl.errors import cannot_open
 
     if source == "-":
         return sys.stdin.buffer
     try:
         return open(source, "rb")
     except OSError as exc:
-        raise InputError(f"cannot open {source}: {exc.strerror or exc}") from None
+        raise cannot_open(source, exc) from None
 
 
 def _line_chunks(stream: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:

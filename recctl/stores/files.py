@@ -33,8 +33,9 @@ from pathlib import Path
 
 import polars as pl
 
+from recctl.atomic import write_atomically
 from recctl.errors import NotAStoreError, StoreError
-from recctl.records import KEYS, SCHEMAS, RecordKind
+from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
 from recctl.stores.base import WriteResult
 from recctl.stores.catalog import catalog_changes
 
@@ -127,7 +128,7 @@ class FileStore:
         try:
             for day, rows in _by_day(fresh):
                 path = self._interactions_dir / f"date={day}" / _part_name()
-                _write_atomically(rows, path)
+                _write_parquet_atomically(rows, path)
                 self._indexed_files.add(str(path))
                 written_ids.append(rows["event_id"])
         except OSError as exc:
@@ -159,7 +160,7 @@ class FileStore:
         written = changes.to_write
         merged = pl.concat([stored.filter(~pl.col(key).is_in(written[key].implode())), written]).sort(key)
         try:
-            _write_atomically(merged, self._catalog_path(kind))
+            _write_parquet_atomically(merged, self._catalog_path(kind))
         except OSError as exc:
             raise StoreError(
                 f"writing {kind} to {self.root} failed: {exc.strerror or exc}", written=0
@@ -189,9 +190,9 @@ class FileStore:
         if scan is None:
             return pl.DataFrame(schema={c: schema[c] for c in selected})
         if since is not None:
-            scan = scan.filter(pl.col("timestamp") >= _utc(since))
+            scan = scan.filter(pl.col("timestamp") >= as_utc(since))
         if until is not None:
-            scan = scan.filter(pl.col("timestamp") < _utc(until))
+            scan = scan.filter(pl.col("timestamp") < as_utc(until))
         return scan.sort("timestamp", "event_id").select(selected).collect()
 
     def scan_interactions(self) -> pl.LazyFrame | None:
@@ -246,16 +247,8 @@ def _part_name() -> str:
     return f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
 
 
-def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` to a hidden temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        frame.write_parquet(temporary, compression="zstd", statistics=True)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` as Parquet (zstd, with statistics for row-group skipping), atomically."""
+    write_atomically(
+        path, lambda temporary: frame.write_parquet(temporary, compression="zstd", statistics=True)
+    )
