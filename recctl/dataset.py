@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from recctl._version import __version__
+from recctl.atomic import write_atomically, write_text_atomically
 from recctl.errors import InputError, InsufficientDataError
 from recctl.features import (
     FEATURE_NAMES,
@@ -296,17 +296,8 @@ def write_training_set(training: TrainingSet, out: Path) -> tuple[Path, Path]:
     except OSError as exc:
         raise InputError(f"--out {out}: cannot create {data_path.parent}: {exc.strerror or exc}") from None
     manifest = {**training.manifest, "data_file": data_path.name}
-    _replace_atomically(
+    write_atomically(
         data_path, lambda tmp: training.frame.write_parquet(tmp, compression="zstd", statistics=True)
     )
-    _replace_atomically(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    write_text_atomically(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return data_path, manifest_path
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
