@@ -37,7 +37,7 @@ OUTSIDE = re.compile(r"\.\./shared|shared/datasets|[\"']shared[\"']")
 
 def repository_text_files() -> list[Path]:
     files = [README, REPO / "Makefile", REPO / "pyproject.toml", *REPO.glob("*/README.md")]
-    for folder in ("recctl", "tests", "bench", "checks"):
+    for folder in ("recctl", "tests", "bench", "checks", "docs"):
         files += [path for path in (REPO / folder).rglob("*") if path.suffix in (".py", ".md", ".toml")]
     return sorted(path for path in set(files) if path.is_file() and path != Path(__file__).resolve())
 
@@ -125,3 +125,13 @@ def test_placeholders_in_the_tour_are_marked() -> None:
     # ... and the lines the tour means to be run name nothing the reader does not have.
     tour = "\n".join(_sh_block_after("## A 60-second tour"))
     assert not re.search(r"old-logs|events\.ndjson|mongodb://|<", tour)
+
+
+def test_links_in_the_docs_lead_to_files_in_the_repository() -> None:
+    pages = [README, *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if not target.startswith(("http://", "https://")) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert len(pages) >= 5 and broken == []
