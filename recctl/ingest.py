@@ -27,7 +27,6 @@ from recctl.errors import StoreError, StrictModeError
 from recctl.formats import Format, RawChunk, read_records, source_size
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.records import FLATTENED_FIELDS, RecordKind, validate
-from recctl.stores import is_mongo_uri
 from recctl.stores.base import Store, WriteResult
 
 BATCH_ROWS = 250_000
@@ -106,12 +105,10 @@ class RejectsFile:
 
 
 def default_rejects_path(store: Store, kind: RecordKind, now: datetime | None = None) -> Path:
-    """``<store>/rejects/<kind>-<UTC time>.ndjson``; for a MongoDB store ``./recctl-rejects/<kind>-...``."""
+    """``<kind>-<UTC time>.ndjson`` in the store's :attr:`~recctl.stores.base.Store.rejects_dir`:
+    ``<store>/rejects/`` for a directory store, ``./recctl-rejects/`` for MongoDB."""
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = (
-        Path("recctl-rejects") if is_mongo_uri(store.description) else Path(store.description) / "rejects"
-    )
-    return folder / f"{kind}-{moment}.ndjson"
+    return store.rejects_dir / f"{kind}-{moment}.ndjson"
 
 
 def ingest(
@@ -130,9 +127,9 @@ def ingest(
     """Validate and store the records of ``sources`` (paths, ``-`` for stdin) as ``kind``.
 
     ``strict``: validate everything first and write nothing if any row is invalid (raises
-    :class:`StrictModeError` after writing the rejects file). ``progress`` is called with the number
-    of input bytes consumed so far. A store failure part-way raises :class:`StoreError` whose
-    message says how many rows were stored before it.
+    :class:`StrictModeError`, "N of M rows are invalid, ...", after writing the rejects file).
+    ``progress`` is called with the number of input bytes consumed so far. A store failure part-way
+    raises :class:`StoreError` whose message says how many rows were stored before it.
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
@@ -156,7 +153,7 @@ def ingest(
                 summary.rejects_path = str(rejects.path)
                 summary.strict_failed = True
                 raise StrictModeError(
-                    f"--strict: {checked.rejected} of {checked.read} rows are invalid, nothing was written "
+                    f"{checked.rejected} of {checked.read} rows are invalid, nothing was written "
                     f"(rejects in {rejects.path})"
                 )
         batch: list[pl.DataFrame] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -312,7 +313,7 @@ def test_empty_store(store: Any) -> None:
 def test_files_and_mongo_agree(
     tmp_path: Path, mongo_uri: str, max_in_list: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("recctl.stats._MAX_IN_LIST", max_in_list)
+    monkeypatch.setattr("recctl.stores.mongo.MAX_IN_LIST", max_in_list)
     rows = (
         events("rec-1", {"view": 7, "click": 3, "implement": 1, "rate": 2}, user="ann")
         + events("rec-2", {"view": 3, "save": 1, "share": 2}, user="bob", day=1)
@@ -388,20 +389,6 @@ def test_seed_documents_without_labels(mongo_uri: str) -> None:
 
 
 # -- invariants -----------------------------------------------------------------------------------
-class MemoryStore:
-    """Interactions held in memory: the path any store other than files and MongoDB takes."""
-
-    description = "memory"
-
-    def __init__(self, interactions: pl.DataFrame) -> None:
-        self.frames = {kind: pl.DataFrame(schema=schema) for kind, schema in SCHEMAS.items()}
-        self.frames["interactions"] = interactions
-
-    def read(self, kind: str, *, columns: list[str] | None = None, **_: Any) -> pl.DataFrame:
-        frame = self.frames[kind]
-        return frame.select(columns) if columns else frame
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
@@ -430,7 +417,11 @@ def test_counts_add_up_and_averages_stay_in_range(rows: list[tuple[str, str, flo
         for name, dtype in SCHEMAS["interactions"].items()
         if name not in frame.columns
     ).select(list(SCHEMAS["interactions"]))
-    stats = recommendation_stats(MemoryStore(frame))
+    with tempfile.TemporaryDirectory() as folder:  # a fresh file store per example
+        store = open_store(Path(folder) / "store")
+        store.write("interactions", frame)
+        stats = recommendation_stats(store)
+        store.close()
     assert stats["total_interactions"].sum() == len(rows)
     assert (
         stats.select(pl.sum_horizontal(list(COUNT_COLUMNS.values()))).to_series()

@@ -102,8 +102,8 @@ def ingest_command(
             progress=progress_bar.advance_to if progress_bar is not None else None,
             batch_rows=batch_rows,
         )
-    except StrictModeError:
-        raise
+    except StrictModeError as exc:
+        raise StrictModeError(f"--strict: {exc}") from None
     finally:
         if progress_bar is not None:
             progress_bar.stop()

@@ -1,14 +1,31 @@
-"""Stores: a Parquet directory (the default) or MongoDB, behind one interface."""
+"""Stores: a Parquet directory (the default) or MongoDB, behind one interface.
+
+:func:`open_store` is the one place that decides which kind a location is. Importing this package
+is cheap (the CLI masks URIs in its error messages with :func:`redact`): the interface in
+:mod:`recctl.stores.base`, which needs polars, is loaded when first asked for.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from recctl.stores.base import Store, WriteResult
+if TYPE_CHECKING:
+    from recctl.stores.base import InteractionFilter, Store, WriteResult
 
-__all__ = ["Store", "WriteResult", "check_location", "is_mongo_uri", "open_store", "redact", "uri_secrets"]
+__all__ = [
+    "InteractionFilter",
+    "Store",
+    "WriteResult",
+    "check_location",
+    "is_mongo_uri",
+    "open_store",
+    "redact",
+    "uri_secrets",
+]
+_INTERFACE = ("InteractionFilter", "Store", "WriteResult")
 
 _MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
 # A URI scheme as RFC 3986 spells it; a Windows drive ("C:\\data") has no "//" and is a path.
@@ -90,3 +107,11 @@ def open_store(
     from recctl.stores.files import FileStore
 
     return FileStore(Path(location), create=create, must_exist=must_exist)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _INTERFACE:
+        from recctl.stores import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

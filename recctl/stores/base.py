@@ -1,4 +1,10 @@
-"""The store interface shared by the Parquet directory and MongoDB."""
+"""The store interface shared by the Parquet directory and MongoDB.
+
+Besides reading and writing records, a store answers the few questions :mod:`recctl.stats` asks
+(counts per recommendation, recent interactions, catalog look-ups), each in its own query
+language, so that only aggregated rows reach Python. The frames those answers have are defined
+here, once: :data:`COUNTS_SCHEMA`, :data:`RECENT_SCHEMA` and :data:`CATALOG_SCHEMA`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,77 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+import polars as pl
+
+from recctl.records import SCHEMAS
+
 if TYPE_CHECKING:
-    import polars as pl
+    from pathlib import Path
 
     from recctl.records import RecordKind
+
+COUNT_COLUMNS: dict[str, str] = {
+    "view": "view_count",
+    "click": "click_count",
+    "save": "save_count",
+    "share": "share_count",
+    "implement": "implementation_count",
+    "dismiss": "dismiss_count",
+    "rate": "rate_count",
+}
+"""interaction_type -> its count column."""
+
+LABEL_UNIT = 1e-9
+"""Labels are added up as integer multiples of this (rounded half up): exact, in any order."""
+
+COUNTS_SCHEMA: dict[str, pl.DataType] = {
+    "recommendation_id": pl.String(),
+    "total_interactions": pl.Int64(),
+    **{column: pl.Int64() for column in COUNT_COLUMNS.values()},
+    "label_units": pl.Int64(),
+    "label_count": pl.Int64(),
+}
+"""What :meth:`Store.interaction_counts` returns, one row per recommendation: the interactions of
+every type (an unknown type counts in ``total_interactions`` only), ``label_units`` the sum of the
+non-null labels in units of :data:`LABEL_UNIT` (each rounded half up) and ``label_count`` how many
+there are."""
+
+RECENT_SCHEMA: dict[str, pl.DataType] = {
+    name: SCHEMAS["interactions"][name]
+    for name in (
+        "timestamp",
+        "event_id",
+        "recommendation_id",
+        "interaction_type",
+        "interaction_value",
+        "label",
+        "assessment_id",
+        "session_id",
+        "position",
+    )
+}
+"""What :meth:`Store.recent_interactions` returns: the interaction columns a history lists."""
+
+CATALOG_SCHEMA: dict[str, pl.DataType] = {
+    "recommendation_id": pl.String(),
+    "category": pl.String(),
+    "title": pl.String(),
+}
+"""The catalog columns that :meth:`Store.with_catalog` joins on (``recommendation_id``) and adds."""
+
+
+@dataclass(frozen=True)
+class InteractionFilter:
+    """Which interactions a query covers: ``since <= timestamp < until`` (naive datetimes are UTC),
+    the given user and recommendation, and only those on recommendations in the catalog whose
+    category is one of ``category`` (exact stored values; an empty tuple matches nothing). A field
+    left None does not filter."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user_id: str | None = None
+    recommendation_id: str | None = None
+    category: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +114,12 @@ class Store(Protocol):
     description: str
     """Where the store is, safe to print (a MongoDB password is masked)."""
 
+    @property
+    def rejects_dir(self) -> Path:
+        """Where an ingest writes its rejects file unless told otherwise: ``<store>/rejects`` for a
+        directory store, ``./recctl-rejects`` (relative to the working directory) for MongoDB."""
+        ...
+
     def write(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         """Store validated records.
 
@@ -66,6 +145,39 @@ class Store(Protocol):
 
     def count(self, kind: RecordKind) -> int:
         """How many records of ``kind`` are stored."""
+        ...
+
+    # -- the queries of stats and history ----------------------------------------------------------
+    def interaction_counts(self, where: InteractionFilter) -> pl.LazyFrame:
+        """:data:`COUNTS_SCHEMA` rows, one per recommendation with an interaction ``where`` covers,
+        in no particular order. Lazy, so that a caller's sort and limit can join the store's plan."""
+        ...
+
+    def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:
+        """:data:`RECENT_SCHEMA` rows of the interactions ``where`` covers, newest first (ties by
+        ``event_id``, descending), at most ``limit`` (all when None)."""
+        ...
+
+    def with_catalog(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` (with a ``recommendation_id`` column) plus the catalog's ``category`` and
+        ``title``, null for a recommendation not in the catalog; rows keep their order."""
+        ...
+
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool:
+        """Whether the catalog holds ``recommendation_id`` (with one of the categories ``category``,
+        exact stored values, when given)."""
+        ...
+
+    def categories(self) -> list[str]:
+        """The distinct non-null categories of the catalog, sorted."""
+        ...
+
+    def has_interactions(self, where: InteractionFilter) -> bool:
+        """Whether any interaction is covered by ``where``."""
+        ...
+
+    def has_assessment(self, user_id: str) -> bool:
+        """Whether an assessment names ``user_id``."""
         ...
 
     def close(self) -> None:

@@ -19,6 +19,9 @@ store is created, and by every write) or one of the data directories (stores mad
 marker existed); a missing or empty directory is a new store. Any other directory is refused, so
 a mistyped ``--store`` never reads as an empty store and an ingest never writes into a
 directory of other files.
+
+The queries of stats and history are polars lazy plans over a scan of the Parquet parts: only
+the columns a query uses are read, and the time filter skips row groups by their statistics.
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ import polars as pl
 from recctl.atomic import write_atomically
 from recctl.errors import NotAStoreError, StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
-from recctl.stores.base import WriteResult
+from recctl.stores.base import (
+    CATALOG_SCHEMA,
+    COUNT_COLUMNS,
+    COUNTS_SCHEMA,
+    LABEL_UNIT,
+    RECENT_SCHEMA,
+    InteractionFilter,
+    WriteResult,
+)
 from recctl.stores.catalog import catalog_changes
 
 PART_GLOB = "date=*/part-*.parquet"
@@ -213,7 +224,77 @@ class FileStore:
         self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
         self._indexed_files.clear()
 
+    # -- the queries of stats and history ---------------------------------------------------------
+    def interaction_counts(self, where: InteractionFilter) -> pl.LazyFrame:
+        interactions = self._interactions(where)
+        if interactions is None:
+            return pl.LazyFrame(schema=COUNTS_SCHEMA)
+        kind = pl.col("interaction_type")
+        return (
+            interactions.group_by("recommendation_id")
+            .agg(
+                pl.len().alias("total_interactions"),
+                *((kind == name).sum().alias(column) for name, column in COUNT_COLUMNS.items()),
+                (pl.col("label") / LABEL_UNIT + 0.5).floor().cast(pl.Int64).sum().alias("label_units"),
+                pl.col("label").count().alias("label_count"),
+            )
+            .cast(pl.Schema(COUNTS_SCHEMA))
+        )
+
+    def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:
+        interactions = self._interactions(where)
+        if interactions is None:
+            return pl.DataFrame(schema=RECENT_SCHEMA)
+        newest = interactions.select(list(RECENT_SCHEMA)).sort(["timestamp", "event_id"], descending=True)
+        return (newest if limit is None else newest.head(limit)).collect()
+
+    def with_catalog(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(self._catalog(), on="recommendation_id", how="left", maintain_order="left")
+
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool:
+        found = self._catalog().filter(pl.col("recommendation_id") == recommendation_id)
+        return bool(found["category"].is_in(category).any() if category is not None else found.height)
+
+    def categories(self) -> list[str]:
+        return self._catalog()["category"].drop_nulls().unique().sort().to_list()
+
+    def has_interactions(self, where: InteractionFilter) -> bool:
+        interactions = self._interactions(where)
+        return interactions is not None and not interactions.select("event_id").head(1).collect().is_empty()
+
+    def has_assessment(self, user_id: str) -> bool:
+        users = self.read("assessments", columns=["user_id"])
+        return bool((users["user_id"] == user_id).any())
+
+    def _interactions(self, where: InteractionFilter) -> pl.LazyFrame | None:
+        """The scan filtered by ``where`` (None when no interaction is stored)."""
+        scan = self.scan_interactions()
+        if scan is None:
+            return None
+        conditions = []
+        if where.since is not None:
+            conditions.append(pl.col("timestamp") >= as_utc(where.since))
+        if where.until is not None:
+            conditions.append(pl.col("timestamp") < as_utc(where.until))
+        if where.user_id is not None:
+            conditions.append(pl.col("user_id") == where.user_id)
+        if where.recommendation_id is not None:
+            conditions.append(pl.col("recommendation_id") == where.recommendation_id)
+        if conditions:
+            scan = scan.filter(*conditions)
+        if where.category is not None:
+            in_category = self._catalog().filter(pl.col("category").is_in(where.category))
+            scan = scan.join(in_category.lazy(), on="recommendation_id", how="semi")
+        return scan
+
+    def _catalog(self) -> pl.DataFrame:
+        return self.read("recommendations", columns=list(CATALOG_SCHEMA))
+
     # -- paths ------------------------------------------------------------------------------------
+    @property
+    def rejects_dir(self) -> Path:
+        return self.root / "rejects"
+
     @property
     def _interactions_dir(self) -> Path:
         return self.root / "interactions"

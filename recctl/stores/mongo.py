@@ -6,8 +6,13 @@ with ``context`` as an embedded object and unknown input fields at the top level
 ``assessment_id`` inside ``context``, no ``label``) are read as they are: their ``event_id`` is
 the text of their ``_id`` and their ``label`` is null.
 
+The queries of stats and history are aggregation pipelines: ``$match`` on the indexed fields
+(recommendation_id, user_id + timestamp, timestamp), then ``$group`` or ``$sort``, so that only
+their results come back (through Arrow). Fields are converted by the same expressions
+:meth:`MongoStore.read` uses, so original-API documents give the same values there and here.
+
 This module is imported only when a ``mongodb://`` / ``mongodb+srv://`` store is opened;
-pymongoarrow (and pyarrow) only when interactions are read.
+pymongoarrow (and pyarrow) only when interactions are read or aggregated.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -26,9 +32,17 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 from recctl.errors import StoreError
-from recctl.records import KEYS, SCHEMAS, RecordKind
+from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
 from recctl.stores import redact, uri_secrets
-from recctl.stores.base import WriteResult
+from recctl.stores.base import (
+    CATALOG_SCHEMA,
+    COUNT_COLUMNS,
+    COUNTS_SCHEMA,
+    LABEL_UNIT,
+    RECENT_SCHEMA,
+    InteractionFilter,
+    WriteResult,
+)
 from recctl.stores.catalog import catalog_changes
 
 if TYPE_CHECKING:
@@ -43,8 +57,13 @@ COLLECTIONS: dict[RecordKind, str] = {
     "recommendations": "recommendations",
     "assessments": "assessments",
 }
-MAX_IN_KEYS = 1_000
-"""A catalog write reads the stored rows of up to this many keys by ``$in``, the whole catalog for more."""
+MAX_IN_LIST = 1_000
+"""The most ids recctl sends in one ``$in`` list. A catalog write reads the stored rows of up to
+this many keys by ``$in`` and the whole catalog for more (one scan beats thousands of index
+look-ups); a query of interactions in a category with more recommendations than this filters by
+them here, after the server's ``$match``."""
+REJECTS_DIR = Path("recctl-rejects")
+"""Where an ingest into MongoDB writes its rejects file by default, relative to the working directory."""
 WRITE_BATCH = 5_000
 """Documents per ``insert_many`` / ``bulk_write`` call: the unit of progress reported on failure."""
 
@@ -75,6 +94,33 @@ _INPUT_ID_FIELD = "_input_id"
 def _convert(path: str | dict[str, Any], to: str) -> dict[str, Any]:
     """``$convert`` that turns a missing or unconvertible value into null (original-API documents vary)."""
     return {"$convert": {"input": path, "to": to, "onError": None, "onNull": None}}
+
+
+_INTERACTION_PROJECTION: dict[str, dict[str, Any]] = {
+    "event_id": _convert({"$ifNull": ["$event_id", {"$toString": "$_id"}]}, "string"),
+    "recommendation_id": _convert("$recommendation_id", "string"),
+    "user_id": _convert("$user_id", "string"),
+    "assessment_id": _convert({"$ifNull": ["$assessment_id", "$context.assessment_id"]}, "string"),
+    "interaction_type": _convert("$interaction_type", "string"),
+    "interaction_value": _convert("$interaction_value", "double"),
+    "timestamp": _convert("$timestamp", "date"),
+    "session_id": _convert("$context.session_id", "string"),
+    "position": _convert("$context.position", "long"),
+    "propensity": _convert("$context.propensity", "double"),
+    "model_version": _convert("$context.model_version", "string"),
+    "variant": _convert("$context.variant", "string"),
+    "label": _convert("$label", "double"),
+}
+"""The typed interaction columns (all but the JSON text ones) as ``$project`` expressions over a
+stored document, recctl's or the original API's: an ``event_id`` missing is the text of ``_id``,
+``assessment_id`` may be in ``context``, ``session_id`` .. ``variant`` are read from ``context``."""
+_CATALOG_PROJECTION: dict[str, dict[str, Any]] = {
+    "recommendation_id": _convert({"$ifNull": ["$recommendation_id", {"$toString": "$_id"}]}, "string"),
+    "category": _convert("$category", "string"),
+    "title": _convert("$title", "string"),
+}
+"""The :data:`~recctl.stores.base.CATALOG_SCHEMA` columns of a recommendation document, as
+``$project`` expressions (a document without a key has the text of its ``_id``, as in ``read``)."""
 
 
 class MongoStore:
@@ -127,6 +173,11 @@ class MongoStore:
     def collection(self, kind: RecordKind) -> Collection[dict[str, Any]]:
         """The collection holding ``kind`` (for aggregations that run inside MongoDB)."""
         return self.database[COLLECTIONS[kind]]
+
+    @property
+    def rejects_dir(self) -> Path:
+        """:data:`REJECTS_DIR`: a database has no folder of its own."""
+        return REJECTS_DIR
 
     def write(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         """Store validated records (the frame has the columns of ``SCHEMAS[kind]``).
@@ -182,13 +233,156 @@ class MongoStore:
             raise self._failure(f"cannot read {kind} from", exc) from None
         return frame.select(wanted)
 
-    def aggregate_frame(
+    def count(self, kind: RecordKind) -> int:
+        """How many documents of ``kind`` are stored (exact: ``count_documents``, not the estimate)."""
+        try:
+            return self.collection(kind).count_documents({})
+        except PyMongoError as exc:
+            raise self._failure(f"cannot count {kind} in", exc) from None
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"MongoStore({self.description!r})"
+
+    # -- the queries of stats and history ---------------------------------------------------------
+    def interaction_counts(self, where: InteractionFilter) -> pl.LazyFrame:
+        match, in_category = self._match(where)
+        # Grouped by (recommendation, type) on the server, then the few types become columns here:
+        # cheaper for the server than a $cond per type and document, and as exact.
+        group = {
+            "_id": {
+                "recommendation_id": _INTERACTION_PROJECTION["recommendation_id"],
+                "interaction_type": _INTERACTION_PROJECTION["interaction_type"],
+            },
+            "interactions": {"$sum": 1},
+            # the file store's rounding; $sum and $isNumber skip null and missing labels
+            "label_units": {
+                "$sum": {"$toLong": {"$floor": {"$add": [{"$divide": ["$label", LABEL_UNIT]}, 0.5]}}}
+            },
+            "label_count": {"$sum": {"$cond": [{"$isNumber": "$label"}, 1, 0]}},
+        }
+        by_type_schema = {
+            "recommendation_id": pl.String(),
+            "interaction_type": pl.String(),
+            "interactions": pl.Int64(),
+            "label_units": pl.Int64(),
+            "label_count": pl.Int64(),
+        }
+        output = {"_id": 0, **{name: f"$_id.{name}" for name in list(by_type_schema)[:2]}}
+        output |= dict.fromkeys(list(by_type_schema)[2:], 1)
+        pipeline = [{"$match": match}, {"$group": group}, {"$project": output}]
+        by_type = self._aggregate_frame("interactions", pipeline, by_type_schema)
+        if in_category is not None:
+            by_type = by_type.filter(pl.col("recommendation_id").is_in(in_category.implode()))
+        interactions, kind = pl.col("interactions"), pl.col("interaction_type")
+        return (
+            by_type.lazy()
+            .group_by("recommendation_id")
+            .agg(
+                interactions.sum().alias("total_interactions"),
+                *(
+                    interactions.filter(kind == name).sum().alias(column)
+                    for name, column in COUNT_COLUMNS.items()
+                ),
+                pl.col("label_units", "label_count").sum(),
+            )
+            .cast(pl.Schema(COUNTS_SCHEMA))
+        )
+
+    def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:
+        match, in_category = self._match(where)
+        fields = {name: _INTERACTION_PROJECTION[name] for name in RECENT_SCHEMA}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": match},
+            {"$project": {"_id": 0, **fields}},
+            {"$sort": {"timestamp": -1, "event_id": -1}},
+        ]
+        if limit is not None and in_category is None:
+            pipeline.append({"$limit": limit})
+        recent = self._aggregate_frame("interactions", pipeline, RECENT_SCHEMA)
+        if in_category is not None:
+            recent = recent.filter(pl.col("recommendation_id").is_in(in_category.implode()))
+            recent = recent if limit is None else recent.head(limit)
+        return recent
+
+    def with_catalog(self, frame: pl.DataFrame) -> pl.DataFrame:
+        ids = frame["recommendation_id"].unique()
+        # Few ids: fetch just those; many: the three catalog columns whole, which is cheaper than
+        # a huge $in (and a pipeline must stay under MongoDB's 16 MB document limit).
+        match = {"recommendation_id": {"$in": ids.to_list()}} if ids.len() <= MAX_IN_LIST else {}
+        return frame.join(self._catalog(match), on="recommendation_id", how="left", maintain_order="left")
+
+    def in_catalog(self, recommendation_id: str, category: tuple[str, ...] | None = None) -> bool:
+        match: dict[str, Any] = {"recommendation_id": recommendation_id}
+        if category is not None:
+            match["category"] = {"$in": list(category)}
+        return self._exists("recommendations", match)
+
+    def categories(self) -> list[str]:
+        # One group per distinct category (a handful), formed in MongoDB; converted like the
+        # catalog's own reads, so a category that is not text (an original-API document) reads as
+        # its text, or not at all.
+        pipeline: list[dict[str, Any]] = [
+            {"$group": {"_id": _CATALOG_PROJECTION["category"]}},
+            {"$project": {"_id": 0, "category": "$_id"}},
+        ]
+        found = self._aggregate_frame("recommendations", pipeline, {"category": pl.String()})
+        return found["category"].drop_nulls().sort().to_list()
+
+    def has_interactions(self, where: InteractionFilter) -> bool:
+        match, in_category = self._match(where)
+        if in_category is not None:
+            return not self.interaction_counts(where).head(1).collect().is_empty()
+        return self._exists("interactions", match)
+
+    def has_assessment(self, user_id: str) -> bool:
+        return self._exists("assessments", {"user_id": user_id})
+
+    def _match(self, where: InteractionFilter) -> tuple[dict[str, Any], pl.Series | None]:
+        """The ``$match`` of ``where``, and the ids of its category when too many for an ``$in``."""
+        match: dict[str, Any] = {}
+        window = {}
+        if where.since is not None:
+            window["$gte"] = as_utc(where.since)
+        if where.until is not None:
+            window["$lt"] = as_utc(where.until)
+        if window:
+            match["timestamp"] = window
+        if where.user_id is not None:
+            match["user_id"] = where.user_id
+        if where.recommendation_id is not None:
+            match["recommendation_id"] = where.recommendation_id
+        in_category = None
+        if where.category is not None:
+            in_category = self._catalog({"category": {"$in": list(where.category)}})["recommendation_id"]
+            if in_category.len() <= MAX_IN_LIST and where.recommendation_id is None:
+                match["recommendation_id"] = {"$in": in_category.to_list()}
+                in_category = None
+        return match, in_category
+
+    def _catalog(self, match: dict[str, Any]) -> pl.DataFrame:
+        """The :data:`~recctl.stores.base.CATALOG_SCHEMA` columns of the recommendations ``match`` finds."""
+        pipeline = [{"$match": match}, {"$project": {"_id": 0, **_CATALOG_PROJECTION}}]
+        return self._aggregate_frame("recommendations", pipeline, CATALOG_SCHEMA)
+
+    def _exists(self, kind: RecordKind, match: dict[str, Any]) -> bool:
+        pipeline: list[dict[str, Any]] = [
+            {"$match": match},
+            {"$limit": 1},
+            {"$project": {"_id": 0, "found": {"$literal": 1}}},
+        ]
+        return not self._aggregate_frame(kind, pipeline, {"found": pl.Int64()}).is_empty()
+
+    def _aggregate_frame(
         self, kind: RecordKind, pipeline: list[dict[str, Any]], schema: Mapping[str, pl.DataType]
     ) -> pl.DataFrame:
         """Run ``pipeline`` inside MongoDB on the collection of ``kind``; its result as a frame.
 
-        For aggregations whose result is small next to their input (stats, history): the server
-        does the work and the result comes back through Arrow. ``schema`` names the result fields
+        For aggregations whose result is small next to their input: the server does the work and
+        the result comes back through Arrow. ``schema`` names the result fields
         and their dtypes (String, Float64, Int64 or a Datetime, read as UTC milliseconds); a field
         missing from a result document is null. A driver failure raises :class:`StoreError`.
         """
@@ -203,20 +397,6 @@ class MongoStore:
             _as_utc_ms(pl.col(name)) if isinstance(dtype, pl.Datetime) else pl.col(name).cast(dtype)
             for name, dtype in schema.items()
         )
-
-    def count(self, kind: RecordKind) -> int:
-        """How many documents of ``kind`` are stored (exact: ``count_documents``, not the estimate)."""
-        try:
-            return self.collection(kind).count_documents({})
-        except PyMongoError as exc:
-            raise self._failure(f"cannot count {kind} in", exc) from None
-
-    def close(self) -> None:
-        """Close the client's connections."""
-        self._client.close()
-
-    def __repr__(self) -> str:
-        return f"MongoStore({self.description!r})"
 
     # -- indexes ----------------------------------------------------------------------------------
     def _ensure_indexes(self, *, strict: bool) -> None:
@@ -295,7 +475,7 @@ class MongoStore:
         try:
             # The stored rows of these keys: by $in for a few (the index finds them), the whole
             # collection for many (one scan beats thousands of lookups; catalogs are small).
-            query = {key: {"$in": keys.to_list()}} if keys.len() <= MAX_IN_KEYS else None
+            query = {key: {"$in": keys.to_list()}} if keys.len() <= MAX_IN_LIST else None
             stored = self._read_catalog(kind, query)
         except PyMongoError as exc:
             raise self._failure(f"cannot read {kind} from", exc, 0) from None
@@ -342,24 +522,8 @@ class MongoStore:
         if json_columns:
             typed.append(_ROW_KEY)
 
-        projection: dict[str, Any] = {
-            "_id": 0,
-            "event_id": _convert({"$ifNull": ["$event_id", {"$toString": "$_id"}]}, "string"),
-            "recommendation_id": _convert("$recommendation_id", "string"),
-            "user_id": _convert("$user_id", "string"),
-            "assessment_id": _convert({"$ifNull": ["$assessment_id", "$context.assessment_id"]}, "string"),
-            "interaction_type": _convert("$interaction_type", "string"),
-            "interaction_value": _convert("$interaction_value", "double"),
-            "timestamp": _convert("$timestamp", "date"),
-            "session_id": _convert("$context.session_id", "string"),
-            "position": _convert("$context.position", "long"),
-            "propensity": _convert("$context.propensity", "double"),
-            "model_version": _convert("$context.model_version", "string"),
-            "variant": _convert("$context.variant", "string"),
-            "label": _convert("$label", "double"),
-            _ROW_KEY: _ROW_KEY_VALUE,
-        }
-        projection = {name: projection[name] for name in ["_id", *typed]}
+        fields = {**_INTERACTION_PROJECTION, _ROW_KEY: _ROW_KEY_VALUE}
+        projection = {"_id": 0, **{name: fields[name] for name in typed}}
         pa, schema_type, aggregate_arrow_all = _pymongoarrow()
         arrow_types = {name: _arrow_type(pa, schema.get(name, pl.String())) for name in typed}
         pipeline = [*match, {"$project": projection}]

@@ -18,7 +18,8 @@ from polars.testing import assert_frame_equal
 
 from recctl.ingest import ingest
 from recctl.records import RECOMMENDATION_SCHEMA, SCHEMAS
-from recctl.stores import open_store
+from recctl.stores import is_mongo_uri, open_store
+from recctl.stores.base import COUNT_COLUMNS, COUNTS_SCHEMA, RECENT_SCHEMA, InteractionFilter
 
 
 def interactions(count: int, **overrides: Any) -> list[dict[str, Any]]:
@@ -307,3 +308,235 @@ def test_catalog_accounting_matches_writing_one_row_at_a_time(
         rid.split("-", 1)[1]: (title, score)
         for rid, title, score in stored.select("recommendation_id", "title", "confidence_score").rows()
     } == model
+
+
+# -- the queries of stats and history ----------------------------------------------------------------
+QUERY_INTERACTIONS = [
+    # event, recommendation, user, type, time; e-04/e-05 and e-06/e-07 share a timestamp
+    ("e-01", "r-1", "u-a", "click", "2025-06-01T10:00:00Z"),
+    ("e-02", "r-1", "u-a", "implement", "2025-06-01T11:00:00Z"),
+    ("e-03", "r-1", "u-b", "view", "2025-06-02T09:00:00Z"),
+    ("e-04", "r-2", "u-a", "save", "2025-06-02T12:00:00Z"),
+    ("e-05", "r-2", "u-a", "click", "2025-06-02T12:00:00Z"),
+    ("e-06", "r-9", "u-b", "dismiss", "2025-06-03T08:00:00Z"),  # r-9 is not in the catalog
+    ("e-07", "r-3", "u-a", "click", "2025-06-03T08:00:00Z"),
+]
+NEWEST_FIRST = ["e-07", "e-06", "e-05", "e-04", "e-03", "e-02", "e-01"]
+UNIT = 1_000_000_000  # label units in a label of 1.0 (LABEL_UNIT is 1e-9)
+
+
+@pytest.fixture
+def queried(store: Any, tmp_path: Path) -> Any:
+    """Four catalog recommendations in two categories, the seven interactions above (labels: click
+    0.4, implement 1.0, a 30 s view 0.25, save 0.8, dismiss 0.0) and an assessment of user u-c."""
+    rows = [
+        interaction(
+            event_id=event,
+            recommendation_id=rec,
+            user_id=user,
+            interaction_type=kind,
+            timestamp=moment,
+            interaction_value=30 if kind == "view" else None,
+        )
+        for event, rec, user, kind, moment in QUERY_INTERACTIONS
+    ]
+    catalog = [
+        recommendation(recommendation_id="r-1", category="security", title="One"),
+        recommendation(recommendation_id="r-2", category="security", title="Two"),
+        recommendation(recommendation_id="r-3", category="performance", title="Three"),
+        recommendation(recommendation_id="r-4", category="performance", title="Four"),
+    ]
+    sources = {
+        "recommendations": catalog,
+        "interactions": rows,
+        "assessments": [assessment(assessment_id="asm-c", user_id="u-c")],
+    }
+    for kind, records in sources.items():
+        source = write_ndjson(tmp_path / f"{kind}.ndjson", records)
+        assert ingest(store, kind, [str(source)]).rejected == 0  # type: ignore[arg-type]
+    return store
+
+
+@pytest.fixture(params=[1_000, 1], ids=["in-list", "past-the-in-limit"])
+def in_limit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """MongoDB's ``$in`` limit as shipped, and 1: a category (two ids) or a frame of more than one
+    recommendation is then filtered or joined after the server's query. No effect on files."""
+    monkeypatch.setattr("recctl.stores.mongo.MAX_IN_LIST", request.param)
+    return int(request.param)
+
+
+def counts_of(store: Any, **where: Any) -> list[tuple[Any, ...]]:
+    """interaction_counts as rows sorted by recommendation_id, every column of COUNTS_SCHEMA."""
+    counts = store.interaction_counts(InteractionFilter(**where)).collect()
+    assert counts.schema == pl.Schema(COUNTS_SCHEMA)
+    return counts.sort("recommendation_id").rows()
+
+
+def counts_row(rec: str, *, labels: float = 0.0, **types: int) -> tuple[Any, ...]:
+    """An expected COUNTS_SCHEMA row: the given type counts, their total, labels summed in units."""
+    by_type = [types.get(kind, 0) for kind in COUNT_COLUMNS]
+    return (rec, sum(types.values()), *by_type, round(labels * UNIT), sum(types.values()))
+
+
+def test_interaction_counts(queried: Any, in_limit: int) -> None:
+    r1 = counts_row("r-1", click=1, implement=1, view=1, labels=0.4 + 1.0 + 0.25)
+    r2 = counts_row("r-2", save=1, click=1, labels=0.8 + 0.4)
+    r3 = counts_row("r-3", click=1, labels=0.4)
+    r9 = counts_row("r-9", dismiss=1, labels=0.0)
+    assert counts_of(queried) == [r1, r2, r3, r9]
+    assert counts_of(queried, user_id="u-a") == [
+        counts_row("r-1", click=1, implement=1, labels=1.4),
+        r2,
+        r3,
+    ]
+    since, until = datetime(2025, 6, 2), datetime(2025, 6, 3, 8, tzinfo=UTC)  # naive is UTC; until exclusive
+    assert counts_of(queried, since=since, until=until) == [counts_row("r-1", view=1, labels=0.25), r2]
+    assert counts_of(queried, recommendation_id="r-1", user_id="u-b") == [
+        counts_row("r-1", view=1, labels=0.25)
+    ]
+    assert counts_of(queried, category=("security",)) == [r1, r2]
+    assert counts_of(queried, category=("performance", "security"), user_id="u-b") == [
+        counts_row("r-1", view=1, labels=0.25)
+    ]
+    assert counts_of(queried, category=("security",), recommendation_id="r-2") == [r2]
+    assert counts_of(queried, category=("security",), recommendation_id="r-3") == []
+    assert counts_of(queried, category=()) == []
+
+
+def test_counts_of_an_empty_store(store: Any) -> None:
+    assert counts_of(store) == []
+    assert counts_of(store, category=("security",)) == []
+
+
+def test_a_category_of_more_recommendations_than_the_in_limit(store: Any, tmp_path: Path) -> None:
+    from recctl.stores.mongo import MAX_IN_LIST
+
+    catalog = [
+        recommendation(recommendation_id=f"b-{n:04d}", category="bulk") for n in range(MAX_IN_LIST + 1)
+    ]
+    catalog.append(recommendation(recommendation_id="other", category="security"))
+    rows = [
+        interaction(event_id=f"e-{rec}", recommendation_id=rec, interaction_type="click")
+        for rec in ("b-0000", "b-0500", f"b-{MAX_IN_LIST:04d}", "other")
+    ]
+    for kind, records in (("recommendations", catalog), ("interactions", rows)):
+        assert ingest(store, kind, [str(write_ndjson(tmp_path / f"{kind}.ndjson", records))]).rejected == 0
+    expected = [counts_row(rec, click=1, labels=0.4) for rec in ("b-0000", "b-0500", f"b-{MAX_IN_LIST:04d}")]
+    assert counts_of(store, category=("bulk",)) == expected
+    recent = store.recent_interactions(InteractionFilter(category=("bulk",)), 2)
+    assert recent["event_id"].to_list() == [f"e-b-{MAX_IN_LIST:04d}", "e-b-0500"]
+    assert store.has_interactions(InteractionFilter(category=("bulk",), user_id="user-1"))
+    assert not store.has_interactions(InteractionFilter(category=("bulk",), user_id="user-2"))
+    every = pl.DataFrame({"recommendation_id": [row["recommendation_id"] for row in reversed(catalog)]})
+    joined = store.with_catalog(every)
+    assert joined["recommendation_id"].to_list() == every["recommendation_id"].to_list()
+    assert joined["category"].to_list() == ["security"] + ["bulk"] * (MAX_IN_LIST + 1)
+
+
+def test_recent_interactions_newest_first_ties_by_event_id(queried: Any, in_limit: int) -> None:
+    def recent(limit: int | None, **where: Any) -> list[str]:
+        frame = queried.recent_interactions(InteractionFilter(**where), limit)
+        assert frame.schema == pl.Schema(RECENT_SCHEMA)
+        return frame["event_id"].to_list()
+
+    assert recent(None) == NEWEST_FIRST
+    assert recent(3) == ["e-07", "e-06", "e-05"]
+    assert recent(2, user_id="u-a") == ["e-07", "e-05"]
+    assert recent(None, category=("security",)) == ["e-05", "e-04", "e-03", "e-02", "e-01"]
+    assert recent(2, category=("security",)) == ["e-05", "e-04"]
+    assert recent(None, since=datetime(2025, 6, 2, tzinfo=UTC), until=datetime(2025, 6, 2, 12)) == ["e-03"]
+    assert recent(None, user_id="u-c") == []
+    view = queried.recent_interactions(InteractionFilter(recommendation_id="r-1", user_id="u-b"), None)
+    assert view.rows() == [
+        (datetime(2025, 6, 2, 9, tzinfo=UTC), "e-03", "r-1", "view", 30.0, 0.25, "asm-1", "s-1", 0)
+    ]
+
+
+def test_recent_interactions_of_an_empty_store(store: Any) -> None:
+    recent = store.recent_interactions(InteractionFilter(user_id="u-a"), 10)
+    assert recent.is_empty() and recent.schema == pl.Schema(RECENT_SCHEMA)
+
+
+def test_with_catalog_keeps_the_rows_and_their_order(queried: Any, in_limit: int) -> None:
+    frame = pl.DataFrame({"recommendation_id": ["r-9", "r-2", "r-1", "r-2"], "n": [1, 2, 3, 4]})
+    joined = queried.with_catalog(frame)
+    assert joined.columns == ["recommendation_id", "n", "category", "title"]
+    assert joined.rows() == [
+        ("r-9", 1, None, None),
+        ("r-2", 2, "security", "Two"),
+        ("r-1", 3, "security", "One"),
+        ("r-2", 4, "security", "Two"),
+    ]
+    assert queried.with_catalog(frame.clear()).columns == joined.columns
+
+
+def test_catalog_membership_and_categories(queried: Any, store: Any) -> None:
+    assert [queried.in_catalog(rec) for rec in ("r-1", "r-4", "r-9")] == [True, True, False]
+    assert queried.in_catalog("r-1", ("performance",)) is False
+    assert queried.in_catalog("r-3", ("x", "performance")) is True
+    assert queried.in_catalog("r-3", ()) is False
+    assert queried.categories() == ["performance", "security"]
+
+
+def test_catalog_questions_of_an_empty_store(store: Any) -> None:
+    assert store.categories() == []
+    assert store.in_catalog("r-1") is False
+    assert store.has_interactions(InteractionFilter()) is False
+    assert store.has_assessment("u-a") is False
+
+
+def test_has_interactions(queried: Any, in_limit: int) -> None:
+    def has(**where: Any) -> bool:
+        return bool(queried.has_interactions(InteractionFilter(**where)))
+
+    assert has() and has(user_id="u-b") and has(recommendation_id="r-9")
+    assert not has(user_id="u-c") and not has(recommendation_id="r-4")
+    assert not has(user_id="u-a", since=datetime(2025, 6, 3, 8, 0, 1))
+    assert has(category=("performance",)) and not has(category=("performance",), user_id="u-b")
+    assert has(category=("security",), user_id="u-b") and not has(category=())
+
+
+def test_has_assessment(queried: Any) -> None:
+    assert queried.has_assessment("u-c") is True
+    assert queried.has_assessment("u-a") is False  # interactions, no assessment
+
+
+def test_rejects_dir(store: Any, store_location: str) -> None:
+    expected = Path("recctl-rejects") if is_mongo_uri(store_location) else Path(store_location) / "rejects"
+    assert store.rejects_dir == expected
+
+
+@pytest.mark.mongo
+def test_original_api_documents_in_the_queries(mongo_uri: str) -> None:
+    """Documents without event_id and label, assessment_id in context: event_id reads as the text of
+    ``_id``, a missing label is not counted, and ties are broken by that event_id."""
+    store = open_store(mongo_uri)
+    try:
+        moment = datetime(2025, 6, 1, 12, tzinfo=UTC)
+        documents = [
+            {
+                "recommendation_id": "r-1",
+                "user_id": "u-o",
+                "interaction_type": kind,
+                "timestamp": moment,
+                "context": {"assessment_id": "asm-9", "session_id": "s-9", "position": 2},
+            }
+            for kind in ("view", "click", "implement")
+        ]
+        documents[1]["label"] = 0.4
+        inserted = store.collection("interactions").insert_many(documents).inserted_ids
+        assert counts_of(store, user_id="u-o") == [("r-1", 3, 1, 1, 0, 0, 1, 0, 0, round(0.4 * UNIT), 1)]
+        recent = store.recent_interactions(InteractionFilter(user_id="u-o"), None)
+        kinds = dict(zip((str(i) for i in inserted), ("view", "click", "implement"), strict=True))
+        assert recent["event_id"].to_list() == sorted(kinds, reverse=True)
+        assert recent["interaction_type"].to_list() == [kinds[e] for e in sorted(kinds, reverse=True)]
+        assert recent.select("assessment_id", "session_id", "position").unique().rows() == [
+            ("asm-9", "s-9", 2)
+        ]
+        assert sorted(recent["label"].to_list(), key=lambda label: label is None) == [0.4, None, None]
+        assert store.has_interactions(InteractionFilter(user_id="u-o"))
+        assert store.recent_interactions(InteractionFilter(user_id="u-o"), 1)["event_id"].to_list() == [
+            max(kinds)
+        ]
+    finally:
+        store.close()
