@@ -221,6 +221,7 @@ def multiclass_model(path: Path, good_model: Path) -> None:
     save_bundle(text, json.loads(meta_path_for(good_model).read_text()), path)
 
 
+@pytest.mark.slow
 def test_rank_falls_back_on_broken_bundles(
     broken_bundles: dict[str, Path], sample_model: Path, tmp_path: Path
 ) -> None:

@@ -178,6 +178,7 @@ def files_under(*roots: Path) -> dict[Path, str]:
 
 
 @pytest.mark.mongo
+@pytest.mark.slow
 def test_a_password_never_appears_in_output_files_or_models(auth_server: str, tmp_path: Path) -> None:
     """Ingest, export, train, evaluate and failures, against a server that checks the password,
     with --verbose: the password is in none of the output and none of the files written."""
