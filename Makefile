@@ -35,8 +35,10 @@ demo: install
 	@echo "== rank one batch (sample_data/rank_batch.json) with that model and MMR diversity =="
 	$(RECCTL) rank sample_data/rank_batch.json | $(RECCTL) show
 
+# Extra pytest arguments, e.g. make test ARGS="-m 'not slow' -x" while iterating (slow tests run by default).
+ARGS ?=
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(ARGS)
 
 # The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install

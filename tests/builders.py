@@ -1,10 +1,20 @@
-"""Small valid records for tests; keyword arguments replace or add fields (None removes one)."""
+"""What the tests build on: the committed sample data, one way to run the CLI, and small valid
+records (keyword arguments replace or add fields; None removes one)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from typer.testing import CliRunner
+
+from recctl.cli import app
+
+# The committed sample data set (what `make demo` ingests) and the window its dates fall in.
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_WINDOW = ("--since", "2025-09-01", "--until", "2025-11-01")
+RECORD_KINDS = ("assessments", "recommendations", "interactions")
 
 # The learning parameters of LightGBM's lambdarank example (tests/data/lightgbm_lambdarank/train.conf),
 # shared by the tests that reproduce its figures and by the MQ2008 check.
@@ -18,6 +28,33 @@ LAMBDARANK_EXAMPLE_CONF: dict[str, float | int] = {
     "feature_fraction": 1.0,
     "max_bin": 255,
 }
+
+
+class Ran(NamedTuple):
+    """How an in-process ``recctl`` run ended: unpacks as ``code, out, err``."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, input: str | bytes | None = None, columns: int = 80) -> Ran:
+    """``recctl *args`` in this process (Typer's runner), stdin from ``input``, stdout and stderr
+    kept apart. The terminal is ``columns`` wide whatever the terminal running the tests is (80 is
+    what a pipe gets). An exception that escapes the command is raised here: the command would
+    have ended in a traceback, which no exit code stands for."""
+    result = CliRunner().invoke(
+        app, list(args), input=input, env={"COLUMNS": str(columns)}, catch_exceptions=False
+    )
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+class Training(NamedTuple):
+    """A ``recctl train --json`` run: the bundle it wrote, its JSON summary and its report (stderr)."""
+
+    model: Path
+    summary: dict[str, Any]
+    report: str
 
 
 def write_ndjson(path: Path, rows: list[dict[str, Any] | str]) -> Path:

@@ -1,15 +1,20 @@
-"""Shared fixtures: isolation from the user's files, one ``store`` fixture run on both stores, and
+"""Shared fixtures: isolation from the user's files, one ``store`` fixture run on both stores, the
+committed sample data in a store and a model trained on it (each made once per session), and
 LightGBM's lambdarank example (shipped compressed in ``tests/data``)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import lzma
 import shutil
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import RECORD_KINDS, SAMPLE_DATA, SAMPLE_WINDOW, Training, run
 
 pytest_plugins = ("mongo_server",)
 
@@ -52,3 +57,70 @@ def lightgbm_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copyfileobj(packed, unpacked)
         shutil.copyfile(source / f"{name}.query", folder / f"{name}.query")
     return folder
+
+
+@contextmanager
+def _isolated_in(folder: Path) -> Iterator[None]:
+    """As ``_isolated``, for session fixtures (made before any test's own directory exists)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.delenv("RECCTL_STORE", raising=False)
+        yield
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` by relative path, with the SHA-256 of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _shared_unchanged(folder: Path, before: dict[str, str], fixture: str) -> None:
+    changed = sorted(set(before.items()) ^ set(_contents(folder).items()))
+    assert not changed, f"a test changed the shared {fixture} (copy it to write): {changed[:5]}"
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A file store holding the committed sample data (``sample_data/*.ndjson``, all valid),
+    ingested once for the session. Shared, so read-only: a test that writes into it takes
+    ``sample_store_copy``; the session fails at its end if the store was changed."""
+    from recctl.ingest import ingest
+    from recctl.stores import open_store
+
+    root = tmp_path_factory.mktemp("sample") / "store"
+    with _isolated_in(root.parent), closing(open_store(root)) as store:
+        for kind in RECORD_KINDS:
+            assert ingest(store, kind, [str(SAMPLE_DATA / f"{kind}.ndjson")]).rejected == 0, kind
+    before = _contents(root)
+    yield root
+    _shared_unchanged(root, before, "sample_store")
+
+
+@pytest.fixture
+def sample_store_copy(sample_store: Path, tmp_path: Path) -> Path:
+    """A copy of ``sample_store`` of this test's own, to write into."""
+    return Path(shutil.copytree(sample_store, tmp_path / "sample-store"))
+
+
+@pytest.fixture(scope="session")
+def sample_training(sample_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Training]:
+    """``recctl train`` on ``sample_store`` over ``SAMPLE_WINDOW`` with every other option at its
+    default, run once for the session. The bundle is shared, so read-only (copy it to change it)."""
+    model = tmp_path_factory.mktemp("sample-model") / "ranker.txt"
+    with _isolated_in(model.parent):
+        code, out, err = run(
+            "--store", str(sample_store), "train", *SAMPLE_WINDOW, "--model", str(model), "--json"
+        )
+    assert code == 0, err
+    before = _contents(model.parent)
+    yield Training(model, json.loads(out), err)
+    _shared_unchanged(model.parent, before, "sample_model")
+
+
+@pytest.fixture(scope="session")
+def sample_model(sample_training: Training) -> Path:
+    """The model file of ``sample_training`` (its meta beside it, ``ranker.meta.json``)."""
+    return sample_training.model

@@ -13,11 +13,9 @@ from builders import assessment, interaction, recommendation
 from recctl.dataset import TimeWindow, assemble, build_training_set, write_training_set
 from recctl.errors import InsufficientDataError
 from recctl.features import FEATURE_NAMES
-from recctl.ingest import ingest
 from recctl.records import validate_objects
 from recctl.stores import open_store
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 SAMPLE_WINDOW = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -133,17 +131,7 @@ def test_orphans_and_left_out_groups_are_counted() -> None:
     assert dict(training.frame.select("recommendation_id", "grade").iter_rows()) == {"rec-k1": 3, "rec-k2": 0}
 
 
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    location = str(tmp_path_factory.mktemp("sample") / "store")
-    store = open_store(location)
-    for kind in ("assessments", "recommendations", "interactions"):
-        ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")])  # type: ignore[arg-type]
-    store.close()
-    return location
-
-
-def test_sample_export_contract(sample_store: str, tmp_path: Path) -> None:
+def test_sample_export_contract(sample_store: Path, tmp_path: Path) -> None:
     training = build_training_set(open_store(sample_store), SAMPLE_WINDOW)
     frame, manifest = training.frame, training.manifest
     assert len(FEATURE_NAMES) >= 50
@@ -164,7 +152,7 @@ def test_sample_export_contract(sample_store: str, tmp_path: Path) -> None:
     assert pl.read_parquet(data_path).equals(frame)
 
 
-def test_window_excludes_everything_exits_3(sample_store: str) -> None:
+def test_window_excludes_everything_exits_3(sample_store: Path) -> None:
     window = TimeWindow.resolve(since=datetime(2024, 1, 1), until=datetime(2024, 2, 1))
     with pytest.raises(InsufficientDataError, match=r"only 0 interactions .* at least 100 are needed"):
         build_training_set(open_store(sample_store), window)

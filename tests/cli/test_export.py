@@ -8,30 +8,15 @@ import json
 from pathlib import Path
 
 import polars as pl
-from typer.testing import CliRunner
+from builders import SAMPLE_WINDOW, run
 
-from recctl.cli import app
 from recctl.features import FEATURE_NAMES
 from recctl.stores import open_store
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
 
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def ingest_sample(store: Path) -> None:
-    for kind in ("assessments", "recommendations", "interactions"):
-        assert run("-q", "--store", str(store), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
-
-
-def test_export_directory_and_file(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    ingest_sample(store)
-    code, out, err = run("--store", str(store), "export", *WINDOW, "--out", str(tmp_path / "ts"), "--json")
+def test_export_directory_and_file(sample_store: Path, tmp_path: Path) -> None:
+    store = ["--store", str(sample_store)]
+    code, out, err = run(*store, "export", *SAMPLE_WINDOW, "--out", str(tmp_path / "ts"), "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["features"] == len(FEATURE_NAMES) >= 50
@@ -41,18 +26,16 @@ def test_export_directory_and_file(tmp_path: Path) -> None:
     assert manifest["rows"] == pl.read_parquet(summary["path"]).height == summary["rows"]
     assert "rows in" in err
     code, out, _ = run(
-        "-q", "--store", str(store), "export", *WINDOW, "--out", str(tmp_path / "set.parquet"), "--json"
+        "-q", *store, "export", *SAMPLE_WINDOW, "--out", str(tmp_path / "set.parquet"), "--json"
     )
     assert code == 0
     assert (tmp_path / "set.manifest.json").exists() and (tmp_path / "set.parquet").exists()
 
 
-def test_too_little_data_exits_3(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    ingest_sample(store)
+def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
     code, _, err = run(
         "--store",
-        str(store),
+        str(sample_store),
         "export",
         "--since",
         "2025-09-01",
@@ -68,7 +51,7 @@ def test_too_little_data_exits_3(tmp_path: Path) -> None:
         "--store",
         str(tmp_path / "empty"),
         "export",
-        *WINDOW,
+        *SAMPLE_WINDOW,
         "--min-interactions",
         "0",
         "--out",
@@ -78,7 +61,7 @@ def test_too_little_data_exits_3(tmp_path: Path) -> None:
 
 
 def test_a_store_that_is_not_there_is_an_error_not_too_little_data(tmp_path: Path) -> None:
-    for command in (["export", *WINDOW], ["train", *WINDOW], ["stats"], ["history", "user-1"]):
+    for command in (["export", *SAMPLE_WINDOW], ["train", *SAMPLE_WINDOW], ["stats"], ["history", "user-1"]):
         code, _, err = run("--store", str(tmp_path / "typo"), *command)
         assert code == 1, command
         errors = [line for line in err.splitlines() if line.startswith("Error:")]
@@ -86,11 +69,10 @@ def test_a_store_that_is_not_there_is_an_error_not_too_little_data(tmp_path: Pat
     assert not (tmp_path / "typo").exists()
 
 
-def test_export_out_must_be_a_directory_or_parquet_file(tmp_path: Path) -> None:
-    ingest_sample(tmp_path / "store")
+def test_export_out_must_be_a_directory_or_parquet_file(sample_store: Path, tmp_path: Path) -> None:
     taken = tmp_path / "notes.json"
     taken.write_text("{}")
-    code, _, err = run("--store", str(tmp_path / "store"), "export", *WINDOW, "--out", str(taken))
+    code, _, err = run("--store", str(sample_store), "export", *SAMPLE_WINDOW, "--out", str(taken))
     assert code == 1 and err.startswith("Error: --out") and taken.read_text() == "{}"
 
 

@@ -5,34 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+from functools import partial
 from pathlib import Path
 
+import builders
 import pytest
-from typer.testing import CliRunner
 
-from recctl.cli import app
-from recctl.ingest import ingest
 from recctl.labels import INTERACTION_TYPES
 from recctl.stats import RECENT_COLUMNS
-from recctl.stores import open_store
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 USER = "user-0139"  # the sample's busiest user: 116 interactions
+run = partial(builders.run, columns=100)  # the tables here are read at 100 columns
 
 
-def run(*args: str, columns: int = 100) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)})
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def sample_files(tmp_path_factory: pytest.TempPathFactory) -> str:
-    location = str(tmp_path_factory.mktemp("sample") / "store")
-    store = open_store(location)
-    for kind in ("assessments", "recommendations", "interactions"):
-        ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")])
-    store.close()
-    return location
+@pytest.fixture
+def sample_files(sample_store: Path) -> str:
+    return str(sample_store)
 
 
 def test_json_is_the_summary_plus_recent_interactions(sample_files: str) -> None:

@@ -9,10 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from builders import assessment, interaction, recommendation, write_ndjson
-from typer.testing import CliRunner
+from builders import assessment, interaction, recommendation, run, write_ndjson
 
-from recctl.cli import app
 from recctl.stores import open_store
 
 SUMMARY_KEYS = {
@@ -25,11 +23,6 @@ SUMMARY_KEYS = {
     "reject_reasons",
     "rejects_path",
 }
-
-
-def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), input=input)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_json_summary_and_rejects(store_location: str, tmp_path: Path) -> None:

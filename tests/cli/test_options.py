@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 import typer
-from builders import interaction, recommendation, write_ndjson
-from typer.testing import CliRunner
+from builders import interaction, recommendation, run, write_ndjson
 
-from recctl.cli import app
 from recctl.cli.options import parse_time
 from recctl.ingest import ingest
 from recctl.stores import open_store
@@ -50,11 +48,9 @@ COMMANDS = [["stats"], ["history", "user-1"], ["export"], ["train"], ["evaluate"
 def test_every_time_option_takes_a_utc_timestamp(tmp_path: Path, command: list[str], option: str) -> None:
     """The options parse (no usage error, exit 2): the command goes on and fails on the missing store
     (or, for evaluate, the missing model)."""
-    result = CliRunner().invoke(
-        app, ["--store", str(tmp_path / "none"), *command, option, "2025-10-01T12:00:00.000Z"]
-    )
-    assert result.exit_code == 1, result.output
-    assert "Error: no store at" in result.stderr or "Error: no model at" in result.stderr
+    code, _, err = run("--store", str(tmp_path / "none"), *command, option, "2025-10-01T12:00:00.000Z")
+    assert code == 1, err
+    assert "Error: no store at" in err or "Error: no model at" in err
 
 
 def test_a_zoned_since_filters_in_utc(tmp_path: Path) -> None:
@@ -68,6 +64,6 @@ def test_a_zoned_since_filters_in_utc(tmp_path: Path) -> None:
     ingest(store, "interactions", [str(write_ndjson(tmp_path / "i.ndjson", rows))])
     store.close()
     for since in ("2025-10-01T12:00:00Z", "2025-10-01T14:00:00+02:00", "2025-10-01T12:00:00.000Z"):
-        result = CliRunner().invoke(app, ["--store", location, "stats", "--since", since, "--format", "json"])
-        assert result.exit_code == 0, result.output
-        assert '"total_interactions":1' in result.stdout.replace(" ", ""), since
+        code, out, err = run("--store", location, "stats", "--since", since, "--format", "json")
+        assert code == 0, err
+        assert '"total_interactions":1' in out.replace(" ", ""), since

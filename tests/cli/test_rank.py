@@ -10,37 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from recctl.cli import app
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
-
-
-def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), input=input)
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("rank")
-    for kind in ("assessments", "recommendations", "interactions"):
-        assert (
-            run("-q", "--store", str(root / "store"), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
-        )
-    path = root / "ranker.txt"
-    code, _, err = run("-q", "--store", str(root / "store"), "train", *WINDOW, "--model", str(path))
-    assert code == 0, err
-    return path
+from builders import SAMPLE_DATA, run
 
 
 def sample_batches(count: int) -> list[dict[str, Any]]:
     recommendations = [
-        json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()
+        json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()
     ]
-    assessments = [json.loads(line) for line in (SAMPLE / "assessments.ndjson").read_text().splitlines()]
+    assessments = [json.loads(line) for line in (SAMPLE_DATA / "assessments.ndjson").read_text().splitlines()]
     batches = []
     for assessment in assessments[:count]:
         items = [dict(r) for r in recommendations if r["assessment_id"] == assessment["assessment_id"]]
@@ -57,11 +34,11 @@ def without_request_id(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key != "request_id"}
 
 
-def test_output_is_a_permutation_with_pass_through(model: Path) -> None:
+def test_output_is_a_permutation_with_pass_through(sample_model: Path) -> None:
     batch = sample_batches(1)[0]
     batch["request_id"] = "req-7"
     batch["recommendations"][0]["custom"] = {"nested": [1, {"x": None}], "big": 12345678901234567890}
-    code, result, err = rank(batch, "--model", str(model))
+    code, result, err = rank(batch, "--model", str(sample_model))
     assert code == 0, err
     ids_in = sorted(r["recommendation_id"] for r in batch["recommendations"])
     assert sorted(r["recommendation_id"] for r in result["recommendations"]) == ids_in
@@ -81,30 +58,30 @@ def test_output_is_a_permutation_with_pass_through(model: Path) -> None:
     assert err == ""
 
 
-def test_bare_array_and_top_k(model: Path) -> None:
+def test_bare_array_and_top_k(sample_model: Path) -> None:
     items = sample_batches(1)[0]["recommendations"]
-    code, result, _ = rank(items, "--model", str(model), "--top-k", "3")
+    code, result, _ = rank(items, "--model", str(sample_model), "--top-k", "3")
     assert code == 0
     assert set(result) == {"request_id", "recommendations", "summary"} and result["summary"]["count"] == 3
     assert [r["position"] for r in result["recommendations"]] == [0, 1, 2]
 
 
-def test_lambda_one_equals_no_diversity(model: Path) -> None:
+def test_lambda_one_equals_no_diversity(sample_model: Path) -> None:
     for batch in sample_batches(5):
-        _, plain, _ = rank(batch, "--model", str(model), "--no-diversity")
-        _, relevance_only, _ = rank(batch, "--model", str(model), "--lambda", "1")
+        _, plain, _ = rank(batch, "--model", str(sample_model), "--no-diversity")
+        _, relevance_only, _ = rank(batch, "--model", str(sample_model), "--lambda", "1")
         ids = [[r["recommendation_id"] for r in doc["recommendations"]] for doc in (plain, relevance_only)]
         assert ids[0] == ids[1]
         scores = [r["ml_score"] for r in plain["recommendations"]]
         assert scores == sorted(scores, reverse=True)
 
 
-def test_lower_lambda_gives_more_diversity(model: Path) -> None:
+def test_lower_lambda_gives_more_diversity(sample_model: Path) -> None:
     means = []
     for lambda_ in ("0.9", "0.3"):
         scores = []
         for batch in sample_batches(30):
-            _, result, _ = rank(batch, "--model", str(model), "--lambda", lambda_, "--top-k", "5")
+            _, result, _ = rank(batch, "--model", str(sample_model), "--lambda", lambda_, "--top-k", "5")
             scores.append(result["summary"]["diversity_score"])
         means.append(sum(scores) / len(scores))
     assert means[1] > means[0]
@@ -123,10 +100,10 @@ def test_fallback_without_a_model(tmp_path: Path) -> None:
     assert code == 1 and err.startswith("Error: no model at")
 
 
-def test_unusable_model_falls_back(tmp_path: Path, model: Path) -> None:
+def test_unusable_model_falls_back(tmp_path: Path, sample_model: Path) -> None:
     broken = tmp_path / "ranker.txt"
-    broken.write_text(model.read_text()[:200])
-    (tmp_path / "ranker.meta.json").write_text((model.parent / "ranker.meta.json").read_text())
+    broken.write_text(sample_model.read_text()[:200])
+    (tmp_path / "ranker.meta.json").write_text((sample_model.parent / "ranker.meta.json").read_text())
     code, result, err = rank(sample_batches(1)[0], "--model", str(broken))
     assert code == 0 and result["summary"]["ml_ranking_applied"] is False
     assert "not a complete LightGBM text model" in err
@@ -152,27 +129,27 @@ def test_unusable_model_falls_back(tmp_path: Path, model: Path) -> None:
         (lambda b: b.pop("recommendations"), "recommendations: required"),
     ],
 )
-def test_errors_name_the_json_path(model: Path, change: Any, message: str) -> None:
+def test_errors_name_the_json_path(sample_model: Path, change: Any, message: str) -> None:
     batch = sample_batches(1)[0]
     change(batch)
-    code, result, err = rank(batch, "--model", str(model))
+    code, result, err = rank(batch, "--model", str(sample_model))
     assert code == 1 and result is None
     assert err.startswith(f"Error: {message}") and err.count("\n") == 1
 
 
-def test_non_finite_numbers_are_refused_with_their_path(model: Path) -> None:
+def test_non_finite_numbers_are_refused_with_their_path(sample_model: Path) -> None:
     text = json.dumps(sample_batches(1)[0]).replace('"roi_potential": ', '"roi_potential": NaN, "was": ', 1)
-    code, _, err = run("rank", "--model", str(model), input=text)
+    code, _, err = run("rank", "--model", str(sample_model), input=text)
     assert code == 1 and "recommendations[0].roi_potential: must be a finite number, got NaN" in err
     code, _, err = run(
-        "rank", "--model", str(model), input='[{"recommendation_id": "a", "confidence_score": 1e999}]'
+        "rank", "--model", str(sample_model), input='[{"recommendation_id": "a", "confidence_score": 1e999}]'
     )
     assert code == 1 and "[0].confidence_score: must be a finite number" in err
-    code, _, err = run("rank", "--model", str(model), input="{oops")
+    code, _, err = run("rank", "--model", str(sample_model), input="{oops")
     assert code == 1 and err.startswith("Error: $: invalid JSON")
 
 
-def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
+def test_ndjson_streams_and_reports_bad_lines(sample_model: Path) -> None:
     batches = sample_batches(4)
     lines = [
         json.dumps(batches[0]),
@@ -182,7 +159,7 @@ def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
         json.dumps({"recommendations": [{"confidence_score": 0.5}]}),
         json.dumps(batches[2]),
     ]
-    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    code, out, err = run("rank", "--ndjson", "--model", str(sample_model), input="\n".join(lines) + "\n")
     assert code == 1
     results = [json.loads(line) for line in out.splitlines()]
     assert [r["user_id"] for r in results] == [b["user_id"] for b in (batches[0], batches[1], batches[2])]
@@ -190,10 +167,11 @@ def test_ndjson_streams_and_reports_bad_lines(model: Path) -> None:
     assert "Error: line 5: recommendations[0].recommendation_id: required" in err
     # One batch at a time and many at once give the same answers.
     for batch, streamed in zip((batches[0], batches[1], batches[2]), results, strict=True):
-        assert without_request_id(rank(batch, "--model", str(model))[1]) == without_request_id(streamed)
+        alone = rank(batch, "--model", str(sample_model))[1]
+        assert without_request_id(alone) == without_request_id(streamed)
 
 
-def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
+def test_ndjson_many_chunks_in_flight_keep_input_order(sample_model: Path) -> None:
     """An in-memory stdin is read 64 KB at a time, so ~90 lines make about ten chunks, ranked two
     at a time. Output and errors keep input order, and each answer is the one-batch answer."""
     batches = sample_batches(80)
@@ -202,7 +180,7 @@ def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
         lines.append(json.dumps({**batch, "request": number}))
         if number % 9 == 4:
             lines.append(json.dumps({**batch, "recommendations": [{"confidence_score": 0.5}]}))
-    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    code, out, err = run("rank", "--ndjson", "--model", str(sample_model), input="\n".join(lines) + "\n")
     assert code == 1
     assert [json.loads(line)["request"] for line in out.splitlines()] == list(range(len(batches)))
     bad_lines = [n for n, line in enumerate(lines, start=1) if '"recommendations": [{"conf' in line]
@@ -212,24 +190,24 @@ def test_ndjson_many_chunks_in_flight_keep_input_order(model: Path) -> None:
     assert reported == bad_lines and "recommendation_id: required" in err
     streamed = [json.loads(line) for line in out.splitlines()]
     for number in (0, 41, 79):
-        alone = rank({**batches[number], "request": number}, "--model", str(model))[1]
+        alone = rank({**batches[number], "request": number}, "--model", str(sample_model))[1]
         assert without_request_id(alone) == without_request_id(streamed[number])
 
 
-def test_ndjson_deep_nesting_fails_only_its_line(model: Path) -> None:
+def test_ndjson_deep_nesting_fails_only_its_line(sample_model: Path) -> None:
     """Up to 500 levels pass through (deeper than orjson writes); deeper is that line's error."""
     batch = sample_batches(1)[0]
     deep_note = {**batch, "note": json.loads("[" * 400 + "]" * 400)}
     too_deep = {**batch, "note": json.loads("[" * 700 + "]" * 700)}
     lines = [json.dumps(batch), json.dumps(deep_note), json.dumps(too_deep), json.dumps(batch)]
-    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    code, out, err = run("rank", "--ndjson", "--model", str(sample_model), input="\n".join(lines) + "\n")
     assert code == 1 and "Error: line 3: $: invalid JSON: nested deeper than 500 levels" in err
     results = [json.loads(line) for line in out.splitlines()]
     assert len(results) == 3 and results[1]["note"] == deep_note["note"]
 
 
-def test_explain(model: Path) -> None:
-    code, result, _ = rank(sample_batches(1)[0], "--model", str(model), "--explain")
+def test_explain(sample_model: Path) -> None:
+    code, result, _ = rank(sample_batches(1)[0], "--model", str(sample_model), "--explain")
     assert code == 0
     explanation = result["recommendations"][0]["explanation"]
     contributions = explanation["top_contributions"]
@@ -240,11 +218,12 @@ def test_explain(model: Path) -> None:
     assert isinstance(total, float)
 
 
-def test_broken_pipe_is_quiet(model: Path, tmp_path: Path) -> None:
+def test_broken_pipe_is_quiet(sample_model: Path, tmp_path: Path) -> None:
     batch = json.dumps(sample_batches(1)[0])
     (tmp_path / "in.ndjson").write_text((batch + "\n") * 300)
     completed = subprocess.run(
-        f"{sys.executable} -m recctl rank --ndjson --model {model} {tmp_path / 'in.ndjson'} | head -c 10",
+        f"{sys.executable} -m recctl rank --ndjson --model {sample_model} {tmp_path / 'in.ndjson'}"
+        " | head -c 10",
         shell=True,
         capture_output=True,
         text=True,
@@ -253,14 +232,14 @@ def test_broken_pipe_is_quiet(model: Path, tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr and "BrokenPipe" not in completed.stderr
 
 
-def test_rank_with_a_model_does_not_import_lightgbm(model: Path, tmp_path: Path) -> None:
+def test_rank_with_a_model_does_not_import_lightgbm(sample_model: Path, tmp_path: Path) -> None:
     (tmp_path / "batch.json").write_text(json.dumps(sample_batches(1)[0]))
     probe = (
         "import sys, contextlib, io\n"
         "from recctl.cli import app\n"
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
-        f"    app(['rank', {str(tmp_path / 'batch.json')!r}, '--model', {str(model)!r}])\n"
+        f"    app(['rank', {str(tmp_path / 'batch.json')!r}, '--model', {str(sample_model)!r}])\n"
         "import json\n"
         "print(json.dumps([json.loads(out.getvalue())['summary']['ml_ranking_applied'],"
         " sorted({m.split('.')[0] for m in sys.modules})]))"
@@ -271,27 +250,27 @@ def test_rank_with_a_model_does_not_import_lightgbm(model: Path, tmp_path: Path)
     assert set(modules) & {"lightgbm", "pymongo", "pyarrow", "pymongoarrow"} == set()
 
 
-def test_an_empty_list_is_answered(model: Path) -> None:
-    code, result, err = rank({"recommendations": [], "request_id": 12}, "--model", str(model))
+def test_an_empty_list_is_answered(sample_model: Path) -> None:
+    code, result, err = rank({"recommendations": [], "request_id": 12}, "--model", str(sample_model))
     assert code == 0, err
     assert result["recommendations"] == [] and result["request_id"] == 12
     assert result["summary"]["count"] == 0 and result["summary"]["diversity_score"] == 0.0
     batch = sample_batches(1)[0]
     lines = [json.dumps(batch), "[]", json.dumps({"recommendations": []})]
-    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    code, out, err = run("rank", "--ndjson", "--model", str(sample_model), input="\n".join(lines) + "\n")
     assert code == 0, err
     counts = [json.loads(line)["summary"]["count"] for line in out.splitlines()]
     assert counts == [len(batch["recommendations"]), 0, 0]
 
 
-def test_request_ids_kept_new_or_seeded(model: Path) -> None:
+def test_request_ids_kept_new_or_seeded(sample_model: Path) -> None:
     batch = sample_batches(1)[0]
-    code, result, _ = rank(batch, "--model", str(model))
+    code, result, _ = rank(batch, "--model", str(sample_model))
     assert code == 0 and uuid.UUID(result["request_id"]).version == 4
-    assert rank(batch, "--model", str(model))[1]["request_id"] != result["request_id"]
-    seeded = [rank(batch, "--model", str(model), "--seed", "5")[1]["request_id"] for _ in range(2)]
+    assert rank(batch, "--model", str(sample_model))[1]["request_id"] != result["request_id"]
+    seeded = [rank(batch, "--model", str(sample_model), "--seed", "5")[1]["request_id"] for _ in range(2)]
     assert seeded[0] == seeded[1] and uuid.UUID(seeded[0]).version == 4
-    assert rank(batch, "--model", str(model), "--seed", "6")[1]["request_id"] != seeded[0]
+    assert rank(batch, "--model", str(sample_model), "--seed", "6")[1]["request_id"] != seeded[0]
     # In a stream the line number is part of a seeded id: the same batch on two lines gets two ids,
     # and the same stream ranked again gets the same ones.
     stream = "\n".join([json.dumps(batch), json.dumps(batch), json.dumps({**batch, "request_id": "r-1"})])
@@ -306,7 +285,7 @@ def test_request_ids_kept_new_or_seeded(model: Path) -> None:
     assert answers[0][1] != answers[0][0] and answers[0][2] == "r-1"
 
 
-def test_errors_inline_keeps_one_answer_per_line(model: Path) -> None:
+def test_errors_inline_keeps_one_answer_per_line(sample_model: Path) -> None:
     batches = sample_batches(3)
     lines = [
         json.dumps(batches[0]),
@@ -316,7 +295,7 @@ def test_errors_inline_keeps_one_answer_per_line(model: Path) -> None:
         json.dumps(batches[1]),
     ]
     code, out, err = run(
-        "rank", "--ndjson", "--errors", "inline", "--model", str(model), input="\n".join(lines) + "\n"
+        "rank", "--ndjson", "--errors", "inline", "--model", str(sample_model), input="\n".join(lines) + "\n"
     )
     assert code == 1
     answers = [json.loads(line) for line in out.splitlines()]
@@ -325,36 +304,36 @@ def test_errors_inline_keeps_one_answer_per_line(model: Path) -> None:
     assert answers[2] == {"error": "recommendations: must be a list, got a string", "line": 4}
     assert answers[0]["user_id"] == batches[0]["user_id"] and answers[3]["user_id"] == batches[1]["user_id"]
     assert "Error: line 2:" in err and "Error: line 4:" in err
-    code, _, err = run("rank", "--errors", "inline", "--model", str(model), input=lines[0])
+    code, _, err = run("rank", "--errors", "inline", "--model", str(sample_model), input=lines[0])
     assert code == 2 and "--ndjson" in err
 
 
-def test_diversity_discounted_rewards_diverse_tops(model: Path) -> None:
+def test_diversity_discounted_rewards_diverse_tops(sample_model: Path) -> None:
     """Lower lambda puts dissimilar items near the top, which the order-aware figure sees."""
     means = []
     for lambda_ in ("1", "0.3"):
         values = []
         for batch in sample_batches(30):
-            _, result, _ = rank(batch, "--model", str(model), "--lambda", lambda_)
+            _, result, _ = rank(batch, "--model", str(sample_model), "--lambda", lambda_)
             values.append(result["summary"]["diversity_discounted"])
         means.append(sum(values) / len(values))
     assert means[1] > means[0]
 
 
-def test_diversify_depth_bounds_mmr(model: Path) -> None:
+def test_diversify_depth_bounds_mmr(sample_model: Path) -> None:
     """Without --top-k, MMR fills --diversify-depth slots and the rest follow by score."""
     batch = sample_batches(1)[0]
-    code, result, _ = rank(batch, "--model", str(model), "--lambda", "0", "--diversify-depth", "3")
+    code, result, _ = rank(batch, "--model", str(sample_model), "--lambda", "0", "--diversify-depth", "3")
     assert code == 0 and result["summary"]["count"] == len(batch["recommendations"])
     tail = [r["ml_score"] for r in result["recommendations"][3:]]
     assert tail == sorted(tail, reverse=True)
-    _, full, _ = rank(batch, "--model", str(model), "--lambda", "0")
+    _, full, _ = rank(batch, "--model", str(sample_model), "--lambda", "0")
     assert [r["recommendation_id"] for r in full["recommendations"][:3]] == [
         r["recommendation_id"] for r in result["recommendations"][:3]
     ]
 
 
-def test_one_failing_batch_costs_only_its_line(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_failing_batch_costs_only_its_line(sample_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch that makes ranking fail (here: memory, injected for lists over 20 items) is ranked
     alone and answered by its error; the other batches of its chunk are still answered."""
     import recctl.ranking
@@ -370,7 +349,7 @@ def test_one_failing_batch_costs_only_its_line(model: Path, monkeypatch: pytest.
     batches = sample_batches(6)
     long_batch = {**batches[0], "recommendations": [r for b in batches[:3] for r in b["recommendations"]]}
     lines = [json.dumps(b) for b in batches[3:]] + [json.dumps(long_batch), json.dumps(batches[1])]
-    code, out, err = run("rank", "--ndjson", "--model", str(model), input="\n".join(lines) + "\n")
+    code, out, err = run("rank", "--ndjson", "--model", str(sample_model), input="\n".join(lines) + "\n")
     assert code == 1
     assert len(out.splitlines()) == 4
     assert "Error: line 4: $: could not be ranked (MemoryError: injected)" in err
@@ -406,27 +385,27 @@ def peak_rss(args: list[str], stdin: Path, stdout: Path) -> tuple[int, int]:
 
 def big_batch(size: int) -> dict[str, Any]:
     """``size`` recommendations of the sample catalog (ids made unique) under one assessment."""
-    catalog = [json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()]
+    catalog = [json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()]
     items = [
         {**catalog[i % len(catalog)], "recommendation_id": f"r{i}", "assessment_id": "a"} for i in range(size)
     ]
     return {"assessment": sample_batches(1)[0]["assessment"], "recommendations": items}
 
 
-def test_memory_grows_linearly_with_one_big_batch(model: Path, tmp_path: Path) -> None:
+def test_memory_grows_linearly_with_one_big_batch(sample_model: Path, tmp_path: Path) -> None:
     """10,000 recommendations in one batch (an n x n similarity would be 800 MB per array)."""
     batch = tmp_path / "big.json"
     batch.write_text(json.dumps(big_batch(10_000)))
     out = tmp_path / "out.json"
     for options in (["--top-k", "10"], ["--no-diversity"], []):
-        code, megabytes = peak_rss(["rank", str(batch), "--model", str(model), *options], batch, out)
+        code, megabytes = peak_rss(["rank", str(batch), "--model", str(sample_model), *options], batch, out)
         assert code == 0
         result = json.loads(out.read_text())
         assert result["summary"]["count"] == (10 if "--top-k" in options else 10_000)
         assert megabytes < 600, f"rank {options} peaked at {megabytes} MB"
 
 
-def test_one_large_line_does_not_drag_its_chunk(model: Path, tmp_path: Path) -> None:
+def test_one_large_line_does_not_drag_its_chunk(sample_model: Path, tmp_path: Path) -> None:
     """100 batches of 11 and one of 1,000 in one chunk: each line answered, memory as for its own size."""
     small = sample_batches(100)
     lines = [json.dumps(b) for b in small[:50]] + [json.dumps(big_batch(1_000))]
@@ -434,7 +413,7 @@ def test_one_large_line_does_not_drag_its_chunk(model: Path, tmp_path: Path) -> 
     stream = tmp_path / "mixed.ndjson"
     stream.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.ndjson"
-    code, megabytes = peak_rss(["rank", "--ndjson", "--model", str(model), "-"], stream, out)
+    code, megabytes = peak_rss(["rank", "--ndjson", "--model", str(sample_model), "-"], stream, out)
     assert code == 0
     answers = [json.loads(line) for line in out.read_text().splitlines()]
     assert [a["summary"]["count"] for a in answers] == [len(b["recommendations"]) for b in small[:50]] + [

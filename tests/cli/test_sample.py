@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
-from recctl.cli import app
+from builders import run
 
 FILES = ("assessments.ndjson", "recommendations.ndjson", "interactions.ndjson")
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_default_out_is_a_new_directory_not_sample_data(tmp_path: Path) -> None:

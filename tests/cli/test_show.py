@@ -5,16 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from builders import SAMPLE_DATA, run
 
-from recctl.cli import app
-
-SAMPLE_BATCH = Path(__file__).resolve().parents[2] / "sample_data" / "rank_batch.json"
-
-
-def run(*args: str, input: str | None = None, columns: int = 80) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), input=input, env={"COLUMNS": str(columns)})
-    return result.exit_code, result.stdout, result.stderr
+SAMPLE_BATCH = SAMPLE_DATA / "rank_batch.json"
 
 
 def ranked(*options: str) -> str:

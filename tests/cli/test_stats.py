@@ -8,28 +8,23 @@ import json
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import builders
 import polars as pl
 import pytest
-from builders import interaction, recommendation, write_ndjson
+from builders import SAMPLE_DATA, interaction, recommendation, write_ndjson
 from mongo_server import with_database
-from typer.testing import CliRunner
 
-from recctl.cli import app
 from recctl.cli.stats import SortField
 from recctl.ingest import ingest
 from recctl.stats import METRICS, STATS_COLUMNS
 from recctl.stores import open_store
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 KINDS = ("assessments", "recommendations", "interactions")
-
-
-def run(*args: str, columns: int = 100) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)})
-    return result.exit_code, result.stdout, result.stderr
+run = partial(builders.run, columns=100)  # the tables here are read at 100 columns
 
 
 def fill(location: str, sources: dict[str, list[Path]]) -> None:
@@ -42,12 +37,10 @@ def fill(location: str, sources: dict[str, list[Path]]) -> None:
         store.close()
 
 
-@pytest.fixture(scope="module")
-def sample_files(tmp_path_factory: pytest.TempPathFactory) -> str:
+@pytest.fixture
+def sample_files(sample_store: Path) -> str:
     """The committed sample data in a file store (read-only for the tests)."""
-    location = str(tmp_path_factory.mktemp("sample") / "store")
-    fill(location, {kind: [SAMPLE / f"{kind}.ndjson"] for kind in KINDS})
-    return location
+    return str(sample_store)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +49,7 @@ def sample_mongo(mongo_server_uri: str, mongo_client: Any) -> Iterator[str]:
     database = "recctl_test_stats_sample"
     mongo_client.drop_database(database)
     location = with_database(mongo_server_uri, database)
-    fill(location, {kind: [SAMPLE / f"{kind}.ndjson"] for kind in KINDS})
+    fill(location, {kind: [SAMPLE_DATA / f"{kind}.ndjson"] for kind in KINDS})
     yield location
     mongo_client.drop_database(database)
 
@@ -136,7 +129,7 @@ def test_unknown_recommendation_exits_1(seed_store: str) -> None:
 
 # -- machine formats: valid and complete ----------------------------------------------------------
 def test_json_csv_ndjson_are_plain_and_complete(sample_files: str) -> None:
-    sample = pl.read_ndjson(SAMPLE / "interactions.ndjson", infer_schema_length=None)
+    sample = pl.read_ndjson(SAMPLE_DATA / "interactions.ndjson", infer_schema_length=None)
     rows = rows_of(sample_files)
     assert len(rows) == sample["recommendation_id"].n_unique() == 2015
     assert all(list(row) == list(STATS_COLUMNS) for row in rows)

@@ -6,18 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from builders import interaction, write_ndjson
-from typer.testing import CliRunner
+from builders import SAMPLE_WINDOW, interaction, run, write_ndjson
 
-from recctl.cli import app
-
-WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
-READERS = [["stats"], ["history", "user-1"], ["export", *WINDOW], ["train", *WINDOW]]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
+READERS = [["stats"], ["history", "user-1"], ["export", *SAMPLE_WINDOW], ["train", *SAMPLE_WINDOW]]
 
 
 def error_lines(err: str) -> list[str]:
@@ -98,7 +89,7 @@ def test_a_store_made_before_the_marker_still_opens(tmp_path: Path) -> None:
         "MONGO+SRV://cluster0.example.net/x",
     ],
 )
-@pytest.mark.parametrize("command", [["ingest", "interactions", "-"], ["stats"], ["train", *WINDOW]])
+@pytest.mark.parametrize("command", [["ingest", "interactions", "-"], ["stats"], ["train", *SAMPLE_WINDOW]])
 def test_an_unknown_uri_scheme_is_a_usage_error(tmp_path: Path, uri: str, command: list[str]) -> None:
     """``--store mongo://...`` created a local directory named ``mongo:``."""
     code, out, err = run("--store", uri, *command)

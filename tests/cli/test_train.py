@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
-from builders import LAMBDARANK_EXAMPLE_CONF
-from typer.testing import CliRunner
+from builders import LAMBDARANK_EXAMPLE_CONF, RECORD_KINDS, SAMPLE_DATA, SAMPLE_WINDOW, Training, run
 
 from recctl.cli import app
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "sample_data"
-WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
 TRAIN_CONF = [f"{name}={value}" for name, value in LAMBDARANK_EXAMPLE_CONF.items()]
 
 
@@ -22,25 +19,12 @@ def flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("train") / "store"
-    for kind in ("assessments", "recommendations", "interactions"):
-        assert run("-q", "--store", str(store), "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
-    return store
-
-
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """6 assessments, 149 interactions: above --min-interactions, far too little to learn from."""
     folder = tmp_path_factory.mktemp("tiny")
     assert run("-q", "sample", "--out", str(folder / "data"), "--assessments", "6", "--seed", "1")[0] == 0
-    for kind in ("assessments", "recommendations", "interactions"):
+    for kind in RECORD_KINDS:
         code = run(
             "-q", "--store", str(folder / "store"), "ingest", kind, str(folder / "data" / f"{kind}.ndjson")
         )
@@ -80,11 +64,8 @@ def test_lightgbm_example_reproduces_its_ndcg(lightgbm_example: Path, tmp_path: 
     assert low < result["model"]["ndcg@10"] < high
 
 
-def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: Path) -> None:
-    model = tmp_path / "models" / "ranker.txt"
-    code, out, err = run("--store", str(sample_store), "train", *WINDOW, "--model", str(model), "--json")
-    assert code == 0, err
-    summary = json.loads(out)
+def test_sample_model_beats_the_confidence_order(sample_store: Path, sample_training: Training) -> None:
+    model, summary, err = sample_training  # recctl train --json with the defaults, on the sample window
     assert summary["status"] == "trained"
     assert {
         "examples",
@@ -109,7 +90,7 @@ def test_sample_model_beats_the_confidence_order(sample_store: Path, tmp_path: P
         "--store",
         str(sample_store),
         "train",
-        *WINDOW,
+        *SAMPLE_WINDOW,
         "--model",
         str(model),
         "--evaluate-only",
@@ -128,7 +109,7 @@ def test_same_seed_same_model_text(sample_store: Path, tmp_path: Path) -> None:
             "--store",
             str(sample_store),
             "train",
-            *WINDOW,
+            *SAMPLE_WINDOW,
             "--seed",
             "7",
             "--model",
@@ -163,15 +144,18 @@ def test_too_little_data_exits_3(sample_store: Path, tmp_path: Path) -> None:
     assert summary["status"] == "insufficient_data" and "at least 100" in summary["message"]
 
 
-def test_failed_gate_exits_4_and_keeps_the_old_model(sample_store: Path, tmp_path: Path) -> None:
-    model = tmp_path / "ranker.txt"
-    assert run("-q", "--store", str(sample_store), "train", *WINDOW, "--model", str(model))[0] == 0
+def test_failed_gate_exits_4_and_keeps_the_old_model(
+    sample_store: Path, sample_model: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "ranker.txt"  # the model in place: the sample model's bundle
+    shutil.copyfile(sample_model, model)
+    shutil.copyfile(sample_model.with_suffix(".meta.json"), tmp_path / "ranker.meta.json")
     before = model.read_bytes(), (tmp_path / "ranker.meta.json").read_bytes()
     code, out, err = run(
         "--store",
         str(sample_store),
         "train",
-        *WINDOW,
+        *SAMPLE_WINDOW,
         "--model",
         str(model),
         "--num-boost-round",
@@ -204,7 +188,7 @@ def test_evaluate_refuses_a_model_with_other_features(
         str(model),
     )
     assert code == 0
-    code, _, err = run("--store", str(sample_store), "evaluate", *WINDOW, "--model", str(model))
+    code, _, err = run("--store", str(sample_store), "evaluate", *SAMPLE_WINDOW, "--model", str(model))
     assert code == 1
     assert err.startswith("Error: model") and "trained on other features" in err
     assert err.count("\n") == 1
@@ -228,7 +212,7 @@ def test_json_is_a_flag_on_every_command_with_a_summary(sample_store: Path, tmp_
         "--store",
         str(sample_store),
         "train",
-        *WINDOW,
+        *SAMPLE_WINDOW,
         "--num-boost-round",
         "3",
         "--model",
@@ -238,7 +222,9 @@ def test_json_is_a_flag_on_every_command_with_a_summary(sample_store: Path, tmp_
     assert code == 0, err
     assert out.count("\n") == 1 and json.loads(out)["status"] == "trained"  # stdout: the JSON alone
     assert "NDCG" in err and "Model saved" in err  # the human report: stderr
-    assert run("--store", str(sample_store), "train", *WINDOW, "--json", str(tmp_path / "s.json"))[0] == 2
+    assert (
+        run("--store", str(sample_store), "train", *SAMPLE_WINDOW, "--json", str(tmp_path / "s.json"))[0] == 2
+    )
 
 
 def test_unknown_lightgbm_parameter_is_a_usage_error_before_any_data_is_read(tmp_path: Path) -> None:
@@ -269,7 +255,7 @@ def test_arguments_are_checked_before_the_data_is_read(sample_store: Path, tmp_p
         f"{tmp_path / 'a-file'} is a file, not a directory",
     }
     for model, message in bad_models.items():
-        code, out, err = run(*store, "train", *WINDOW, "--model", model, "--json")
+        code, out, err = run(*store, "train", *SAMPLE_WINDOW, "--model", model, "--json")
         assert code == 1, err
         assert err.startswith(f"Error: {message}") and err.count("\n") == 1, err
         assert "Retrieved" not in err  # refused before the training data was read
@@ -280,15 +266,19 @@ def test_arguments_are_checked_before_the_data_is_read(sample_store: Path, tmp_p
         }
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file", "m42"]  # no probe left behind
     assert list((tmp_path / "m42").iterdir()) == []
-    code, _, err = run(*store, "train", *WINDOW, "--min-ndcg", "1.5", "--model", str(tmp_path / "m.txt"))
+    code, _, err = run(
+        *store, "train", *SAMPLE_WINDOW, "--min-ndcg", "1.5", "--model", str(tmp_path / "m.txt")
+    )
     assert code == 2 and "--min-ndcg" in err and not (tmp_path / "m.txt").exists()
-    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", "--model", str(tmp_path / "none.txt"))
+    code, out, err = run(
+        *store, "train", *SAMPLE_WINDOW, "--evaluate-only", "--model", str(tmp_path / "none.txt")
+    )
     assert code == 1 and err.startswith("Error: no model at") and "Retrieved" not in err
 
 
 def test_data_that_is_not_a_learning_to_rank_set_says_so(tmp_path: Path) -> None:
     code, _, err = run(
-        "-q", "train", "--data", str(SAMPLE / "interactions.ndjson"), "--model", str(tmp_path / "m")
+        "-q", "train", "--data", str(SAMPLE_DATA / "interactions.ndjson"), "--model", str(tmp_path / "m")
     )
     assert code == 1
     assert "interactions.ndjson is JSON (NDJSON or a JSON array), not a learning-to-rank set" in err
@@ -300,21 +290,25 @@ def test_data_that_is_not_a_learning_to_rank_set_says_so(tmp_path: Path) -> None
 
 def test_json_failures_are_json_too(sample_store: Path, tmp_path: Path) -> None:
     missing = str(tmp_path / "none.txt")
-    code, out, err = run("--store", str(sample_store), "evaluate", *WINDOW, "--model", missing, "--json")
+    code, out, err = run(
+        "--store", str(sample_store), "evaluate", *SAMPLE_WINDOW, "--model", missing, "--json"
+    )
     assert code == 1 and err.startswith("Error: no model at")
     assert json.loads(out) == {
         "status": "error",
         "message": err[len("Error: ") :].strip(),
         "model_path": missing,
     }
-    code, out, err = run("--store", str(tmp_path / "nothing"), "train", *WINDOW, "--json")
+    code, out, err = run("--store", str(tmp_path / "nothing"), "train", *SAMPLE_WINDOW, "--json")
     assert code == 1 and json.loads(out)["status"] == "error" and "no store at" in json.loads(out)["message"]
 
 
 def test_a_gate_judged_on_too_few_validation_groups_is_not_a_pass(tiny_store: Path, tmp_path: Path) -> None:
     model = tmp_path / "m.txt"
     store = ["--store", str(tiny_store)]
-    code, out, err = run(*store, "train", *WINDOW, "--fail-below-baseline", "--model", str(model), "--json")
+    code, out, err = run(
+        *store, "train", *SAMPLE_WINDOW, "--fail-below-baseline", "--model", str(model), "--json"
+    )
     assert code == 3, err  # the constant model "beat" the confidence order on its 1 validation group
     summary = json.loads(out)
     assert summary["status"] == "insufficient_data"
@@ -324,7 +318,7 @@ def test_a_gate_judged_on_too_few_validation_groups_is_not_a_pass(tiny_store: Pa
     assert err.strip().splitlines()[-1] == f"Error: {summary['message']}"
     assert list(tmp_path.iterdir()) == []  # refused before training: no model, no rejected model
     code, _, err = run(
-        *store, "train", *WINDOW, "--min-ndcg", "0.5", "--min-valid-groups", "2", "--model", str(model)
+        *store, "train", *SAMPLE_WINDOW, "--min-ndcg", "0.5", "--min-valid-groups", "2", "--model", str(model)
     )
     assert code == 3 and "at least 2 are needed" in err
 
@@ -333,23 +327,25 @@ def test_a_model_without_a_split_is_not_a_pass(tiny_store: Path, tmp_path: Path)
     model = tmp_path / "m.txt"
     store = ["--store", str(tiny_store)]
     gates = ["--fail-below-baseline", "--min-ndcg", "0.1", "--min-valid-groups", "1"]
-    code, out, err = run(*store, "train", *WINDOW, *gates, "--model", str(model), "--json")
+    code, out, err = run(*store, "train", *SAMPLE_WINDOW, *gates, "--model", str(model), "--json")
     assert code == 3, err
     assert json.loads(out)["status"] == "insufficient_data"
     assert "Error: the trained model has no split (every tree is a single leaf, all gains 0)" in err
     assert list(tmp_path.iterdir()) == []
     # without a gate, training is as it was: the model is written, with a warning
     for extra in ([], ["--validation-split", "0"]):
-        code, out, err = run(*store, "train", *WINDOW, *extra, "--model", str(model), "--json")
+        code, out, err = run(*store, "train", *SAMPLE_WINDOW, *extra, "--model", str(model), "--json")
         assert code == 0 and json.loads(out)["status"] == "trained", err
         assert "Warning: the model has no split" in err
     assert json.loads((tmp_path / "m.meta.json").read_text())["splits"] == 0
     # ... and the gates of --evaluate-only do not pass it either
-    code, out, err = run(*store, "train", *WINDOW, "--evaluate-only", *gates, "--model", str(model), "--json")
+    code, out, err = run(
+        *store, "train", *SAMPLE_WINDOW, "--evaluate-only", *gates, "--model", str(model), "--json"
+    )
     assert code == 3 and "Error: the model has no split" in err
     assert json.loads(out)["status"] == "insufficient_data"
     code, _, err = run(
-        *store, "train", *WINDOW, "--evaluate-only", "--fail-below-baseline", "--model", str(model)
+        *store, "train", *SAMPLE_WINDOW, "--evaluate-only", "--fail-below-baseline", "--model", str(model)
     )
     assert code == 3 and "judged on 1 validation group(s)" in err
 
@@ -357,9 +353,11 @@ def test_a_model_without_a_split_is_not_a_pass(tiny_store: Path, tmp_path: Path)
 def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path: Path) -> None:
     store = ["--store", str(tmp_path / "store")]
     for kind in ("recommendations", "interactions"):  # the assessments catalog was forgotten
-        assert run("-q", *store, "ingest", kind, str(SAMPLE / f"{kind}.ndjson"))[0] == 0
+        assert run("-q", *store, "ingest", kind, str(SAMPLE_DATA / f"{kind}.ndjson"))[0] == 0
     model = tmp_path / "m.txt"
-    code, out, err = run(*store, "train", *WINDOW, "--num-boost-round", "5", "--model", str(model), "--json")
+    code, out, err = run(
+        *store, "train", *SAMPLE_WINDOW, "--num-boost-round", "5", "--model", str(model), "--json"
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["empty_feature_groups"] == ["assessment", "cross"]
@@ -372,7 +370,7 @@ def test_training_without_assessments_warns_of_the_empty_feature_groups(tmp_path
     meta = json.loads((tmp_path / "m.meta.json").read_text())
     assert meta["empty_feature_groups"] == ["assessment", "cross"]
     assert meta["feature_coverage"] == summary["feature_coverage"]
-    code, out, err = run(*store, "export", *WINDOW, "--out", str(tmp_path / "set"), "--json")
+    code, out, err = run(*store, "export", *SAMPLE_WINDOW, "--out", str(tmp_path / "set"), "--json")
     assert code == 0 and json.loads(out)["empty_feature_groups"] == ["assessment", "cross"]
     assert "Warning: all 13 assessment features" in " ".join(err.split())
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())

@@ -93,6 +93,7 @@ def test_file_store_survives_kill_9_at_random_points(big_log: Log, tmp_path: Pat
 
 
 @pytest.mark.mongo
+@pytest.mark.slow
 def test_mongo_store_survives_kill_9_at_random_points(small_log: Log, mongo_uri: str, tmp_path: Path) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)

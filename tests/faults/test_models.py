@@ -19,37 +19,12 @@ from typing import Any
 import lightgbm
 import numpy as np
 import pytest
+from builders import SAMPLE_DATA, SAMPLE_WINDOW
 
 import recctl.model
 from faults.processes import start
 from recctl.features import FEATURE_NAMES
-from recctl.ingest import ingest
 from recctl.model import load_bundle, meta_path_for, save_bundle
-from recctl.stores import open_store
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-WINDOW = ["--since", "2025-09-01", "--until", "2025-11-01"]
-
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models") / "store"
-    store = open_store(root)
-    try:
-        for kind in ("assessments", "recommendations", "interactions"):
-            ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")], rejects_path=root.parent / f"{kind}.rej")
-    finally:
-        store.close()
-    return root
-
-
-@pytest.fixture(scope="module")
-def good_model(sample_store: Path) -> Path:
-    model = sample_store.parent / "good" / "ranker.txt"
-    process = start(["-q", "--store", str(sample_store), "train", *WINDOW, "--model", str(model)])
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err
-    return model
 
 
 def other_features_model(path: Path, _text: str) -> None:
@@ -98,12 +73,14 @@ DAMAGES: dict[str, tuple[Callable[[Path, str], None], str]] = {
 
 
 @pytest.fixture(scope="module")
-def broken_bundles(good_model: Path) -> dict[str, Path]:
-    text = good_model.read_text()
+def broken_bundles(sample_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each damage done to a copy of the sample model's bundle."""
+    text = sample_model.read_text()
+    folder = tmp_path_factory.mktemp("broken")
     bundles = {}
     for number, (name, (damage, _)) in enumerate(DAMAGES.items()):
-        path = good_model.parent.parent / f"broken-{number}" / "ranker.txt"
-        save_bundle(text, json.loads(meta_path_for(good_model).read_text()), path)
+        path = folder / f"broken-{number}" / "ranker.txt"
+        save_bundle(text, json.loads(meta_path_for(sample_model).read_text()), path)
         damage(path, text)
         bundles[name] = path
     return bundles
@@ -124,7 +101,7 @@ def test_broken_bundles_exit_1_with_one_line(
     before = {name: snapshot(broken_bundles[name].parent) for name in names}
     processes = {}
     for name in names:
-        args = ["-q", "--store", str(sample_store), *command.split(), *WINDOW]
+        args = ["-q", "--store", str(sample_store), *command.split(), *SAMPLE_WINDOW]
         processes[name] = start([*args, "--model", str(broken_bundles[name])])
     failures = []
     for name, process in processes.items():
@@ -161,7 +138,7 @@ def test_parallel_trainings_leave_one_whole_bundle(sample_store: Path, tmp_path:
         processes = [
             start(
                 [
-                    *("-q", "--store", str(sample_store), "train", *WINDOW, "--model", str(model)),
+                    *("-q", "--store", str(sample_store), "train", *SAMPLE_WINDOW, "--model", str(model)),
                     *("--num-boost-round", str(5 + 10 * number + round_), "--early-stopping-rounds", "0"),
                 ]
             )
@@ -244,17 +221,20 @@ def multiclass_model(path: Path, good_model: Path) -> None:
     save_bundle(text, json.loads(meta_path_for(good_model).read_text()), path)
 
 
-def test_rank_falls_back_on_broken_bundles(broken_bundles: dict[str, Path], good_model: Path) -> None:
+@pytest.mark.slow
+def test_rank_falls_back_on_broken_bundles(
+    broken_bundles: dict[str, Path], sample_model: Path, tmp_path: Path
+) -> None:
     """Every damage: rank answers by confidence (exit 0, one warning); --require-model exits 1."""
-    batch = str(SAMPLE / "rank_batch.json")
-    unhashed = good_model.parent.parent / "unhashed" / "ranker.txt"
-    save_bundle(good_model.read_text(), json.loads(meta_path_for(good_model).read_text()), unhashed)
+    batch = str(SAMPLE_DATA / "rank_batch.json")
+    unhashed = tmp_path / "unhashed" / "ranker.txt"
+    save_bundle(sample_model.read_text(), json.loads(meta_path_for(sample_model).read_text()), unhashed)
     meta = json.loads(meta_path_for(unhashed).read_text())
     del meta["model_sha256"]
     meta_path_for(unhashed).write_text(json.dumps(meta))
-    corrupt_a_tree(unhashed, good_model.read_text())
-    multiclass = good_model.parent.parent / "multiclass" / "ranker.txt"
-    multiclass_model(multiclass, good_model)
+    corrupt_a_tree(unhashed, sample_model.read_text())
+    multiclass = tmp_path / "multiclass" / "ranker.txt"
+    multiclass_model(multiclass, sample_model)
     bundles = {
         **broken_bundles,
         "a corrupted tree and no model_sha256": unhashed,

@@ -76,6 +76,7 @@ def test_unreachable_at_start_is_one_line_within_5_s(tmp_path: Path, small_log: 
     assert not (tmp_path / "export").exists() and not (tmp_path / "model.txt").exists()
 
 
+@pytest.mark.slow
 def test_server_stopped_mid_ingest_then_restarted(server: Server, small_log: Log, tmp_path: Path) -> None:
     args = ["-q", "--store", server.uri, "ingest", "interactions", str(small_log.path), "--json"]
     args += ["--rejects", str(tmp_path / "rejects.ndjson")]

@@ -16,13 +16,12 @@ from urllib.parse import quote
 
 import pymongo
 import pytest
+from builders import run
 from mongo_server import free_port, server_uri, start_secantus, stop, wait_until_ready
-from typer.testing import CliRunner
 
 import recctl
 import recctl.stores.mongo
 from faults.processes import RECCTL, start, summary
-from recctl.cli import app
 from recctl.errors import StoreError
 from recctl.sample import generate_sample
 from recctl.stores import open_store, redact
@@ -136,9 +135,9 @@ def test_tls_options_reach_pymongo_untouched(
     assert leaks(str(failure.value)) == []
     source = tmp_path / "in.ndjson"
     source.write_text("{}\n")
-    result = CliRunner().invoke(app, ["--store", uri, "ingest", "interactions", str(source)])
-    assert result.exit_code == 1
-    assert leaks(result.stdout + result.stderr) == []
+    code, out, err = run("--store", uri, "ingest", "interactions", str(source))
+    assert code == 1
+    assert leaks(out + err) == []
     assert len(Recorder.calls) == 2
     for args, kwargs in Recorder.calls:
         assert args == (uri,) and args[0] is not None
@@ -179,6 +178,7 @@ def files_under(*roots: Path) -> dict[Path, str]:
 
 
 @pytest.mark.mongo
+@pytest.mark.slow
 def test_a_password_never_appears_in_output_files_or_models(auth_server: str, tmp_path: Path) -> None:
     """Ingest, export, train, evaluate and failures, against a server that checks the password,
     with --verbose: the password is in none of the output and none of the files written."""
