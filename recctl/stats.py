@@ -39,8 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import polars as pl
 
 from recctl.errors import NotFoundError
-from recctl.labels import INTERACTION_TYPES
-from recctl.records import SCHEMAS, RecordKind, as_utc
+from recctl.records import INTERACTION_TYPES, SCHEMAS, RecordKind, as_utc
 
 if TYPE_CHECKING:
     from recctl.stores.base import Store

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from recctl.cli import app
 from recctl.ingest import ingest
-from recctl.labels import INTERACTION_TYPES
+from recctl.records import INTERACTION_TYPES
 from recctl.stats import RECENT_COLUMNS
 from recctl.stores import open_store
 
