@@ -17,6 +17,7 @@ from recctl.errors import InputError
 from recctl.formats.chunks import BOM, Nested, RawChunk, chunk_frame
 
 BLOCK_BYTES = 16 << 20
+"""NDJSON is read this many bytes at a time and split into lines (a longer line spans blocks)."""
 
 
 def _parse_json_objects(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
