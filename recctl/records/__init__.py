@@ -46,7 +46,7 @@ from recctl.records.schema import (
     STRING_LIST,
     USUAL_CATEGORIES,
     UTC_MS,
-    Kind,
+    KindSchema,
     RecordKind,
 )
 from recctl.records.timestamps import as_utc, parse_timestamp, parse_timestamps
@@ -82,7 +82,7 @@ __all__ = [
     "STRING_LIST",
     "USUAL_CATEGORIES",
     "UTC_MS",
-    "Kind",
+    "KindSchema",
     "RecordKind",
     "ValidationResult",
     "as_utc",

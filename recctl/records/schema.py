@@ -84,7 +84,7 @@ ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 @dataclass(frozen=True)
-class Kind:
+class KindSchema:
     """One record kind as stored: its columns, key and required fields.
 
     ``row_name`` names a record of the kind in a rejection (``looks like an interaction row``);
@@ -100,21 +100,21 @@ class Kind:
     flattened: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
 
 
-KINDS: dict[RecordKind, Kind] = {
-    "interactions": Kind(
+KINDS: dict[RecordKind, KindSchema] = {
+    "interactions": KindSchema(
         INTERACTION_SCHEMA,
         key="event_id",
         required=("recommendation_id", "user_id", "interaction_type", "timestamp"),
         row_name="an interaction row",
         flattened={"context": ("position", "propensity")},
     ),
-    "recommendations": Kind(
+    "recommendations": KindSchema(
         RECOMMENDATION_SCHEMA,
         key="recommendation_id",
         required=("recommendation_id", "assessment_id", "category", "confidence_score"),
         row_name="a recommendation row",
     ),
-    "assessments": Kind(
+    "assessments": KindSchema(
         ASSESSMENT_SCHEMA,
         key="assessment_id",
         required=("assessment_id",),
