@@ -22,15 +22,24 @@ from typing import Any
 
 import polars as pl
 
-from recctl.records import ASSESSMENT_SCHEMA, RECOMMENDATION_SCHEMA, USUAL_CATEGORIES
+from recctl.records import (
+    ASSESSMENT_SCHEMA,
+    CLOUD_PROVIDERS,
+    COMPANY_SIZES,
+    LEVELS,
+    PRIORITIES,
+    PRIORITY_CATEGORIES,
+    RECOMMENDATION_SCHEMA,
+    USUAL_CATEGORIES,
+)
 
 FEATURE_SET_VERSION = "recctl-fs-1"
 
-PRIORITY_CATEGORIES = USUAL_CATEGORIES[:6]  # the weights an assessment usually carries
-PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
-LEVELS = {"low": 0.0, "medium": 1.0, "high": 2.0}
-PRIORITY_LEVELS = {"low": 0.0, "medium": 1.0, "high": 2.0, "critical": 3.0}
-COMPANY_SIZES = {"startup": 0.0, "small": 1.0, "medium": 2.0, "large": 3.0, "enterprise": 4.0}
+# The ordinal value of each level: low 0, medium 1, high 2; priorities low 0 .. critical 3;
+# company sizes startup 0 .. enterprise 4.
+LEVEL_ORDINALS = {name: float(i) for i, name in enumerate(LEVELS)}
+PRIORITY_ORDINALS = {name: float(i) for i, name in enumerate(reversed(PRIORITIES))}
+COMPANY_SIZE_ORDINALS = {name: float(i) for i, name in enumerate(COMPANY_SIZES)}
 GROUP = "query_id"
 
 
@@ -87,8 +96,8 @@ def _own_category_priority() -> pl.Expr:
 
 def _registry() -> list[Feature]:
     rec, asm, cross, within = "recommendation", "assessment", "cross", "list"
-    effort = _level("implementation_effort", LEVELS)
-    size = _level("asm_company_size", COMPANY_SIZES)
+    effort = _level("implementation_effort", LEVEL_ORDINALS)
+    size = _level("asm_company_size", COMPANY_SIZE_ORDINALS)
     features = [
         Feature(
             "confidence_score",
@@ -114,12 +123,14 @@ def _registry() -> list[Feature]:
             "implementation_time_days", rec, "days to implement", lambda: _col("implementation_time_days")
         ),
         Feature("effort_level", rec, "implementation effort: low 0, medium 1, high 2", lambda: effort),
-        Feature("risk_level", rec, "risk: low 0, medium 1, high 2", lambda: _level("risk_level", LEVELS)),
+        Feature(
+            "risk_level", rec, "risk: low 0, medium 1, high 2", lambda: _level("risk_level", LEVEL_ORDINALS)
+        ),
         Feature(
             "priority_level",
             rec,
             "priority: low 0, medium 1, high 2, critical 3",
-            lambda: _level("priority", PRIORITY_LEVELS),
+            lambda: _level("priority", PRIORITY_ORDINALS),
         ),
         Feature("services_count", rec, "how many cloud services it touches", lambda: _list_len("services")),
         Feature("tags_count", rec, "how many tags it has", lambda: _list_len("tags")),
@@ -140,7 +151,7 @@ def _registry() -> list[Feature]:
         Feature(
             f"provider_{p}", rec, f"1 if the cloud provider is {p}", partial(_one_hot, "cloud_provider", p)
         )
-        for p in PROVIDERS
+        for p in CLOUD_PROVIDERS
     ]
     features += [
         Feature("company_size_level", asm, "company size: startup 0 .. enterprise 4", lambda: size),
@@ -311,7 +322,7 @@ def _registry() -> list[Feature]:
             "priority_rank",
             within,
             "rank of priority level in the list (1 = most urgent)",
-            lambda: _rank_in_list(_level("priority", PRIORITY_LEVELS)),
+            lambda: _rank_in_list(_level("priority", PRIORITY_ORDINALS)),
         ),
         Feature(
             "effort_rank",

@@ -33,8 +33,6 @@ from recctl.errors import InputError
 if TYPE_CHECKING:
     import polars as pl
 
-INTERACTION_TYPES = ("view", "click", "implement", "save", "share", "rate", "dismiss")
-
 
 @dataclass(frozen=True)
 class LabelPolicy:

@@ -34,7 +34,42 @@ import numpy as np
 import polars as pl
 
 from recctl.errors import OutputExistsError
-from recctl.records import USUAL_CATEGORIES
+from recctl.records import (
+    CLOUD_PROVIDERS,
+    COMPANY_SIZES,
+    INTERACTION_TYPES,
+    LEVELS,
+    PRIORITIES,
+    PRIORITY_CATEGORIES,
+    USUAL_CATEGORIES,
+)
+from recctl.sample_vocabulary import (
+    AGENT_BY_CATEGORY,
+    ARCHITECTURE,
+    BENEFITS,
+    CATEGORY_SEVERITY,
+    CATEGORY_SHARES,
+    COMPANY_SIZE_SHARES,
+    COMPLIANCE,
+    COST,
+    EFFORT_AVERSION_BY_SIZE,
+    FRAMEWORKS,
+    INDUSTRIES,
+    INDUSTRY_FRAMEWORK_ODDS,
+    INDUSTRY_PRIORITY_TILT,
+    MEDIAN_BUDGET_BY_SIZE,
+    PERFORMANCE,
+    PRIMARY_PROVIDER_SHARES,
+    PRIMARY_PROVIDERS,
+    PROVIDER_PHRASES,
+    RELIABILITY,
+    RISKS,
+    SCALABILITY,
+    SECURITY,
+    SERVICES,
+    TITLES,
+    WORKLOAD_TYPES,
+)
 
 __all__ = ["SampleSummary", "generate_sample"]
 
@@ -44,190 +79,6 @@ BLOCK_ASSESSMENTS = 2000
 MODEL_VERSION = "confidence-v1"
 VARIANT = "control"
 
-CATEGORIES = USUAL_CATEGORIES
-CATEGORY_SHARES = (0.18, 0.16, 0.14, 0.10, 0.12, 0.10, 0.10, 0.10)
-#: The categories that have a weight in ``assessment.priorities`` (in this order).
-PRIORITY_KEYS = CATEGORIES[:6]
-COST, SECURITY, PERFORMANCE, SCALABILITY, RELIABILITY, COMPLIANCE, ARCHITECTURE, MONITORING = range(8)
-COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
-COMPANY_SIZE_SHARES = (0.22, 0.26, 0.24, 0.16, 0.12)
-MEDIAN_BUDGET_BY_SIZE = (4_000.0, 15_000.0, 60_000.0, 250_000.0, 1_000_000.0)
-#: Utility lost per effort level (low=0, medium=1, high=2): small companies dislike high effort.
-EFFORT_AVERSION_BY_SIZE = (0.50, 0.38, 0.15, 0.0, -0.05)
-INDUSTRIES = (
-    "fintech",
-    "healthcare",
-    "retail",
-    "saas",
-    "manufacturing",
-    "media",
-    "education",
-    "government",
-    "logistics",
-    "gaming",
-)
-#: Extra priority weight per industry, columns in PRIORITY_KEYS order.
-INDUSTRY_PRIORITY_TILT = np.array(
-    [
-        [0.0, 0.30, 0.0, 0.0, 0.15, 0.30],  # fintech
-        [0.0, 0.25, 0.0, 0.0, 0.10, 0.40],  # healthcare
-        [0.20, 0.0, 0.15, 0.20, 0.0, 0.0],  # retail
-        [0.10, 0.10, 0.15, 0.25, 0.10, 0.0],  # saas
-        [0.25, 0.0, 0.0, 0.0, 0.20, 0.0],  # manufacturing
-        [0.15, 0.0, 0.30, 0.20, 0.0, 0.0],  # media
-        [0.30, 0.10, 0.0, 0.0, 0.0, 0.10],  # education
-        [0.0, 0.30, 0.0, 0.0, 0.10, 0.35],  # government
-        [0.20, 0.0, 0.10, 0.10, 0.25, 0.0],  # logistics
-        [0.0, 0.0, 0.35, 0.25, 0.10, 0.0],  # gaming
-    ]
-)
-FRAMEWORKS = ("SOC2", "HIPAA", "PCI-DSS", "GDPR", "ISO27001")
-#: Probability that an assessment of each industry requires each framework (FRAMEWORKS order).
-INDUSTRY_FRAMEWORK_ODDS = np.array(
-    [
-        [0.70, 0.02, 0.85, 0.40, 0.30],  # fintech
-        [0.40, 0.90, 0.10, 0.30, 0.20],  # healthcare
-        [0.20, 0.0, 0.75, 0.40, 0.10],  # retail
-        [0.70, 0.10, 0.15, 0.45, 0.25],  # saas
-        [0.15, 0.0, 0.05, 0.20, 0.45],  # manufacturing
-        [0.20, 0.0, 0.20, 0.40, 0.05],  # media
-        [0.15, 0.05, 0.05, 0.35, 0.05],  # education
-        [0.30, 0.10, 0.05, 0.30, 0.50],  # government
-        [0.20, 0.0, 0.10, 0.25, 0.35],  # logistics
-        [0.10, 0.0, 0.30, 0.40, 0.05],  # gaming
-    ]
-)
-CLOUD_PROVIDERS = ("aws", "azure", "gcp")
-PRIMARY_PROVIDER_SHARES = (0.50, 0.28, 0.22)
-REC_PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
-PROVIDER_PHRASES = ("AWS", "Azure", "Google Cloud", "every cloud", "third-party services")
-WORKLOAD_TYPES = (
-    "web_applications",
-    "apis",
-    "batch_processing",
-    "data_analytics",
-    "machine_learning",
-    "streaming",
-    "databases",
-    "microservices",
-)
-PRIORITY_LEVELS = ("critical", "high", "medium", "low")
-LEVELS = ("low", "medium", "high")
-INTERACTION_TYPES = ("view", "click", "implement", "save", "share", "rate", "dismiss")
-
-#: Service names by recommendation provider (REC_PROVIDERS order), 8 each.
-SERVICES = (
-    ("EC2", "S3", "RDS", "Lambda", "CloudWatch", "IAM", "KMS", "EKS"),
-    (
-        "Virtual Machines",
-        "Blob Storage",
-        "SQL Database",
-        "Functions",
-        "Monitor",
-        "Entra ID",
-        "Key Vault",
-        "AKS",
-    ),
-    (
-        "Compute Engine",
-        "Cloud Storage",
-        "Cloud SQL",
-        "Cloud Run",
-        "Cloud Monitoring",
-        "IAM",
-        "Cloud KMS",
-        "GKE",
-    ),
-    ("Kubernetes", "Terraform", "Prometheus", "Grafana", "Vault", "Istio", "ArgoCD", "OpenTelemetry"),
-    ("Cloudflare", "Datadog", "Snowflake", "MongoDB Atlas", "Okta", "PagerDuty", "Fastly", "Splunk"),
-)
-#: Title per category (CATEGORIES order), 4 variants each.
-TITLES = (
-    (
-        "Right-size compute instances",
-        "Buy reserved capacity",
-        "Move cold data to archive storage",
-        "Shut down idle environments",
-    ),
-    (
-        "Enforce least-privilege IAM",
-        "Encrypt data at rest",
-        "Enable threat detection",
-        "Rotate secrets automatically",
-    ),
-    (
-        "Add a caching layer",
-        "Tune database indexes",
-        "Put static assets on a CDN",
-        "Profile hot request paths",
-    ),
-    (
-        "Enable autoscaling",
-        "Adopt managed Kubernetes",
-        "Partition the main database",
-        "Queue background work",
-    ),
-    (
-        "Deploy across availability zones",
-        "Automate backups and restores",
-        "Add health checks and failover",
-        "Run chaos experiments",
-    ),
-    (
-        "Centralise audit logging",
-        "Map controls to the framework",
-        "Automate evidence collection",
-        "Classify sensitive data",
-    ),
-    (
-        "Split the monolith into services",
-        "Adopt infrastructure as code",
-        "Standardise landing zones",
-        "Introduce an event bus",
-    ),
-    (
-        "Set up SLO dashboards",
-        "Add distributed tracing",
-        "Alert on error budgets",
-        "Consolidate log pipelines",
-    ),
-)
-#: Benefit phrases per category (CATEGORIES order), 4 each.
-BENEFITS = (
-    ("lower monthly bill", "predictable spend", "less waste", "better unit economics"),
-    (
-        "smaller attack surface",
-        "faster incident response",
-        "protected customer data",
-        "fewer credentials leaked",
-    ),
-    ("lower latency", "higher throughput", "better user experience", "fewer timeouts"),
-    ("handles traffic spikes", "elastic capacity", "room to grow", "less manual scaling"),
-    ("higher uptime", "faster recovery", "fewer outages", "tested disaster recovery"),
-    ("audit readiness", "fewer compliance findings", "clear control ownership", "lower regulatory risk"),
-    ("faster delivery", "cleaner boundaries", "repeatable environments", "less coupling"),
-    ("faster detection", "clear service health", "fewer pager alerts", "shorter outages"),
-)
-RISKS = (
-    "migration downtime",
-    "team learning curve",
-    "temporary cost increase",
-    "configuration drift",
-    "vendor lock-in",
-    "performance regression",
-)
-AGENT_BY_CATEGORY = (
-    "cost_optimization_agent",
-    "security_agent",
-    "performance_agent",
-    "cloud_engineer_agent",
-    "infrastructure_agent",
-    "compliance_agent",
-    "cto_agent",
-    "mlops_agent",
-)
-#: How much more often the old system's agents marked each category critical (CATEGORIES order).
-CATEGORY_SEVERITY = (0.0, 0.8, 0.1, 0.0, 0.4, 0.6, -0.2, -0.3)
 
 #: Shares of 1, 2, 3 and 4 sessions per assessment.
 SESSION_COUNT_SHARES = (0.20, 0.30, 0.30, 0.20)
@@ -449,7 +300,7 @@ class _Population:
         user_of_assessment = rng.permutation(
             np.repeat(np.arange(users_used), owned[:users_used])[:assessments]
         )
-        taste = rng.normal(0.0, 0.2, size=(users_used, len(CATEGORIES)))
+        taste = rng.normal(0.0, 0.2, size=(users_used, len(USUAL_CATEGORIES)))
         return cls(user_of_assessment, taste, users_used, max(4, len(str(users_used))))
 
 
@@ -491,16 +342,16 @@ def _draw_assessments(
     budget = np.asarray(MEDIAN_BUDGET_BY_SIZE)[size] * rng.lognormal(0.0, 0.5, size=n)
     spend = budget * rng.uniform(0.4, 1.2, size=n)
 
-    priorities = rng.beta(2.0, 2.5, size=(n, len(PRIORITY_KEYS))) + INDUSTRY_PRIORITY_TILT[industry]
+    priorities = rng.beta(2.0, 2.5, size=(n, len(PRIORITY_CATEGORIES))) + INDUSTRY_PRIORITY_TILT[industry]
     priorities[:, 0] += np.where(size <= 1, 0.15, 0.0)  # small companies watch the bill
     priorities = np.round(np.clip(priorities, 0.0, 1.0), 2)
 
     frameworks = rng.random((n, len(FRAMEWORKS))) < INDUSTRY_FRAMEWORK_ODDS[industry]
     frameworks[:, 4] |= (size == 4) & (rng.random(n) < 0.3)  # enterprises add ISO27001
 
-    providers = np.zeros((n, len(CLOUD_PROVIDERS)), dtype=bool)
-    providers[np.arange(n), rng.choice(len(CLOUD_PROVIDERS), size=n, p=PRIMARY_PROVIDER_SHARES)] = True
-    providers |= rng.random((n, len(CLOUD_PROVIDERS))) < (0.08 + 0.06 * size)[:, None]
+    providers = np.zeros((n, len(PRIMARY_PROVIDERS)), dtype=bool)
+    providers[np.arange(n), rng.choice(len(PRIMARY_PROVIDERS), size=n, p=PRIMARY_PROVIDER_SHARES)] = True
+    providers |= rng.random((n, len(PRIMARY_PROVIDERS))) < (0.08 + 0.06 * size)[:, None]
 
     workloads = rng.random((n, len(WORKLOAD_TYPES))) < 0.25
     workloads[np.arange(n), rng.integers(0, len(WORKLOAD_TYPES), size=n)] = True
@@ -535,10 +386,10 @@ def _assessment_frame(assessments: dict[str, np.ndarray], user_id_width: int) ->
             "monthly_budget": assessments["monthly_budget"],
             "current_monthly_spend": assessments["current_monthly_spend"],
             "priorities": pl.DataFrame(
-                {key: assessments["priorities"][:, j] for j, key in enumerate(PRIORITY_KEYS)}
+                {key: assessments["priorities"][:, j] for j, key in enumerate(PRIORITY_CATEGORIES)}
             ).to_struct(),
             "compliance_requirements": _flags_to_lists(FRAMEWORKS, assessments["frameworks"]),
-            "cloud_providers": _flags_to_lists(CLOUD_PROVIDERS, assessments["providers"]),
+            "cloud_providers": _flags_to_lists(PRIMARY_PROVIDERS, assessments["providers"]),
             "workload_types": _flags_to_lists(WORKLOAD_TYPES, assessments["workloads"]),
             "created_at": _iso_utc(assessments["created_ms"], milliseconds=False),
         }
@@ -558,7 +409,7 @@ def _draw_recommendations(
     slot = np.arange(len(owner)) - first_of_owner[owner]
     n = len(owner)
 
-    category = rng.choice(len(CATEGORIES), size=n, p=CATEGORY_SHARES)
+    category = rng.choice(len(USUAL_CATEGORIES), size=n, p=CATEGORY_SHARES)
     # Provider: mostly one the assessment uses; sometimes "multi", a provider it does not use, or "other".
     providers = assessments["providers"][owner]
     own_pick = _random_true_column(rng, providers)
@@ -596,7 +447,7 @@ def _draw_recommendations(
     time_low = np.array([1, 7, 30])[effort]
     time_high = np.array([7, 30, 90])[effort]
     risk = np.clip(effort + rng.choice([-1, 0, 1], size=n, p=[0.25, 0.5, 0.25]), 0, 2)
-    # The agents' urgency: 0 below -0.9 .. 3 above 0.9; PRIORITY_LEVELS runs critical..low, so flip.
+    # The agents' urgency: 0 below -0.9 .. 3 above 0.9; PRIORITIES runs critical..low, so flip.
     urgency = np.digitize(
         np.asarray(CATEGORY_SEVERITY)[category] + rng.normal(0.0, 1.0, size=n), [-0.9, 0.1, 1.1]
     )
@@ -636,21 +487,21 @@ def _recommendation_frame(
         {
             "recommendation_id": _recommendation_ids(assessments["number"][owner], recommendations["slot"]),
             "assessment_id": _prefixed_ids("asm-", assessments["number"][owner], 6),
-            "category": _lookup(CATEGORIES, category),
+            "category": _lookup(USUAL_CATEGORIES, category),
             "confidence_score": recommendations["confidence_score"],
             "title_base": _lookup(
                 [title for titles in TITLES for title in titles],
                 category * 4 + recommendations["title_variant"],
             ),
             "framework": _lookup((*FRAMEWORKS, None), np.where(framework >= 0, framework, len(FRAMEWORKS))),
-            "priority": _lookup(PRIORITY_LEVELS, recommendations["priority"]),
+            "priority": _lookup(PRIORITIES, recommendations["priority"]),
             "roi_potential": recommendations["roi_potential"],
             "estimated_monthly_savings": recommendations["estimated_monthly_savings"],
             "estimated_cost": recommendations["estimated_cost"],
             "implementation_effort": _lookup(LEVELS, recommendations["effort"]),
             "implementation_time_days": recommendations["implementation_time_days"],
             "risk_level": _lookup(LEVELS, recommendations["risk"]),
-            "cloud_provider": _lookup(REC_PROVIDERS, provider),
+            "cloud_provider": _lookup(CLOUD_PROVIDERS, provider),
             "provider_phrase": _lookup(PROVIDER_PHRASES, provider),
             "services": _picked_lists(
                 [service for services in SERVICES for service in services],
@@ -734,7 +585,7 @@ def _true_utility(
     owner = recommendations["owner"]
     category = recommendations["category"]
     priorities = assessments["priorities"][owner]
-    # CATEGORIES order: the six weights given, then architecture and monitoring derived from them.
+    # USUAL_CATEGORIES order: the six weights given, then architecture and monitoring derived from them.
     weights = np.column_stack(
         [priorities, priorities[:, [PERFORMANCE, SCALABILITY]].mean(axis=1), priorities[:, RELIABILITY]]
     )
@@ -747,8 +598,8 @@ def _true_utility(
 
     provider = recommendations["provider"]
     uses = assessments["providers"][owner]
-    is_multi = provider == REC_PROVIDERS.index("multi")
-    single = provider < len(CLOUD_PROVIDERS)  # aws, azure or gcp
+    is_multi = provider == CLOUD_PROVIDERS.index("multi")
+    single = provider < len(PRIMARY_PROVIDERS)  # aws, azure or gcp
     uses_rec_provider = single & uses[np.arange(len(provider)), np.where(single, provider, 0)]
     multi_cloud = uses.sum(axis=1) >= 2
     provider_term = np.select(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import polars as pl
 
 from recctl.errors import NotFoundError
-from recctl.labels import INTERACTION_TYPES
+from recctl.records import INTERACTION_TYPES
 from recctl.stores.base import COUNT_COLUMNS, COUNTS_SCHEMA, LABEL_UNIT, RECENT_SCHEMA, InteractionFilter
 
 if TYPE_CHECKING:

@@ -62,7 +62,7 @@ def test_invalid_utf8_line_is_rejected_alone(tmp_path: Path) -> None:
 
 
 def test_line_numbers_continue_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("recctl.formats.BLOCK_BYTES", 64)
+    monkeypatch.setattr("recctl.formats.ndjson.BLOCK_BYTES", 64)
     path = tmp_path / "events.ndjson"
     path.write_text("".join(json.dumps(interaction(event_id=f"e-{i}")) + "\n" for i in range(50)))
     frame, _ = read_all(str(path), chunk_rows=7)

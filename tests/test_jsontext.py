@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recctl.jsontext import UNSURE, dumps, dumps_text, try_loads
-from recctl.ranking import MAX_NESTING, BatchError, parse_json
+from recctl.jsontext import MAX_NESTING, UNSURE, BatchError, dumps, dumps_text, parse_json, try_loads
 
 integers = st.one_of(
     st.integers(-(2**53), 2**53),

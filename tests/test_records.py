@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recctl.labels import DEFAULT_POLICY
-from recctl.records import _KEY_PATTERN, RecordKind, unknown_key_pattern, validate
+from recctl.records import RecordKind, unknown_key_pattern, validate
+from recctl.records.scan import KEY_PATTERN
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
 
@@ -226,7 +227,7 @@ def test_unknown_key_pattern_matches_exactly_the_keys_outside_the_names(
 ) -> None:
     """One regex scan gives the answer of extracting every key (at any depth) and looking it up."""
     texts = [json.dumps(item, separators=separators, ensure_ascii=ascii_only) for item in objects]
-    extracted = {key for text in texts for key in re.findall(_KEY_PATTERN, text)}
+    extracted = {key for text in texts for key in re.findall(KEY_PATTERN, text)}
     expected = any(key not in known for key in extracted)
     assert pl.Series(texts).str.contains(unknown_key_pattern(frozenset(known))).any() == expected
 

@@ -16,8 +16,7 @@ from polars.testing import assert_frame_equal
 
 from recctl.errors import NotFoundError, RecctlError
 from recctl.ingest import ingest
-from recctl.labels import INTERACTION_TYPES
-from recctl.records import SCHEMAS
+from recctl.records import INTERACTION_TYPES, SCHEMAS
 from recctl.stats import COUNT_COLUMNS, RECENT_COLUMNS, STATS_COLUMNS, recommendation_stats, user_history
 from recctl.stores import open_store
 

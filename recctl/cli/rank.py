@@ -83,8 +83,8 @@ def rank_command(
     Without a usable model the batch is ranked by confidence_score (one warning on stderr).
     """
     from recctl.errors import InputError
-    from recctl.jsontext import dumps
-    from recctl.ranking import BatchError, RankedLines, Ranker, RankOptions, parse_json
+    from recctl.jsontext import BatchError, dumps, parse_json
+    from recctl.ranking import RankedLines, Ranker, RankOptions
 
     options = settings(ctx)
     if errors == LineErrors.inline and not ndjson:

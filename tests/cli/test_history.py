@@ -11,7 +11,7 @@ from pathlib import Path
 import builders
 import pytest
 
-from recctl.labels import INTERACTION_TYPES
+from recctl.records import INTERACTION_TYPES
 from recctl.stats import RECENT_COLUMNS
 
 USER = "user-0139"  # the sample's busiest user: 116 interactions

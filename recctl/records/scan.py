@@ -1,0 +1,213 @@
+"""Reading records' JSON text with polars: top-level fields, unknown fields, ids that are not ids.
+
+Validation reads every field of a chunk from one ``read_ndjson`` over its JSON texts
+(:func:`top_level_texts`), and falls back to exact JSON-path lookups only where the reader refuses
+a text. The regular expressions here check the shape of JSON text without decoding it: a list of
+strings and an object of numbers (on the compact text polars writes back), an object key (on the
+text as given).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from recctl.records.schema import CONTEXT_FIELDS
+
+JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
+KEY_PATTERN = r'[{,]\s*"((?:[^"\\]|\\.)*)"\s*:'  # an object key: the text after `{` or `,`
+STRING_LIST_RE = rf"^\[(?:{JSON_STRING}(?:,{JSON_STRING})*)?\]$"
+NUMBER_OBJECT_RE = rf"^\{{(?:{JSON_STRING}:{JSON_NUMBER}(?:,{JSON_STRING}:{JSON_NUMBER})*)?\}}$"
+
+
+def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Mark rows that are not one JSON object, and read the top-level ``fields`` as text.
+
+    Returns ``chunk`` (with ``json`` null and ``error`` set for every row that is not one JSON
+    object) and the :func:`top_level_texts` of the good rows. Readers hand NDJSON lines over
+    unchecked; when every line is fine this costs the one ``read_ndjson`` that reading the fields
+    needs anyway. Only a chunk with a bad line pays for a line-by-line look that names it.
+    """
+    schema: dict[str, pl.DataType] = {field: pl.String() for field in fields} or {"\x00probe": pl.String()}
+    json_text = chunk["json"]
+    present = json_text.is_not_null()
+    if not present.any() or (parsed := read_objects(json_text.filter(present), schema)) is None:
+        canonical = json_text.str.json_path_match("$")
+        is_object = json_text.str.strip_chars_start().str.starts_with("{") & canonical.str.starts_with("{")
+        problem = (
+            pl.DataFrame({"json": json_text, "canonical": canonical, "is_object": is_object})
+            .select(
+                pl.when(pl.col("json").is_null())
+                .then(None)
+                .when(pl.col("canonical").is_null())
+                .then(pl.lit("invalid JSON"))
+                .when(~pl.col("is_object").fill_null(False))
+                .then(pl.lit("not a JSON object"))
+            )
+            .to_series()
+        )
+        chunk = chunk.with_columns(
+            pl.coalesce(pl.col("error"), problem).alias("error"),
+            pl.when(problem.is_null()).then(pl.col("json")).alias("json"),
+        )
+        return chunk, top_level_texts(chunk["json"], fields)
+    return chunk, spread_rows(parsed.rename({field: f"__top__{field}" for field in fields}), present)
+
+
+# Text that a JSON boolean or a JSON number other than an integer could be read as (``true``,
+# ``1.5``, ``1e+22``). An integer reads as digits, and digits are an id whatever their JSON type
+# was, so they do not match (one regex: it runs on every id of every row).
+_MAYBE_NOT_AN_ID = r"^(?:true|false|-?inf|NaN|-?[0-9]+[.eE+-][0-9.eE+-]*)$"
+
+
+def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series | None:
+    """Per row, whether ``key`` of the JSON object in ``objects`` is a boolean or a number that is
+    not an integer (so not an id); None when no row is.
+
+    ``values`` is the key's text as the JSON reader gives it: a string and a boolean (or number)
+    of the same spelling read alike, so only the rows whose text could be a boolean or a
+    non-integral number are parsed again, with typed probes (a string never fits them). That is
+    rarely any row: ids are seldom ``"true"`` or ``"1.5"``.
+    """
+    suspect = values.str.contains(_MAYBE_NOT_AN_ID).fill_null(False)
+    if not suspect.any():
+        return None
+    rows = objects.filter(suspect)
+    body = (rows.str.join("\n").item() or "").encode()
+    try:
+        boolean = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Boolean()}, ignore_errors=True)[key]
+        number = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Float64()}, ignore_errors=True)[key]
+        if boolean.len() != rows.len() or number.len() != rows.len():
+            raise ValueError("row count changed")
+    except (pl.exceptions.PolarsError, ValueError):
+        typed = [json.loads(text).get(key) for text in rows.to_list()]  # rare: exact, row by row
+        boolean = pl.Series([v if isinstance(v, bool) else None for v in typed], dtype=pl.Boolean)
+        number = pl.Series(
+            [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in typed],
+            dtype=pl.Float64,
+        )
+    bad = boolean.is_not_null() | (number.is_not_null() & (~number.is_finite() | (number != number.floor())))
+    return suspect.scatter(suspect.arg_true(), bad.fill_null(False))
+
+
+def read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """One ``read_ndjson`` over the texts (one object each), or None if polars refuses any of them."""
+    body = json_text.str.join("\n").item() or ""
+    try:
+        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=schema)
+    except pl.exceptions.PolarsError:
+        return None
+    return parsed if parsed.height == json_text.len() else None
+
+
+def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame:
+    """Columns ``__top__<field>``: each field's value as text, all fields from one parse.
+
+    Strings come unquoted, numbers as written, objects and arrays as JSON text; absent or null
+    values are null, and so is every field of a row whose ``json`` is null. One
+    ``read_ndjson`` over the chunk costs about as much as a single JSON-path lookup per field.
+    """
+    names = {field: f"__top__{field}" for field in fields}
+    valid = json_text.is_not_null()
+    schema: dict[str, pl.DataType] = {field: pl.String() for field in fields}
+    parsed = read_objects(json_text.filter(valid), schema) if valid.any() else pl.DataFrame(schema=schema)
+    if parsed is None:
+        # The reader refused something the path lookups accept: take the slower, exact route.
+        return pl.DataFrame({names[f]: json_text.str.json_path_match(f"$.{f}") for f in fields})
+    return spread_rows(parsed.rename(names), valid)
+
+
+def spread_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
+    """Rows of ``parsed`` (one per true value of ``valid``) placed at those positions, nulls elsewhere."""
+    if parsed.height == valid.len():
+        return parsed
+    positions = pl.DataFrame({"__row": valid.arg_true().cast(pl.Int64)}).hstack(parsed)
+    return (
+        pl.DataFrame({"__row": pl.int_range(0, valid.len(), eager=True, dtype=pl.Int64)})
+        .join(positions, on="__row", how="left", maintain_order="left")
+        .drop("__row")
+    )
+
+
+def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
+    """Per row, a JSON object of the top-level fields not in ``known`` (null when there are none).
+
+    Vectorised through polars' JSON decoder. When the unknown fields of a chunk have conflicting
+    types across rows (which polars cannot put in one column), the chunk falls back to ``json``.
+    """
+    if json_text.len() == 0:
+        return pl.Series("extra", [], dtype=pl.String)
+    # Cheap pre-check on the text: when no key at any depth is outside the known names, no row has
+    # unknown top-level fields and the full decode below can be skipped. One regex scan, no
+    # extraction (extracting every key took ten times as long).
+    if not json_text.str.contains(unknown_key_pattern(frozenset(known | set(CONTEXT_FIELDS)))).any():
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
+    try:
+        decoded = json_text.str.json_decode(infer_schema_length=None)
+    except pl.exceptions.PolarsError:
+        return _extra_fields_slow(json_text, known)
+    if not isinstance(decoded.dtype, pl.Struct):
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
+    # Columns by position, never pl.col(name): a key may be "*" or "^...$", which pl.col expands.
+    unknown = [index for index, field in enumerate(decoded.dtype.fields) if field.name not in known]
+    if not unknown:
+        return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
+    members = decoded.struct.unnest().select(pl.nth(unknown))
+    pieces = [
+        pl.when(pl.nth(index).is_not_null()).then(
+            pl.struct(pl.nth(index)).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+        )
+        for index in range(len(unknown))
+    ]
+    joined = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+    return members.select(
+        pl.when(joined.str.len_bytes() > 0)
+        .then(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+        .alias("extra")
+    ).to_series()
+
+
+@functools.cache
+def unknown_key_pattern(known: frozenset[str]) -> str:
+    """A regex matching an object key (``"name":`` after ``{`` or ``,``) whose name is not in ``known``.
+
+    The regex has no lookahead, so "not one of these names" is spelled out over the names' trie:
+    at each point the key may end early, take a character no name continues with, or follow a
+    name. A key written with escapes counts as unknown (the caller then decodes and finds out).
+    """
+    if not all(name.isidentifier() for name in known):
+        raise ValueError("known names must be identifiers")
+    trie: dict[str, Any] = {}
+    for name in known:
+        node = trie
+        for char in name:
+            node = node.setdefault(char, {})
+        node[""] = {}  # the end of a name
+    any_char = r'(?:[^"\\]|\\.)'
+
+    def rest(node: dict[str, Any]) -> str:
+        continuations = sorted(char for char in node if char)
+        options = [f"{char}{rest(node[char])}" for char in continuations]
+        options.append(rf'(?:[^"\\{"".join(continuations)}]|\\.){any_char}*')  # leaves every name
+        if "" not in node:
+            options.append("")  # ends before a name does
+        return "(?:" + "|".join(options) + ")"
+
+    return rf'[{{,]\s*"{rest(trie)}"\s*:'
+
+
+def _extra_fields_slow(json_text: pl.Series, known: set[str]) -> pl.Series:
+    # Fallback for chunks whose unknown fields mix types; polars has no per-row dynamic-key decode.
+    values = []
+    for text in json_text.to_list():
+        unknown = (
+            {k: v for k, v in json.loads(text).items() if k not in known and v is not None} if text else {}
+        )
+        values.append(json.dumps(unknown, ensure_ascii=False, separators=(",", ":")) if unknown else None)
+    return pl.Series("extra", values, dtype=pl.String)

@@ -1,0 +1,279 @@
+"""The rules of each record kind: one ``validate_*`` function per kind, and :func:`validate`.
+
+Each ``validate_*`` function takes a :class:`~recctl.formats.RawChunk` frame and returns the valid
+rows in the stored (canonical) shape of :mod:`recctl.records.schema` plus the rejected rows with
+one reason each, by stating its kind's rules to a :class:`~recctl.records.rules.Rules` engine in
+the field order of the schema (a row's reason is its first failing rule).
+
+Values are read from the record's JSON with JSON-path lookups, so a number given as a string
+(``"42.5"``, as every CSV cell is) is accepted as that number, and an integer id is stored as its
+decimal text. Nested values (``context``, ``priorities``, lists) may be real JSON or, in CSV, JSON
+text in a cell. Unknown top-level fields are kept as a JSON object in the ``extra`` column; an
+unknown field whose value is ``null`` is the same as an absent one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from recctl.jsontext import dumps_text
+from recctl.labels import DEFAULT_POLICY, LabelPolicy
+from recctl.records.rules import Rules, ValidationResult
+from recctl.records.scan import JSON_NUMBER, NUMBER_OBJECT_RE
+from recctl.records.schema import (
+    ASSESSMENT_SCHEMA,
+    CLOUD_PROVIDERS,
+    COMPANY_SIZES,
+    CONTEXT_FIELDS,
+    INTERACTION_SCHEMA,
+    INTERACTION_TYPES,
+    LEVELS,
+    PRIORITIES,
+    RECOMMENDATION_SCHEMA,
+    RecordKind,
+)
+
+_INTERACTION_FIELDS = (
+    "event_id",
+    "recommendation_id",
+    "user_id",
+    "interaction_type",
+    "interaction_value",
+    "timestamp",
+    "assessment_id",
+    "context",
+)
+
+
+def derive_event_ids(keys: pl.DataFrame) -> pl.Series:
+    """Deterministic event ids for interactions that came without one.
+
+    The id is ``d-`` + the first 24 hex digits of BLAKE2b over recommendation_id, user_id,
+    interaction_type, timestamp (UTC ms), interaction_value and context.session_id. hashlib is used
+    row by row on purpose: polars' own hash is documented as unstable across versions, and these ids
+    must stay the same across upgrades so that re-ingesting an old log adds nothing.
+    """
+    joined = keys.select(
+        pl.concat_str(
+            [
+                pl.col("recommendation_id"),
+                pl.col("user_id"),
+                pl.col("interaction_type"),
+                pl.col("timestamp").dt.epoch("ms").cast(pl.String),
+                pl.col("interaction_value").map_batches(_format_floats, return_dtype=pl.String).fill_null(""),
+                pl.col("session_id").fill_null(""),
+            ],
+            separator="\x1f",
+        )
+    ).to_series()
+    return pl.Series(
+        "event_id",
+        ["d-" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() for key in joined.to_list()],
+        dtype=pl.String,
+    )
+
+
+def _format_floats(values: pl.Series) -> pl.Series:
+    """Shortest round-trip text of each float (Python's repr), stable across polars versions."""
+    return pl.Series([None if v is None else repr(float(v)) for v in values.to_list()], dtype=pl.String)
+
+
+def validate_interactions(
+    chunk: pl.DataFrame,
+    policy: LabelPolicy,
+    *,
+    now: datetime | None = None,
+    overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
+) -> ValidationResult:
+    """Validate interaction records; the stored ``label`` comes from the label policy."""
+    now = now or datetime.now(UTC)
+    rules = Rules(chunk, _INTERACTION_FIELDS, overrides=overrides)
+    if guard:
+        rules.guard("interactions")
+    rules.string("event_id", identifier=True)
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("user_id", required=True, identifier=True)
+    rules.enum("interaction_type", INTERACTION_TYPES, required=True)
+    interaction_type = rules.typed["interaction_type"]
+    value = rules.number("interaction_value")
+    rules.check(
+        (interaction_type == "rate") & value.is_null() & pl.col("__interaction_value").is_null(),
+        "interaction_value: required for rate (1..5 stars)",
+    )
+    rules.check(
+        (interaction_type == "rate") & ((value < 1) | (value > 5)),
+        "interaction_value: rate must be 1..5 stars",
+    )
+    rules.check((interaction_type == "view") & (value < 0), "interaction_value: view seconds must be >= 0")
+    rules.typed["interaction_value"] = value
+    rules.timestamp("timestamp", required=True, now=now)
+    context = rules.json_object("context", CONTEXT_FIELDS)
+    rules.typed["context"] = pl.col(context)
+    rules.string("context.session_id", path="session_id", source=context)
+    rules.typed["session_id"] = rules.typed.pop("context.session_id")
+    # The stored column is Int64: a slot number past 2^53 is rejected, and nulled so the cast holds.
+    position = rules.number("position", source=context, low=0, high=2**53, label="context.position")
+    rules.check(
+        position.is_not_null() & (position != position.floor()), "context.position: must be an integer"
+    )
+    rules.typed["position"] = pl.when(position.is_finite() & (position.abs() <= 2**53)).then(position)
+    rules.typed["propensity"] = rules.number(
+        "propensity", source=context, low=0, low_exclusive=True, high=1, label="context.propensity"
+    )
+    for name in ("model_version", "variant"):
+        rules.string(f"context.{name}", path=name, source=context)
+        rules.typed[name] = rules.typed.pop(f"context.{name}")
+    rules.string("assessment_id", identifier=True)
+    rules.string("context.assessment_id", path="assessment_id", source=context, identifier=True)
+    rules.typed["assessment_id"] = pl.coalesce(
+        rules.typed["assessment_id"], rules.typed.pop("context.assessment_id")
+    )
+    rules.typed["label"] = policy.label_expr(interaction_type, value)
+    rules.extra([*_INTERACTION_FIELDS, "label"])
+    result = rules.result(INTERACTION_SCHEMA)
+    return ValidationResult(_fill_event_ids(result.records), result.rejects)
+
+
+def _fill_event_ids(records: pl.DataFrame) -> pl.DataFrame:
+    missing = records["event_id"].is_null()
+    if not missing.any():
+        return records
+    derived = derive_event_ids(records.filter(missing))
+    return records.with_columns(records["event_id"].scatter(missing.arg_true(), derived))
+
+
+def validate_recommendations(
+    chunk: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
+) -> ValidationResult:
+    """Validate recommendation catalog records."""
+    fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
+    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    if guard:
+        rules.guard("recommendations")
+    rules.string("recommendation_id", required=True, identifier=True)
+    rules.string("assessment_id", required=True, identifier=True)
+    rules.string("category", required=True)
+    rules.typed["category"] = rules.typed["category"].str.strip_chars().str.to_lowercase()
+    rules.typed["confidence_score"] = rules.number("confidence_score", required=True, low=0, high=1)
+    rules.string("title")
+    rules.string("description")
+    rules.enum("priority", PRIORITIES)
+    rules.typed["roi_potential"] = rules.number("roi_potential")
+    rules.typed["estimated_monthly_savings"] = rules.number("estimated_monthly_savings", low=0)
+    rules.typed["estimated_cost"] = rules.number("estimated_cost", low=0)
+    rules.enum("implementation_effort", LEVELS)
+    rules.typed["implementation_time_days"] = rules.number("implementation_time_days", low=0)
+    rules.enum("risk_level", LEVELS)
+    rules.enum("cloud_provider", CLOUD_PROVIDERS)
+    for name in ("services", "tags", "benefits", "risks"):
+        rules.string_list(name)
+    rules.string("agent_name")
+    rules.timestamp("created_at")
+    rules.extra(list(RECOMMENDATION_SCHEMA))
+    return rules.result(RECOMMENDATION_SCHEMA)
+
+
+def validate_assessments(
+    chunk: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
+) -> ValidationResult:
+    """Validate assessment catalog records."""
+    fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
+    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    if guard:
+        rules.guard("assessments")
+    rules.string("assessment_id", required=True, identifier=True)
+    rules.string("user_id", identifier=True)
+    rules.enum("company_size", COMPANY_SIZES)
+    rules.string("industry")
+    rules.typed["monthly_budget"] = rules.number("monthly_budget", low=0)
+    rules.typed["current_monthly_spend"] = rules.number("current_monthly_spend", low=0)
+    priorities = pl.col(rules.json_object("priorities")).str.json_path_match("$")  # compact, for the checks
+    weights = priorities.str.extract_all(rf":({JSON_NUMBER})").list.eval(
+        pl.element().str.strip_prefix(":").cast(pl.Float64, strict=False)
+    )
+    flat_numbers = priorities.str.contains(NUMBER_OBJECT_RE)
+    rules.check(priorities.is_not_null() & ~flat_numbers, "priorities: values must be numbers")
+    rules.check(
+        priorities.is_not_null() & ((weights.list.min() < 0) | (weights.list.max() > 1)),
+        "priorities: weights must be in 0..1",
+    )
+    rules.typed["priorities"] = priorities
+    for name in ("compliance_requirements", "cloud_providers", "workload_types"):
+        rules.string_list(name)
+    rules.typed["cloud_providers"] = rules.typed["cloud_providers"].list.eval(pl.element().str.to_lowercase())
+    rules.timestamp("created_at")
+    rules.extra(list(ASSESSMENT_SCHEMA))
+    return rules.result(ASSESSMENT_SCHEMA)
+
+
+def validate(
+    kind: RecordKind,
+    chunk: pl.DataFrame,
+    policy: LabelPolicy,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, pl.Series] | None = None,
+    guard: bool = True,
+) -> ValidationResult:
+    """Validate a chunk of records of ``kind``.
+
+    ``keep_extra=False`` skips collecting unknown fields (for catalogs, when the caller keeps the
+    original objects anyway, as ``rank`` does). ``overrides`` gives top-level values, as text,
+    that replace the records' own: ``rank`` keys every row to its batch this way. ``guard``
+    rejects rows that are records of another kind (``looks like a recommendation row``), the
+    protection against ingesting the wrong file (see :meth:`Rules.guard`).
+    """
+    if kind == "interactions":
+        return validate_interactions(chunk, policy, now=now, overrides=overrides, guard=guard)
+    if kind == "recommendations":
+        return validate_recommendations(
+            chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
+        )
+    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard)
+
+
+def validate_objects(
+    kind: RecordKind,
+    objects: Sequence[Any],
+    policy: LabelPolicy | None = None,
+    *,
+    now: datetime | None = None,
+    keep_extra: bool = True,
+    overrides: Mapping[str, Sequence[str]] | None = None,
+) -> ValidationResult:
+    """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
+
+    Each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`): a batch is small,
+    and going through the same validation as ``ingest`` keeps one definition of what a valid record
+    is. A value that is not an object is rejected with the reason ``not a JSON object``. The guard
+    against records of another kind is for files (``ingest``) and is off here.
+    """
+    raw = pl.Series("raw", [dumps_text(item) for item in objects], dtype=pl.String)
+    is_object = pl.col("raw").str.starts_with("{")  # the text is our own compact JSON: no need to re-parse
+    chunk = pl.DataFrame({"raw": raw}).select(
+        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("input_position"),
+        "raw",
+        pl.when(is_object).then(pl.col("raw")).alias("json"),
+        pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
+    )
+    series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
+    return validate(
+        kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series, guard=False
+    )
