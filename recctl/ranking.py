@@ -34,7 +34,8 @@ import numpy.typing as npt
 import polars as pl
 
 from recctl import native
-from recctl.diversity import DEFAULT_LAMBDA, DIVERSIFY_DEPTH, list_traits_of, mmr_many
+from recctl.defaults import DEFAULT_LAMBDA, DIVERSIFY_DEPTH
+from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.jsontext import UNSURE, dumps, orjson_writes, try_loads
@@ -249,6 +250,20 @@ class RankedLines:
     errors: list[str]
 
 
+class ExplainError(ModelError):
+    """The model cannot explain its scores (``explain``), e.g. linear trees have no SHAP values.
+
+    ``message(flag)`` names the ``explain`` option as ``flag`` spells it (the command line: its flag).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        return f"{flag('explain')}: {self.reason}" if flag else f"cannot explain the scores: {self.reason}"
+
+
 class Ranker:
     """Loads the model once and ranks batches; falls back to confidence order without a model.
 
@@ -372,7 +387,7 @@ class Ranker:
         try:
             self._rank_valid(valid, results, options)
         except ModelError:
-            raise  # the model's problem (e.g. --explain on linear trees), not the batch's
+            raise  # the model's problem (e.g. explaining linear trees), not the batch's
         except Exception as exc:  # isolated per batch below, or re-raised
             if not isolate_failures:
                 raise
@@ -483,7 +498,7 @@ class Ranker:
             try:
                 return self._scorer.contributions(matrix)
             except native.NativeError as exc:  # e.g. linear trees have no SHAP values
-                raise ModelError(f"--explain: {exc}") from None
+                raise ExplainError(str(exc)) from None
 
     def _document(
         self,
