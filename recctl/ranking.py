@@ -271,7 +271,8 @@ class Ranker:
     fallback. ``warning`` says why the fallback is in use (None when the model is).
     """
 
-    def __init__(self, model_path: Path, *, require_model: bool = False) -> None:
+    def __init__(self, model_path: str | Path, *, require_model: bool = False) -> None:
+        model_path = Path(model_path)
         self.bundle: ModelBundle | None = None
         self.warning: str | None = None
         self._scorer: native.NativeBooster | native.PackageBooster | None = None

@@ -22,13 +22,16 @@ import numpy.typing as npt
 
 from recctl import defaults
 from recctl.errors import InsufficientDataError, RecctlError
+from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.ltrdata import LtrData
 from recctl.metrics import bootstrap_interval, ndcg, random_scores
 
 if TYPE_CHECKING:
     import lightgbm
 
+    from recctl.dataset import TimeWindow
     from recctl.model import ModelBundle
+    from recctl.stores.base import Store
 
 Split = Literal["time", "group-random"]
 REPORT_K = (5, 10)
@@ -500,7 +503,7 @@ class Evaluation:
 
 
 def evaluate(
-    model_path: Path,
+    model_path: str | Path,
     training: TrainingData,
     *,
     ks: tuple[int, ...] = defaults.EVALUATE_K,
@@ -518,6 +521,7 @@ def evaluate(
     """
     from recctl.model import load_bundle
 
+    model_path = Path(model_path)
     bundle = load_bundle(model_path, expected_features=training.data.feature_names)
     judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
     orders = evaluate_orders(judged, score(bundle.booster(), judged), ks=ks, resamples=resamples, seed=seed)
@@ -579,12 +583,12 @@ class TrainingData:
 
 
 def data_from_store(
-    store: Any,
-    window: Any,
+    store: Store,
+    window: TimeWindow,
     *,
-    policy: Any,
-    min_interactions: int,
-    progress: Any = None,
+    policy: LabelPolicy = DEFAULT_POLICY,
+    min_interactions: int = defaults.MIN_INTERACTIONS,
+    progress: Callable[[str], None] | None = None,
 ) -> TrainingData:
     """The training set of ``window`` built from the store, in memory, by the same code as an export
     (:func:`recctl.dataset.build_training_set`, which says what ``policy`` and ``min_interactions``
@@ -603,15 +607,15 @@ def data_from_store(
 
 
 def data_from_path(
-    path: Any,
+    path: str | Path,
     *,
-    label_col: str,
-    group_col: str,
-    feature_cols: list[str] | None,
+    label_col: str = "grade",
+    group_col: str = "query_id",
+    feature_cols: list[str] | None = None,
     num_features: int | None = None,
 ) -> TrainingData:
-    """A learning-to-rank set read from a file or directory (recctl export, Parquet, or LibSVM;
-    see :func:`recctl.ltrdata.load_ltr`)."""
+    """A learning-to-rank set read from a file or directory: a recctl export, Parquet, or LibSVM
+    (:func:`recctl.ltrdata.load_ltr` says what the arguments do)."""
     from recctl.ltrdata import load_ltr
 
     data = load_ltr(
@@ -662,13 +666,18 @@ def model_meta(
 
 
 def save_model(
-    result: TrainResult, training: TrainingData, model_path: Path, *, gate_failures: Sequence[str] = ()
+    result: TrainResult,
+    training: TrainingData,
+    model_path: str | Path,
+    *,
+    gate_failures: Sequence[str] = (),
 ) -> ModelBundle:
     """Write a trained model and its meta to ``model_path``, or beside it as ``*.rejected.txt``
     when it failed quality gates (``gate_failures``, as the meta records them); returns the bundle
     written. The model at ``model_path`` is then left as it was."""
     from recctl.model import rejected_path_for, save_bundle
 
+    model_path = Path(model_path)
     model_text = result.model_text()
     status = "gate_failed" if gate_failures else "trained"
     failures = list(gate_failures)
