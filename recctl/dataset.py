@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 
+from recctl import defaults
 from recctl._version import __version__
 from recctl.atomic import write_atomically, write_text_atomically
 from recctl.errors import InputError, InsufficientDataError
@@ -44,7 +45,6 @@ from recctl.records import as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
-LEFT_OUT_REASONS = ("fewer_than_2_items", "all_grades_equal")
 INTERACTION_COLUMNS = [
     "event_id",
     "recommendation_id",
@@ -53,7 +53,48 @@ INTERACTION_COLUMNS = [
     "timestamp",
     "position",
 ]
-ID_COLUMNS = [GROUP, "recommendation_id", "label", "grade", "event_time", "position"]
+
+
+class TooFewInteractionsError(InsufficientDataError):
+    """The window holds fewer interactions than ``min_interactions``.
+
+    ``message(flag)`` names ``min_interactions`` as ``flag`` spells it (the command line: its flag).
+    """
+
+    def __init__(self, interactions: int, min_interactions: int, window: TimeWindow) -> None:
+        self.interactions = interactions
+        self.min_interactions = min_interactions
+        self.window = window
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        named = f" ({flag('min_interactions')})" if flag else ""
+        return (
+            f"only {self.interactions:,} interactions in the window {_describe(self.window)}; "
+            f"at least {self.min_interactions:,} are needed{named}"
+        )
+
+
+class OutputPathError(InputError):
+    """``out`` cannot hold a training set: a ``.parquet`` path that is a directory, another path that
+    is a file, or a folder that cannot be created (``reason`` then says why).
+
+    ``message(flag)`` names the ``out`` argument as ``flag`` spells it (the command line: its flag).
+    """
+
+    def __init__(self, out: Path, *, reason: str | None = None) -> None:
+        self.out = out
+        self.reason = reason
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        name = flag("out") if flag else None
+        subject = f"{name} {self.out}" if name else str(self.out)
+        if self.reason is not None:
+            return f"{subject}: {self.reason}"
+        if self.out.suffix == ".parquet":  # see output_paths
+            return f"{subject} is a directory; a .parquet {name or 'path'} names the file to write"
+        return f"{subject} exists and is not a directory (name a directory or a .parquet file)"
 
 
 @dataclass(frozen=True)
@@ -69,10 +110,10 @@ class TimeWindow:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
-        lookback_days: int = 90,
+        lookback_days: int = defaults.LOOKBACK_DAYS,
         now: datetime | None = None,
     ) -> TimeWindow:
-        """The window of ``--since/--until/--lookback-days``.
+        """The window ``since <= timestamp < until``.
 
         ``until`` defaults to now; ``since`` defaults to ``until - lookback_days`` and
         ``lookback_days=0`` means no lower bound. Naive datetimes are UTC.
@@ -147,13 +188,13 @@ def build_training_set(
     window: TimeWindow,
     *,
     policy: LabelPolicy = DEFAULT_POLICY,
-    min_interactions: int = 100,
+    min_interactions: int = defaults.MIN_INTERACTIONS,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingSet:
     """Read the window's interactions and the catalogs from ``store`` and build the training set.
 
-    Raises :class:`InsufficientDataError` (exit 3) when the window holds fewer than
-    ``min_interactions`` interactions or no usable query group.
+    Raises :class:`InsufficientDataError` when the window holds no usable query group, and
+    :class:`TooFewInteractionsError` (one) when it holds fewer than ``min_interactions`` interactions.
     """
     step = progress or (lambda _message: None)
     step("reading interactions")
@@ -161,10 +202,7 @@ def build_training_set(
         "interactions", since=window.since, until=window.until, columns=INTERACTION_COLUMNS
     )
     if interactions.height < min_interactions:
-        raise InsufficientDataError(
-            f"only {interactions.height:,} interactions in the window {_describe(window)}; "
-            f"at least {min_interactions:,} are needed (--min-interactions)"
-        )
+        raise TooFewInteractionsError(interactions.height, min_interactions, window)
     step("reading catalogs")
     recommendations = store.read("recommendations")
     assessments = store.read("assessments")
@@ -270,16 +308,16 @@ def _describe(window: TimeWindow) -> str:
 
 
 def output_paths(out: Path) -> tuple[Path, Path]:
-    """(Parquet path, manifest path) for ``--out``; :class:`InputError` when ``out`` cannot be one.
+    """(Parquet path, manifest path) for ``out``; :class:`OutputPathError` when ``out`` cannot be one.
 
-    Cheap, so commands call it before the work: a bad ``--out`` fails at once, not after the export.
+    Cheap, so commands call it before the work: a bad ``out`` fails at once, not after the export.
     """
     if out.suffix == ".parquet":
         if out.is_dir():
-            raise InputError(f"--out {out} is a directory; a .parquet --out names the file to write")
+            raise OutputPathError(out)
         return out, out.with_name(f"{out.stem}.manifest.json")
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory (name a directory or a .parquet file)")
+        raise OutputPathError(out)
     return out / "training_set.parquet", out / "manifest.json"
 
 
@@ -294,7 +332,8 @@ def write_training_set(training: TrainingSet, out: Path) -> tuple[Path, Path]:
     try:
         data_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--out {out}: cannot create {data_path.parent}: {exc.strerror or exc}") from None
+        reason = f"cannot create {data_path.parent}: {exc.strerror or exc}"
+        raise OutputPathError(out, reason=reason) from None
     manifest = {**training.manifest, "data_file": data_path.name}
     write_atomically(
         data_path, lambda tmp: training.frame.write_parquet(tmp, compression="zstd", statistics=True)

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from recctl.defaults import DEFAULT_LAMBDA, DIVERSIFY_DEPTH
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -62,9 +64,6 @@ WEIGHTS = {
 }
 EXACT_FIELDS = ("category", "cloud_provider", "priority", "implementation_effort")
 SET_FIELDS = ("services", "tags")
-DEFAULT_LAMBDA = 0.7
-DIVERSIFY_DEPTH = 100
-"""Slots MMR fills when no top-k is given, and how many items ``diversity`` covers at most."""
 DISCOUNTED_DEPTH = 10
 """Slots ``diversity_discounted`` covers."""
 

@@ -380,22 +380,6 @@ def candidates(
     ).select([pl.col(name).cast(dtype) for name, dtype in CANDIDATE_COLUMNS.items()])
 
 
-def batch_candidates(recommendations: pl.DataFrame, assessment: pl.DataFrame | None) -> pl.DataFrame:
-    """Candidates for one list (a rank batch): every recommendation gets the batch's assessment.
-
-    ``recommendations`` and ``assessment`` are validated frames (see
-    :func:`recctl.records.validate_objects`); ``assessment`` may be None or empty. The same join
-    as :func:`candidates`; :func:`compute_features` materialises the columns it is given.
-    """
-    context = (
-        assessment.head(1)
-        if assessment is not None and not assessment.is_empty()
-        else pl.DataFrame([pl.Series(name, [None], dtype=dtype) for name, dtype in ASSESSMENT_SCHEMA.items()])
-    ).with_columns(pl.lit("batch", dtype=pl.String).alias("assessment_id"))
-    keyed = recommendations.with_columns(pl.lit("batch", dtype=pl.String).alias("assessment_id"))
-    return candidates(keyed, context, query_id=pl.lit("batch", dtype=pl.String))
-
-
 def _priority_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """Helper columns from ``asm_priorities``: a weight per key, the own-category weight, the top weight.
 

@@ -14,74 +14,21 @@ equals the value LightGBM reports for the same data (to floating-point rounding)
 * a group with no relevant item (every grade 0, so the ideal DCG is 0) scores 1.0. Such groups are
   counted in :attr:`NdcgReport.groups_without_relevant`, because they lift the mean: a data set where
   many groups have nothing relevant looks better than it ranks.
-
-Metric names are parsed in one place, :func:`parse_metric` (``"ndcg@10"`` -> ``("ndcg", 10)``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "METRICS",
-    "NdcgReport",
-    "bootstrap_interval",
-    "ideal_scores",
-    "ndcg",
-    "ndcg_per_group",
-    "parse_metric",
-    "random_scores",
-]
+__all__ = ["NdcgReport", "bootstrap_interval", "ndcg", "random_scores"]
 
-METRICS = ("ndcg",)
-"""Metric names :func:`parse_metric` accepts."""
-
-_METRIC_PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*@\s*(\d+)\s*$")
 # Bound on the size of one block of the bootstrap index matrix (elements, i.e. 8 bytes each).
 _BOOTSTRAP_BLOCK = 1 << 22
 # The padded NDCG kernel is used while (groups x longest group) <= this x rows (+ a little).
 _PADDING_FACTOR = 2
-
-
-def parse_metric(name: str) -> tuple[str, int]:
-    """Split a metric name such as ``"ndcg@10"`` into its name and cut-off.
-
-    Parameters
-    ----------
-    name
-        ``<metric>@<k>``: a metric of :data:`METRICS` (case and surrounding spaces ignored) and a
-        cut-off ``k >= 1``.
-
-    Returns
-    -------
-    tuple[str, int]
-        The lowercase metric name and ``k``.
-
-    Raises
-    ------
-    ValueError
-        When the name is not of that form, the metric is unknown, or ``k`` is 0.
-
-    Examples
-    --------
-    >>> parse_metric("ndcg@10")
-    ('ndcg', 10)
-    >>> parse_metric(" NDCG@3 ")
-    ('ndcg', 3)
-    """
-    match = _METRIC_PATTERN.match(name)
-    if match is None:
-        raise ValueError(f"metric {name!r} is not of the form <name>@<k>, e.g. 'ndcg@10'")
-    metric, cutoff = match.group(1).lower(), int(match.group(2))
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {match.group(1)!r} in {name!r}; known: {', '.join(METRICS)}")
-    if cutoff < 1:
-        raise ValueError(f"the cut-off of {name!r} must be at least 1")
-    return metric, cutoff
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,12 +180,11 @@ def _ndcg_kernel(
     return per_group, relevant
 
 
-def ndcg_per_group(
-    grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLike, k: int
-) -> npt.NDArray[np.float64]:
-    r"""NDCG@k of every query group, vectorised over all groups.
+def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLike, k: int) -> NdcgReport:
+    r"""NDCG@k of a scored data set: the mean over groups, each group's value, and the no-relevant count.
 
-    For one group ordered by ``scores`` (highest first, ties in input order),
+    Vectorised over all groups. For one group ordered by ``scores`` (highest first, ties in input
+    order),
 
     .. math::
 
@@ -263,38 +209,14 @@ def ndcg_per_group(
 
     Returns
     -------
-    numpy.ndarray
-        float64 array of one NDCG@k in [0, 1] per group, in group order.
+    NdcgReport
+        The mean, and :attr:`NdcgReport.per_group`: one NDCG@k in [0, 1] per group, in group order.
 
     Raises
     ------
     ValueError
         On arrays that are not 1-D or differ in length, sizes that do not add up, negative or
-        fractional grades, NaN scores, or ``k < 1``.
-
-    Examples
-    --------
-    Two groups of two; equal scores keep input order, so the first group ranks its grade-0 item first:
-
-    >>> ndcg_per_group([0, 3, 3, 0], [1.0, 1.0, 1.0, 1.0], [2, 2], k=10).round(4)
-    array([0.6309, 1.    ])
-    >>> ndcg_per_group([0, 0, 2], [0.5, 0.1, 0.9], [2, 1], k=1)  # no relevant item -> 1.0
-    array([1., 1.])
-    """
-    _check_k(k)
-    per_group, _ = _ndcg_kernel(*_validated(grades, scores, group_sizes), k)
-    return per_group
-
-
-def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLike, k: int) -> NdcgReport:
-    """NDCG@k of a scored data set: the mean over groups, each group's value, and the no-relevant count.
-
-    See :func:`ndcg_per_group` for the formula, the tie and edge-case conventions, and the inputs.
-
-    Raises
-    ------
-    ValueError
-        As :func:`ndcg_per_group`, and when there are no groups at all.
+        fractional grades, NaN scores, ``k < 1``, or no groups at all.
 
     Examples
     --------
@@ -303,6 +225,12 @@ def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLik
     (0.75, 2, 0)
     >>> report.per_group.round(4)
     array([1. , 0.5])
+
+    Equal scores keep input order, so the first group ranks its grade-0 item first; the second
+    group has no relevant item and scores 1.0:
+
+    >>> ndcg([0, 3, 0, 0], [1.0, 1.0, 0.5, 0.1], [2, 2], k=10).per_group.round(4)
+    array([0.6309, 1.    ])
     """
     _check_k(k)
     per_group, relevant = _ndcg_kernel(*_validated(grades, scores, group_sizes), k)
@@ -376,17 +304,6 @@ def bootstrap_interval(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
-
-
-def ideal_scores(grades: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Scores that put every group in ideal order: the grades themselves (NDCG 1.0 by construction).
-
-    Examples
-    --------
-    >>> ideal_scores([0, 2, 1])
-    array([0., 2., 1.])
-    """
-    return np.asarray(grades, dtype=np.float64).copy()
 
 
 def random_scores(n: int, seed: int = 0) -> npt.NDArray[np.float64]:

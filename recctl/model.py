@@ -1,9 +1,10 @@
 """The model bundle: a LightGBM text model plus a ``.meta.json`` beside it.
 
-``models/recommendation_ranker.txt`` holds the model in LightGBM's text format (never pickle);
-``models/recommendation_ranker.meta.json`` holds what produced it: feature names and feature-set
-version, label policy hash, parameters, best iteration, metrics, baseline metrics, data fingerprint,
-library versions and creation time, and the sha256 of the model text (``model_sha256``). Both
+``<name>.txt`` (by default ``models/recommendation_ranker.txt``, :data:`recctl.defaults.DEFAULT_MODEL_PATH`)
+holds the model in LightGBM's text format (never pickle); ``<name>.meta.json`` holds what produced it:
+feature names and feature-set version, label policy hash, parameters, best iteration, metrics,
+baseline metrics, data fingerprint, library versions and creation time, and the sha256 of the model
+text (``model_sha256``). Both
 files are written under temporary names and renamed into place, the meta file first, so a reader
 never sees a model without its meta. Saving holds an exclusive ``flock`` on the model's directory
 and loading a shared one, so concurrent saves to one path never leave one save's meta beside
@@ -34,8 +35,6 @@ from recctl.errors import ModelError, first_line
 
 if TYPE_CHECKING:
     import lightgbm
-
-DEFAULT_MODEL_PATH = Path("models/recommendation_ranker.txt")
 
 
 def meta_path_for(model_path: Path) -> Path:
@@ -105,15 +104,14 @@ def check_destination(model_path: Path) -> None:
     os.unlink(probe)
 
 
-def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> tuple[Path, Path]:
-    """Write the model and its meta (plus ``model_sha256``) atomically; returns (model path, meta path)."""
-    meta_path = meta_path_for(model_path)
+def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> ModelBundle:
+    """Write the model and its meta (plus ``model_sha256``) atomically; returns the bundle written."""
     meta = {**meta, "model_sha256": _sha256(model_text)}
     model_path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(model_path.parent, exclusive=True):
-        write_text_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        write_text_atomically(meta_path_for(model_path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
         write_text_atomically(model_path, model_text)
-    return model_path, meta_path
+    return ModelBundle(model_text, meta, model_path)
 
 
 def load_bundle(model_path: Path, *, expected_features: list[str] | None = None) -> ModelBundle:

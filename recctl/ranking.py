@@ -32,7 +32,8 @@ import numpy.typing as npt
 import polars as pl
 
 from recctl import native
-from recctl.diversity import DEFAULT_LAMBDA, DIVERSIFY_DEPTH, list_traits_of, mmr_many
+from recctl.defaults import DEFAULT_LAMBDA, DIVERSIFY_DEPTH
+from recctl.diversity import list_traits_of, mmr_many
 from recctl.errors import ModelError
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.jsontext import BatchError, dumps, parse_json
@@ -135,6 +136,20 @@ class RankedLines:
     errors: list[str]
 
 
+class ExplainError(ModelError):
+    """The model cannot explain its scores (``explain``), e.g. linear trees have no SHAP values.
+
+    ``message(flag)`` names the ``explain`` option as ``flag`` spells it (the command line: its flag).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        return f"{flag('explain')}: {self.reason}" if flag else f"cannot explain the scores: {self.reason}"
+
+
 class Ranker:
     """Loads the model once and ranks batches; falls back to confidence order without a model.
 
@@ -142,7 +157,8 @@ class Ranker:
     fallback. ``warning`` says why the fallback is in use (None when the model is).
     """
 
-    def __init__(self, model_path: Path, *, require_model: bool = False) -> None:
+    def __init__(self, model_path: str | Path, *, require_model: bool = False) -> None:
+        model_path = Path(model_path)
         self.bundle: ModelBundle | None = None
         self.warning: str | None = None
         self._scorer: native.NativeBooster | native.PackageBooster | None = None
@@ -258,7 +274,7 @@ class Ranker:
         try:
             self._rank_valid(valid, results, options)
         except ModelError:
-            raise  # the model's problem (e.g. --explain on linear trees), not the batch's
+            raise  # the model's problem (e.g. explaining linear trees), not the batch's
         except Exception as exc:  # isolated per batch below, or re-raised
             if not isolate_failures:
                 raise
@@ -369,7 +385,7 @@ class Ranker:
             try:
                 return self._scorer.contributions(matrix)
             except native.NativeError as exc:  # e.g. linear trees have no SHAP values
-                raise ModelError(f"--explain: {exc}") from None
+                raise ExplainError(str(exc)) from None
 
     def _document(
         self,

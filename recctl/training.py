@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import math
 import platform
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from recctl import defaults
 from recctl.errors import InsufficientDataError, RecctlError
+from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.ltrdata import LtrData
 from recctl.metrics import bootstrap_interval, ndcg, random_scores
 
 if TYPE_CHECKING:
     import lightgbm
 
+    from recctl.dataset import TimeWindow
+    from recctl.model import ModelBundle
+    from recctl.stores.base import Store
+
 Split = Literal["time", "group-random"]
 REPORT_K = (5, 10)
-EVALUATE_K = (1, 3, 5, 10)
 SMALL_DATA_ROWS = 50_000
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -42,24 +48,29 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_row_wise": True,
     "verbosity": -1,
 }
-"""recctl's defaults; ``--param KEY=VALUE`` overrides any of them. No ``seed`` is passed unless
-``--seed`` is given, so LightGBM's own fixed default seeds apply (as in its command-line tool)."""
+"""recctl's defaults; :attr:`TrainOptions.params` overrides any of them. No ``seed`` is passed
+unless one is given, so LightGBM's own fixed default seeds apply (as in its command-line tool)."""
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """What ``recctl train`` was asked to do (the defaults are the original training script's)."""
+    """How to train (the defaults are the original training script's).
 
-    num_boost_round: int = 500
-    early_stopping_rounds: int = 50
-    validation_split: float = 0.2
+    ``split`` is ``"time"`` (the newest groups validate) or ``"group-random"`` (seeded), by default
+    ``"time"`` when the data has event times; ``params`` are LightGBM parameters over
+    :data:`DEFAULT_PARAMS`.
+    """
+
+    num_boost_round: int = defaults.NUM_BOOST_ROUND
+    early_stopping_rounds: int = defaults.EARLY_STOPPING_ROUNDS
+    validation_split: float = defaults.VALIDATION_SPLIT
     split: Split | None = None
     seed: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     gated: bool = False
     """A quality gate will judge the model: then too few validation groups, or a model without a
     single split, is :class:`InsufficientDataError`, never a model to judge."""
-    min_valid_groups: int = 20
+    min_valid_groups: int = defaults.MIN_VALID_GROUPS
 
 
 @dataclass
@@ -90,7 +101,7 @@ def parse_param(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
+        raise ValueError(f"a parameter is KEY=VALUE, got {text!r}")
     return key, _param_value(raw.strip())
 
 
@@ -138,14 +149,47 @@ def validation_group_count(groups: int, validation_split: float) -> int:
     return min(max(round(groups * validation_split), 1), groups - 1)
 
 
-def check_gate_groups(valid_groups: int, min_valid_groups: int) -> None:
-    """:class:`InsufficientDataError` when a gate would be judged on fewer than the minimum groups:
-    NDCG over a handful of groups is noise, and a gate must not pass on it."""
-    if valid_groups < min_valid_groups:
-        raise InsufficientDataError(
-            f"the quality gates would be judged on {valid_groups} validation group(s); at least "
-            f"{min_valid_groups} are needed (--min-valid-groups): more data or a larger --validation-split"
+class TooFewValidationGroupsError(InsufficientDataError):
+    """A quality gate would be judged on fewer validation groups than ``min_valid_groups``.
+
+    ``message(flag)`` names ``min_valid_groups`` and ``validation_split`` as ``flag`` spells them
+    (the command line: its flags); ``str()`` says them in the library's words.
+    """
+
+    def __init__(self, valid_groups: int, min_valid_groups: int) -> None:
+        self.valid_groups = valid_groups
+        self.min_valid_groups = min_valid_groups
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        minimum = f" ({flag('min_valid_groups')})" if flag else ""
+        share = flag("validation_split") if flag else "validation split"
+        return (
+            f"the quality gates would be judged on {self.valid_groups} validation group(s); at least "
+            f"{self.min_valid_groups} are needed{minimum}: more data or a larger {share}"
         )
+
+
+class TimeSplitError(RecctlError):
+    """The time split was asked for, but the data has no ``event_time`` column.
+
+    ``message(flag)`` names the ``split`` argument as ``flag`` spells it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        if flag is None:
+            return "the time split needs an event_time column; use the group-random split"
+        return f"{flag('split')} time needs an event_time column; use {flag('split')} group-random"
+
+
+def check_gate_groups(valid_groups: int, min_valid_groups: int) -> None:
+    """:class:`TooFewValidationGroupsError` when a gate would be judged on fewer than the minimum
+    groups: NDCG over a handful of groups is noise, and a gate must not pass on it."""
+    if valid_groups < min_valid_groups:
+        raise TooFewValidationGroupsError(valid_groups, min_valid_groups)
 
 
 def tree_splits(booster: lightgbm.Booster, iteration: int | None = None) -> int:
@@ -173,7 +217,7 @@ def split_groups(
         return ~valid, valid
     if split == "time":
         if data.event_time is None:
-            raise RecctlError("--split time needs an event_time column; use --split group-random")
+            raise TimeSplitError()
         starts = group_offsets(data.group_sizes)[:-1]
         newest = data.event_time[starts].astype("datetime64[ms]").astype(np.int64)
         ids = data.query_ids if data.query_ids is not None else np.arange(groups)
@@ -322,6 +366,34 @@ def _scores_at(
     return held[0] if held and len(held[0]) == len(data.grades) else score(booster, data, iteration)
 
 
+@dataclass(frozen=True)
+class GateFailure:
+    """A quality gate a model failed.
+
+    ``gate`` is the argument that set it (``min_ndcg`` or ``fail_below_baseline`` of
+    :func:`gate_failures`); ``observed`` is the model's NDCG@10 on ``split_name`` (None when not
+    measured) and ``reference`` the minimum or the confidence baseline's NDCG@10 (None when the data
+    has no confidence_score). ``message(flag)`` names the gate as ``flag`` spells it (the command
+    line: its flag); ``str()`` says it in the library's words.
+    """
+
+    gate: Literal["min_ndcg", "fail_below_baseline"]
+    split_name: str
+    observed: float | None
+    reference: float | None
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        observed = f"{self.split_name} NDCG@10 {_fmt(self.observed)}"
+        if self.gate == "min_ndcg":
+            return f"{observed} is below {flag(self.gate) if flag else 'the minimum'} {self.reference:.4f}"
+        if self.reference is None:
+            return f"{flag(self.gate) if flag else 'the baseline gate'} needs confidence_score in the data"
+        return f"{observed} is below the confidence baseline {self.reference:.4f}"
+
+
 def gate_failures(
     result_metrics: dict[str, dict[str, float]],
     baseline: dict[str, dict[str, float]] | None,
@@ -329,20 +401,17 @@ def gate_failures(
     min_ndcg: float | None,
     fail_below_baseline: bool,
     split_name: str = "valid",
-) -> list[str]:
-    """Human-readable reasons the quality gates fail (empty when they pass)."""
+) -> list[GateFailure]:
+    """The quality gates that fail (empty when they pass): validation NDCG@10 below ``min_ndcg``,
+    and with ``fail_below_baseline``, below the confidence baseline's (or no baseline at all)."""
     failures = []
     observed = result_metrics.get(split_name, {}).get("ndcg@10")
     if min_ndcg is not None and (observed is None or observed < min_ndcg):
-        failures.append(f"{split_name} NDCG@10 {_fmt(observed)} is below --min-ndcg {min_ndcg:.4f}")
+        failures.append(GateFailure("min_ndcg", split_name, observed, min_ndcg))
     if fail_below_baseline:
         reference = (baseline or {}).get(split_name, {}).get("ndcg@10")
-        if reference is None:
-            failures.append("--fail-below-baseline needs confidence_score in the data")
-        elif observed is None or observed < reference:
-            failures.append(
-                f"{split_name} NDCG@10 {_fmt(observed)} is below the confidence baseline {reference:.4f}"
-            )
+        if reference is None or observed is None or observed < reference:
+            failures.append(GateFailure("fail_below_baseline", split_name, observed, reference))
     return failures
 
 
@@ -364,8 +433,8 @@ def evaluate_orders(
     data: LtrData,
     model_scores: npt.NDArray[np.float64],
     *,
-    ks: tuple[int, ...] = EVALUATE_K,
-    resamples: int = 1000,
+    ks: tuple[int, ...] = defaults.EVALUATE_K,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, OrderReport | None]:
     """The model, the confidence baseline, a random order and the ideal order, each NDCG@k with CIs."""
@@ -391,6 +460,81 @@ def evaluate_orders(
 
 def groups_without_relevant(data: LtrData) -> int:
     return ndcg(data.grades, data.grades.astype(np.float64), data.group_sizes, 10).groups_without_relevant
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """NDCG@k of a model on a data set, beside the confidence, random and ideal orders.
+
+    ``orders`` maps ``model``, ``baseline`` (None when the data has no confidence_score),
+    ``random`` and ``ideal`` to their :class:`OrderReport`. ``groups``, ``rows`` and
+    ``groups_without_relevant`` count the groups evaluated; ``training_overlap`` is how many of the
+    data's groups the model learned from (:func:`evaluation_data`), None when unknown.
+    """
+
+    model_path: Path
+    model_version: str
+    data: str
+    groups: int
+    groups_without_relevant: int
+    rows: int
+    training_overlap: dict[str, Any] | None
+    orders: dict[str, OrderReport | None]
+
+    def as_json(self) -> dict[str, Any]:
+        """The evaluation as one JSON object: each order's means, and their intervals as [low, high]."""
+        return {
+            "status": "evaluated",
+            "groups": self.groups,
+            "groups_without_relevant": self.groups_without_relevant,
+            "rows": self.rows,
+            "training_overlap": self.training_overlap,
+            "model_path": str(self.model_path),
+            "model_version": self.model_version,
+            "data": self.data,
+            **{name: report.means() if report else None for name, report in self.orders.items()},
+            "intervals": {
+                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
+                if report
+                else None
+                for name, report in self.orders.items()
+            },
+        }
+
+
+def evaluate(
+    model_path: str | Path,
+    training: TrainingData,
+    *,
+    ks: tuple[int, ...] = defaults.EVALUATE_K,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    holdout_only: bool = False,
+) -> Evaluation:
+    """Score the model at ``model_path`` on ``training``: NDCG@k (``ks``) of the model, the confidence
+    order, a random order (``seed``) and the ideal order, each with a bootstrap 95% interval over
+    ``resamples`` resamples of the groups.
+
+    With ``holdout_only``, the groups the model was trained or validated on are left out (see
+    :func:`evaluation_data`). Raises :class:`ModelError` when the model is unusable or was trained
+    on other features than ``training``'s.
+    """
+    from recctl.model import load_bundle
+
+    model_path = Path(model_path)
+    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
+    judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
+    orders = evaluate_orders(judged, score(bundle.booster(), judged), ks=ks, resamples=resamples, seed=seed)
+    return Evaluation(
+        model_path=model_path,
+        model_version=bundle.version,
+        data=training.source,
+        groups=judged.num_groups,
+        groups_without_relevant=groups_without_relevant(judged),
+        rows=judged.num_rows,
+        training_overlap=overlap,
+        orders=orders,
+    )
 
 
 def library_versions() -> dict[str, str]:
@@ -439,14 +583,16 @@ class TrainingData:
 
 
 def data_from_store(
-    store: Any,
-    window: Any,
+    store: Store,
+    window: TimeWindow,
     *,
-    policy: Any,
-    min_interactions: int,
-    progress: Any = None,
+    policy: LabelPolicy = DEFAULT_POLICY,
+    min_interactions: int = defaults.MIN_INTERACTIONS,
+    progress: Callable[[str], None] | None = None,
 ) -> TrainingData:
-    """The training set built from the store, in memory, by the same code as ``recctl export``."""
+    """The training set of ``window`` built from the store, in memory, by the same code as an export
+    (:func:`recctl.dataset.build_training_set`, which says what ``policy`` and ``min_interactions``
+    do); ``progress`` is called with a short message at each step."""
     from recctl.dataset import build_training_set
     from recctl.features import FEATURE_NAMES
     from recctl.ltrdata import ltr_from_frame
@@ -461,14 +607,15 @@ def data_from_store(
 
 
 def data_from_path(
-    path: Any,
+    path: str | Path,
     *,
-    label_col: str,
-    group_col: str,
-    feature_cols: list[str] | None,
+    label_col: str = "grade",
+    group_col: str = "query_id",
+    feature_cols: list[str] | None = None,
     num_features: int | None = None,
 ) -> TrainingData:
-    """A learning-to-rank set from ``--data`` (recctl export, Parquet, or LibSVM)."""
+    """A learning-to-rank set read from a file or directory: a recctl export, Parquet, or LibSVM
+    (:func:`recctl.ltrdata.load_ltr` says what the arguments do)."""
     from recctl.ltrdata import load_ltr
 
     data = load_ltr(
@@ -516,6 +663,26 @@ def model_meta(
         "library_versions": library_versions(),
         "created_at": utc_now(),
     }
+
+
+def save_model(
+    result: TrainResult,
+    training: TrainingData,
+    model_path: str | Path,
+    *,
+    gate_failures: Sequence[str] = (),
+) -> ModelBundle:
+    """Write a trained model and its meta to ``model_path``, or beside it as ``*.rejected.txt``
+    when it failed quality gates (``gate_failures``, as the meta records them); returns the bundle
+    written. The model at ``model_path`` is then left as it was."""
+    from recctl.model import rejected_path_for, save_bundle
+
+    model_path = Path(model_path)
+    model_text = result.model_text()
+    status = "gate_failed" if gate_failures else "trained"
+    failures = list(gate_failures)
+    meta = model_meta(result, training, model_text=model_text, status=status, gate_failures=failures)
+    return save_bundle(model_text, meta, rejected_path_for(model_path) if gate_failures else model_path)
 
 
 QUERY_ID_ENCODING = 'zlib+base64 of NDJSON {"id": query_id}, sorted'
@@ -681,7 +848,7 @@ def score(booster: lightgbm.Booster, data: LtrData, iteration: int | None = None
 def existing_model_metrics(
     booster: lightgbm.Booster, data: LtrData, options: TrainOptions
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
-    """``--evaluate-only``: the current model's NDCG@5/@10 on the same train/valid split as training.
+    """An existing model's NDCG@5/@10 on the same train/valid split as :func:`train_model` makes.
 
     With ``options.gated``, too few validation groups or a model without a split is
     :class:`InsufficientDataError`, as in :func:`train_model`.

@@ -16,7 +16,6 @@ from recctl.dataset import TimeWindow, build_training_set
 from recctl.features import (
     FEATURE_NAMES,
     FEATURES,
-    batch_candidates,
     candidates,
     compute_features,
     registry_table,
@@ -31,10 +30,14 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 def features_of(
     recommendations: list[dict[str, Any]], context: dict[str, Any] | None
 ) -> dict[str, dict[str, Any]]:
-    recs = validate_objects("recommendations", recommendations)
-    asm = validate_objects("assessments", [context]) if context else None
-    assert recs.rejects.is_empty()
-    frame = compute_features(batch_candidates(recs.records, asm.records if asm else None))
+    """The features of one list as ``rank`` computes them: every recommendation with ``context``."""
+    recs = validate_objects(
+        "recommendations", recommendations, overrides={"assessment_id": ["list"] * len(recommendations)}
+    )
+    contexts = [context] if context else []
+    asm = validate_objects("assessments", contexts, overrides={"assessment_id": ["list"] * len(contexts)})
+    assert recs.rejects.is_empty() and asm.rejects.is_empty()
+    frame = compute_features(candidates(recs.records, asm.records))
     return {row["recommendation_id"]: row for row in frame.iter_rows(named=True)}
 
 

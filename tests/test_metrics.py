@@ -11,51 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recctl import metrics
-from recctl.metrics import (
-    NdcgReport,
-    bootstrap_interval,
-    ideal_scores,
-    ndcg,
-    ndcg_per_group,
-    parse_metric,
-    random_scores,
-)
+from recctl.metrics import NdcgReport, bootstrap_interval, ndcg, random_scores
 
 INV_LOG2_3 = 1.0 / math.log2(3.0)  # discount of rank 2
-
-# --- parse_metric -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"), [("ndcg@10", ("ndcg", 10)), (" NDCG@1 ", ("ndcg", 1)), ("ndcg @ 5", ("ndcg", 5))]
-)
-def test_parse_metric(name: str, expected: tuple[str, int]) -> None:
-    assert parse_metric(name) == expected
-
-
-@pytest.mark.parametrize(
-    ("name", "message"),
-    [
-        ("ndcg", "<name>@<k>"),
-        ("ndcg@", "<name>@<k>"),
-        ("ndcg@-1", "<name>@<k>"),
-        ("ndcg@x", "<name>@<k>"),
-        ("map@10", "unknown metric 'map'"),
-        ("ndcg@0", "at least 1"),
-    ],
-)
-def test_parse_metric_rejects(name: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_metric(name)
-
 
 # --- hand-computed values -----------------------------------------------------------------------------
 
 
 def test_tied_scores_keep_input_order() -> None:
     # Equal scores: the first row ranks first. [0, 3] puts the relevant item second, [3, 0] first.
-    worse = ndcg_per_group([0, 3], [1.0, 1.0], [2], k=10)
-    better = ndcg_per_group([3, 0], [1.0, 1.0], [2], k=10)
+    worse = ndcg([0, 3], [1.0, 1.0], [2], k=10).per_group
+    better = ndcg([3, 0], [1.0, 1.0], [2], k=10).per_group
     assert worse[0] == pytest.approx(7.0 * INV_LOG2_3 / 7.0)
     assert better[0] == pytest.approx(1.0)
 
@@ -72,9 +38,9 @@ def test_k_beyond_the_list_counts_the_whole_list() -> None:
     grades, scores = [1, 2, 0], [3.0, 2.0, 1.0]
     dcg = 1.0 + 3.0 * INV_LOG2_3
     ideal = 3.0 + 1.0 * INV_LOG2_3
-    assert ndcg_per_group(grades, scores, [3], k=10)[0] == pytest.approx(dcg / ideal)
-    assert ndcg_per_group(grades, scores, [3], k=3)[0] == pytest.approx(dcg / ideal)
-    assert ndcg_per_group(grades, scores, [3], k=1)[0] == pytest.approx(1.0 / 3.0)
+    assert ndcg(grades, scores, [3], k=10).per_group[0] == pytest.approx(dcg / ideal)
+    assert ndcg(grades, scores, [3], k=3).per_group[0] == pytest.approx(dcg / ideal)
+    assert ndcg(grades, scores, [3], k=1).per_group[0] == pytest.approx(1.0 / 3.0)
 
 
 def test_relevant_item_below_the_cut_scores_zero() -> None:
@@ -91,7 +57,7 @@ def test_single_item_groups() -> None:
 
 def test_values_follow_group_order_and_grade_gain() -> None:
     # Gain is 2**grade - 1: grade 2 (gain 3) first and grade 1 (gain 1) second, versus swapped.
-    per_group = ndcg_per_group([2, 1, 1, 2], [2.0, 1.0, 2.0, 1.0], [2, 2], k=2)
+    per_group = ndcg([2, 1, 1, 2], [2.0, 1.0, 2.0, 1.0], [2, 2], k=2).per_group
     swapped = (1.0 + 3.0 * INV_LOG2_3) / (3.0 + 1.0 * INV_LOG2_3)
     assert per_group.tolist() == pytest.approx([1.0, swapped])
 
@@ -106,8 +72,8 @@ def test_report_is_frozen_and_read_only() -> None:
 
 
 def test_infinite_scores_rank_as_numbers() -> None:
-    assert ndcg_per_group([0, 1], [-np.inf, np.inf], [2], k=1)[0] == 1.0
-    assert ndcg_per_group([1, 0], [-np.inf, -np.inf], [2], k=1)[0] == 1.0
+    assert ndcg([0, 1], [-np.inf, np.inf], [2], k=1).per_group[0] == 1.0
+    assert ndcg([1, 0], [-np.inf, -np.inf], [2], k=1).per_group[0] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -136,14 +102,13 @@ def test_invalid_input_raises_value_error(
 
 
 def test_no_groups() -> None:
-    assert ndcg_per_group([], [], [], k=3).shape == (0,)
     with pytest.raises(ValueError, match="at least one query group"):
         ndcg([], [], [], k=3)
 
 
 def test_float_group_sizes_that_are_whole_numbers_are_accepted() -> None:
     # np.loadtxt reads a LightGBM .query file as floats.
-    assert ndcg_per_group([1, 0, 1], [1.0, 0.0, 0.0], np.array([2.0, 1.0]), k=1).tolist() == [1.0, 1.0]
+    assert ndcg([1, 0, 1], [1.0, 0.0, 0.0], np.array([2.0, 1.0]), k=1).per_group.tolist() == [1.0, 1.0]
 
 
 # --- equality with LightGBM's own ndcg metric ---------------------------------------------------------
@@ -187,7 +152,7 @@ def test_equals_lightgbm_ndcg_on_train_and_valid() -> None:
         assert len(lightgbm_results) == 4
         for result in lightgbm_results:
             metric_name, lightgbm_value = result[1], result[2]
-            _, k = parse_metric(metric_name)
+            k = int(metric_name.removeprefix("ndcg@"))
             report = ndcg(grades, scores, sizes, k)
             assert report.groups_without_relevant > 0
             assert abs(report.mean - lightgbm_value) < 1e-9, metric_name
@@ -220,7 +185,7 @@ def test_values_in_unit_interval_and_ideal_order_scores_one(
     assert 0.0 <= report.mean <= 1.0 + 1e-12
     assert report.groups == len(groups)
     assert report.groups_without_relevant == sum(all(g == 0 for g, _ in group) for group in groups)
-    assert ndcg_per_group(grades, ideal_scores(grades), sizes, k) == pytest.approx(1.0)
+    assert ndcg(grades, grades.astype(np.float64), sizes, k).per_group == pytest.approx(1.0)
 
 
 @given(_groups, st.integers(1, 15), st.randoms(use_true_random=False))
@@ -228,7 +193,7 @@ def test_permutation_with_the_same_stable_order_changes_nothing(
     groups: list[list[tuple[int, float]]], k: int, random: object
 ) -> None:
     grades, scores, sizes = _arrays(groups)
-    expected = ndcg_per_group(grades, scores, sizes, k)
+    expected = ndcg(grades, scores, sizes, k).per_group
     permuted_grades, permuted_scores = grades.copy(), scores.copy()
     start = 0
     for size in sizes:
@@ -244,7 +209,7 @@ def test_permutation_with_the_same_stable_order_changes_nothing(
         new_grades[new_rank] = grades[block][original_rank]
         permuted_grades[block], permuted_scores[block] = new_grades, new_scores
         start += size
-    assert ndcg_per_group(permuted_grades, permuted_scores, sizes, k).tolist() == pytest.approx(
+    assert ndcg(permuted_grades, permuted_scores, sizes, k).per_group.tolist() == pytest.approx(
         expected.tolist(), abs=1e-12
     )
 
@@ -266,11 +231,11 @@ def test_very_unequal_group_sizes_use_the_flat_kernel_with_the_same_result() -> 
     sizes = np.array([2000] + [1] * 50 + [3] * 50)
     grades = rng.integers(0, 3, sizes.sum())
     scores = rng.integers(0, 5, sizes.sum()).astype(np.float64)
-    whole = ndcg_per_group(grades, scores, sizes, k=10)
+    whole = ndcg(grades, scores, sizes, k=10).per_group
     # The same groups one at a time (each evaluated on its own) give the same values.
     starts = np.cumsum(sizes) - sizes
     one_by_one = [
-        ndcg_per_group(grades[s : s + n], scores[s : s + n], [n], k=10)[0]
+        ndcg(grades[s : s + n], scores[s : s + n], [n], k=10).per_group[0]
         for s, n in zip(starts, sizes, strict=True)
     ]
     assert whole.tolist() == pytest.approx(one_by_one, abs=1e-12)
@@ -330,10 +295,7 @@ def test_bootstrap_rejects(values: object, options: dict[str, object], message: 
 # --- score helpers ------------------------------------------------------------------------------------
 
 
-def test_ideal_and_random_scores() -> None:
-    grades = np.array([0, 2, 1, 3, 0, 1])
-    assert ndcg(grades, ideal_scores(grades), [4, 2], k=3).mean == 1.0
-    assert ideal_scores(grades).dtype == np.float64
+def test_random_scores() -> None:
     first, again = random_scores(6, seed=1), random_scores(6, seed=1)
     assert first.shape == (6,) and np.array_equal(first, again)
     assert not np.array_equal(first, random_scores(6, seed=2))
@@ -346,8 +308,8 @@ def test_random_order_is_never_better_than_ideal(seed: int) -> None:
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 10, 30)
     grades = rng.integers(0, 4, sizes.sum())
-    random_order = ndcg_per_group(grades, random_scores(sizes.sum(), seed), sizes, k=5)
-    assert np.all(random_order <= ndcg_per_group(grades, ideal_scores(grades), sizes, k=5) + 1e-12)
+    random_order = ndcg(grades, random_scores(sizes.sum(), seed), sizes, k=5).per_group
+    assert np.all(random_order <= ndcg(grades, grades.astype(np.float64), sizes, k=5).per_group + 1e-12)
 
 
 def test_docstring_examples_run() -> None:

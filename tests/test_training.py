@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recctl.cli.common import flag
 from recctl.ltrdata import LtrData
 from recctl.training import (
+    TimeSplitError,
+    TooFewValidationGroupsError,
+    check_gate_groups,
     decode_query_ids,
     encode_query_ids,
     gate_failures,
@@ -54,8 +58,21 @@ def test_random_split_is_seeded_and_by_group() -> None:
 
 
 def test_time_split_without_times_is_an_error() -> None:
-    with pytest.raises(Exception, match="--split time needs an event_time"):
+    with pytest.raises(TimeSplitError, match="the time split needs an event_time") as caught:
         split_groups(grouped([2, 2, 2], with_time=False), 0.3, "time", seed=0)
+    assert "--" not in str(caught.value)
+    assert caught.value.message(flag) == "--split time needs an event_time column; use --split group-random"
+
+
+def test_too_few_validation_groups_names_its_arguments() -> None:
+    check_gate_groups(20, 20)
+    with pytest.raises(TooFewValidationGroupsError) as caught:
+        check_gate_groups(3, 20)
+    assert (caught.value.valid_groups, caught.value.min_valid_groups) == (3, 20)
+    assert str(caught.value).endswith("at least 20 are needed: more data or a larger validation split")
+    assert caught.value.message(flag).endswith(
+        "at least 20 are needed (--min-valid-groups): more data or a larger --validation-split"
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,12 +98,16 @@ def test_gates() -> None:
     metrics = {"valid": {"ndcg@10": 0.8}}
     assert gate_failures(metrics, {"valid": {"ndcg@10": 0.7}}, min_ndcg=0.75, fail_below_baseline=True) == []
     failures = gate_failures(metrics, {"valid": {"ndcg@10": 0.85}}, min_ndcg=0.9, fail_below_baseline=True)
-    assert (
-        len(failures) == 2 and "below --min-ndcg 0.9000" in failures[0] and "baseline 0.8500" in failures[1]
-    )
-    assert (
-        "needs confidence_score" in gate_failures(metrics, None, min_ndcg=None, fail_below_baseline=True)[0]
-    )
+    assert [failure.gate for failure in failures] == ["min_ndcg", "fail_below_baseline"]
+    assert [str(failure) for failure in failures] == [
+        "valid NDCG@10 0.8000 is below the minimum 0.9000",
+        "valid NDCG@10 0.8000 is below the confidence baseline 0.8500",
+    ]
+    assert failures[0].message(flag) == "valid NDCG@10 0.8000 is below --min-ndcg 0.9000"
+    [no_baseline] = gate_failures(metrics, None, min_ndcg=None, fail_below_baseline=True)
+    assert no_baseline.reference is None
+    assert str(no_baseline) == "the baseline gate needs confidence_score in the data"
+    assert no_baseline.message(flag) == "--fail-below-baseline needs confidence_score in the data"
 
 
 def test_scores_held_by_lightgbm_equal_a_fresh_prediction() -> None:

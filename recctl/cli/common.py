@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import typer
 from typer.core import TyperGroup
@@ -60,6 +61,24 @@ def settings(ctx: typer.Context) -> Settings:
     return root.obj
 
 
+def flag(argument: str) -> str:
+    """The command-line flag of a library argument: ``min_interactions`` -> ``--min-interactions``."""
+    return "--" + argument.replace("_", "-")
+
+
+@runtime_checkable
+class _NamesArguments(Protocol):
+    """A library error whose message names arguments of the call: ``message(flag)`` says each one
+    as ``flag`` spells it (``str()`` says them in the library's words)."""
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str: ...
+
+
+def user_message(exc: RecctlError) -> str:
+    """What a user reads of a recctl error: the arguments it names are the command's flags."""
+    return exc.message(flag) if isinstance(exc, _NamesArguments) else str(exc)
+
+
 def _error_line(message: str) -> str:
     from recctl.stores import redact
 
@@ -96,7 +115,7 @@ class RecctlGroup(TyperGroup):
             verbose = isinstance(ctx.obj, Settings) and ctx.obj.verbose
             if verbose:
                 traceback.print_exc(file=sys.stderr)
-            typer.echo(_error_line(str(exc)), err=True)
+            typer.echo(_error_line(user_message(exc)), err=True)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from recctl import defaults
 from recctl.cli.common import print_json, settings
 from recctl.cli.options import (
     Data,
@@ -30,14 +30,18 @@ def evaluate_command(
     label_col: LabelCol = "grade",
     group_col: GroupCol = "query_id",
     feature_cols: FeatureCols = None,
-    model: ModelPath = Path("models/recommendation_ranker.txt"),
-    min_interactions: MinInteractions = 100,
-    lookback_days: LookbackDays = 90,
+    model: ModelPath = defaults.DEFAULT_MODEL_PATH,
+    min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
+    lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
-    k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = "1,3,5,10",
-    resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = ",".join(
+        map(str, defaults.EVALUATE_K)
+    ),
+    resamples: Annotated[
+        int, typer.Option(min=10, help="Bootstrap resamples for the 95% intervals.")
+    ] = defaults.BOOTSTRAP_RESAMPLES,
     seed: Annotated[int, typer.Option(help="Seed of the random order and of the bootstrap.")] = 0,
     holdout_only: Annotated[
         bool, typer.Option(help="Leave out the groups the model was trained or validated on.")
@@ -54,7 +58,7 @@ def evaluate_command(
     validated on are counted (--holdout-only leaves them out).
     """
     from recctl.model import load_bundle
-    from recctl.training import evaluate_orders, evaluation_data, groups_without_relevant, score
+    from recctl.training import evaluate
 
     options = settings(ctx)
     try:
@@ -64,7 +68,7 @@ def evaluate_command(
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
     with json_failures(json_output, model_path=model):
-        bundle = load_bundle(model)
+        bundle = load_bundle(model)  # a bad model fails before the data is read
         training = training_data(
             options,
             data,
@@ -78,28 +82,9 @@ def evaluate_command(
             labels,
             num_features=len(bundle.feature_names),
         )
-        bundle = load_bundle(model, expected_features=training.data.feature_names)
-        judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
-        reports = evaluate_orders(
-            judged, score(bundle.booster(), judged), ks=cutoffs, resamples=resamples, seed=seed
-        )
-        summary: dict[str, Any] = {
-            "status": "evaluated",
-            "groups": judged.num_groups,
-            "groups_without_relevant": groups_without_relevant(judged),
-            "rows": judged.num_rows,
-            "training_overlap": overlap,
-            "model_path": str(model),
-            "model_version": bundle.version,
-            "data": training.source,
-            **{name: report.means() if report else None for name, report in reports.items()},
-            "intervals": {
-                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
-                if report
-                else None
-                for name, report in reports.items()
-            },
-        }
+        summary = evaluate(
+            model, training, ks=cutoffs, resamples=resamples, seed=seed, holdout_only=holdout_only
+        ).as_json()
     if json_output:
         print_json(summary)
     _render(options.console, summary, cutoffs)

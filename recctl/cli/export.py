@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from recctl import defaults
 from recctl.cli.common import print_json, settings
 from recctl.cli.options import Labels, LookbackDays, MinInteractions, Since, Until, resolve_window
 
@@ -16,10 +17,10 @@ def export_command(
     out: Annotated[
         Path, typer.Option(help="A directory (training_set.parquet + manifest.json) or a .parquet file path.")
     ] = Path("training-set"),
-    lookback_days: LookbackDays = 90,
+    lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,
     until: Until = None,
-    min_interactions: MinInteractions = 100,
+    min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
     labels: Labels = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the manifest summary as JSON on stdout.")

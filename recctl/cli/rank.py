@@ -13,11 +13,11 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from recctl import defaults
 from recctl.cli.common import settings
 from recctl.cli.options import ModelPath
 
@@ -37,18 +37,18 @@ class LineErrors(StrEnum):
 def rank_command(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="A JSON file with the batch; '-' or none: stdin.")] = "-",
-    model: ModelPath = Path("models/recommendation_ranker.txt"),
+    model: ModelPath = defaults.DEFAULT_MODEL_PATH,
     lambda_: Annotated[
         float,
         typer.Option(
             "--lambda", min=0.0, max=1.0, help="MMR trade-off: 1 = relevance only, 0 = diversity only."
         ),
-    ] = 0.7,
+    ] = defaults.DEFAULT_LAMBDA,
     top_k: Annotated[int | None, typer.Option(min=1, help="Return only the best K recommendations.")] = None,
     diversify_depth: Annotated[
         int,
         typer.Option(min=1, help="Slots MMR fills when there is no --top-k (the rest follow by score)."),
-    ] = 100,
+    ] = defaults.DIVERSIFY_DEPTH,
     no_diversity: Annotated[
         bool, typer.Option("--no-diversity", help="Order by score only, no MMR.")
     ] = False,

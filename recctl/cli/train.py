@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from recctl.cli.common import settings
+from recctl import defaults
+from recctl.cli.common import flag, settings, user_message
 from recctl.cli.options import (
     Data,
     FeatureCols,
@@ -43,28 +44,30 @@ def train_command(
     label_col: LabelCol = "grade",
     group_col: GroupCol = "query_id",
     feature_cols: FeatureCols = None,
-    model: ModelPath = Path("models/recommendation_ranker.txt"),
-    min_interactions: MinInteractions = 100,
-    lookback_days: LookbackDays = 90,
+    model: ModelPath = defaults.DEFAULT_MODEL_PATH,
+    min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
+    lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
     validation_split: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of query groups held out for validation.")
-    ] = 0.2,
+    ] = defaults.VALIDATION_SPLIT,
     split: Annotated[
         SplitChoice | None,
         typer.Option(
             help="time: newest groups validate (default with event times); group-random: seeded groups."
         ),
     ] = None,
-    num_boost_round: Annotated[int, typer.Option(min=1, help="Maximum boosting rounds.")] = 500,
+    num_boost_round: Annotated[
+        int, typer.Option(min=1, help="Maximum boosting rounds.")
+    ] = defaults.NUM_BOOST_ROUND,
     early_stopping_rounds: Annotated[
         int,
         typer.Option(
             min=0, help="Stop after this many rounds without a better validation NDCG@10; 0 = never."
         ),
-    ] = 50,
+    ] = defaults.EARLY_STOPPING_ROUNDS,
     seed: Annotated[
         int | None,
         typer.Option(help="Seed for LightGBM and the group-random split (default: LightGBM's own)."),
@@ -81,7 +84,7 @@ def train_command(
     ] = False,
     min_valid_groups: Annotated[
         int, typer.Option(min=1, help="Gates need this many validation groups, else exit 3.")
-    ] = 20,
+    ] = defaults.MIN_VALID_GROUPS,
     evaluate_only: Annotated[
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
@@ -99,10 +102,13 @@ def train_command(
     from recctl.training import TrainOptions, parse_param, unknown_params
 
     options = settings(ctx)
-    try:
-        overrides = dict(parse_param(text) for text in param or [])
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--param") from None
+    overrides = {}
+    for text in param or []:
+        try:
+            key, value = parse_param(text)
+        except ValueError:
+            raise typer.BadParameter(f"--param wants KEY=VALUE, got {text!r}", param_hint="--param") from None
+        overrides[key] = value
     unknown = unknown_params(overrides)
     if unknown:
         raise typer.BadParameter(
@@ -179,9 +185,9 @@ def json_failures(enabled: bool, **fields: Any) -> Iterator[None]:
             from recctl.stores import redact
 
             if isinstance(exc, InsufficientDataError):
-                status, message = "insufficient_data", str(exc)
+                status, message = "insufficient_data", user_message(exc)
             elif isinstance(exc, RecctlError):
-                status, message = "error", str(exc)
+                status, message = "error", user_message(exc)
             else:
                 status, message = "error", f"unexpected {type(exc).__name__}: {exc}"
             first_line = (redact(message.strip()).splitlines() or ["unknown error"])[0]
@@ -209,19 +215,17 @@ def _train(
     min_ndcg: float | None,
     fail_below_baseline: bool,
 ) -> dict[str, Any]:
-    from recctl.model import rejected_path_for, save_bundle
-    from recctl.training import gate_failures, model_meta, train_model
+    from recctl.training import gate_failures, save_model, train_model
 
     with console.status("training"):
         result = train_model(training.data, train_options)
-    failures = gate_failures(
-        result.metrics, result.baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline
-    )
-    status = "gate_failed" if failures else "trained"
-    model_text = result.model_text()
-    meta = model_meta(result, training, model_text=model_text, status=status, gate_failures=failures)
-    target = rejected_path_for(model_path) if failures else model_path
-    written, _meta_path = save_bundle(model_text, meta, target)
+    failures = [
+        failure.message(flag)
+        for failure in gate_failures(
+            result.metrics, result.baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline
+        )
+    ]
+    saved = save_model(result, training, model_path, gate_failures=failures)
     _report(
         console,
         result.metrics,
@@ -238,16 +242,16 @@ def _train(
         )
     if failures:
         console.print(
-            f"[bold red]Quality gate failed[/]: model written to {written}; {model_path} left as it was"
+            f"[bold red]Quality gate failed[/]: model written to {saved.path}; {model_path} left as it was"
         )
     else:
-        console.print(f"[bold green]Model saved[/] to {written} (version {meta['model_version']})")
+        console.print(f"[bold green]Model saved[/] to {saved.path} (version {saved.version})")
     return _summary(
-        status,
+        "gate_failed" if failures else "trained",
         training,
         best_iteration=result.best_iteration,
-        model_path=written,
-        model_version=meta["model_version"],
+        model_path=saved.path,
+        model_version=saved.version,
         metrics=result.metrics,
         baseline=result.baseline,
         top_features=[list(item) for item in result.top_features],
@@ -274,7 +278,12 @@ def _evaluate_only(
             describe_feature_mismatch(model_path, bundle.feature_names, training.data.feature_names)
         )
     metrics, baseline, split = existing_model_metrics(bundle.booster(), training.data, train_options)
-    failures = gate_failures(metrics, baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline)
+    failures = [
+        failure.message(flag)
+        for failure in gate_failures(
+            metrics, baseline, min_ndcg=min_ndcg, fail_below_baseline=fail_below_baseline
+        )
+    ]
     _report(console, metrics, baseline, None, f"Model {model_path} (version {bundle.version}), {split} split")
     return _summary(
         "gate_failed" if failures else "evaluated",
