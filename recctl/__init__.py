@@ -38,7 +38,7 @@ from recctl._version import __version__
 if TYPE_CHECKING:
     from recctl.dataset import TimeWindow, TrainingSet, build_training_set, write_training_set
     from recctl.errors import RecctlError
-    from recctl.ingest import IngestSummary, ingest
+    from recctl.ingestion import IngestSummary, ingest
     from recctl.labels import DEFAULT_POLICY, LabelPolicy, load_policy
     from recctl.model import ModelBundle
     from recctl.ranking import Ranker, RankOptions
@@ -92,8 +92,8 @@ _LAZY = {
     "DEFAULT_POLICY": "recctl.labels",
     "LabelPolicy": "recctl.labels",
     "load_policy": "recctl.labels",
-    "IngestSummary": "recctl.ingest",
-    "ingest": "recctl.ingest",
+    "IngestSummary": "recctl.ingestion",
+    "ingest": "recctl.ingestion",
     "RecctlError": "recctl.errors",
     "Store": "recctl.stores",
     "open_store": "recctl.stores",
@@ -123,8 +123,7 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'recctl' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)
-    # Bound here, so the next look-up finds it; this also puts the function ``ingest`` back where
-    # importing the submodule ``recctl.ingest`` has just put that module.
+    # Bound here, so the next look-up finds it without calling this again.
     globals()[name] = value
     return value
 

@@ -87,7 +87,7 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A file store holding the committed sample data (``sample_data/*.ndjson``, all valid),
     ingested once for the session. Shared, so read-only: a test that writes into it takes
     ``sample_store_copy``; the session fails at its end if the store was changed."""
-    from recctl.ingest import ingest
+    from recctl.ingestion import ingest
     from recctl.stores import open_store
 
     root = tmp_path_factory.mktemp("sample") / "store"

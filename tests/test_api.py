@@ -37,12 +37,12 @@ def test_every_exported_name_resolves_and_is_documented() -> None:
 
 
 def test_importing_recctl_loads_no_heavy_module_and_ingest_stays_a_function(tmp_path: Path) -> None:
-    # Importing the submodule recctl.ingest binds that name to the module: the first look-up puts
-    # the function back, so the second one finds the function too.
+    # The function ingest lives in recctl.ingestion, so no submodule import can rebind the name.
     probe = (
         "import sys, recctl\n"
         "print(sorted({'polars', 'numpy', 'lightgbm', 'pymongo', 'pyarrow'} & set(sys.modules)))\n"
-        "print(callable(recctl.ingest), callable(recctl.ingest))"
+        "import recctl.ingestion, recctl.cli.ingest\n"
+        "print(callable(recctl.ingest), recctl.ingest is recctl.ingestion.ingest)"
     )
     assert run_python(probe, tmp_path) == ["[]", "True True"]
 

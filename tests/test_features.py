@@ -20,7 +20,7 @@ from recctl.features import (
     compute_features,
     registry_table,
 )
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.records import validate_objects
 from recctl.stores import open_store
 

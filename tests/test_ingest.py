@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recctl.errors import StrictModeError
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.stores import open_store
 
 INVALID_CHANGES: list[dict[str, Any]] = [

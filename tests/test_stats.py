@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recctl.errors import NotFoundError, RecctlError
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.records import INTERACTION_TYPES, SCHEMAS
 from recctl.stats import COUNT_COLUMNS, RECENT_COLUMNS, STATS_COLUMNS, recommendation_stats, user_history
 from recctl.stores import open_store

@@ -14,7 +14,7 @@ from recctl.cli.common import print_json, settings
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from recctl.ingest import IngestSummary
+    from recctl.ingestion import IngestSummary
 
 PROGRESS_MIN_BYTES = 8 << 20
 BATCH_ROWS_ENV = "RECCTL_INGEST_BATCH_ROWS"
@@ -78,7 +78,7 @@ def ingest_command(
     stores exactly the rest.
     """
     from recctl.errors import StrictModeError
-    from recctl.ingest import ingest, total_size
+    from recctl.ingestion import ingest, total_size
     from recctl.labels import load_policy
 
     options = settings(ctx)
@@ -124,7 +124,7 @@ def ingest_command(
 
 def _batch_rows() -> int:
     """Rows per store write: ``RECCTL_INGEST_BATCH_ROWS``, else the library's default."""
-    from recctl.ingest import BATCH_ROWS
+    from recctl.ingestion import BATCH_ROWS
 
     text = os.environ.get(BATCH_ROWS_ENV, "").strip()
     if not text:

@@ -157,9 +157,3 @@ PRIORITY_CATEGORIES = USUAL_CATEGORIES[:6]
 """The categories an assessment's ``priorities`` usually weigh (any other key is valid too)."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
 CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
-
-REJECTS_SCHEMA: dict[str, pl.DataType] = {
-    "input_position": pl.Int64(),
-    "raw": pl.String(),
-    "reason": pl.String(),
-}

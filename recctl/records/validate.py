@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, assert_never
 
 import polars as pl
 
@@ -240,13 +240,19 @@ def validate(
     rejects rows that are records of another kind (``looks like a recommendation row``), the
     protection against ingesting the wrong file (see :meth:`Rules.guard`).
     """
-    if kind == "interactions":
-        return validate_interactions(chunk, policy, now=now, overrides=overrides, guard=guard)
-    if kind == "recommendations":
-        return validate_recommendations(
-            chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
-        )
-    return validate_assessments(chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard)
+    match kind:
+        case "interactions":
+            return validate_interactions(chunk, policy, now=now, overrides=overrides, guard=guard)
+        case "recommendations":
+            return validate_recommendations(
+                chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
+            )
+        case "assessments":
+            return validate_assessments(
+                chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
+            )
+        case _:  # a kind added to RecordKind without a validator: mypy says so here
+            assert_never(kind)
 
 
 def validate_objects(

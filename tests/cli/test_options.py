@@ -10,7 +10,7 @@ import typer
 from builders import interaction, recommendation, run, write_ndjson
 
 from recctl.cli.options import parse_time
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.stores import open_store
 
 

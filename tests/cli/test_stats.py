@@ -19,7 +19,7 @@ from builders import SAMPLE_DATA, interaction, recommendation, write_ndjson
 from mongo_server import with_database
 
 from recctl.cli.stats import SortField
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.stats import METRICS, STATS_COLUMNS
 from recctl.stores import open_store
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.sample import generate_sample
 from recctl.stores import open_store
 

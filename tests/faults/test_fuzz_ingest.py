@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from faults.processes import start, summary
 from recctl.errors import InputError
-from recctl.ingest import IngestSummary, ingest
+from recctl.ingestion import IngestSummary, ingest
 from recctl.stores import open_store
 
 TEN_MB = 10 << 20

@@ -8,7 +8,7 @@ import pytest
 from builders import recommendation, write_ndjson
 
 from recctl.errors import NotAStoreError, UnknownStoreError
-from recctl.ingest import ingest
+from recctl.ingestion import ingest
 from recctl.stores import check_location, open_store
 
 
