@@ -85,8 +85,8 @@ def _shared_unchanged(folder: Path, before: dict[str, str], fixture: str) -> Non
 @pytest.fixture(scope="session")
 def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A file store holding the committed sample data (``sample_data/*.ndjson``, all valid),
-    ingested once for the session. Shared, so read-only: a test that writes into it takes
-    ``sample_store_copy``; the session fails at its end if the store was changed."""
+    ingested once for the session. Shared, so read-only: a test that writes copies it first
+    (``shutil.copytree``); the session fails at its end if the store was changed."""
     from recctl.ingestion import ingest
     from recctl.stores import open_store
 
@@ -97,12 +97,6 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     before = _contents(root)
     yield root
     _shared_unchanged(root, before, "sample_store")
-
-
-@pytest.fixture
-def sample_store_copy(sample_store: Path, tmp_path: Path) -> Path:
-    """A copy of ``sample_store`` of this test's own, to write into."""
-    return Path(shutil.copytree(sample_store, tmp_path / "sample-store"))
 
 
 @pytest.fixture(scope="session")

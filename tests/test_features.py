@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from builders import assessment, recommendation
+from builders import SAMPLE_DATA, assessment, recommendation
 
 from recctl.dataset import TimeWindow, build_training_set
 from recctl.features import (
@@ -20,11 +21,8 @@ from recctl.features import (
     compute_features,
     registry_table,
 )
-from recctl.ingestion import ingest
 from recctl.records import validate_objects
 from recctl.stores import open_store
-
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def features_of(
@@ -159,19 +157,17 @@ def test_row_order_and_other_groups_do_not_change_values() -> None:
     assert together.sort("recommendation_id").select(FEATURE_NAMES).equals(alone.select(FEATURE_NAMES))
 
 
-def test_rank_batch_features_equal_the_export_bit_for_bit(tmp_path: Path) -> None:
+def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) -> None:
     """Training/serving parity: a rank-style batch of JSON objects gives the export's exact values."""
-    store = open_store(tmp_path / "store")
-    for kind in ("assessments", "recommendations", "interactions"):
-        ingest(store, kind, [str(SAMPLE / f"{kind}.ndjson")])  # type: ignore[arg-type]
     window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
-    exported = build_training_set(store, window).frame
+    with closing(open_store(sample_store)) as store:
+        exported = build_training_set(store, window).frame
     recommendations = [
-        json.loads(line) for line in (SAMPLE / "recommendations.ndjson").read_text().splitlines()
+        json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()
     ]
     assessments = {
         row["assessment_id"]: row
-        for row in map(json.loads, (SAMPLE / "assessments.ndjson").read_text().splitlines())
+        for row in map(json.loads, (SAMPLE_DATA / "assessments.ndjson").read_text().splitlines())
     }
     groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
     assert len(groups) >= 10

@@ -5,19 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from builders import assessment, interaction, recommendation, write_ndjson
+from builders import SAMPLE_DATA, assessment, interaction, recommendation, write_ndjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recctl.ingestion import ingest
-from recctl.records import RECOMMENDATION_SCHEMA, SCHEMAS
+from recctl.records import RECOMMENDATION_SCHEMA, RECORD_KINDS, SCHEMAS
 from recctl.stores import is_mongo_uri, open_store
 from recctl.stores.base import COUNT_COLUMNS, COUNTS_SCHEMA, RECENT_SCHEMA, InteractionFilter
 
@@ -127,19 +128,16 @@ def test_both_stores_hold_the_same_records(tmp_path: Path, mongo_uri: str) -> No
             assert as_objects[0] == as_objects[1], (kind, column)
 
 
-def test_both_stores_give_the_same_export(tmp_path: Path, mongo_uri: str) -> None:
+def test_both_stores_give_the_same_export(sample_store: Path, mongo_uri: str) -> None:
     from recctl.dataset import TimeWindow, build_training_set
 
-    sample = Path(__file__).resolve().parents[2] / "sample_data"
     window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
-    exports = []
-    for location in (str(tmp_path / "files"), mongo_uri):
-        store = open_store(location)
-        for kind in ("assessments", "recommendations", "interactions"):
-            ingest(store, kind, [str(sample / f"{kind}.ndjson")])  # type: ignore[arg-type]
-        exports.append(build_training_set(store, window))
-        store.close()
-    files, mongo = exports
+    with closing(open_store(mongo_uri)) as store:
+        for kind in RECORD_KINDS:
+            ingest(store, kind, [str(SAMPLE_DATA / f"{kind}.ndjson")])
+        mongo = build_training_set(store, window)
+    with closing(open_store(sample_store)) as store:
+        files = build_training_set(store, window)
     assert files.frame.height > 1000
     assert_frame_equal(files.frame, mongo.frame)
     assert files.manifest["data_fingerprint"] == mongo.manifest["data_fingerprint"]
