@@ -42,6 +42,7 @@ from recctl.records import (
     PRIORITIES,
     PRIORITY_CATEGORIES,
     USUAL_CATEGORIES,
+    as_utc,
 )
 from recctl.sample_vocabulary import (
     AGENT_BY_CATEGORY,
@@ -276,7 +277,7 @@ class _Window:
 
     @classmethod
     def from_start(cls, start: datetime, days: int, *, max_recommendations: int) -> _Window:
-        start_utc = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+        start_utc = as_utc(start)
         start_ms = int(start_utc.timestamp() * _MS_PER_SECOND)
         end_ms = int((start_utc + timedelta(days=days)).timestamp() * _MS_PER_SECOND)
         session_room_ms = 2 * _MS_PER_HOUR + max_recommendations * 12 * _MS_PER_SECOND
