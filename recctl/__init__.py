@@ -38,24 +38,17 @@ from recctl._version import __version__
 if TYPE_CHECKING:
     from recctl.dataset import TimeWindow, TrainingSet, build_training_set, write_training_set
     from recctl.errors import RecctlError
+    from recctl.evaluation import Evaluation, evaluate
     from recctl.ingestion import IngestSummary, ingest
     from recctl.labels import DEFAULT_POLICY, LabelPolicy, load_policy
     from recctl.model import ModelBundle
+    from recctl.provenance import save_model
     from recctl.ranking import Ranker, RankOptions
     from recctl.sample import generate_sample
     from recctl.stats import recommendation_stats, user_history
     from recctl.stores import Store, open_store
-    from recctl.training import (
-        Evaluation,
-        TrainingData,
-        TrainOptions,
-        TrainResult,
-        data_from_path,
-        data_from_store,
-        evaluate,
-        save_model,
-        train_model,
-    )
+    from recctl.training import TrainOptions, TrainResult, train_model
+    from recctl.training_data import TrainingData, data_from_path, data_from_store
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -104,15 +97,15 @@ _LAZY = {
     "TrainingSet": "recctl.dataset",
     "build_training_set": "recctl.dataset",
     "write_training_set": "recctl.dataset",
-    "TrainingData": "recctl.training",
+    "TrainingData": "recctl.training_data",
     "TrainOptions": "recctl.training",
     "TrainResult": "recctl.training",
-    "data_from_path": "recctl.training",
-    "data_from_store": "recctl.training",
+    "data_from_path": "recctl.training_data",
+    "data_from_store": "recctl.training_data",
     "train_model": "recctl.training",
-    "save_model": "recctl.training",
-    "Evaluation": "recctl.training",
-    "evaluate": "recctl.training",
+    "save_model": "recctl.provenance",
+    "Evaluation": "recctl.evaluation",
+    "evaluate": "recctl.evaluation",
     "ModelBundle": "recctl.model",
     "Ranker": "recctl.ranking",
     "RankOptions": "recctl.ranking",

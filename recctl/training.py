@@ -1,20 +1,19 @@
-"""Training and evaluating LightGBM LambdaRank models.
+"""Training LightGBM LambdaRank models: options, LightGBM parameters, the group split, quality gates.
 
 The split is by query group, never by row: ``time`` validates on the newest groups (by the
 group's ``event_time``), ``group-random`` on a seeded random choice of groups. Early stopping
 watches validation NDCG@10. Every NDCG reported here comes from :mod:`recctl.metrics`, and the
 confidence-score baseline is scored on exactly the same groups as the model.
+
+Evaluating a model on other data is :mod:`recctl.evaluation`; the data trained on,
+:mod:`recctl.training_data`; what a saved model records of its training, :mod:`recctl.provenance`.
 """
 
 from __future__ import annotations
 
 import math
-import platform
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -22,16 +21,12 @@ import numpy.typing as npt
 
 from recctl import defaults
 from recctl.errors import InsufficientDataError, RecctlError
-from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.ltrdata import LtrData
-from recctl.metrics import bootstrap_interval, ndcg, random_scores
+from recctl.metrics import ndcg
+from recctl.provenance import training_groups_meta
 
 if TYPE_CHECKING:
     import lightgbm
-
-    from recctl.dataset import TimeWindow
-    from recctl.model import ModelBundle
-    from recctl.stores.base import Store
 
 Split = Literal["time", "group-random"]
 REPORT_K = (5, 10)
@@ -90,7 +85,7 @@ class TrainResult:
     """Splits in the trees up to ``best_iteration``; 0 = a constant model that learned nothing."""
     training_groups: dict[str, Any] = field(default_factory=dict)
     """The groups it was trained and validated on, as the meta records them
-    (:func:`training_groups_meta`)."""
+    (:func:`recctl.provenance.training_groups_meta`)."""
 
     def model_text(self) -> str:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
@@ -198,7 +193,8 @@ def tree_splits(booster: lightgbm.Booster, iteration: int | None = None) -> int:
     return int(np.asarray(counts).sum())
 
 
-def _refuse_constant_model(splits: int, what: str) -> None:
+def refuse_constant_model(splits: int, what: str) -> None:
+    """:class:`InsufficientDataError` when ``what`` (a model) has no split: no gate can judge it."""
     if splits == 0:
         raise InsufficientDataError(
             f"{what} has no split (every tree is a single leaf, all gains 0): the data taught it "
@@ -313,7 +309,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
     splits = tree_splits(booster, best)
     if options.gated:
-        _refuse_constant_model(splits, "the trained model")
+        refuse_constant_model(splits, "the trained model")
     metrics = {"train": ndcg_at(train, _scores_at(booster, best, train, data_index=0), REPORT_K)}
     baseline: dict[str, dict[str, float]] | None = None
     train_confidence = confidence_scores(train)
@@ -419,455 +415,6 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-@dataclass(frozen=True)
-class OrderReport:
-    """NDCG@k of one ordering with bootstrap 95% intervals: ``{"ndcg@10": (mean, low, high)}``."""
-
-    values: dict[str, tuple[float, float, float]]
-
-    def means(self) -> dict[str, float]:
-        return {name: mean for name, (mean, _low, _high) in self.values.items()}
-
-
-def evaluate_orders(
-    data: LtrData,
-    model_scores: npt.NDArray[np.float64],
-    *,
-    ks: tuple[int, ...] = defaults.EVALUATE_K,
-    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> dict[str, OrderReport | None]:
-    """The model, the confidence baseline, a random order and the ideal order, each NDCG@k with CIs."""
-    orders: dict[str, npt.NDArray[np.float64] | None] = {
-        "model": model_scores,
-        "baseline": confidence_scores(data),
-        "random": random_scores(len(data.grades), seed),
-        "ideal": data.grades.astype(np.float64),
-    }
-    reports: dict[str, OrderReport | None] = {}
-    for name, scores in orders.items():
-        if scores is None:
-            reports[name] = None
-            continue
-        values = {}
-        for k in ks:
-            report = ndcg(data.grades, scores, data.group_sizes, k)
-            low, high = bootstrap_interval(report.per_group, resamples=resamples, seed=seed)
-            values[f"ndcg@{k}"] = (report.mean, low, high)
-        reports[name] = OrderReport(values)
-    return reports
-
-
-def groups_without_relevant(data: LtrData) -> int:
-    return ndcg(data.grades, data.grades.astype(np.float64), data.group_sizes, 10).groups_without_relevant
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """NDCG@k of a model on a data set, beside the confidence, random and ideal orders.
-
-    ``orders`` maps ``model``, ``baseline`` (None when the data has no confidence_score),
-    ``random`` and ``ideal`` to their :class:`OrderReport`. ``groups``, ``rows`` and
-    ``groups_without_relevant`` count the groups evaluated; ``training_overlap`` is how many of the
-    data's groups the model learned from (:func:`evaluation_data`), None when unknown.
-    """
-
-    model_path: Path
-    model_version: str
-    data: str
-    groups: int
-    groups_without_relevant: int
-    rows: int
-    training_overlap: dict[str, Any] | None
-    orders: dict[str, OrderReport | None]
-
-    def as_json(self) -> dict[str, Any]:
-        """The evaluation as one JSON object: each order's means, and their intervals as [low, high]."""
-        return {
-            "status": "evaluated",
-            "groups": self.groups,
-            "groups_without_relevant": self.groups_without_relevant,
-            "rows": self.rows,
-            "training_overlap": self.training_overlap,
-            "model_path": str(self.model_path),
-            "model_version": self.model_version,
-            "data": self.data,
-            **{name: report.means() if report else None for name, report in self.orders.items()},
-            "intervals": {
-                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
-                if report
-                else None
-                for name, report in self.orders.items()
-            },
-        }
-
-
-def evaluate(
-    model_path: str | Path,
-    training: TrainingData,
-    *,
-    ks: tuple[int, ...] = defaults.EVALUATE_K,
-    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-    holdout_only: bool = False,
-) -> Evaluation:
-    """Score the model at ``model_path`` on ``training``: NDCG@k (``ks``) of the model, the confidence
-    order, a random order (``seed``) and the ideal order, each with a bootstrap 95% interval over
-    ``resamples`` resamples of the groups.
-
-    With ``holdout_only``, the groups the model was trained or validated on are left out (see
-    :func:`evaluation_data`). Raises :class:`ModelError` when the model is unusable or was trained
-    on other features than ``training``'s.
-    """
-    from recctl.model import load_bundle
-
-    model_path = Path(model_path)
-    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
-    judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
-    orders = evaluate_orders(judged, score(bundle.booster(), judged), ks=ks, resamples=resamples, seed=seed)
-    return Evaluation(
-        model_path=model_path,
-        model_version=bundle.version,
-        data=training.source,
-        groups=judged.num_groups,
-        groups_without_relevant=groups_without_relevant(judged),
-        rows=judged.num_rows,
-        training_overlap=overlap,
-        orders=orders,
-    )
-
-
-def library_versions() -> dict[str, str]:
-    import lightgbm
-    import polars
-
-    from recctl._version import __version__
-
-    return {
-        "recctl": __version__,
-        "lightgbm": lightgbm.__version__,
-        "numpy": np.__version__,
-        "polars": polars.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass
-class TrainingData:
-    """What train/evaluate work on, with where it came from (for the report and the meta file)."""
-
-    data: LtrData
-    source: str
-    retrieved: int
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    @cached_property
-    def feature_coverage(self) -> dict[str, dict[str, Any]]:
-        """Per feature group: features, share of values present, features with none
-        (:func:`recctl.features.feature_coverage`)."""
-        from recctl.features import feature_coverage
-
-        rows = max(self.data.num_rows, 1)
-        present = np.count_nonzero(~np.isnan(self.data.features), axis=0) / rows
-        return feature_coverage(dict(zip(self.data.feature_names, present.tolist(), strict=True)))
-
-    @property
-    def empty_feature_groups(self) -> list[str]:
-        from recctl.features import empty_feature_groups
-
-        return empty_feature_groups(self.feature_coverage)
-
-
-def data_from_store(
-    store: Store,
-    window: TimeWindow,
-    *,
-    policy: LabelPolicy = DEFAULT_POLICY,
-    min_interactions: int = defaults.MIN_INTERACTIONS,
-    progress: Callable[[str], None] | None = None,
-) -> TrainingData:
-    """The training set of ``window`` built from the store, in memory, by the same code as an export
-    (:func:`recctl.dataset.build_training_set`, which says what ``policy`` and ``min_interactions``
-    do); ``progress`` is called with a short message at each step."""
-    from recctl.dataset import build_training_set
-    from recctl.features import FEATURE_NAMES
-    from recctl.ltrdata import ltr_from_frame
-
-    training = build_training_set(
-        store, window, policy=policy, min_interactions=min_interactions, progress=progress
-    )
-    data = ltr_from_frame(training.frame, feature_cols=list(FEATURE_NAMES), source=store.description)
-    return TrainingData(
-        data, store.description, int(training.manifest["pairs_before_left_out"]), training.manifest
-    )
-
-
-def data_from_path(
-    path: str | Path,
-    *,
-    label_col: str = "grade",
-    group_col: str = "query_id",
-    feature_cols: list[str] | None = None,
-    num_features: int | None = None,
-) -> TrainingData:
-    """A learning-to-rank set read from a file or directory: a recctl export, Parquet, or LibSVM
-    (:func:`recctl.ltrdata.load_ltr` says what the arguments do)."""
-    from recctl.ltrdata import load_ltr
-
-    data = load_ltr(
-        path, label_col=label_col, group_col=group_col, feature_cols=feature_cols, num_features=num_features
-    )
-    return TrainingData(data, str(path), len(data.grades))
-
-
-def model_meta(
-    result: TrainResult,
-    training: TrainingData,
-    *,
-    model_text: str,
-    status: str,
-    gate_failures: list[str],
-) -> dict[str, Any]:
-    """The ``.meta.json`` of a trained model."""
-    from recctl.features import FEATURE_NAMES, FEATURE_SET_VERSION
-    from recctl.model import model_version
-
-    manifest = training.manifest
-    uses_recctl_features = training.data.feature_names == list(FEATURE_NAMES)
-    return {
-        "model_version": model_version(model_text),
-        "status": status,
-        "gate_failures": gate_failures,
-        "feature_names": training.data.feature_names,
-        "feature_set_version": FEATURE_SET_VERSION if uses_recctl_features else None,
-        "label_policy_hash": manifest.get("label_policy_hash"),
-        "params": result.params,
-        "best_iteration": result.best_iteration,
-        "splits": result.splits,
-        "split": result.split,
-        "groups": {"train": result.train_groups, "valid": result.valid_groups},
-        "examples": len(training.data.grades),
-        "metrics": result.metrics,
-        "baseline": result.baseline,
-        "top_features": [list(item) for item in result.top_features],
-        "training_groups": result.training_groups,
-        "data_source": training.source,
-        "feature_coverage": training.feature_coverage,
-        "empty_feature_groups": training.empty_feature_groups,
-        "data_fingerprint": manifest.get("data_fingerprint") or _array_fingerprint(training.data),
-        "time_window": manifest.get("time_window"),
-        "library_versions": library_versions(),
-        "created_at": utc_now(),
-    }
-
-
-def save_model(
-    result: TrainResult,
-    training: TrainingData,
-    model_path: str | Path,
-    *,
-    gate_failures: Sequence[str] = (),
-) -> ModelBundle:
-    """Write a trained model and its meta to ``model_path``, or beside it as ``*.rejected.txt``
-    when it failed quality gates (``gate_failures``, as the meta records them); returns the bundle
-    written. The model at ``model_path`` is then left as it was."""
-    from recctl.model import rejected_path_for, save_bundle
-
-    model_path = Path(model_path)
-    model_text = result.model_text()
-    status = "gate_failed" if gate_failures else "trained"
-    failures = list(gate_failures)
-    meta = model_meta(result, training, model_text=model_text, status=status, gate_failures=failures)
-    return save_bundle(model_text, meta, rejected_path_for(model_path) if gate_failures else model_path)
-
-
-QUERY_ID_ENCODING = 'zlib+base64 of NDJSON {"id": query_id}, sorted'
-
-
-def encode_query_ids(ids: npt.NDArray[Any]) -> str:
-    """Query ids as compact text for the meta (sorted, so equal sets give equal text)."""
-    import base64
-    import zlib
-
-    import polars as pl
-
-    text = pl.DataFrame({"id": pl.Series(ids).cast(pl.String)}).sort("id").write_ndjson()
-    return base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
-
-
-def decode_query_ids(text: str) -> Any:
-    """The ids of :func:`encode_query_ids` as a polars String Series; ValueError when not such text."""
-    import base64
-    import binascii
-    import io
-    import zlib
-
-    import polars as pl
-
-    try:
-        raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
-        if not raw.strip():
-            return pl.Series("id", [], dtype=pl.String)
-        return pl.read_ndjson(io.BytesIO(raw), schema={"id": pl.String})["id"]
-    except (binascii.Error, zlib.error, UnicodeError, pl.exceptions.PolarsError) as exc:
-        raise ValueError(f"not a list of query ids ({exc})") from None
-
-
-def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
-    """What the meta records of the groups a model learned from, for ``evaluate`` to find them again.
-
-    ``train``/``valid``: group counts; ``event_time``: the ``event_time`` (newest interaction) of
-    the oldest and of the newest group; ``fingerprint``: sha256 of all their ids, sorted; ``ids``:
-    each part's ids (:func:`encode_query_ids`). Without query ids (LibSVM with a ``.query``
-    file) the last two are None.
-    """
-    import hashlib
-
-    recorded: dict[str, Any] = {"train": train.num_groups, "valid": valid.num_groups, "event_time": None}
-    times = [part.event_time for part in (train, valid) if part.event_time is not None and part.num_rows]
-    if times:
-        recorded["event_time"] = {
-            "first": f"{min(t.min() for t in times).astype('datetime64[ms]')}Z",
-            "last": f"{max(t.max() for t in times).astype('datetime64[ms]')}Z",
-        }
-    if train.query_ids is None or valid.query_ids is None:
-        return {**recorded, "fingerprint": None, "ids": None}
-    every_id = encode_query_ids(np.concatenate([train.query_ids, valid.query_ids]))
-    return {
-        **recorded,
-        "fingerprint": "sha256:" + hashlib.sha256(every_id.encode()).hexdigest(),
-        "ids_encoding": QUERY_ID_ENCODING,
-        "ids": {"train": encode_query_ids(train.query_ids), "valid": encode_query_ids(valid.query_ids)},
-    }
-
-
-@dataclass(frozen=True)
-class GroupOverlap:
-    """Which groups of a data set a model learned from: one flag per group of the data."""
-
-    trained: npt.NDArray[np.bool_]
-    validated: npt.NDArray[np.bool_]
-
-    @property
-    def seen(self) -> npt.NDArray[np.bool_]:
-        """Trained or validated on: early stopping chose the model on its validation groups."""
-        return self.trained | self.validated
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "groups": int(self.seen.sum()),
-            "train": int(self.trained.sum()),
-            "valid": int((self.validated & ~self.trained).sum()),
-        }
-
-
-def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
-    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
-
-    None when the meta does not list its groups (a model from an older recctl, or data without
-    query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
-    """
-    import polars as pl
-
-    from recctl.errors import ModelError
-
-    recorded = meta.get("training_groups")
-    ids = recorded.get("ids") if isinstance(recorded, dict) else None
-    if not isinstance(ids, dict) or data.query_ids is None:
-        return None
-    query_ids = pl.Series(data.query_ids).cast(pl.String)
-    flags = {}
-    for part in ("train", "valid"):
-        try:
-            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
-        except ValueError as exc:
-            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
-        flags[part] = (
-            query_ids.is_in(known.implode()).to_numpy()
-            if known is not None
-            else np.zeros(len(query_ids), dtype=bool)
-        )
-    return GroupOverlap(trained=flags["train"], validated=flags["valid"])
-
-
-def evaluation_data(
-    data: LtrData, meta: dict[str, Any], *, holdout_only: bool
-) -> tuple[LtrData, dict[str, Any] | None]:
-    """The groups to evaluate a model on, and how many of ``data``'s groups it learned from.
-
-    Returns ``(data, overlap)`` with ``overlap = {"groups": n, "train": n, "valid": n,
-    "left_out": bool}`` (``valid`` counts groups validated on and not trained on), or None when
-    it cannot be known (see :func:`training_overlap`). With ``holdout_only`` those groups are
-    left out: then an unknown overlap is an error, and no group left is
-    :class:`InsufficientDataError`.
-    """
-    from recctl.errors import InputError, ModelError
-
-    overlap = training_overlap(meta, data)
-    if overlap is None:
-        if holdout_only and data.query_ids is None:
-            raise InputError(
-                "these data have no query ids, so the model's training groups cannot be left out"
-            )
-        if holdout_only:
-            raise ModelError(
-                "the model's meta does not list the groups it was trained on (a model from an older "
-                "recctl?): retrain it to leave them out"
-            )
-        return data, None
-    counts: dict[str, Any] = {**overlap.counts(), "left_out": holdout_only}
-    if not holdout_only or counts["groups"] == 0:
-        return data, counts
-    if counts["groups"] == data.num_groups:
-        raise InsufficientDataError(
-            f"all {data.num_groups:,} groups were in the model's training data (trained or validated "
-            "on): nothing is left to evaluate; choose a later window"
-        )
-    return subset(data, ~overlap.seen), counts
-
-
-def _array_fingerprint(data: LtrData) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for array in (data.features, data.grades, data.group_sizes):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update("\x1f".join(data.feature_names).encode())
-    return "sha256:" + digest.hexdigest()
-
-
 def score(booster: lightgbm.Booster, data: LtrData, iteration: int | None = None) -> npt.NDArray[np.float64]:
     """The booster's scores for every row of ``data`` (at ``iteration``, default: the model's best)."""
     return np.asarray(booster.predict(data.features, num_iteration=iteration), dtype=np.float64)
-
-
-def existing_model_metrics(
-    booster: lightgbm.Booster, data: LtrData, options: TrainOptions
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
-    """An existing model's NDCG@5/@10 on the same train/valid split as :func:`train_model` makes.
-
-    With ``options.gated``, too few validation groups or a model without a split is
-    :class:`InsufficientDataError`, as in :func:`train_model`.
-    """
-    split: Split = options.split or ("time" if data.event_time is not None else "group-random")
-    if options.gated:
-        check_gate_groups(
-            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
-        )
-        _refuse_constant_model(tree_splits(booster), "the model")
-    train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
-    metrics: dict[str, dict[str, float]] = {}
-    baseline: dict[str, dict[str, float]] = {}
-    for name, mask in (("train", train_mask), ("valid", valid_mask)):
-        if not mask.any():
-            continue
-        part = subset(data, mask)
-        metrics[name] = ndcg_at(part, score(booster, part), REPORT_K)
-        confidence = confidence_scores(part)
-        if confidence is not None:
-            baseline[name] = ndcg_at(part, confidence, REPORT_K)
-    return metrics, baseline or None, split

@@ -11,14 +11,10 @@ from recctl.training import (
     TimeSplitError,
     TooFewValidationGroupsError,
     check_gate_groups,
-    decode_query_ids,
-    encode_query_ids,
     gate_failures,
     parse_param,
     split_groups,
     subset,
-    training_groups_meta,
-    training_overlap,
     unknown_params,
 )
 
@@ -144,31 +140,3 @@ def test_scores_held_by_lightgbm_equal_a_fresh_prediction() -> None:
 def test_unknown_params_asks_lightgbm_for_its_names_and_aliases() -> None:
     assert unknown_params(["num_leaves", "num_leaf", "eta", "ndcg_eval_at", "seed"]) == {}
     assert unknown_params(["num_leave", "colour"]) == {"num_leave": "num_leaves", "colour": None}
-
-
-def test_query_ids_survive_the_meta_encoding() -> None:
-    ids = np.array(["asm-2", "asm-1", 'a "quoted"\nid', "ünïcode", "asm-10"], dtype=object)
-    decoded = decode_query_ids(encode_query_ids(ids))
-    assert decoded.to_list() == sorted(ids.tolist())
-    assert decode_query_ids(encode_query_ids(np.array([], dtype=object))).to_list() == []
-    assert encode_query_ids(ids) == encode_query_ids(ids[::-1])  # a set: order does not matter
-    with pytest.raises(ValueError, match="not a list of query ids"):
-        decode_query_ids("not base64!")
-
-
-def test_training_overlap_finds_the_groups_by_id() -> None:
-    data = grouped([2, 3, 2, 2])  # groups q0..q3
-    model_data = grouped([2, 2, 2])  # q0, q1, q2: q0 trained on, q2 validated on
-    meta = {
-        "training_groups": training_groups_meta(
-            subset(model_data, np.array([True, False, False])),
-            subset(model_data, np.array([False, False, True])),
-        )
-    }
-    overlap = training_overlap(meta, data)
-    assert overlap is not None
-    assert overlap.trained.tolist() == [True, False, False, False]
-    assert overlap.validated.tolist() == [False, False, True, False]
-    assert overlap.counts() == {"groups": 2, "train": 1, "valid": 1}
-    assert meta["training_groups"]["train"] == 1 and meta["training_groups"]["valid"] == 1
-    assert training_overlap({}, data) is None

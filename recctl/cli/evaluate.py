@@ -57,8 +57,8 @@ def evaluate_command(
     figure has a bootstrap 95% interval over query groups. Groups the model was trained or
     validated on are counted (--holdout-only leaves them out).
     """
+    from recctl.evaluation import evaluate
     from recctl.model import load_bundle
-    from recctl.training import evaluate
 
     options = settings(ctx)
     try:

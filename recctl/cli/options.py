@@ -13,7 +13,7 @@ from recctl.cli.output import OutputFormat
 if TYPE_CHECKING:
     from recctl.cli.common import Settings
     from recctl.dataset import TimeWindow
-    from recctl.training import TrainingData
+    from recctl.training_data import TrainingData
 
 
 def parse_time(text: str) -> datetime:
@@ -142,7 +142,7 @@ def training_data(
     num_features: int | None,
 ) -> TrainingData:
     """The data of ``train``/``evaluate``: ``--data`` when given, else the store's training set."""
-    from recctl.training import data_from_path, data_from_store
+    from recctl.training_data import data_from_path, data_from_store
 
     if data is not None:
         return data_from_path(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from recctl.model import ModelBundle
-    from recctl.training import TrainingData
+    from recctl.training_data import TrainingData
 
 
 class SplitChoice(StrEnum):
@@ -215,7 +215,8 @@ def _train(
     min_ndcg: float | None,
     fail_below_baseline: bool,
 ) -> dict[str, Any]:
-    from recctl.training import gate_failures, save_model, train_model
+    from recctl.provenance import save_model
+    from recctl.training import gate_failures, train_model
 
     with console.status("training"):
         result = train_model(training.data, train_options)
@@ -269,8 +270,9 @@ def _evaluate_only(
     fail_below_baseline: bool,
 ) -> dict[str, Any]:
     from recctl.errors import ModelError
+    from recctl.evaluation import existing_model_metrics
     from recctl.model import describe_feature_mismatch
-    from recctl.training import existing_model_metrics, gate_failures
+    from recctl.training import gate_failures
 
     model_path = bundle.path
     if bundle.feature_names != training.data.feature_names:

@@ -1,0 +1,274 @@
+"""Evaluating a model: NDCG@k of its order beside the confidence, random and ideal orders.
+
+Each NDCG comes with a bootstrap 95% interval over the query groups
+(:func:`recctl.metrics.bootstrap_interval`). A model's meta lists the groups it was trained and
+validated on (:func:`recctl.provenance.training_groups_meta`): an evaluation says how many of the
+data's groups the model learned from (:class:`GroupOverlap`), and can leave them out.
+:func:`existing_model_metrics` scores an existing model on the split that
+:func:`recctl.training.train_model` makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recctl import defaults
+from recctl.errors import InsufficientDataError
+from recctl.metrics import bootstrap_interval, ndcg, random_scores
+from recctl.provenance import decode_query_ids
+from recctl.training import (
+    REPORT_K,
+    check_gate_groups,
+    confidence_scores,
+    ndcg_at,
+    refuse_constant_model,
+    score,
+    split_groups,
+    subset,
+    tree_splits,
+    validation_group_count,
+)
+
+if TYPE_CHECKING:
+    import lightgbm
+
+    from recctl.ltrdata import LtrData
+    from recctl.training import Split, TrainOptions
+    from recctl.training_data import TrainingData
+
+
+@dataclass(frozen=True)
+class OrderReport:
+    """NDCG@k of one ordering with bootstrap 95% intervals: ``{"ndcg@10": (mean, low, high)}``."""
+
+    values: dict[str, tuple[float, float, float]]
+
+    def means(self) -> dict[str, float]:
+        return {name: mean for name, (mean, _low, _high) in self.values.items()}
+
+
+def evaluate_orders(
+    data: LtrData,
+    model_scores: npt.NDArray[np.float64],
+    *,
+    ks: tuple[int, ...] = defaults.EVALUATE_K,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, OrderReport | None]:
+    """The model, the confidence baseline, a random order and the ideal order, each NDCG@k with CIs."""
+    orders: dict[str, npt.NDArray[np.float64] | None] = {
+        "model": model_scores,
+        "baseline": confidence_scores(data),
+        "random": random_scores(len(data.grades), seed),
+        "ideal": data.grades.astype(np.float64),
+    }
+    reports: dict[str, OrderReport | None] = {}
+    for name, scores in orders.items():
+        if scores is None:
+            reports[name] = None
+            continue
+        values = {}
+        for k in ks:
+            report = ndcg(data.grades, scores, data.group_sizes, k)
+            low, high = bootstrap_interval(report.per_group, resamples=resamples, seed=seed)
+            values[f"ndcg@{k}"] = (report.mean, low, high)
+        reports[name] = OrderReport(values)
+    return reports
+
+
+def groups_without_relevant(data: LtrData) -> int:
+    return ndcg(data.grades, data.grades.astype(np.float64), data.group_sizes, 10).groups_without_relevant
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """NDCG@k of a model on a data set, beside the confidence, random and ideal orders.
+
+    ``orders`` maps ``model``, ``baseline`` (None when the data has no confidence_score),
+    ``random`` and ``ideal`` to their :class:`OrderReport`. ``groups``, ``rows`` and
+    ``groups_without_relevant`` count the groups evaluated; ``training_overlap`` is how many of the
+    data's groups the model learned from (:func:`evaluation_data`), None when unknown.
+    """
+
+    model_path: Path
+    model_version: str
+    data: str
+    groups: int
+    groups_without_relevant: int
+    rows: int
+    training_overlap: dict[str, Any] | None
+    orders: dict[str, OrderReport | None]
+
+    def as_json(self) -> dict[str, Any]:
+        """The evaluation as one JSON object: each order's means, and their intervals as [low, high]."""
+        return {
+            "status": "evaluated",
+            "groups": self.groups,
+            "groups_without_relevant": self.groups_without_relevant,
+            "rows": self.rows,
+            "training_overlap": self.training_overlap,
+            "model_path": str(self.model_path),
+            "model_version": self.model_version,
+            "data": self.data,
+            **{name: report.means() if report else None for name, report in self.orders.items()},
+            "intervals": {
+                name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
+                if report
+                else None
+                for name, report in self.orders.items()
+            },
+        }
+
+
+def evaluate(
+    model_path: str | Path,
+    training: TrainingData,
+    *,
+    ks: tuple[int, ...] = defaults.EVALUATE_K,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    holdout_only: bool = False,
+) -> Evaluation:
+    """Score the model at ``model_path`` on ``training``: NDCG@k (``ks``) of the model, the confidence
+    order, a random order (``seed``) and the ideal order, each with a bootstrap 95% interval over
+    ``resamples`` resamples of the groups.
+
+    With ``holdout_only``, the groups the model was trained or validated on are left out (see
+    :func:`evaluation_data`). Raises :class:`ModelError` when the model is unusable or was trained
+    on other features than ``training``'s.
+    """
+    from recctl.model import load_bundle
+
+    model_path = Path(model_path)
+    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
+    judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
+    orders = evaluate_orders(judged, score(bundle.booster(), judged), ks=ks, resamples=resamples, seed=seed)
+    return Evaluation(
+        model_path=model_path,
+        model_version=bundle.version,
+        data=training.source,
+        groups=judged.num_groups,
+        groups_without_relevant=groups_without_relevant(judged),
+        rows=judged.num_rows,
+        training_overlap=overlap,
+        orders=orders,
+    )
+
+
+@dataclass(frozen=True)
+class GroupOverlap:
+    """Which groups of a data set a model learned from: one flag per group of the data."""
+
+    trained: npt.NDArray[np.bool_]
+    validated: npt.NDArray[np.bool_]
+
+    @property
+    def seen(self) -> npt.NDArray[np.bool_]:
+        """Trained or validated on: early stopping chose the model on its validation groups."""
+        return self.trained | self.validated
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "groups": int(self.seen.sum()),
+            "train": int(self.trained.sum()),
+            "valid": int((self.validated & ~self.trained).sum()),
+        }
+
+
+def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
+    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
+
+    None when the meta does not list its groups (a model from an older recctl, or data without
+    query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
+    """
+    import polars as pl
+
+    from recctl.errors import ModelError
+
+    recorded = meta.get("training_groups")
+    ids = recorded.get("ids") if isinstance(recorded, dict) else None
+    if not isinstance(ids, dict) or data.query_ids is None:
+        return None
+    query_ids = pl.Series(data.query_ids).cast(pl.String)
+    flags = {}
+    for part in ("train", "valid"):
+        try:
+            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
+        except ValueError as exc:
+            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
+        flags[part] = (
+            query_ids.is_in(known.implode()).to_numpy()
+            if known is not None
+            else np.zeros(len(query_ids), dtype=bool)
+        )
+    return GroupOverlap(trained=flags["train"], validated=flags["valid"])
+
+
+def evaluation_data(
+    data: LtrData, meta: dict[str, Any], *, holdout_only: bool
+) -> tuple[LtrData, dict[str, Any] | None]:
+    """The groups to evaluate a model on, and how many of ``data``'s groups it learned from.
+
+    Returns ``(data, overlap)`` with ``overlap = {"groups": n, "train": n, "valid": n,
+    "left_out": bool}`` (``valid`` counts groups validated on and not trained on), or None when
+    it cannot be known (see :func:`training_overlap`). With ``holdout_only`` those groups are
+    left out: then an unknown overlap is an error, and no group left is
+    :class:`InsufficientDataError`.
+    """
+    from recctl.errors import InputError, ModelError
+
+    overlap = training_overlap(meta, data)
+    if overlap is None:
+        if holdout_only and data.query_ids is None:
+            raise InputError(
+                "these data have no query ids, so the model's training groups cannot be left out"
+            )
+        if holdout_only:
+            raise ModelError(
+                "the model's meta does not list the groups it was trained on (a model from an older "
+                "recctl?): retrain it to leave them out"
+            )
+        return data, None
+    counts: dict[str, Any] = {**overlap.counts(), "left_out": holdout_only}
+    if not holdout_only or counts["groups"] == 0:
+        return data, counts
+    if counts["groups"] == data.num_groups:
+        raise InsufficientDataError(
+            f"all {data.num_groups:,} groups were in the model's training data (trained or validated "
+            "on): nothing is left to evaluate; choose a later window"
+        )
+    return subset(data, ~overlap.seen), counts
+
+
+def existing_model_metrics(
+    booster: lightgbm.Booster, data: LtrData, options: TrainOptions
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]] | None, Split]:
+    """An existing model's NDCG@5/@10 on the same train/valid split as
+    :func:`recctl.training.train_model` makes.
+
+    With ``options.gated``, too few validation groups or a model without a split is
+    :class:`InsufficientDataError`, as in :func:`recctl.training.train_model`.
+    """
+    split: Split = options.split or ("time" if data.event_time is not None else "group-random")
+    if options.gated:
+        check_gate_groups(
+            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
+        )
+        refuse_constant_model(tree_splits(booster), "the model")
+    train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    metrics: dict[str, dict[str, float]] = {}
+    baseline: dict[str, dict[str, float]] = {}
+    for name, mask in (("train", train_mask), ("valid", valid_mask)):
+        if not mask.any():
+            continue
+        part = subset(data, mask)
+        metrics[name] = ndcg_at(part, score(booster, part), REPORT_K)
+        confidence = confidence_scores(part)
+        if confidence is not None:
+            baseline[name] = ndcg_at(part, confidence, REPORT_K)
+    return metrics, baseline or None, split
