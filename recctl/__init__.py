@@ -19,8 +19,9 @@ command            Python
 =================  ==================================================================================
 
 Labels come from a :class:`LabelPolicy` (:data:`DEFAULT_POLICY`, or :func:`load_policy` of a TOML
-file). Failures the caller can act on raise :class:`RecctlError` subclasses, whose messages name the
-arguments of the call (``min_interactions``) where the commands name their flags. The README's
+file). Failures the caller can act on raise :class:`RecctlError` subclasses, with messages in the
+library's own terms ("at least 100 are needed"); the commands add the flag a value came from
+("(--min-interactions)"). The README's
 "Python API" section has a worked example: ingest, train, evaluate and rank (``tests/test_api.py``
 runs it).
 

@@ -6,6 +6,7 @@ nothing heavy: ``import recctl.cli`` reads it at start-up.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 DEFAULT_MODEL_PATH = Path("models/recommendation_ranker.txt")
@@ -31,3 +32,13 @@ DEFAULT_LAMBDA = 0.7
 """MMR's trade-off: 1 = relevance only, 0 = diversity only."""
 DIVERSIFY_DEPTH = 100
 """Slots MMR fills when no top-k is given, and how many items ``diversity`` covers at most."""
+
+HISTORY_LIMIT = 100
+"""How many of a user's most recent interactions ``history`` lists."""
+
+SAMPLE_ASSESSMENTS = 300
+"""How many assessments ``sample`` simulates (about 20 interactions each)."""
+SAMPLE_START = datetime(2025, 9, 1)
+"""The first day ``sample`` simulates (UTC)."""
+SAMPLE_DAYS = 60
+"""How many days ``sample`` simulates."""

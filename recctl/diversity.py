@@ -164,15 +164,6 @@ def _row_sets(rows: Rows, values: Rows, list_of_row: Rows) -> RowSets:
     )
 
 
-def similarity(traits: ListTraits, rows: Rows, targets: Rows) -> Values:
-    """Similarity of each row of ``rows`` (lists x m) to its list's row in ``targets`` (lists).
-
-    Entries of ``rows`` that are -1 (padding) give meaningless values, to be masked; a target of -1
-    (a list with nothing to compare) gives zeros.
-    """
-    return _Candidates(traits, rows).similarity_to(targets)
-
-
 class _Candidates:
     """Rows (lists x m) prepared for comparing, step after step, with one target row per list."""
 

@@ -26,13 +26,14 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import polars as pl
 
+from recctl import defaults
 from recctl.errors import OutputExistsError
 from recctl.records import (
     CLOUD_PROVIDERS,
@@ -88,7 +89,6 @@ POSITION_BIAS_EXPONENT = 0.6
 
 _MS_PER_SECOND = 1000
 _MS_PER_HOUR = 3_600_000
-_MS_PER_DAY = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,10 @@ def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
 def generate_sample(
     out_dir: Path,
     *,
-    assessments: int = 300,
+    assessments: int = defaults.SAMPLE_ASSESSMENTS,
     seed: int = 0,
-    start: datetime = datetime(2025, 9, 1, tzinfo=UTC),
-    days: int = 60,
+    start: datetime = defaults.SAMPLE_START,
+    days: int = defaults.SAMPLE_DAYS,
     recommendations_per_assessment: tuple[int, int] = (6, 14),
     sessions_per_assessment: tuple[int, int] = (1, 4),
     compress: bool = False,

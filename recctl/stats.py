@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import polars as pl
 
+from recctl import defaults
 from recctl.errors import NotFoundError
 from recctl.records import INTERACTION_TYPES
 from recctl.stores.base import COUNT_COLUMNS, COUNTS_SCHEMA, LABEL_UNIT, RECENT_SCHEMA, InteractionFilter
@@ -182,7 +183,7 @@ def user_history(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    limit: int | None = 100,
+    limit: int | None = defaults.HISTORY_LIMIT,
 ) -> UserHistory:
     """One user's engagement summary and their ``limit`` most recent interactions.
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recctl import defaults
-from recctl.errors import InsufficientDataError, RecctlError
+from recctl.errors import InsufficientDataError, RecctlError, first_line
 from recctl.ltrdata import LtrData
 from recctl.metrics import ndcg
 from recctl.provenance import training_groups_meta
@@ -305,7 +305,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
             keep_training_booster=True,  # keeps its scores of the training rows (see _scores_at)
         )
     except lightgbm.basic.LightGBMError as exc:
-        raise RecctlError(f"LightGBM refused the training run: {str(exc).strip().splitlines()[0]}") from None
+        raise RecctlError(f"LightGBM refused the training run: {first_line(exc)}") from None
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
     splits = tree_splits(booster, best)
     if options.gated:

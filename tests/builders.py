@@ -57,6 +57,13 @@ class Training(NamedTuple):
     report: str
 
 
+def stored_count(store: Any, kind: str) -> int:
+    """How many records of ``kind`` ``store`` holds (as its reads see them)."""
+    from recctl.records import KEYS
+
+    return int(store.read(kind, columns=[KEYS[kind]]).height)
+
+
 def write_ndjson(path: Path, rows: list[dict[str, Any] | str]) -> Path:
     """Rows as NDJSON lines (a str row is written as it is, e.g. a broken line)."""
     path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))

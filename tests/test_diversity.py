@@ -16,9 +16,9 @@ from recctl.diversity import (
     EXACT_FIELDS,
     SET_FIELDS,
     WEIGHTS,
+    _Candidates,
     list_traits_of,
     mmr_many,
-    similarity,
 )
 
 CATEGORIES = ["security", "cost_optimization", "performance", None]
@@ -108,18 +108,18 @@ def test_similarity_hand_checked() -> None:
     ]
     traits = list_traits_of(frame_of(items), [3])
     rows = np.array([[0, 1, 2]])
-    to_first = similarity(traits, rows, np.array([0]))[0]
+    to_first = _Candidates(traits, rows).similarity_to(np.array([0]))[0]
     assert to_first[0] == pytest.approx(1.0)  # a repeated service counts once
     assert to_first[1] == pytest.approx(0.35 + 0.15 + 0.15 * 0.5)  # category, provider, services 1/2
     assert to_first[2] == 0.0  # missing never matches
-    assert similarity(traits, rows, np.array([2]))[0].tolist() == [0.0, 0.0, 0.0]
+    assert _Candidates(traits, rows).similarity_to(np.array([2]))[0].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_equal_values_in_different_lists_do_not_meet() -> None:
     items = [{"services": ["iam"]}, {"services": ["iam"]}, {"services": ["iam"]}, {"services": ["kms"]}]
     traits = list_traits_of(frame_of(items), [2, 2])
     # Each list compares with one of its own rows at once: list 0's "iam" must not meet list 1's.
-    compared = similarity(traits, np.array([[0, 1], [2, 3]]), np.array([0, 3]))
+    compared = _Candidates(traits, np.array([[0, 1], [2, 3]])).similarity_to(np.array([0, 3]))
     assert compared.tolist() == [[0.15, 0.15], [0.0, 0.15]]
 
 

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from recctl.labels import DEFAULT_POLICY
 from recctl.records import RecordKind, unknown_key_pattern, validate
-from recctl.records.scan import KEY_PATTERN
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
+# An object key (the text after `{` or `,`): extracting every key this way is what the unknown-field
+# search must agree with.
+KEY_PATTERN = r'[{,]\s*"((?:[^"\\]|\\.)*)"\s*:'
 
 
 def chunk_of(rows: list[Any]) -> pl.DataFrame:

@@ -443,3 +443,10 @@ def _labels_by_recommendation(rows: list[tuple[str, str, float | None]]) -> dict
         if label is not None:
             labels[recommendation_id].append(label)
     return labels
+
+
+def test_every_interaction_type_has_a_count_column() -> None:
+    from recctl.stores.base import COUNTS_SCHEMA
+
+    assert sorted(COUNT_COLUMNS) == sorted(INTERACTION_TYPES)
+    assert set(COUNT_COLUMNS.values()) <= set(COUNTS_SCHEMA)

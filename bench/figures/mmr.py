@@ -15,11 +15,12 @@ import numpy.typing as npt
 
 from bench.context import Context
 from bench.measure import Result, log, median
+from recctl.defaults import DEFAULT_LAMBDA
 
 NAME = "MMR top-10 of 1,000 candidates (rank's mmr_many)"
 CANDIDATES = 1_000
 TOP_K = 10
-LAMBDA = 0.7
+LAMBDA = DEFAULT_LAMBDA
 REPEATS = 200
 EXACT = {"category": 0.35, "cloud_provider": 0.15, "priority": 0.10, "implementation_effort": 0.10}
 SETS = {"services": 0.15, "tags": 0.15}

@@ -79,11 +79,15 @@ def user_message(exc: RecctlError) -> str:
     return exc.message(flag) if isinstance(exc, _NamesArguments) else str(exc)
 
 
-def _error_line(message: str) -> str:
+def shown_line(message: str) -> str:
+    """The line a user is shown of an error message: its first, with any password masked."""
     from recctl.stores import redact
 
-    first_line = redact(message.strip()).splitlines() or ["unknown error"]
-    return f"Error: {first_line[0]}"
+    return (redact(message.strip()).splitlines() or ["unknown error"])[0]
+
+
+def _error_line(message: str) -> str:
+    return f"Error: {shown_line(message)}"
 
 
 class RecctlGroup(TyperGroup):

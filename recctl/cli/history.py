@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from recctl import defaults
 from recctl.cli import output
 from recctl.cli.common import print_json, settings
 from recctl.cli.options import FilterSince, FilterUntil, Format, check_window
@@ -21,7 +22,7 @@ def history_command(
     user_id: Annotated[str, typer.Argument(help="The user to summarise.", show_default=False)],
     limit: Annotated[
         int, typer.Option(min=0, help="How many of the most recent interactions to list; 0 = all.")
-    ] = 100,
+    ] = defaults.HISTORY_LIMIT,
     since: FilterSince = None,
     until: FilterUntil = None,
     output_format: Format = OutputFormat.table,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from recctl import defaults
 from recctl.cli.common import print_json, settings
 
 if TYPE_CHECKING:
@@ -26,14 +27,16 @@ def sample_command(
     ] = DEFAULT_OUT,
     assessments: Annotated[
         int, typer.Option(min=1, help="How many assessments to simulate (about 20 interactions each).")
-    ] = 300,
+    ] = defaults.SAMPLE_ASSESSMENTS,
     seed: Annotated[
         int, typer.Option(min=0, help="Random seed: the same seed gives byte-identical files.")
     ] = 0,
     start: Annotated[
         datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the simulated window (UTC).")
-    ] = datetime(2025, 9, 1),
-    days: Annotated[int, typer.Option(min=1, help="Length of the simulated window in days.")] = 60,
+    ] = defaults.SAMPLE_START,
+    days: Annotated[int, typer.Option(min=1, help="Length of the simulated window in days.")] = (
+        defaults.SAMPLE_DAYS
+    ),
     compress: Annotated[
         bool, typer.Option("--gzip", help="Write .ndjson.gz files instead of plain NDJSON.")
     ] = False,
@@ -64,7 +67,7 @@ def sample_command(
         out,
         assessments=assessments,
         seed=seed,
-        start=start.replace(tzinfo=UTC),
+        start=start,
         days=days,
         compress=compress,
         progress=bar.update if bar else None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from recctl import defaults
-from recctl.cli.common import flag, settings, user_message
+from recctl.cli.common import flag, settings, shown_line, user_message
 from recctl.cli.options import (
     Data,
     FeatureCols,
@@ -182,17 +182,15 @@ def json_failures(enabled: bool, **fields: Any) -> Iterator[None]:
         raise
     except Exception as exc:
         if enabled:
-            from recctl.stores import redact
-
             if isinstance(exc, InsufficientDataError):
                 status, message = "insufficient_data", user_message(exc)
             elif isinstance(exc, RecctlError):
                 status, message = "error", user_message(exc)
             else:
                 status, message = "error", f"unexpected {type(exc).__name__}: {exc}"
-            first_line = (redact(message.strip()).splitlines() or ["unknown error"])[0]
             _write_json(
-                {"status": status, "message": first_line, **{k: str(v) for k, v in fields.items()}}, True
+                {"status": status, "message": shown_line(message), **{k: str(v) for k, v in fields.items()}},
+                True,
             )
         raise
 

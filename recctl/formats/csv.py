@@ -22,7 +22,7 @@ from typing import IO, Any, cast
 
 import polars as pl
 
-from recctl.errors import InputError
+from recctl.errors import InputError, first_line
 from recctl.formats.chunks import BOM, Nested, RawChunk, chunk_frame, rows_as_json, with_flattened_folded
 
 CSV_BLOCK_BYTES = 16 << 20
@@ -148,7 +148,7 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 def _csv_problem(source: str, exc: Exception) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = first_line(exc)
     if "straddl" in text:
         return f"{source}: a CSV row is longer than {CSV_BLOCK_BYTES >> 20} MB, which recctl cannot read"
     return f"{source}: not readable as CSV: {text}"

@@ -2,7 +2,7 @@
 
 - :mod:`~recctl.records.schema`: the record kinds (:data:`KINDS`: columns, key, required
   fields), the vocabularies of valid values and the rejects' columns;
-- :mod:`~recctl.records.validate`: the rules of each kind (one ``validate_*`` function per kind)
+- :mod:`~recctl.records.validation`: the rules of each kind (one ``validate_*`` function per kind)
   and :func:`validate`, which dispatches on the kind;
 - :mod:`~recctl.records.rules`: the engine those functions state their rules to, vectorised
   with polars (every rule is an expression over the whole chunk);
@@ -49,7 +49,7 @@ from recctl.records.schema import (
     RecordKind,
 )
 from recctl.records.timestamps import as_utc, parse_timestamp, parse_timestamps
-from recctl.records.validate import (
+from recctl.records.validation import (
     derive_event_ids,
     validate,
     validate_assessments,

@@ -5,7 +5,7 @@
 and the checks on it, each with the reason a row failing it gets. Nothing is looped over per
 row: every rule is a polars expression over the whole chunk, and :meth:`Rules.result`
 evaluates them all in one lazy pass. Which rules a record kind has is its ``validate_*``
-function in :mod:`recctl.records.validate`.
+function in :mod:`recctl.records.validation`.
 """
 
 from __future__ import annotations

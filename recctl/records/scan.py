@@ -21,7 +21,6 @@ from recctl.records.schema import CONTEXT_FIELDS
 
 JSON_STRING = r'"(?:[^"\\]|\\.)*"'
 JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
-KEY_PATTERN = r'[{,]\s*"((?:[^"\\]|\\.)*)"\s*:'  # an object key: the text after `{` or `,`
 STRING_LIST_RE = rf"^\[(?:{JSON_STRING}(?:,{JSON_STRING})*)?\]$"
 NUMBER_OBJECT_RE = rf"^\{{(?:{JSON_STRING}:{JSON_NUMBER}(?:,{JSON_STRING}:{JSON_NUMBER})*)?\}}$"
 

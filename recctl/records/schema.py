@@ -3,7 +3,7 @@
 :data:`KINDS` has one entry per record kind; :data:`SCHEMAS`, :data:`KEYS`, :data:`REQUIRED`,
 :data:`ROW_NAMES` and :data:`FLATTENED_FIELDS` are its columns, by kind, for the code that needs
 only one of them. The rules that check a record of a kind are its ``validate_*`` function in
-:mod:`recctl.records.validate`.
+:mod:`recctl.records.validation`.
 
 Also here: the vocabularies of valid values (``interaction_type``, ``priority``, the levels,
 ``cloud_provider``, ``company_size``), as tuples in their natural order, which the feature

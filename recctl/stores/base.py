@@ -143,10 +143,6 @@ class Store(Protocol):
         """Stored records of ``kind``; interactions optionally limited to ``since <= timestamp < until``."""
         ...
 
-    def count(self, kind: RecordKind) -> int:
-        """How many records of ``kind`` are stored."""
-        ...
-
     # -- the queries of stats and history ----------------------------------------------------------
     def interaction_counts(self, where: InteractionFilter) -> pl.LazyFrame:
         """:data:`COUNTS_SCHEMA` rows, one per recommendation with an interaction ``where`` covers,

@@ -27,7 +27,6 @@ the columns a query uses are read, and the time filter skips row groups by their
 from __future__ import annotations
 
 import fcntl
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recctl.atomic import write_atomically
+from recctl.atomic import write_atomically, write_text_atomically
 from recctl.errors import NotAStoreError, StoreError
 from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
 from recctl.stores.base import (
@@ -114,13 +113,7 @@ class FileStore:
         marker = self.root / MARKER
         if marker.exists():
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        temporary = self.root / f".{MARKER}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            temporary.write_text('{"recctl_store": 1}\n')
-            os.replace(temporary, marker)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_text_atomically(marker, '{"recctl_store": 1}\n')
 
     def _remove_stale_temporaries(self) -> None:
         """Delete the temporaries of writers that died mid-write (call with the write lock held).
@@ -197,7 +190,7 @@ class FileStore:
             if not path.exists():
                 return pl.DataFrame(schema={c: schema[c] for c in selected})
             return pl.read_parquet(path, columns=selected)
-        scan = self.scan_interactions()
+        scan = self._scan_interactions()
         if scan is None:
             return pl.DataFrame(schema={c: schema[c] for c in selected})
         if since is not None:
@@ -206,19 +199,12 @@ class FileStore:
             scan = scan.filter(pl.col("timestamp") < as_utc(until))
         return scan.sort("timestamp", "event_id").select(selected).collect()
 
-    def scan_interactions(self) -> pl.LazyFrame | None:
+    def _scan_interactions(self) -> pl.LazyFrame | None:
         """A lazy scan of all stored interactions (for pushdown by callers), None when there are none."""
         files = sorted(self._interactions_dir.glob(PART_GLOB))
         if not files:
             return None
         return pl.scan_parquet(files, hive_partitioning=False, schema=SCHEMAS["interactions"])
-
-    def count(self, kind: RecordKind) -> int:
-        if kind == "interactions":
-            scan = self.scan_interactions()
-            return 0 if scan is None else int(scan.select(pl.len()).collect().item())
-        path = self._catalog_path(kind)
-        return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
 
     def close(self) -> None:
         self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
@@ -268,7 +254,7 @@ class FileStore:
 
     def _interactions(self, where: InteractionFilter) -> pl.LazyFrame | None:
         """The scan filtered by ``where`` (None when no interaction is stored)."""
-        scan = self.scan_interactions()
+        scan = self._scan_interactions()
         if scan is None:
             return None
         conditions = []

@@ -8,8 +8,9 @@ the text of their ``_id`` and their ``label`` is null.
 
 The queries of stats and history are aggregation pipelines: ``$match`` on the indexed fields
 (recommendation_id, user_id + timestamp, timestamp), then ``$group`` or ``$sort``, so that only
-their results come back (through Arrow). Fields are converted by the same expressions
-:meth:`MongoStore.read` uses, so original-API documents give the same values there and here.
+their results come back (through Arrow). Interaction fields are converted by the same
+``$convert`` projection :meth:`MongoStore.read` uses, so original-API documents give the same
+values there and here; catalog fields are converted to text in the pipeline.
 
 This module is imported only when a ``mongodb://`` / ``mongodb+srv://`` store is opened;
 pymongoarrow (and pyarrow) only when interactions are read or aggregated.
@@ -233,13 +234,6 @@ class MongoStore:
             raise self._failure(f"cannot read {kind} from", exc) from None
         return frame.select(wanted)
 
-    def count(self, kind: RecordKind) -> int:
-        """How many documents of ``kind`` are stored (exact: ``count_documents``, not the estimate)."""
-        try:
-            return self.collection(kind).count_documents({})
-        except PyMongoError as exc:
-            raise self._failure(f"cannot count {kind} in", exc) from None
-
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
@@ -322,9 +316,9 @@ class MongoStore:
         return self._exists("recommendations", match)
 
     def categories(self) -> list[str]:
-        # One group per distinct category (a handful), formed in MongoDB; converted like the
-        # catalog's own reads, so a category that is not text (an original-API document) reads as
-        # its text, or not at all.
+        # One group per distinct category (a handful), formed in MongoDB and converted to text
+        # there, so a category that is not text (an original-API document) reads as its text,
+        # or not at all.
         pipeline: list[dict[str, Any]] = [
             {"$group": {"_id": _CATALOG_PROJECTION["category"]}},
             {"$project": {"_id": 0, "category": "$_id"}},

@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from builders import interaction
+from builders import interaction, stored_count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -307,11 +307,11 @@ def ingest_bytes(data: bytes, name: str) -> tuple[IngestSummary | None, list[dic
                 first = ingest(store, "interactions", [str(path)], rejects_path=rejects)
             except InputError as exc:
                 assert str(exc).startswith(str(path)) or "cannot" in str(exc), exc
-                return None, [], store.count("interactions")
+                return None, [], stored_count(store, "interactions")
             on_file = read_rejects(rejects)
             rejects.unlink(missing_ok=True)
             second = ingest(store, "interactions", [str(path)], rejects_path=rejects)
-            stored = store.count("interactions")
+            stored = stored_count(store, "interactions")
         finally:
             store.close()
     for result in (first, second):

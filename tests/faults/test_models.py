@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from builders import SAMPLE_DATA, SAMPLE_WINDOW
 
+import recctl.atomic
 import recctl.model
 from faults.processes import start
 from recctl.features import FEATURE_NAMES
@@ -181,7 +182,7 @@ def test_a_save_is_atomic_for_other_writers_and_readers(
 ) -> None:
     """Writer A pauses between its meta and its model; writer B and a reader run in the pause."""
     slow = SlowReplace(pause=0.3)
-    monkeypatch.setattr(recctl.model.os, "replace", slow)
+    monkeypatch.setattr(recctl.atomic.os, "replace", slow)
     path = tmp_path / "ranker.txt"
     save_bundle(*tiny_bundle(0), path)
     first, second = tiny_bundle(1), tiny_bundle(2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders import recommendation, write_ndjson
+from builders import recommendation, stored_count, write_ndjson
 
 from recctl.errors import NotAStoreError, UnknownStoreError
 from recctl.ingestion import ingest
@@ -18,7 +18,7 @@ def test_the_first_write_marks_a_new_directory_as_a_store(tmp_path: Path) -> Non
     ingest(store, "recommendations", [str(write_ndjson(tmp_path / "r.ndjson", [recommendation()]))])
     store.close()
     assert (tmp_path / "new" / ".recctl-store").is_file()
-    assert open_store(tmp_path / "new", must_exist=True).count("recommendations") == 1
+    assert stored_count(open_store(tmp_path / "new", must_exist=True), "recommendations") == 1
 
 
 def test_create_makes_the_store_at_once(tmp_path: Path) -> None:
