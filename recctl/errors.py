@@ -6,11 +6,22 @@ data, 4 for a failed quality gate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class RecctlError(Exception):
-    """Base class: a failure the user can act on. Exit code 1."""
+    """Base class: a failure the user can act on. Exit code 1.
+
+    Messages are in the library's terms. An error about an argument's value overrides
+    :meth:`message` to name that argument as the caller spells it: the command line passes a
+    ``flag`` function (``min_interactions`` -> ``--min-interactions``).
+    """
 
     exit_code = 1
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        """The message, naming the arguments it is about with ``flag`` (when given)."""
+        return str(self)
 
 
 class InputError(RecctlError):

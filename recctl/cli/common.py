@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
@@ -66,17 +65,9 @@ def flag(argument: str) -> str:
     return "--" + argument.replace("_", "-")
 
 
-@runtime_checkable
-class _NamesArguments(Protocol):
-    """A library error whose message names arguments of the call: ``message(flag)`` says each one
-    as ``flag`` spells it (``str()`` says them in the library's words)."""
-
-    def message(self, flag: Callable[[str], str] | None = None) -> str: ...
-
-
 def user_message(exc: RecctlError) -> str:
     """What a user reads of a recctl error: the arguments it names are the command's flags."""
-    return exc.message(flag) if isinstance(exc, _NamesArguments) else str(exc)
+    return exc.message(flag)
 
 
 def shown_line(message: str) -> str:
