@@ -185,6 +185,42 @@ def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) ->
                 ), (group, row["recommendation_id"], name, want, have)
 
 
+def test_rank_scores_equal_the_model_on_the_exported_rows(sample_store: Path, sample_model: Path) -> None:
+    """The same parity through ``recctl rank``'s own path: the Ranker's ``ml_score`` of each
+    recommendation is LightGBM's prediction on that recommendation's exported feature row."""
+    import lightgbm
+
+    from recctl.ranking import Ranker, RankOptions
+
+    window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
+    with closing(open_store(sample_store)) as store:
+        exported = build_training_set(store, window).frame
+    booster = lightgbm.Booster(model_file=str(sample_model))
+    recommendations = [
+        json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()
+    ]
+    assessments = {
+        row["assessment_id"]: row
+        for row in map(json.loads, (SAMPLE_DATA / "assessments.ndjson").read_text().splitlines())
+    }
+    groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
+    batches = [
+        {
+            "assessment": assessments[group],
+            "recommendations": [rec for rec in reversed(recommendations) if rec["assessment_id"] == group],
+        }
+        for group in groups
+    ]
+    ranked = Ranker(sample_model, require_model=True).rank(batches, RankOptions(diversity=False))
+    assert len(ranked) == len(groups) >= 10
+    for group, answer in zip(groups, ranked, strict=True):
+        expected = exported.filter(pl.col("query_id") == group)
+        predicted = booster.predict(expected.select(FEATURE_NAMES).to_numpy())
+        want = dict(zip(expected["recommendation_id"], predicted.tolist(), strict=True))
+        got = {item["recommendation_id"]: item["ml_score"] for item in answer["recommendations"]}
+        assert got == want, group
+
+
 def test_feature_coverage_by_group() -> None:
     from recctl.features import empty_feature_groups, empty_group_warning, feature_coverage
 
