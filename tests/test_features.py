@@ -157,11 +157,9 @@ def test_row_order_and_other_groups_do_not_change_values() -> None:
     assert together.sort("recommendation_id").select(FEATURE_NAMES).equals(alone.select(FEATURE_NAMES))
 
 
-def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) -> None:
-    """Training/serving parity: a rank-style batch of JSON objects gives the export's exact values."""
-    window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
-    with closing(open_store(sample_store)) as store:
-        exported = build_training_set(store, window).frame
+def sample_rows() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The sample's recommendations (as JSON objects, the way a rank batch gives them) and its
+    assessments by id."""
     recommendations = [
         json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()
     ]
@@ -169,6 +167,15 @@ def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) ->
         row["assessment_id"]: row
         for row in map(json.loads, (SAMPLE_DATA / "assessments.ndjson").read_text().splitlines())
     }
+    return recommendations, assessments
+
+
+def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) -> None:
+    """Training/serving parity: a rank-style batch of JSON objects gives the export's exact values."""
+    window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
+    with closing(open_store(sample_store)) as store:
+        exported = build_training_set(store, window).frame
+    recommendations, assessments = sample_rows()
     groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
     assert len(groups) >= 10
     for group in groups:
@@ -196,13 +203,7 @@ def test_rank_scores_equal_the_model_on_the_exported_rows(sample_store: Path, sa
     with closing(open_store(sample_store)) as store:
         exported = build_training_set(store, window).frame
     booster = lightgbm.Booster(model_file=str(sample_model))
-    recommendations = [
-        json.loads(line) for line in (SAMPLE_DATA / "recommendations.ndjson").read_text().splitlines()
-    ]
-    assessments = {
-        row["assessment_id"]: row
-        for row in map(json.loads, (SAMPLE_DATA / "assessments.ndjson").read_text().splitlines())
-    }
+    recommendations, assessments = sample_rows()
     groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
     batches = [
         {

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import interaction, recommendation, write_ndjson
+from builders import interaction, recommendation, stored_count, write_ndjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,7 +90,7 @@ def test_strict_writes_nothing(store: Any, tmp_path: Path) -> None:
     source = write_ndjson(tmp_path / "in.ndjson", [interaction(event_id="ok"), interaction(user_id=None)])
     with pytest.raises(StrictModeError, match="1 of 2 rows are invalid"):
         ingest(store, "interactions", [str(source)], strict=True, rejects_path=tmp_path / "rej.ndjson")
-    assert store.count("interactions") == 0
+    assert stored_count(store, "interactions") == 0
     assert json.loads((tmp_path / "rej.ndjson").read_text())["line"] == 2
     clean = write_ndjson(tmp_path / "clean.ndjson", [interaction(event_id="ok")])
     assert ingest(store, "interactions", [str(clean)], strict=True).inserted == 1
@@ -130,4 +130,4 @@ def test_ids_that_are_booleans_or_fractions_are_rejected_not_stored_as_text(
         "assessment_id: must be a string or an integer": 1,  # row 0: its recommendation_id 1.0 is 1
         "recommendation_id: must be a string or an integer": 1,  # row 1: 2.5
     }
-    assert store.count("recommendations") == 0
+    assert stored_count(store, "recommendations") == 0
