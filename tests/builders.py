@@ -124,3 +124,26 @@ def assessment(**overrides: Any) -> dict[str, Any]:
     }
     record.update(overrides)
     return {k: v for k, v in record.items() if v is not None}
+
+
+def grouped(sizes: list[int], *, with_time: bool = True) -> Any:
+    """An LtrData of groups ``q0``, ``q1``, ... with ``sizes`` rows, one feature ``x`` (the row
+    number), grades 0, 1, 2, 0, ... and (``with_time``) group k's event time 2025-01-01 + k days."""
+    import numpy as np
+
+    from recctl.ltrdata import LtrData
+
+    rows = sum(sizes)
+    starts = np.repeat(np.arange(len(sizes)), sizes)
+    return LtrData(
+        features=np.arange(rows, dtype=np.float64).reshape(rows, 1),
+        feature_names=["x"],
+        grades=(np.arange(rows) % 3).astype(np.int32),
+        group_sizes=np.array(sizes, dtype=np.int64),
+        query_ids=np.array([f"q{i}" for i in range(len(sizes))]),
+        confidence_score=None,
+        event_time=(np.datetime64("2025-01-01") + starts * np.timedelta64(1, "D")).astype("datetime64[ms]")
+        if with_time
+        else None,
+        source="test",
+    )

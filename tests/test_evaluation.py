@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from builders import grouped
 
 from recctl.evaluation import training_overlap
-from recctl.ltrdata import LtrData
 from recctl.provenance import training_groups_meta
 from recctl.training import subset
-
-
-def grouped(sizes: list[int]) -> LtrData:
-    """Groups ``q0``, ``q1``, ... of ``sizes`` rows, one feature."""
-    rows = sum(sizes)
-    return LtrData(
-        features=np.arange(rows, dtype=np.float64).reshape(rows, 1),
-        feature_names=["x"],
-        grades=(np.arange(rows) % 3).astype(np.int32),
-        group_sizes=np.array(sizes, dtype=np.int64),
-        query_ids=np.array([f"q{i}" for i in range(len(sizes))]),
-        confidence_score=None,
-        event_time=None,
-        source="test",
-    )
 
 
 def test_training_overlap_finds_the_groups_by_id() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import grouped
 
 from recctl.cli.common import flag
 from recctl.ltrdata import LtrData
@@ -17,23 +18,6 @@ from recctl.training import (
     subset,
     unknown_params,
 )
-
-
-def grouped(sizes: list[int], *, with_time: bool = True) -> LtrData:
-    rows = sum(sizes)
-    starts = np.repeat(np.arange(len(sizes)), sizes)
-    return LtrData(
-        features=np.arange(rows, dtype=np.float64).reshape(rows, 1),
-        feature_names=["x"],
-        grades=(np.arange(rows) % 3).astype(np.int32),
-        group_sizes=np.array(sizes, dtype=np.int64),
-        query_ids=np.array([f"q{i}" for i in range(len(sizes))]),
-        confidence_score=None,
-        event_time=(np.datetime64("2025-01-01") + starts * np.timedelta64(1, "D")).astype("datetime64[ms]")
-        if with_time
-        else None,
-        source="test",
-    )
 
 
 def test_time_split_validates_the_newest_groups_whole() -> None:
