@@ -42,3 +42,9 @@ SAMPLE_START = datetime(2025, 9, 1)
 """The first day ``sample`` simulates (UTC)."""
 SAMPLE_DAYS = 60
 """How many days ``sample`` simulates."""
+
+ATTRIBUTION_HOURS = 24.0
+"""An interaction without a ``request_id`` belongs to the newest served list that showed its
+recommendation at most this many hours before it."""
+IPS_CLIP = 10.0
+"""Inverse-propensity weights are clipped to at most this."""

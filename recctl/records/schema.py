@@ -82,6 +82,27 @@ ASSESSMENT_SCHEMA: dict[str, pl.DataType] = {
 }
 """Stored assessments. ``priorities`` is JSON object text: category -> weight in 0..1."""
 
+IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.String(),
+    "timestamp": UTC_MS,
+    "assessment_id": pl.String(),
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "model_version": pl.String(),
+    "variant": pl.String(),
+    "policy": pl.String(),
+    "recommendation_id": pl.String(),
+    "position": pl.Int64(),
+    "propensity": pl.Float64(),
+    "prefix_propensity": pl.Float64(),
+    "team": pl.String(),
+    "extra": pl.String(),
+    "item_extra": pl.String(),
+}
+"""Stored impressions (served lists): one row per item shown, with its list's fields repeated.
+``policy`` is never null (``deterministic`` when the record named none); ``extra`` holds the list's
+unknown fields and ``item_extra`` the item's, as JSON object text."""
+
 
 @dataclass(frozen=True)
 class KindSchema:
