@@ -72,8 +72,10 @@ EM_TOLERANCE = 1e-5
 """EM stops when no slot's examination moves by more than this, or after the iterations above."""
 EM_BOOTSTRAP_TOLERANCE = 1e-4
 """The same for the bootstrap's refits, which start at the full-data solution."""
-EM_RESAMPLES = 200
-"""Regression EM refits the model on every bootstrap resample, so it draws at most this many."""
+EM_RESAMPLES = (50, 200)
+"""Regression EM refits the model on every bootstrap resample, so it draws fewer: at most 200,
+and fewer on large logs (about :data:`EM_BOOTSTRAP_CELLS` (resample, cell) pairs), but at least 50."""
+EM_BOOTSTRAP_CELLS = 50_000_000
 
 _BOOTSTRAP_CELLS = 4_000_000
 """Resamples are processed in blocks of about this many (resample, value) cells, bounding memory."""
@@ -229,7 +231,11 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
     """
     import polars as pl
 
-    missing = [c for c in ("request_id", "assessment_id", "recommendation_id", "position") if c not in impressions.columns]
+    missing = [
+        c
+        for c in ("request_id", "assessment_id", "recommendation_id", "position")
+        if c not in impressions.columns
+    ]
     if missing:
         raise InputError(f"impressions lack column(s) {', '.join(missing)}")
     optional = {
@@ -239,7 +245,9 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
         "policy": pl.String(),
     }
     shown = impressions.with_columns(
-        pl.lit(None, dtype=dtype).alias(name) for name, dtype in optional.items() if name not in impressions.columns
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in optional.items()
+        if name not in impressions.columns
     ).select(
         pl.col("request_id").cast(pl.String),
         pl.col("assessment_id").cast(pl.String),
@@ -259,9 +267,9 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
         .unique()
         .with_columns(pl.lit(True).alias("clicked"))
     )
-    return shown.join(clicks, on=["request_id", "recommendation_id"], how="left", maintain_order="left").with_columns(
-        pl.col("clicked").fill_null(False)
-    )
+    return shown.join(
+        clicks, on=["request_id", "recommendation_id"], how="left", maintain_order="left"
+    ).with_columns(pl.col("clicked").fill_null(False))
 
 
 # -- estimation -------------------------------------------------------------------------------------
@@ -338,7 +346,11 @@ def estimate_bias(
 
 
 def direct_estimate(
-    log: pl.DataFrame, *, max_position: int | None = None, resamples: int = defaults.BOOTSTRAP_RESAMPLES, seed: int = 0
+    log: pl.DataFrame,
+    *,
+    max_position: int | None = None,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
 ) -> BiasCurve:
     """The examination curve from randomised lists: each recommendation's click rate at slot ``k``
     against its own click rate at slot 0.
@@ -373,7 +385,7 @@ def direct_estimate(
             "the direct estimate needs lists served by a randomised policy, and there are none; "
             "log randomised lists, or use the regression-em method"
         )
-    slots = int(randomised["position"].max()) + 1
+    slots = _largest(randomised["position"]) + 1
     last = slots - 1 if max_position is None else min(max_position, slots - 1)
     if last < 1:
         raise InsufficientDataError("every list has one slot: no position to compare with the first")
@@ -384,7 +396,9 @@ def direct_estimate(
         .agg(shown=pl.len(), clicks=pl.col("clicked").sum())
         .sort([*item_key, "position"])  # a fixed summation order: the same bits on every run
     )
-    at_first = cells.filter(pl.col("position") == 0).select(*item_key, shown_first="shown", clicks_first="clicks")
+    at_first = cells.filter(pl.col("position") == 0).select(
+        *item_key, shown_first="shown", clicks_first="clicks"
+    )
     pairs = (
         cells.join(at_first, on=item_key, how="inner", maintain_order="left")
         .with_columns(
@@ -397,17 +411,18 @@ def direct_estimate(
         )
     )
     width = last + 1
-    groups = int(pairs["group"].max()) + 1 if pairs.height else 0
+    groups = _largest(pairs["group"]) + 1 if pairs.height else 0
     if groups == 0:
         raise InsufficientDataError("no recommendation of the randomised lists was shown at the first slot")
     index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
     numerator, denominator = (
-        np.bincount(index, weights=pairs[name].to_numpy(), minlength=groups * width).reshape(groups, width)
-        for name in ("numerator", "denominator")
+        _group_sums(index, pairs[name], groups, width) for name in ("numerator", "denominator")
     )
     totals = numerator.sum(axis=0), denominator.sum(axis=0)
     if totals[1][0] <= 0:
-        raise InsufficientDataError("no clicks at the first slot of the randomised lists: nothing to compare with")
+        raise InsufficientDataError(
+            "no clicks at the first slot of the randomised lists: nothing to compare with"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         examination = np.where(totals[1] > 0, totals[0] / totals[1], np.nan)
     usable = _identified_prefix(np.isfinite(examination))
@@ -417,7 +432,9 @@ def direct_estimate(
             f"no clicked recommendation was shown at both slot 0 and slot {usable}: "
             f"the curve stops at slot {usable - 1}"
         )
-    replicates = _bootstrap_ratio(numerator[:, :usable], denominator[:, :usable], resamples=resamples, seed=seed)
+    replicates = _bootstrap_ratio(
+        numerator[:, :usable], denominator[:, :usable], resamples=resamples, seed=seed
+    )
     low, high = _percentiles(replicates)
     shown = np.bincount(rows["position"].to_numpy(), minlength=width)[:usable]
     return BiasCurve(
@@ -432,8 +449,28 @@ def direct_estimate(
         confounded=False,
         note=note,
         resamples=resamples,
-        extra={"deterministic_lists_left_out": int(log.filter(pl.col("policy") == DETERMINISTIC)["request_id"].n_unique())},
+        extra={
+            "deterministic_lists_left_out": int(
+                log.filter(pl.col("policy") == DETERMINISTIC)["request_id"].n_unique()
+            )
+        },
     )
+
+
+def _group_sums(
+    index: npt.NDArray[np.int64], values: pl.Series, groups: int, width: int
+) -> npt.NDArray[np.float64]:
+    """``values`` summed into a groups x width matrix at ``index`` (= group * width + slot)."""
+    sums = np.bincount(index, weights=values.to_numpy(), minlength=groups * width)
+    return np.asarray(sums, dtype=np.float64).reshape(groups, width)
+
+
+def _largest(values: pl.Series) -> int:
+    """The largest value of an integer column (which the caller knows is not empty)."""
+    largest = values.max()
+    if not isinstance(largest, int):
+        raise ValueError("an empty or non-integer column")
+    return largest
 
 
 def _identified_prefix(known: npt.NDArray[np.bool_]) -> int:
@@ -459,7 +496,9 @@ def _bootstrap_ratio(
     return replicates
 
 
-def _percentiles(replicates: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _percentiles(
+    replicates: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The 2.5% and 97.5% quantiles per column; a replicate that could not estimate a slot (NaN or
     infinite) counts as an unbounded value, so such resamples widen the interval instead of vanishing."""
     values = np.where(np.isfinite(replicates), replicates, np.inf)
@@ -518,7 +557,7 @@ def em_estimate(
     import polars as pl
 
     log = log.with_columns(pl.col("assessment_id").cast(pl.String).fill_null(""))
-    slots = int(log["position"].max()) + 1
+    slots = _largest(log["position"]) + 1
     last = slots - 1 if max_position is None else min(max_position, slots - 1)
     if last < 1:
         raise InsufficientDataError("every list has one slot: no position to compare with the first")
@@ -526,7 +565,11 @@ def em_estimate(
     item_key = ["assessment_id", "recommendation_id"]
     aggregated = (
         rows.group_by([*item_key, "position"])
-        .agg(shown=pl.len(), clicks=pl.col("clicked").sum(), **{name: pl.col(name).mean() for name in features or []})
+        .agg(
+            shown=pl.len(),
+            clicks=pl.col("clicked").sum(),
+            **{name: pl.col(name).mean() for name in features or []},
+        )
         .with_columns(slots_of_item=pl.len().over(item_key))
         .sort([*item_key, "position"])
     )
@@ -549,7 +592,8 @@ def em_estimate(
     design = _design(fitted, features) if features else None
     theta, gamma = _em(cells, design)
     examination = theta / theta[0]
-    resamples = min(resamples, EM_RESAMPLES)
+    fewest, most = EM_RESAMPLES
+    resamples = min(resamples, max(fewest, min(most, EM_BOOTSTRAP_CELLS // max(cells.item.size, 1))))
     replicates = _bootstrap_em(cells, design, theta, gamma, resamples=resamples, seed=seed)
     low, high = _percentiles(replicates)
     if not randomised:
@@ -564,7 +608,8 @@ def em_estimate(
     notes = []
     if width < last + 1:
         notes.append(
-            f"slot {width} is not linked to slot 0 by any recommendation shown at both: the curve stops at slot {width - 1}"
+            f"slot {width} is not linked to slot 0 by any recommendation shown at both: "
+            f"the curve stops at slot {width - 1}"
         )
     if not randomised:
         notes.append(
@@ -614,15 +659,14 @@ def _chained_ratios(
     )
     if pairs.height == 0:
         return np.full((resamples, width), np.nan)
-    groups = int(pairs["group"].max()) + 1
+    groups = _largest(pairs["group"]) + 1
     index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
     numerator, denominator = (
-        np.bincount(index, weights=pairs[name].to_numpy(), minlength=groups * width).reshape(groups, width)
-        for name in ("numerator", "denominator")
+        _group_sums(index, pairs[name], groups, width) for name in ("numerator", "denominator")
     )
     numerator[:, 0] = denominator[:, 0] = 1.0  # slot 0 is the reference
     ratios = _bootstrap_ratio(numerator, denominator, resamples=resamples, seed=seed)
-    return np.cumprod(ratios, axis=1)
+    return np.asarray(np.cumprod(ratios, axis=1), dtype=np.float64)
 
 
 def _linked_to_first(cells: pl.DataFrame, *, width: int) -> npt.NDArray[np.bool_]:
@@ -711,7 +755,9 @@ def _em(
     weight = np.ones((1, cells.item.size)) if weights is None else weights
     replicates = weight.shape[0]
     slot_index = (np.arange(replicates)[:, None] * cells.width + cells.position[None, :]).ravel()
-    exposure = np.bincount(slot_index, weights=(weight * cells.shown).ravel(), minlength=replicates * cells.width)
+    exposure = np.bincount(
+        slot_index, weights=(weight * cells.shown).ravel(), minlength=replicates * cells.width
+    )
     exposure = exposure.reshape(replicates, cells.width)
     if start is not None:
         theta, state = np.atleast_2d(start[0]).copy(), np.atleast_2d(start[1]).copy()

@@ -191,7 +191,9 @@ def test_click_log_marks_items_with_a_linked_click_strength_interaction() -> Non
 
 
 def test_click_log_with_no_interactions_has_no_clicks() -> None:
-    none = pl.DataFrame(schema={"request_id": pl.String, "recommendation_id": pl.String, "interaction_type": pl.String})
+    none = pl.DataFrame(
+        schema={"request_id": pl.String, "recommendation_id": pl.String, "interaction_type": pl.String}
+    )
     log = click_log(_impressions(), none)
     assert log.height == 5 and not log["clicked"].any()
 
@@ -274,7 +276,7 @@ def test_one_deterministic_order_is_refused_as_confounded() -> None:
     log = simulated_log(CURVES["power 0.6"], assessments=50, order="deterministic")
     assert not is_randomised(log)
     for method in ("auto", "regression-em"):
-        with pytest.raises(InsufficientDataError, match="confounded with relevance.*randomised lists"):
+        with pytest.raises(InsufficientDataError, match=r"confounded with relevance.*randomised lists"):
             estimate_bias(log, method=method, resamples=5)  # type: ignore[arg-type]
     with pytest.raises(InsufficientDataError, match="randomised policy"):
         estimate_bias(log, method="direct", resamples=5)
