@@ -27,6 +27,7 @@ from recctl.records.scan import (
 )
 from recctl.records.schema import (
     ASSESSMENT_ONLY,
+    KINDS,
     RECORD_KINDS,
     REQUIRED,
     ROW_NAMES,
@@ -43,10 +44,17 @@ MAX_FUTURE = timedelta(days=1)
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Valid rows in the stored shape, and rejected rows with their reasons."""
+    """Valid rows in the stored shape, and rejected rows with their reasons.
+
+    ``duplicates`` counts valid records left out because they repeat the key of an earlier record
+    of the same chunk. Only a kind stored as several rows per record (impressions: one per item)
+    does this, since its rows no longer say which record they came from; the others leave repeats
+    to the store.
+    """
 
     records: pl.DataFrame
     rejects: pl.DataFrame
+    duplicates: int = 0
 
 
 class Rules:
@@ -100,22 +108,30 @@ class Rules:
     def check(self, bad: pl.Expr, reason: str) -> None:
         self.errors.append(pl.when(bad).then(pl.lit(reason)))
 
+    def reasons(self, name: str, reasons: pl.Series) -> None:
+        """Reasons worked out outside the engine (one per row of the chunk, null where the row is
+        fine), checked at this point of the order: the rules of a nested list, say."""
+        column = f"__{name}__reasons"
+        self.frame = self.frame.with_columns(reasons.cast(pl.String).alias(column))
+        self.errors.append(pl.col(column))
+
     # -- the kind of the record ------------------------------------------------------------------
     def guard(self, kind: RecordKind) -> None:
         """Reject a row that is a record of another kind as ``looks like a <kind> row``.
 
         For a catalog ``kind``, a row looks like a record of kind O when it holds two of the fields
         O requires that ``kind`` does not know (one, if O requires only one such field), present
-        or not the rest. Otherwise (interactions, or O = assessments, whose only required field
+        or not the rest. Otherwise (a log, or O = assessments, whose only required field
         every kind has), it looks like O when it has every field O requires, one of the fields
         only O has (of those it requires, else of :data:`ASSESSMENT_ONLY`), and lacks a field
         ``kind`` requires. So an interactions or recommendations file ingested as assessments is
         rejected row by row instead of overwriting the catalog, even with blank cells. Checked
         first: the reason names the mistake, not a symptom.
-        Interactions are only checked on rows that lack a required field (the others are fine).
+        Logs (interactions, impressions) are only checked on rows that lack a required field (the
+        others are fine).
         """
         own = REQUIRED[kind]
-        catalog = kind != "interactions"
+        catalog = not KINDS[kind].log
         json_text = self.chunk["json"]
 
         def lacks_own(rows: pl.Series | None = None) -> pl.Series:
@@ -132,8 +148,8 @@ class Rules:
             unknown_required = tuple(name for name in REQUIRED[other] if name not in fields)
             signature = unknown_required or tuple(name for name in ASSESSMENT_ONLY if name not in fields)
             plans.append((other, unknown_required, signature))
-        # Which rows to look at: for interactions only those lacking a required field (the others
-        # are interactions, whatever else they hold); then only rows that name a key of some
+        # Which rows to look at: for a log only those lacking a required field (the others are
+        # records of the log, whatever else they hold); then only rows that name a key of some
         # signature, found by a literal scan (ten times a regex's speed). An exact read of the
         # fields follows for those, usually none.
         if catalog:
