@@ -174,6 +174,9 @@ class Rules:
         present = {name: ~_blank(values[f"__top__{name}"]) for name in needed}
         lacking = lacks_own(where)
         reason = pl.Series([None] * values.height, dtype=pl.String)
+        # When a row could be of several other kinds, the one it has the most required fields of
+        # names it (an impression has an interaction's user_id and timestamp, but also its own).
+        best = pl.Series([0] * values.height, dtype=pl.Int32)
         for other, unknown_required, signature in plans:
             if catalog and unknown_required:
                 # Two of the other kind's own required fields (one, if it has only one) tell, even
@@ -187,11 +190,16 @@ class Rules:
                 ).to_series()
                 has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
                 looks = has_required & has_signature & lacking
-            reason = pl.select(
-                pl.when(reason.is_null() & looks)
-                .then(pl.lit(f"looks like {ROW_NAMES[other]}"))
-                .otherwise(reason)
+            score = pl.select(
+                pl.sum_horizontal(
+                    present[name].cast(pl.Int32) for name in unknown_required or REQUIRED[other]
+                )
             ).to_series()
+            better = looks & (score > best)
+            reason = pl.select(
+                pl.when(better).then(pl.lit(f"looks like {ROW_NAMES[other]}")).otherwise(reason)
+            ).to_series()
+            best = pl.select(pl.when(better).then(score).otherwise(best)).to_series()
         if reason.null_count() == reason.len():
             return
         everywhere = pl.Series([None] * json_text.len(), dtype=pl.String).scatter(
