@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recctl.ingestion import ingest
-from recctl.records import RECOMMENDATION_SCHEMA, RECORD_KINDS, SCHEMAS
+from recctl.records import RECOMMENDATION_SCHEMA, SCHEMAS
 from recctl.stores import is_mongo_uri, open_store
 from recctl.stores.base import (
     COUNT_COLUMNS,
