@@ -477,3 +477,11 @@ def test_impressions_repeated_in_a_chunk_are_counted_once() -> None:
     assert result.duplicates == 1 and result.rejects.height == 1
     assert result.records["request_id"].to_list() == ["a"] * 3 + ["b"] * 3
     assert 5 not in result.records["position"].to_list()  # the first list of a request_id wins
+
+
+def test_an_item_field_name_at_the_top_of_a_list_is_kept_as_extra() -> None:
+    """Item field names are known inside items only: at a list's top level they are unknown fields."""
+    records, reasons = check("impressions", impression(position=3, team="x"))
+    assert reasons == [] and json.loads(records["extra"][0]) == {"position": 3, "team": "x"}
+    records, _ = check("impressions", impression(items=[item(0, score=1)]))
+    assert records["extra"][0] is None and json.loads(records["item_extra"][0]) == {"score": 1}

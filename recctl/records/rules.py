@@ -347,11 +347,15 @@ class Rules:
             )
         self.typed[name] = value
 
-    def extra(self, known: Sequence[str]) -> None:
-        """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off)."""
+    def extra(self, known: Sequence[str], *, nested: Sequence[str] = ()) -> None:
+        """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off).
+
+        ``nested``: key names of nested objects that are known (an impression's item fields),
+        which the caller has made sure are not top-level keys of any record of the chunk."""
         if not self.keep_extra:
             return
-        self.frame = self.frame.with_columns(extra_fields(self.chunk["json"], set(known)).alias("extra"))
+        found = extra_fields(self.chunk["json"], set(known), nested=set(nested))
+        self.frame = self.frame.with_columns(found.alias("extra"))
         self.typed["extra"] = pl.col("extra")
 
     # -- result -------------------------------------------------------------------------------------

@@ -267,7 +267,8 @@ def validate_impressions(
     ``duplicates``.
     """
     now = now or datetime.now(UTC)
-    rules = Rules(chunk, _IMPRESSION_FIELDS)
+    # The item fields are read at the top level too, only to know that no list has one there.
+    rules = Rules(chunk, [*_IMPRESSION_FIELDS, *_ITEM_FIELDS])
     if guard:
         rules.guard("impressions")
     rules.string("request_id", required=True, identifier=True)
@@ -283,7 +284,10 @@ def validate_impressions(
     items = _items(rules.texts["__top__items"])
     rules.reasons("items", items.reasons)
     rules.typed["__list_row"] = pl.int_range(0, pl.len(), dtype=pl.Int64)
-    rules.extra(_IMPRESSION_FIELDS)
+    # The items' field names are known inside a list, so a list whose fields are all known skips
+    # the search for unknown ones, unless an item field name is also at its top level.
+    at_top = any(rules.texts[f"__top__{name}"].is_not_null().any() for name in _ITEM_FIELDS)
+    rules.extra(_IMPRESSION_FIELDS, nested=() if at_top else _ITEM_FIELDS)
     lists = rules.result(_LIST_SCHEMA)
     first = lists.records["request_id"].is_first_distinct()
     kept = lists.records.filter(first)
@@ -325,7 +329,9 @@ def _items(texts: pl.Series) -> _Items:
     exploded = per_list.explode("__element", "__index").filter(pl.col("__index").is_not_null())
     exploded = exploded.with_columns(pl.int_range(0, pl.len(), dtype=pl.Int64).alias("__item_row"))
     element = pl.col("__element")
-    is_object = element.str.starts_with("{") & element.str.json_path_match("$").str.starts_with("{")
+    # An object element is JSON text written by polars' reader (valid); a string element that
+    # merely starts with "{" is found out by the item rules' own parse ("invalid JSON").
+    is_object = element.str.starts_with("{")
     item_chunk = exploded.select(
         pl.col("__item_row").alias("input_position"),
         element.alias("raw"),
