@@ -75,7 +75,7 @@ def simulated_log(
     assessments: int = 300,
     lists_per_assessment: int = 15,
     sizes: tuple[int, int] = (8, 12),
-    temperature: float = 1.0,
+    temperature: float = 1.5,
     seed: int = 0,
     order: str = "plackett-luce",
 ) -> pl.DataFrame:
@@ -340,7 +340,8 @@ def test_max_position_cuts_the_curve_and_the_seed_repeats_it() -> None:
     np.testing.assert_array_equal(curve.low, again.low)
     other = estimate_bias(log, max_position=4, resamples=100, seed=2)
     assert not np.array_equal(curve.low, other.low)
-    np.testing.assert_array_equal(curve.examination, other.examination)
+    # the direct estimate's mix of its two estimates comes from the resamples: nearly the same
+    np.testing.assert_allclose(curve.examination, other.examination, atol=0.01)
 
 
 @settings(max_examples=25, deadline=None)
