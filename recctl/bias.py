@@ -75,7 +75,9 @@ EM_BOOTSTRAP_TOLERANCE = 1e-4
 EM_RESAMPLES = (50, 200)
 """Regression EM refits the model on every bootstrap resample, so it draws fewer: at most 200,
 and fewer on large logs (about :data:`EM_BOOTSTRAP_CELLS` (resample, cell) pairs), but at least 50."""
-EM_BOOTSTRAP_CELLS = 50_000_000
+EM_BOOTSTRAP_CELLS = 20_000_000
+EM_FEW_SHOWS = 20
+"""Below this many shows per recommendation, regression EM's note says its estimate is biased."""
 
 _BOOTSTRAP_CELLS = 4_000_000
 """Resamples are processed in blocks of about this many (resample, value) cells, bounding memory."""
@@ -677,11 +679,11 @@ def em_estimate(
     resamples = min(resamples, max(fewest, min(most, EM_BOOTSTRAP_CELLS // max(cells.item.size, 1))))
     replicates = _bootstrap_em(cells, design, theta, gamma, resamples=resamples, seed=seed)
     low, high = _percentiles(replicates)
-    if not randomised:
-        # Where items moved for unrecorded reasons, often by one slot and with few shows each, EM's
-        # per-recommendation relevance carries a small-sample bias its bootstrap cannot see; a
-        # second estimate consistent under the same model, without that bias, widens the
-        # interval to cover both.
+    if not features:
+        # With few shows per recommendation, EM's per-recommendation relevance carries a
+        # small-sample bias (one parameter per item) that its bootstrap cannot see; a second
+        # estimate, consistent under the same model without that bias, widens the interval to
+        # cover both.
         chained_low, chained_high = _percentiles(
             _chained_ratios(fitted, item_key, width, resamples=max(resamples, 200), seed=seed)
         )
@@ -691,6 +693,12 @@ def em_estimate(
         notes.append(
             f"slot {width} is not linked to slot 0 by any recommendation shown at both: "
             f"the curve stops at slot {width - 1}"
+        )
+    shows_per_item = float(cells.shown.sum()) / max(cells.items, 1)
+    if not features and shows_per_item < EM_FEW_SHOWS:
+        notes.append(
+            f"recommendations were shown {shows_per_item:.1f} times each on average: EM's estimate is "
+            "biased on so few, and its interval is widened to the matched click-rate estimate"
         )
     if not randomised:
         notes.append(
