@@ -634,8 +634,14 @@ def em_estimate(
     relevance absorbs its clicks at any curve), so it is left out of the fit.
 
     Intervals: each bootstrap resample of the assessments re-runs EM from the full-data solution
-    (all resamples at once, one array per block). A log that was not randomised is marked
-    ``confounded``: its curve rests on why recommendations moved, which the log does not record.
+    (all resamples at once, one array per block; accelerated, see :func:`_em`). With one
+    relevance per recommendation, EM is biased when each was shown only a few times (one
+    parameter per item, estimated from a handful of clicks), and its bootstrap cannot see that
+    bias; so the interval is widened to also cover a second estimate that has no such bias: the
+    product of neighbour-slot ratios of matched click rates (:func:`direct_estimate`'s ratio,
+    slot ``j`` against slot ``j - 1``). The same widening applies to every log that was not
+    randomised, and such a log is marked ``confounded``: its curve rests on why recommendations
+    moved, which the log does not record.
     """
     import polars as pl
 
@@ -679,11 +685,7 @@ def em_estimate(
     resamples = min(resamples, max(fewest, min(most, EM_BOOTSTRAP_CELLS // max(cells.item.size, 1))))
     replicates = _bootstrap_em(cells, design, theta, gamma, resamples=resamples, seed=seed)
     low, high = _percentiles(replicates)
-    if not features:
-        # With few shows per recommendation, EM's per-recommendation relevance carries a
-        # small-sample bias (one parameter per item) that its bootstrap cannot see; a second
-        # estimate, consistent under the same model without that bias, widens the interval to
-        # cover both.
+    if not features or not randomised:  # see the docstring: intervals that stay honest
         chained_low, chained_high = _percentiles(
             _chained_ratios(fitted, item_key, width, resamples=max(resamples, 200), seed=seed)
         )
