@@ -396,3 +396,16 @@ def test_loading_something_else_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"positions": [{"position": 0}]}')
     with pytest.raises(InputError, match="not a bias curve"):
         BiasCurve.load(tmp_path / "other.json")
+
+
+def test_the_direct_mix_leans_on_the_steadier_estimate() -> None:
+    from recctl.bias import _combination_weights
+
+    rng = np.random.default_rng(0)
+    steady, noisy = rng.normal(0.5, 0.01, size=(400, 3)), rng.normal(0.5, 0.1, size=(400, 3))
+    weights = _combination_weights(steady, noisy)
+    # independent errors: w = v2 / (v1 + v2) = 0.01 / 0.0101, about 0.99
+    np.testing.assert_allclose(weights, 0.99, atol=0.01)
+    noisy[:, 1] = np.nan  # the second cannot estimate slot 1: the first alone
+    steady[:, 2] = np.inf  # the first cannot estimate slot 2: the second alone
+    assert _combination_weights(steady, noisy)[1:].tolist() == [1.0, 0.0]
