@@ -9,9 +9,10 @@ so clicks confound relevance (``gamma``) with where an item was shown (``theta``
 estimates ``theta_k / theta_0`` (the *examination* of slot ``k``, 1.0 at slot 0) from the served
 lists (impressions) and the clicks linked to them, in two ways:
 
-- **direct**, for lists a stochastic policy served (Plackett-Luce, epsilon-greedy, ...) with the
-  marginal ``propensity`` of each placement logged: the randomisation itself separates position
-  from relevance (see :func:`direct_estimate`);
+- **direct**, for lists a stochastic policy served (Plackett-Luce, epsilon-greedy, ...): the
+  randomisation itself separates position from relevance, and the logged marginal
+  ``propensity`` of each placement, when there is one, sharpens the estimate (see
+  :func:`direct_estimate`);
 - **regression EM** (Wang et al., "Position bias estimation for unbiased learning to rank in
   personal search", WSDM 2018) for any other log: expectation-maximisation over the PBM, with
   ``gamma`` a logistic regression on item features, or one value per recommendation when there are
@@ -65,7 +66,7 @@ LOG_COLUMNS: tuple[str, ...] = (
 
 RANDOMISED_SHARE = 0.5
 """``auto`` takes a log as randomised when more than this share of its shown items come from a
-non-deterministic policy and carry a marginal propensity."""
+non-deterministic policy."""
 
 EM_MAX_ITERATIONS = 100
 EM_TOLERANCE = 1e-5
@@ -277,14 +278,12 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
 # -- estimation -------------------------------------------------------------------------------------
 def is_randomised(log: pl.DataFrame) -> bool:
     """Whether most shown items (more than :data:`RANDOMISED_SHARE`) were placed by a
-    non-deterministic policy that logged their marginal ``propensity``."""
+    non-deterministic policy."""
     import polars as pl
 
     if log.height == 0:
         return False
-    random_rows = log.select(
-        ((pl.col("policy") != DETERMINISTIC) & pl.col("propensity").is_not_null()).sum()
-    ).item()
+    random_rows = log.select((pl.col("policy") != DETERMINISTIC).sum()).item()
     return bool(random_rows > RANDOMISED_SHARE * log.height)
 
 
@@ -384,23 +383,16 @@ def direct_estimate(
     resamples for both) gives their variances and covariance at each slot, and the curve is
     their minimum-variance combination ``w * ipw + (1 - w) * matched`` (``w`` in [0, 1], reported
     as ``ipw_weight``); the interval is the percentile interval of the combined resamples. Only
-    lists from a non-deterministic policy whose items all carry a propensity are used.
+    lists from a non-deterministic policy are used, and the inverse-propensity sums only those
+    whose items all carry a propensity (without any, the curve is the matched estimate alone).
     """
     import polars as pl
 
-    usable_lists = (
-        log.group_by("request_id")
-        .agg(
-            usable=((pl.col("policy") != DETERMINISTIC) & pl.col("propensity").is_not_null()).all()
-            & (pl.col("propensity") > 0).all()
-        )
-        .filter("usable")
-    )
-    randomised = log.join(usable_lists, on="request_id", how="semi")
+    randomised = log.filter(pl.col("policy") != DETERMINISTIC)
     if randomised.height == 0:
         raise InsufficientDataError(
-            "the direct estimate needs lists served by a randomised policy with logged propensities, "
-            "and there are none; log randomised lists, or use the regression-em method"
+            "the direct estimate needs lists served by a randomised policy, and there are none; "
+            "log randomised lists, or use the regression-em method"
         )
     slots = _largest(randomised["position"]) + 1
     last = slots - 1 if max_position is None else min(max_position, slots - 1)
@@ -411,11 +403,15 @@ def direct_estimate(
         pl.col("assessment_id").fill_null(""),
         length=pl.col("position").max().over("request_id") + 1,
         weighted=pl.col("clicked").cast(pl.Float64) / pl.col("propensity"),
+        # the inverse-propensity sums need every item of the list to carry its propensity
+        with_propensities=(pl.col("propensity").is_not_null() & (pl.col("propensity") > 0))
+        .all()
+        .over("request_id"),
     ).with_columns(group=pl.col("assessment_id").rank("dense").cast(pl.Int64) - 1)
     groups = _largest(rows["group"]) + 1
-    ipw = _ipw_sums(rows, groups, width)
+    ipw = _ipw_sums(rows.filter("with_propensities"), groups, width)
     matched = _matched_sums(rows.filter(pl.col("position") <= last), groups, width)
-    if ipw[1][:, 0].sum() <= 0:
+    if ipw[1][:, 0].sum() <= 0 and matched[1][:, 0].sum() <= 0:
         raise InsufficientDataError(
             "no clicks at the first slot of the randomised lists: nothing to compare with"
         )
@@ -439,14 +435,19 @@ def direct_estimate(
         low=low,
         high=high,
         impressions=shown[:usable],
-        lists=usable_lists.height,
+        lists=int(rows["request_id"].n_unique()),
         clicks=int(rows["clicked"].sum()),
         confounded=False,
         note=note,
         resamples=resamples,
         extra={
             "ipw_weight": [round(float(value), 4) for value in weight[:usable]],
-            "lists_left_out": int(log["request_id"].n_unique() - usable_lists.height),
+            "lists_without_propensities": int(
+                rows.filter(~pl.col("with_propensities"))["request_id"].n_unique()
+            ),
+            "deterministic_lists_left_out": int(
+                log.filter(pl.col("policy") == DETERMINISTIC)["request_id"].n_unique()
+            ),
         },
     )
 

@@ -247,6 +247,15 @@ def test_direct_estimate_recovers_the_curve_from_randomised_lists(name: str) -> 
     assert covered.sum() >= 8
 
 
+def test_randomised_lists_without_propensities_use_the_matched_rates_alone() -> None:
+    curve = CURVES["power 0.6"]
+    log = simulated_log(curve, seed=1).with_columns(propensity=pl.lit(None, dtype=pl.Float64))
+    estimate = estimate_bias(log, resamples=100)
+    assert estimate.method == "direct" and set(estimate.extra["ipw_weight"]) == {0.0}
+    assert estimate.extra["lists_without_propensities"] == estimate.lists
+    assert np.abs(estimate.examination[:10] - curve(np.arange(10))).max() <= 0.05
+
+
 @pytest.mark.parametrize("name", CURVES)
 def test_regression_em_recovers_the_curve_from_randomised_lists(name: str) -> None:
     curve = CURVES[name]

@@ -47,7 +47,7 @@ def bias_command(
         BiasMethod,
         typer.Option(
             help="direct: from randomised lists; regression-em: EM over the click model; auto: direct "
-            "when most shown items come from a randomised policy with logged propensities."
+            "when most shown items come from a randomised policy."
         ),
     ] = BiasMethod.auto,
     max_position: Annotated[
