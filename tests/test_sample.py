@@ -757,7 +757,7 @@ def test_explored_lists_carry_their_exact_propensities(
     joined = items.join(ranked, on="recommendation_id")
     moved = joined.group_by("request_id").agg((pl.col("position") != pl.col("confidence_rank")).any())
     assert moved["position"].mean() > 0.8  # type: ignore[operator]
-    assert joined.select(pl.corr("position", "confidence_rank", method="spearman")).item() > 0.5
+    assert joined.select(pl.corr("position", "confidence_rank", method="spearman")).item() > 0.35
 
     checked = 0
     for (assessment_id,), served in joined.sort("request_id", "position").group_by("assessment_id"):
@@ -793,7 +793,7 @@ def test_explored_lists_are_drawn_as_their_propensities_say(
         on="recommendation_id",
     )
     first = top.filter(pl.col("position") == 0)
-    assert 0.3 < first.height / top.height < 0.9
+    assert 0.15 < first.height / top.height < 0.6  # more often than at random (1 in 6 to 14), not always
     identity = first["propensity"].pow(-1).sum() / top.height
     assert 0.85 < identity < 1.15
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 DEFAULT_OUT = Path("recctl-sample")
 #: The Plackett-Luce temperature when none is given (recctl.sample.DEFAULT_TEMPERATURE, kept
 #: here so --help does not import the simulator).
-DEFAULT_TEMPERATURE = 0.1
+DEFAULT_TEMPERATURE = 0.2
 
 
 class Explore(StrEnum):
@@ -61,7 +61,7 @@ def sample_command(
         float,
         typer.Option(
             help="Plackett-Luce temperature on confidence_score (0.3..0.98): lower stays closer "
-            "to the confidence order; at 0.1 a confidence gap of 0.1 makes an item e times likelier.",
+            "to the confidence order; at 0.2 a confidence gap of 0.1 makes an item 1.65 times likelier.",
         ),
     ] = DEFAULT_TEMPERATURE,
     examination: Annotated[
