@@ -299,8 +299,8 @@ def generate_sample(
         Created if missing; existing files of those names are replaced, atomically (each file
         appears complete or not at all).
     assessments : int
-        Number of assessments (query groups), >= 0. About 25 interactions each on average; 0
-        writes four empty files.
+        Number of assessments (query groups), >= 0. About 28 interactions and 2.5 served lists
+        each on average; 0 writes four empty files.
     seed : int
         Random seed, >= 0. The same arguments and seed give byte-identical files.
     start : datetime
