@@ -31,7 +31,6 @@ from recctl.training import (
     split_groups,
     subset,
     tree_splits,
-    validation_group_count,
 )
 
 if TYPE_CHECKING:
@@ -255,12 +254,10 @@ def existing_model_metrics(
     :class:`InsufficientDataError`, as in :func:`recctl.training.train_model`.
     """
     split: Split = options.split or ("time" if data.event_time is not None else "group-random")
-    if options.gated:
-        check_gate_groups(
-            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
-        )
-        refuse_constant_model(tree_splits(booster), "the model")
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    if options.gated:
+        check_gate_groups(int(valid_mask.sum()), options.min_valid_groups)
+        refuse_constant_model(tree_splits(booster), "the model")
     metrics: dict[str, dict[str, float]] = {}
     baseline: dict[str, dict[str, float]] = {}
     for name, mask in (("train", train_mask), ("valid", valid_mask)):
