@@ -395,7 +395,9 @@ def _linked(known: pl.DataFrame, lists: pl.DataFrame, attribution_hours: float) 
     (null: none). An interaction's assessment is its recommendation's, as for the groups."""
     from recctl.attribution import link_interactions
 
-    missing = [pl.lit(None, dtype=pl.String).alias(name) for name in LINKING_COLUMNS if name not in known.columns]
+    missing = [
+        pl.lit(None, dtype=pl.String).alias(name) for name in LINKING_COLUMNS if name not in known.columns
+    ]
     prepared = known.with_columns(missing).with_columns(pl.col("__catalog").alias("assessment_id"))
     if lists.is_empty():
         return prepared.with_columns(pl.lit(None, dtype=pl.String).alias("request_id"))
@@ -440,17 +442,14 @@ def _list_rows(
         pl.col("last_seen").max().alias("__newest"), pl.len().alias("group_interactions")
     )
     items = lists.join(recommendations, on="recommendation_id", how="inner", suffix="__list")
-    served = (
-        lists.rename({"assessment_id": "__list_assessment"})
-        .select(
-            pl.col("request_id").alias(GROUP),
-            "recommendation_id",
-            "__list_assessment",
-            pl.col("timestamp").alias("__served"),
-            "position",
-            "propensity",
-            "prefix_propensity",
-        )
+    served = lists.rename({"assessment_id": "__list_assessment"}).select(
+        pl.col("request_id").alias(GROUP),
+        "recommendation_id",
+        "__list_assessment",
+        pl.col("timestamp").alias("__served"),
+        "position",
+        "propensity",
+        "prefix_propensity",
     )
     rows = (
         candidates(items, assessments, query_id=pl.col("request_id"))
@@ -482,11 +481,15 @@ def _row_columns(rows: pl.DataFrame) -> pl.DataFrame:
         pl.col("group_is_list"),
         pl.col("group_interactions").cast(pl.Int64),
     ]
-    return rows.select(*[pl.col(name) for name in CANDIDATE_COLUMNS if name != "assessment_id"], "assessment_id", *extra)
+    return rows.select(
+        *[pl.col(name) for name in CANDIDATE_COLUMNS if name != "assessment_id"], "assessment_id", *extra
+    )
 
 
 def _refuse_shared_ids(list_rows: pl.DataFrame, assessment_rows: pl.DataFrame) -> None:
-    shared = list_rows.select(GROUP).unique().join(assessment_rows.select(GROUP).unique(), on=GROUP, how="semi")
+    shared = (
+        list_rows.select(GROUP).unique().join(assessment_rows.select(GROUP).unique(), on=GROUP, how="semi")
+    )
     if shared.height:
         raise InputError(
             f"{shared.height:,} served list id(s) are also assessment ids (e.g. {shared[GROUP][0]!r}); "

@@ -103,8 +103,15 @@ def read_bias_curve(path: str | Path) -> ExaminationCurve:
         value = entry.get("examination") if isinstance(entry, dict) else None
         if isinstance(slot, bool) or not isinstance(slot, int):
             raise BiasCurveError(location, f"every position needs an integer 'position', got {entry!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
-            raise BiasCurveError(location, f"position {slot}: examination must be a number > 0, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not np.isfinite(value)
+            or value <= 0
+        ):
+            raise BiasCurveError(
+                location, f"position {slot}: examination must be a number > 0, not {value!r}"
+            )
         slots.append(slot)
         values.append(float(value))
     if slots != list(range(len(slots))):

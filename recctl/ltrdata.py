@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -138,6 +138,21 @@ class LtrData:
             self,
             features=np.ascontiguousarray(self.features[:, keep]),
             feature_names=[self.feature_names[index] for index in keep],
+        )
+
+    def select_features(self, names: Sequence[str]) -> LtrData:
+        """The same data with just the feature columns ``names``, in that order (a model trained
+        with some features left out scores these). Raises :class:`InputError` for a name it lacks."""
+        if list(names) == self.feature_names:
+            return self
+        index = {name: column for column, name in enumerate(self.feature_names)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise InputError(f"the data lack feature(s) {', '.join(missing[:5])}")
+        return dataclasses.replace(
+            self,
+            features=np.ascontiguousarray(self.features[:, [index[name] for name in names]]),
+            feature_names=list(names),
         )
 
     def subset(self, group_mask: npt.NDArray[np.bool_]) -> LtrData:

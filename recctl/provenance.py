@@ -1,7 +1,8 @@
 """What a saved model records about its training: the ``.meta.json`` beside the model.
 
-:func:`model_meta` gathers the parameters, best iteration, metrics and baseline, the data's
-source, coverage and fingerprint, library versions and creation time; :func:`save_model` writes
+:func:`model_meta` gathers the parameters, best iteration, metrics and baseline, the features it
+uses (and those left out), the position correction and its bias curve, the data's source,
+coverage and fingerprint, library versions and creation time; :func:`save_model` writes
 it with the model (:mod:`recctl.model` holds the bundle's file I/O). The groups the model was
 trained and validated on are listed by query id (:func:`training_groups_meta`), compressed, so
 that an evaluation can find them again in other data.
@@ -38,13 +39,16 @@ def model_meta(
     from recctl.model import model_version
 
     manifest = training.manifest
-    uses_recctl_features = training.data.feature_names == list(FEATURE_NAMES)
+    registry = set(FEATURE_NAMES)
+    uses_recctl_features = all(name in registry for name in training.data.feature_names)
     return {
         "model_version": model_version(model_text),
         "status": status,
         "gate_failures": gate_failures,
         "feature_names": training.data.feature_names,
         "feature_set_version": FEATURE_SET_VERSION if uses_recctl_features else None,
+        "excluded_features": training.excluded_features,
+        "debias": result.debias,
         "label_policy_hash": manifest.get("label_policy_hash"),
         "params": result.params,
         "best_iteration": result.best_iteration,

@@ -45,6 +45,22 @@ class TrainingData:
         present = np.count_nonzero(~np.isnan(self.data.features), axis=0) / rows
         return feature_coverage(dict(zip(self.data.feature_names, present.tolist(), strict=True)))
 
+    def without_features(self, names: list[str]) -> TrainingData:
+        """The same data without the feature columns ``names`` (recorded as ``excluded_features``)."""
+        if not names:
+            return self
+        kept = self.data.without_features(names)
+        if not kept.feature_names:
+            from recctl.errors import InputError
+
+            raise InputError("every feature would be left out; a model needs at least one")
+        return TrainingData(kept, self.source, self.retrieved, {**self.manifest, "excluded_features": names})
+
+    @property
+    def excluded_features(self) -> list[str]:
+        """The features left out of :attr:`data` (:meth:`without_features`)."""
+        return list(self.manifest.get("excluded_features", []))
+
     @property
     def empty_feature_groups(self) -> list[str]:
         from recctl.features import empty_feature_groups

@@ -249,7 +249,9 @@ def impression_world() -> tuple[pl.DataFrame, ...]:
             ),
             interaction(event_id="c3", recommendation_id="r3", timestamp="2025-06-01T14:20:00Z"),
             interaction(event_id="c4", recommendation_id="r4", timestamp="2025-06-01T14:30:00Z"),
-            interaction(event_id="s5", recommendation_id="r5", assessment_id="asm-2", interaction_type="save"),
+            interaction(
+                event_id="s5", recommendation_id="r5", assessment_id="asm-2", interaction_type="save"
+            ),
         ],
         [
             *(recommendation(recommendation_id=r) for r in ("r1", "r2", "r3", "r4")),
@@ -273,7 +275,9 @@ def test_an_assessment_with_served_lists_has_one_group_per_list_labelled_by_its_
     frame = training.frame.sort("query_id", "position")
     rows = {
         (q, r): (grade, position)
-        for q, r, grade, position in frame.select("query_id", "recommendation_id", "grade", "position").iter_rows()
+        for q, r, grade, position in frame.select(
+            "query_id", "recommendation_id", "grade", "position"
+        ).iter_rows()
     }
     assert rows == {
         # c2 (12:30) belongs to L1, the newest list showing r2 before it; c3 names L1 itself.
