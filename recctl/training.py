@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recctl import defaults
-from recctl.debias import ExaminationCurve, Requested, plan_debias
+from recctl.debias import ExaminationCurve, Requested, ips_weights, plan_debias
 from recctl.errors import InsufficientDataError, RecctlError, first_line
 from recctl.ltrdata import LtrData
 from recctl.metrics import ndcg
@@ -320,6 +320,16 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     )
     valid_sets = []
     callbacks: list[Callable[..., Any]] = []
+    feval = None
+    watched = "ndcg@10"
+    if plan.curve is not None and len(valid.group_sizes) > 0:
+        # The logged NDCG rewards the old order (its clicks are where it put things): with a curve,
+        # early stopping watches the IPS estimate of NDCG instead.
+        feval, watched = (
+            _debiased_ndcg(valid, ips_weights(valid, plan.curve, options.ips_clip)),
+            "ips-ndcg@10",
+        )
+        params["metric"] = "None"
     if len(valid.group_sizes) > 0:
         valid_sets.append(
             lightgbm.Dataset(valid.features, label=valid.grades, group=valid.group_sizes, reference=train_set)
@@ -335,6 +345,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
             num_boost_round=options.num_boost_round,
             valid_sets=valid_sets,
             callbacks=callbacks,
+            feval=feval,
             keep_training_booster=True,  # keeps its scores of the training rows (see _scores_at)
         )
     except lightgbm.basic.LightGBMError as exc:
@@ -367,8 +378,20 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
         splits=splits,
         training_groups=training_groups_meta(train, valid),
-        debias=plan.as_json(),
+        debias={**plan.as_json(), "early_stopping_on": watched if valid_sets else None},
     )
+
+
+def _debiased_ndcg(
+    valid: LtrData, weights: npt.NDArray[np.float64]
+) -> Callable[[npt.NDArray[np.float64], Any], tuple[str, float, bool]]:
+    """A LightGBM ``feval``: NDCG@10 of the validation rows with each gain weighted (IPS)."""
+
+    def metric(predictions: npt.NDArray[np.float64], _dataset: Any) -> tuple[str, float, bool]:
+        report = ndcg(valid.grades, predictions, valid.group_sizes, 10, gain_weights=weights)
+        return "ips-ndcg@10", report.mean, True
+
+    return metric
 
 
 def _scores_at(

@@ -433,6 +433,11 @@ def report_debias(console: Console, debias: dict[str, Any]) -> None:
             f"{weights['clipped']:,} clipped at {debias['ips_clip']:g}"
         )
     console.print(line, markup=False)
+    if debias["method"] != "none" and debias.get("early_stopping_on") == "ndcg@10":
+        console.print(
+            "[yellow]Note[/]: early stopping watches the logged NDCG@10, which favours the order the "
+            "clicks were logged in; --bias PATH makes it watch the IPS estimate of NDCG instead"
+        )
     curve = debias.get("curve")
     if curve:
         shown = ", ".join(
