@@ -1,11 +1,14 @@
 """Ingest: read records, validate them, store the valid ones, account for every row.
 
 For every call ``read == inserted + duplicates + updated + unchanged + rejected``: each input record
-is stored, counted as a duplicate (interactions whose ``event_id`` is already stored), as an update
+is stored, counted as a duplicate (interactions whose ``event_id``, impressions whose
+``request_id`` is already stored or came earlier in the input), as an update
 (catalog rows replacing a different stored row) or as unchanged (identical to the stored row), or
 written to the rejects file with its position and reason.
 Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
-so memory stays bounded whatever the input size.
+so memory stays bounded whatever the input size. An impression (one served list) is one record
+and is counted as one, however many items (stored rows) it has; a list is never split between
+two writes.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from typing import IO, Any
 import polars as pl
 
 from recctl.errors import StoreError, StrictModeError
-from recctl.formats import Format, RawChunk, read_records, source_size
+from recctl.formats import CHUNK_ROWS, Format, RawChunk, read_records, source_size
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
-from recctl.records import FLATTENED_FIELDS, RecordKind, validate
+from recctl.records import FLATTENED_FIELDS, KEYS, KINDS, RecordKind, validate
 from recctl.stores.base import Store, WriteResult
 
 BATCH_ROWS = 250_000
+CHUNK_LISTS = 10_000
+"""Records read at a time for a kind stored as several rows per record (impressions: a list of
+about ten items is ten rows), so that a chunk holds about as many rows as others do."""
 
 
 @dataclass
@@ -158,7 +164,15 @@ def ingest(
                 )
         batch: list[pl.DataFrame] = []
         pending = 0
+        whole_records = KINDS[kind].items is not None
         for records in _validated(sources, kind, format, policy, now, rejects, summary, progress, names):
+            if whole_records:  # never cut a list between writes: a batch may exceed batch_rows by a chunk
+                batch.append(records)
+                pending += records.height
+                if pending >= batch_rows:
+                    _flush(store, kind, batch, summary)
+                    batch, pending = [], 0
+                continue
             # A chunk can be larger than a batch: cut it so that no write exceeds ``batch_rows``.
             offset = 0
             while offset < records.height:
@@ -188,20 +202,36 @@ def _validated(
     """Valid records chunk by chunk; counts reads and rejects into ``summary`` as it goes.
 
     ``names`` maps a spooled copy of stdin back to ``-``, the name reports and rejects use.
+    A kind stored as several rows per record (impressions) has its repeats within the input
+    counted as duplicates here, since the rows written no longer tell two lists of one key apart.
     """
     done_before = 0
+    key = KEYS[kind]
+    several_rows = KINDS[kind].items is not None
+    seen = pl.Series(key, [], dtype=pl.String)  # the keys of the input so far (several_rows only)
+    chunk_rows = CHUNK_LISTS if several_rows else CHUNK_ROWS
     for source in sources:
         chunk: RawChunk | None = None
         read_before = summary.read
-        for chunk in read_records(source, format=format, nested=FLATTENED_FIELDS[kind]):
+        for chunk in read_records(
+            source, format=format, chunk_rows=chunk_rows, nested=FLATTENED_FIELDS[kind]
+        ):
             result = validate(kind, chunk.rows, policy, now=now)
+            records = result.records
+            summary.duplicates += result.duplicates
+            if several_rows and not records.is_empty():
+                repeated = records[key].is_in(seen.implode())
+                if repeated.any():
+                    summary.duplicates += records.filter(repeated)[key].n_unique()
+                    records = records.filter(~repeated)
+                seen = pl.concat([seen, records[key].unique(maintain_order=True)])
             summary.read += chunk.rows.height
             summary.rejected += result.rejects.height
             summary.reject_reasons.update(dict(result.rejects["reason"].value_counts().iter_rows()))
             rejects.write(names.get(source, source), chunk.position_kind, result.rejects)
             if progress is not None:
                 progress(done_before + chunk.bytes_done)
-            yield result.records
+            yield records
         if chunk is not None:
             done_before += chunk.bytes_done
         if summary.read == read_before and names.get(source, source) not in summary.empty_sources:

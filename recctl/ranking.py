@@ -24,6 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ class RankOptions:
     explain: bool = False
     diversify_depth: int = DIVERSIFY_DEPTH
     seed: int | None = None
+    log: bool = False
+    """Also give each served list as an impression record (:func:`impression_of`); a list that
+    cannot be one (no assessment_id to log it under) is then the batch's error."""
 
 
 LARGE_LINE_BYTES = 1 << 20
@@ -130,10 +134,12 @@ class _Valid:
 @dataclass(frozen=True)
 class RankedLines:
     """The answers to a run of NDJSON lines: one compact JSON line per ranked batch, and
-    ``line N: message`` per bad line, each in input order."""
+    ``line N: message`` per bad line, each in input order; with :attr:`RankOptions.log`, the
+    impression record of each served list (NDJSON), in the same order."""
 
     output: bytes
     errors: list[str]
+    impressions: bytes = b""
 
 
 class ExplainError(ModelError):
@@ -234,6 +240,7 @@ class Ranker:
         ]
         answers: dict[int, bytes] = {}
         errors: dict[int, str] = {}
+        logged: dict[int, bytes] = {}
         runs = [[(n, line) for n, line in numbered if len(line) <= LARGE_LINE_BYTES]]
         runs += [[(n, line)] for n, line in numbered if len(line) > LARGE_LINE_BYTES]
         for run in runs:
@@ -250,6 +257,11 @@ class Ranker:
             outcome.update(zip(numbers, ranked, strict=True))
             del documents, ranked
             for number, result in outcome.items():
+                if options.log and not isinstance(result, BatchError):
+                    try:
+                        logged[number] = impression_line(result)
+                    except BatchError as exc:
+                        result = exc
                 if isinstance(result, BatchError):
                     errors[number] = f"line {number}: {result}"
                     if errors_inline:
@@ -259,6 +271,7 @@ class Ranker:
         return RankedLines(
             b"".join(answers[number] for number in sorted(answers)),
             [errors[number] for number in sorted(errors)],
+            b"".join(logged[number] for number in sorted(logged)),
         )
 
     def _rank_batches(
@@ -424,6 +437,63 @@ class Ranker:
         document["recommendations"] = ranked
         document["summary"] = summary
         return document
+
+
+def impression_of(result: dict[str, Any], now: datetime | None = None) -> dict[str, Any] | None:
+    """The impression record of a ranked batch (an output document of :meth:`Ranker.rank`):
+    the list as it was served, for ``recctl ingest impressions``; None for an empty list.
+
+    ``request_id``, ``timestamp`` (``now``, UTC, ISO-8601 with ``Z``), ``assessment_id``,
+    ``model_version`` (the summary's, when a model ranked the list), ``policy``
+    (``deterministic``: rank orders by score and MMR, without randomness), the batch's
+    ``user_id`` and ``session_id`` when it names them, and ``items``: each recommendation's
+    ``recommendation_id`` and ``position`` as the output gives them.
+
+    The ``assessment_id`` is the batch's ``assessment.assessment_id``, else the one every
+    recommendation names. A list with neither (no assessment, and recommendations naming none
+    or several) cannot be logged: :class:`BatchError`, since an impression without its
+    assessment could never be linked to the interactions it leads to.
+    """
+    recommendations = result["recommendations"]
+    if not recommendations:
+        return None
+    assessment = result.get("assessment")
+    assessment_id = assessment.get("assessment_id") if isinstance(assessment, dict) else None
+    if not _is_id(assessment_id):
+        named = {
+            str(item.get("assessment_id")) if _is_id(item.get("assessment_id")) else None
+            for item in recommendations
+        }
+        if len(named) != 1 or None in named:
+            raise BatchError(
+                "cannot log the served list: no assessment_id (give assessment.assessment_id, or the "
+                "same assessment_id on every recommendation)"
+            )
+        assessment_id = named.pop()
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    record: dict[str, Any] = {
+        "request_id": result["request_id"],
+        "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+        "assessment_id": assessment_id,
+    }
+    for name in ("user_id", "session_id"):
+        if _is_id(result.get(name)):
+            record[name] = result[name]
+    model_version = result.get("summary", {}).get("model_version")
+    if model_version is not None:
+        record["model_version"] = model_version
+    record["policy"] = "deterministic"
+    record["items"] = [
+        {"recommendation_id": item.get("recommendation_id"), "position": item["position"]}
+        for item in recommendations
+    ]
+    return record
+
+
+def impression_line(result: dict[str, Any], now: datetime | None = None) -> bytes:
+    """:func:`impression_of` as one NDJSON line (empty for an empty list)."""
+    record = impression_of(result, now)
+    return b"" if record is None else dumps(record) + b"\n"
 
 
 def _explanation(

@@ -9,6 +9,11 @@ interaction type (``view_count``, ``click_count``, ``save_count``, ``share_count
 - ``avg_label`` = the mean of the stored labels that are not null (documents written by the original
   API carry no label).
 
+Where impressions (served lists) are stored for the window, two more columns: ``impressions``
+(how many times the recommendation was shown, in any list) and ``ctr_per_impression = click_count
+/ impressions``. The other columns keep their definitions; they are absent when no impression
+falls in the window.
+
 A rate whose denominator is 0 is null, never 0 and never an error. ``rate_count`` is not in the
 original system's list; it is there so that the type counts add up to ``total_interactions`` (an interaction
 of a type recctl does not know, from an original-API document, counts only in the total).
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COUNT_COLUMNS",
+    "IMPRESSION_METRICS",
     "LABEL_UNIT",
     "METRICS",
     "RECENT_COLUMNS",
@@ -65,6 +71,8 @@ METRICS: tuple[str, ...] = (
 """The numeric columns of :func:`recommendation_stats`; any of them can be sorted by."""
 
 STATS_COLUMNS: tuple[str, ...] = ("recommendation_id", "category", "title", *METRICS)
+IMPRESSION_METRICS: tuple[str, ...] = ("impressions", "ctr_per_impression")
+"""The columns :func:`recommendation_stats` adds after :data:`STATS_COLUMNS` where impressions exist."""
 RECENT_COLUMNS: tuple[str, ...] = (
     "user_id",
     "timestamp",
@@ -131,7 +139,9 @@ def recommendation_stats(
     -------
     polars.DataFrame
         The columns of :data:`STATS_COLUMNS`; ``category`` and ``title`` are null for a
-        recommendation that is not in the catalog.
+        recommendation that is not in the catalog. When any impression matches the filters, also
+        :data:`IMPRESSION_METRICS`: ``impressions`` (0 for a recommendation never shown then) and
+        ``ctr_per_impression`` (clicks / impressions, null when it was not shown).
 
     Raises
     ------
@@ -174,7 +184,14 @@ def recommendation_stats(
     top = (ordered if limit is None else ordered.head(limit)).collect()
     if top.is_empty() and user is not None:
         _require_user(store, user)
-    return store.with_catalog(top).select(STATS_COLUMNS)
+    stats = store.with_catalog(top).select(STATS_COLUMNS)
+    shown = store.impression_counts(where)
+    if shown.is_empty():
+        return stats
+    return stats.join(shown, on="recommendation_id", how="left", maintain_order="left").with_columns(
+        pl.col("impressions").fill_null(0),
+        _ratio("click_count", "impressions").alias("ctr_per_impression"),
+    )
 
 
 def user_history(

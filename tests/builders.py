@@ -147,3 +147,23 @@ def grouped(sizes: list[int], *, with_time: bool = True) -> Any:
         else None,
         source="test",
     )
+
+
+def impression(**overrides: Any) -> dict[str, Any]:
+    """A valid impression record (one served list of three items at positions 0, 1, 2); keyword
+    arguments replace or add fields (None removes one), ``items`` included."""
+    record: dict[str, Any] = {
+        "request_id": "req-1",
+        "timestamp": "2025-06-01T12:00:00Z",
+        "assessment_id": "asm-1",
+        "user_id": "user-1",
+        "session_id": "s-1",
+        "model_version": "m-1",
+        "policy": "plackett-luce",
+        "items": [
+            {"recommendation_id": f"rec-{i}", "position": i, "propensity": 0.5, "prefix_propensity": 0.5}
+            for i in range(3)
+        ],
+    }
+    record.update(overrides)
+    return {k: v for k, v in record.items() if v is not None}

@@ -9,12 +9,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from builders import assessment, interaction, recommendation
+from builders import assessment, impression, interaction, recommendation
 from hypothesis import given
 from hypothesis import strategies as st
 
 from recctl.labels import DEFAULT_POLICY
-from recctl.records import RecordKind, unknown_key_pattern, validate
+from recctl.records import SCHEMAS, RecordKind, unknown_key_pattern, validate
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
 # An object key (the text after `{` or `,`): extracting every key this way is what the unknown-field
@@ -293,21 +293,23 @@ ROWS_OF_EACH_KIND: dict[str, Any] = {
     "interactions": interaction,
     "recommendations": recommendation,
     "assessments": assessment,
+    "impressions": impression,
 }
 ROW_NAMES = {
     "interactions": "an interaction row",
     "recommendations": "a recommendation row",
     "assessments": "an assessment row",
+    "impressions": "an impression row",
 }
 
 
-@pytest.mark.parametrize("target", ["interactions", "recommendations", "assessments"])
-@pytest.mark.parametrize("given", ["interactions", "recommendations", "assessments"])
+@pytest.mark.parametrize("target", ["interactions", "recommendations", "assessments", "impressions"])
+@pytest.mark.parametrize("given", ["interactions", "recommendations", "assessments", "impressions"])
 def test_a_row_of_another_kind_is_named(target: RecordKind, given: str) -> None:
     """The catalog guard: a recommendations file ingested as assessments had every row "updated"."""
     records, reasons = check(target, ROWS_OF_EACH_KIND[given]())
     if given == target:
-        assert reasons == [] and records.height == 1
+        assert reasons == [] and records.height == (3 if target == "impressions" else 1)  # a row per item
     else:
         assert records.height == 0 and reasons == [f"looks like {ROW_NAMES[given]}"]
 
@@ -361,3 +363,125 @@ def test_the_guard_is_off_for_rank_batches() -> None:
         "recommendations", [recommendation(user_id="u", interaction_type="click", timestamp=1)]
     )
     assert result.rejects.height == 0
+
+
+# -- impressions ------------------------------------------------------------------------------------
+def item(slot: int = 0, **overrides: Any) -> dict[str, Any]:
+    """An item of a served list at position ``slot`` (overrides replace fields; None removes one)."""
+    record = {"recommendation_id": f"rec-{slot}", "position": slot, **overrides}
+    return {k: v for k, v in record.items() if v is not None}
+
+
+INVALID_IMPRESSIONS = [
+    ({"request_id": None}, "request_id: required"),
+    ({"request_id": ""}, "request_id: required"),
+    ({"request_id": True}, "request_id: must be a string or an integer"),
+    ({"request_id": 1.5}, "request_id: must be a string or an integer"),
+    ({"request_id": ["q"]}, "request_id: must be a string or an integer"),
+    ({"timestamp": None}, "timestamp: required"),
+    ({"timestamp": "yesterday"}, "timestamp: not an ISO-8601 time or epoch number"),
+    ({"timestamp": "1999-12-31T23:59:59Z"}, "timestamp: before 2000-01-01"),
+    ({"timestamp": "2025-07-03T00:00:00Z"}, "timestamp: more than 1 day in the future"),
+    ({"assessment_id": None}, "assessment_id: required"),
+    ({"assessment_id": False}, "assessment_id: must be a string or an integer"),
+    ({"user_id": {"id": 1}}, "user_id: must be a string"),
+    ({"session_id": [1]}, "session_id: must be a string"),
+    ({"model_version": {"v": 1}}, "model_version: must be a string"),
+    ({"variant": ["a"]}, "variant: must be a string"),
+    ({"policy": {"name": "x"}}, "policy: must be a string"),
+    ({"items": None}, "items: required"),
+    ({"items": []}, "items: must not be empty"),
+    ({"items": {"recommendation_id": "r"}}, "items: must be a list of objects"),
+    ({"items": "not json"}, "items: must be a list of objects"),
+    ({"items": [item(0), "rec-1"]}, "items[1]: not a JSON object"),
+    ({"items": [item(0, recommendation_id=None)]}, "items[0].recommendation_id: required"),
+    (
+        {"items": [item(0, recommendation_id=True)]},
+        "items[0].recommendation_id: must be a string or an integer",
+    ),
+    (
+        {"items": [item(0, recommendation_id=2.5)]},
+        "items[0].recommendation_id: must be a string or an integer",
+    ),
+    ({"items": [item(0), item(1, position=None)]}, "items[1].position: required"),
+    ({"items": [item(0, position=-1)]}, "items[0].position: must be >= 0"),
+    ({"items": [item(0, position=1.5)]}, "items[0].position: must be an integer"),
+    ({"items": [item(0, position="top")]}, "items[0].position: must be a finite number"),
+    (
+        {"items": [item(0), item(1), item(0)]},
+        "items: position 0 is given twice (positions are unique in a list)",
+    ),
+    ({"items": [item(0, propensity=0)]}, "items[0].propensity: must be > 0"),
+    ({"items": [item(0, propensity=1.01)]}, "items[0].propensity: must be <= 1"),
+    ({"items": [item(0, prefix_propensity=-0.5)]}, "items[0].prefix_propensity: must be > 0"),
+    ({"items": [item(0, prefix_propensity=2)]}, "items[0].prefix_propensity: must be <= 1"),
+    ({"items": [item(0, team=["a"])]}, "items[0].team: must be a string"),
+    # the first bad item of the list names the reason
+    ({"items": [item(0), item(1, position=-1), item(2, propensity=5)]}, "items[1].position: must be >= 0"),
+]
+
+
+@pytest.mark.parametrize(("change", "reason"), INVALID_IMPRESSIONS)
+def test_impression_rules(change: dict[str, Any], reason: str) -> None:
+    records, reasons = check("impressions", {**impression(), **change})
+    assert records.height == 0 and len(reasons) == 1 and reasons[0].startswith(reason), reasons
+
+
+def test_valid_impression_is_stored_one_row_per_item() -> None:
+    record = impression(
+        request_id=12,
+        policy=" Epsilon-Greedy ",
+        variant="b",
+        page="home",
+        items=[item(2, propensity=1, team="x", score=0.5), item(0, prefix_propensity="0.25"), item(7)],
+    )
+    records, reasons = check("impressions", record)
+    assert reasons == []
+    assert records.columns == list(SCHEMAS["impressions"])
+    assert records.select(
+        "request_id", "recommendation_id", "position", "propensity", "prefix_propensity", "team"
+    ).rows() == [
+        ("12", "rec-2", 2, 1.0, None, "x"),
+        ("12", "rec-0", 0, None, 0.25, None),
+        ("12", "rec-7", 7, None, None, None),
+    ]  # the items in the order given
+    first = records.row(0, named=True)
+    assert (first["policy"], first["variant"], first["user_id"]) == ("epsilon-greedy", "b", "user-1")
+    assert json.loads(first["extra"]) == {"page": "home"} and json.loads(first["item_extra"]) == {
+        "score": 0.5
+    }
+    assert records["item_extra"][1] is None
+    assert first["timestamp"] == datetime(2025, 6, 1, 12, tzinfo=UTC)
+    no_policy, _ = check("impressions", impression(policy=None))
+    assert no_policy["policy"].unique().to_list() == ["deterministic"]
+    other_policy, _ = check("impressions", impression(policy="my-bandit"))
+    assert other_policy["policy"].unique().to_list() == ["my-bandit"]
+
+
+def test_impression_items_may_be_json_text() -> None:
+    """A CSV cell holds the items as JSON text: the same list as a JSON value."""
+    as_value, _ = check("impressions", impression())
+    as_text, reasons = check("impressions", impression(items=json.dumps(impression()["items"])))
+    assert reasons == [] and as_text.equals(as_value)
+
+
+def test_impressions_repeated_in_a_chunk_are_counted_once() -> None:
+    rows = [
+        impression(request_id="a"),
+        impression(request_id="b"),
+        impression(request_id="a", items=[item(5)]),
+    ]
+    result = validate(
+        "impressions", chunk_of([*rows, impression(request_id="c", items=[])]), DEFAULT_POLICY, now=NOW
+    )
+    assert result.duplicates == 1 and result.rejects.height == 1
+    assert result.records["request_id"].to_list() == ["a"] * 3 + ["b"] * 3
+    assert 5 not in result.records["position"].to_list()  # the first list of a request_id wins
+
+
+def test_an_item_field_name_at_the_top_of_a_list_is_kept_as_extra() -> None:
+    """Item field names are known inside items only: at a list's top level they are unknown fields."""
+    records, reasons = check("impressions", impression(position=3, team="x"))
+    assert reasons == [] and json.loads(records["extra"][0]) == {"position": 3, "team": "x"}
+    records, _ = check("impressions", impression(items=[item(0, score=1)]))
+    assert records["extra"][0] is None and json.loads(records["item_extra"][0]) == {"score": 1}

@@ -17,7 +17,14 @@ from polars.testing import assert_frame_equal
 from recctl.errors import NotFoundError, RecctlError
 from recctl.ingestion import ingest
 from recctl.records import INTERACTION_TYPES, SCHEMAS
-from recctl.stats import COUNT_COLUMNS, RECENT_COLUMNS, STATS_COLUMNS, recommendation_stats, user_history
+from recctl.stats import (
+    COUNT_COLUMNS,
+    IMPRESSION_METRICS,
+    RECENT_COLUMNS,
+    STATS_COLUMNS,
+    recommendation_stats,
+    user_history,
+)
 from recctl.stores import open_store
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -450,3 +457,38 @@ def test_every_interaction_type_has_a_count_column() -> None:
 
     assert sorted(COUNT_COLUMNS) == sorted(INTERACTION_TYPES)
     assert set(COUNT_COLUMNS.values()) <= set(COUNTS_SCHEMA)
+
+
+# -- impressions ------------------------------------------------------------------------------------
+def served(request_id: str, day: int, shown: list[str], user: str = "user-1") -> dict[str, Any]:
+    """A served list of ``shown`` (positions 0, 1, ...) at ``day`` from START."""
+    return {
+        "request_id": request_id,
+        "timestamp": (START + timedelta(days=day)).isoformat(),
+        "assessment_id": "asm-1",
+        "user_id": user,
+        "items": [{"recommendation_id": rec, "position": slot} for slot, rec in enumerate(shown)],
+    }
+
+
+def test_impressions_add_shown_counts_and_ctr_per_impression(store: Any, tmp_path: Path) -> None:
+    rows = events("r-1", {"view": 4, "click": 2}) + events("r-2", {"click": 1}) + events("r-3", {"view": 1})
+    load(store, tmp_path, rows)
+    before = recommendation_stats(store)
+    assert before.columns == list(STATS_COLUMNS)  # no impressions stored: the columns are as they were
+    lists = [served(f"q-{i}", 0, ["r-1", "r-2", "r-9"]) for i in range(4)] + [served("late", 5, ["r-1"])]
+    ingest(store, "impressions", [str(write_ndjson(tmp_path / "impressions.ndjson", list(lists)))])
+    stats = recommendation_stats(store)
+    assert stats.columns == [*STATS_COLUMNS, *IMPRESSION_METRICS]
+    assert_frame_equal(stats.select(STATS_COLUMNS), before)  # the other columns keep their values
+    by_id = {row["recommendation_id"]: row for row in stats.to_dicts()}
+    assert (by_id["r-1"]["impressions"], by_id["r-1"]["ctr_per_impression"]) == (5, 2 / 5)
+    assert (by_id["r-2"]["impressions"], by_id["r-2"]["ctr_per_impression"]) == (4, 1 / 4)
+    assert (by_id["r-3"]["impressions"], by_id["r-3"]["ctr_per_impression"]) == (0, None)  # never shown
+    assert (
+        "r-9" not in by_id
+    )  # shown but never interacted with: rows are still recommendations with interactions
+    window = recommendation_stats(store, until=START + timedelta(days=1))
+    assert row_of(window, "r-1")["impressions"] == 4
+    outside = recommendation_stats(store, since=START + timedelta(days=6))
+    assert outside.columns == list(STATS_COLUMNS)  # no impression in the window: no such columns

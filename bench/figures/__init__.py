@@ -6,6 +6,8 @@ key           figure                                              baseline in th
 ============  ==================================================  ================================  ========
 ingest-files  ingest 1M interactions (NDJSON) -> file store       polars read_ndjson+write_parquet  <= 2.0x
 ingest-mongo  ingest 100k interactions -> MongoDB (SecantusDB)    pymongo insert_many(unordered)    <= 1.5x
+impressions   ingest 100k impressions (~1M items) -> file store   polars read_ndjson+write_parquet  <= 5.0x
+              ... its peak RSS at 25k lists (input-independent)   -                                 -
 export        export 1M interactions -> training set              -                                 <= 10 s
 train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
@@ -29,6 +31,7 @@ from types import ModuleType
 from bench.figures import (
     export,
     ingest_files,
+    ingest_impressions,
     ingest_mongo,
     mmr,
     ndcg,
@@ -43,6 +46,7 @@ from bench.figures import (
 FIGURES: dict[str, ModuleType] = {
     "ingest-files": ingest_files,
     "ingest-mongo": ingest_mongo,
+    "impressions": ingest_impressions,
     "export": export,
     "train": train,
     "stats": stats,

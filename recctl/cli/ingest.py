@@ -24,6 +24,7 @@ class Kind(StrEnum):
     interactions = "interactions"
     recommendations = "recommendations"
     assessments = "assessments"
+    impressions = "impressions"
 
 
 class InputFormat(StrEnum):
@@ -65,10 +66,12 @@ def ingest_command(
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Validate interaction logs or catalog records and store them.
+    """Validate interaction logs, served lists (impressions) or catalog records and store them.
 
     Every row is accounted for: read = inserted + duplicates (for catalogs: updated + unchanged)
-    + rejected; a catalog row identical to the stored one is unchanged, and is not written again.
+    + rejected; an impression (one served list, its items as a JSON list, or JSON text in CSV) is
+    one record however many items it has, and a request_id seen before is a duplicate; a catalog
+    row identical to the stored one is unchanged, and is not written again.
     A row of another kind (a recommendations file ingested as assessments) is rejected as "looks
     like a recommendation row", so the wrong file cannot overwrite a catalog; an ingest whose
     every row was rejected exits 1.
@@ -173,7 +176,9 @@ def _progress(console: Console, size: int | None) -> _Progress | None:
 def _report(console: Console, summary: IngestSummary, where: str) -> None:
     from rich.table import Table
 
-    if summary.kind == "interactions":
+    from recctl.records import KINDS
+
+    if KINDS[summary.kind].log:
         stored_before = [("duplicates", summary.duplicates)]
     else:
         stored_before = [("updated", summary.updated), ("unchanged", summary.unchanged)]

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -75,20 +76,33 @@ def rank_command(
             help="Exit 1 instead of falling back to confidence order when there is no usable model."
         ),
     ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            metavar="PATH",
+            help="Append each served list to PATH as an impression record (NDJSON, for "
+            "'recctl ingest impressions'), written before the list itself.",
+        ),
+    ] = None,
 ) -> None:
     """Rank recommendations with the model and MMR diversity; JSON in, JSON out.
 
     Input: {"assessment": {...}, "recommendations": [...], ...} or a bare array of recommendations.
     Each recommendation gains ml_score and rank; everything else passes through; a summary is added.
     Without a usable model the batch is ranked by confidence_score (one warning on stderr).
+    With --log, a list is logged under the batch's assessment.assessment_id, else the assessment_id
+    all its recommendations share; a batch with neither is answered as a bad line (it could not be
+    linked to its clicks), and an empty list is not logged (nothing was shown).
     """
     from recctl.errors import InputError
     from recctl.jsontext import BatchError, dumps, parse_json
-    from recctl.ranking import RankedLines, Ranker, RankOptions
+    from recctl.ranking import RankedLines, Ranker, RankOptions, impression_line
 
     options = settings(ctx)
     if errors == LineErrors.inline and not ndjson:
         raise typer.BadParameter("--errors inline answers bad lines of a stream: it needs --ndjson")
+    log_file = _open_log(log) if log is not None else None  # an unwritable --log fails before any work
     stream = _open(source)
     ranker = Ranker(model, require_model=require_model)
     if ranker.warning:
@@ -100,24 +114,35 @@ def rank_command(
         explain=explain,
         diversify_depth=diversify_depth,
         seed=seed,
+        log=log_file is not None,
     )
     if not ndjson:
         try:
             result = ranker.rank([parse_json(stream.read())], rank_options)[0]
+            logged = impression_line(result) if log_file is not None and isinstance(result, dict) else b""
         except BatchError as exc:
             result = exc
         if isinstance(result, BatchError):
             raise InputError(str(result))
-        _write(RankedLines(dumps(result) + b"\n", []))
+        _write(RankedLines(dumps(result) + b"\n", [], logged), log_file)
         return
-    failures = _rank_stream(stream, ranker, rank_options, errors_inline=errors == LineErrors.inline)
+    failures = _rank_stream(
+        stream, ranker, rank_options, errors_inline=errors == LineErrors.inline, log_file=log_file
+    )
     if failures:
         if not options.quiet:
             typer.echo(f"Error: {failures} line(s) could not be ranked; the others were written", err=True)
         raise typer.Exit(1)
 
 
-def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions, *, errors_inline: bool) -> int:
+def _rank_stream(
+    stream: IO[bytes],
+    ranker: Ranker,
+    options: RankOptions,
+    *,
+    errors_inline: bool,
+    log_file: IO[bytes] | None = None,
+) -> int:
     """Rank NDJSON batches as they arrive; returns the number of lines that failed.
 
     Chunks of lines (everything that has arrived, see :func:`_line_chunks`) are ranked two at a
@@ -166,7 +191,7 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions, *, err
                 elif kind == "error":
                     raise payload
                 while pending and pending[0].done():
-                    failures += _write(pending.popleft().result())
+                    failures += _write(pending.popleft().result(), log_file)
                     slots.release()
         finally:
             for future in pending:
@@ -174,8 +199,13 @@ def _rank_stream(stream: IO[bytes], ranker: Ranker, options: RankOptions, *, err
     return failures
 
 
-def _write(chunk: RankedLines) -> int:
-    """Report a chunk's bad lines on stderr, write its results and flush; returns the bad lines."""
+def _write(chunk: RankedLines, log_file: IO[bytes] | None = None) -> int:
+    """Report a chunk's bad lines on stderr, append its impressions to ``log_file`` (flushed
+    first: a list the caller receives is always logged), write its results and flush; returns the
+    bad lines."""
+    if log_file is not None and chunk.impressions:
+        log_file.write(chunk.impressions)
+        log_file.flush()
     for error in chunk.errors:
         typer.echo(f"Error: {error}", err=True)
     if chunk.output:
@@ -187,6 +217,16 @@ def _write(chunk: RankedLines) -> int:
             binary.write(chunk.output)
         sys.stdout.flush()
     return len(chunk.errors)
+
+
+def _open_log(path: Path) -> IO[bytes]:
+    """``path`` opened for appending (created if missing); exit 1 with one line when it cannot be."""
+    from recctl.errors import RecctlError
+
+    try:
+        return open(path, "ab")
+    except OSError as exc:
+        raise RecctlError(f"--log {path}: cannot append to it: {exc.strerror or exc}") from None
 
 
 def _open(source: str) -> IO[bytes]:

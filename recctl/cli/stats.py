@@ -77,6 +77,8 @@ def stats_command(
     with a zero denominator is null (- in the table). avg_label is the mean stored label (labels
     that are null, as in documents written by the original API, are skipped). All time unless
     --since/--until are given. Category and title come from the catalog when it has them.
+    Where served lists (impressions) are stored for the window, impressions (times shown) and
+    ctr_per_impression (clicks / impressions) are added.
     --format json prints an array of objects, csv a header line and rows, ndjson one object a line.
     """
     from recctl.stats import recommendation_stats
@@ -141,6 +143,8 @@ _COLUMNS = (
     _Column("CTR", "click_through_rate", output.percent),
     _Column("impl.\nrate", "implementation_rate", output.percent),
     _Column("avg\nlabel", "avg_label", output.decimal),
+    _Column("shown", "impressions", output.count, optional=1),
+    _Column("CTR /\nshown", "ctr_per_impression", output.percent, optional=1),
 )
 
 
@@ -155,17 +159,18 @@ def render_table(console: Console, stats: pl.DataFrame, *, more: bool, sort: str
     from rich.cells import cell_len
     from rich.table import Table
 
-    cells = {column.name: [column.cell(value) for value in stats[column.name]] for column in _COLUMNS}
+    available = [column for column in _COLUMNS if column.name in stats.columns]  # impressions: if any
+    cells = {column.name: [column.cell(value) for value in stats[column.name]] for column in available}
     widths = {
         column.name: max(cell_len(text) for text in [*column.header.split("\n"), *cells[column.name]])
-        for column in _COLUMNS
+        for column in available
     }
-    shown = {column.name for column in _COLUMNS if not column.optional}
-    for column in sorted((c for c in _COLUMNS if c.optional), key=lambda c: c.optional):
+    shown = {column.name for column in available if not column.optional}
+    for column in sorted((c for c in available if c.optional), key=lambda c: c.optional):
         # one space between columns: n columns need n - 1
         if sum(widths[name] for name in shown) + widths[column.name] + len(shown) <= console.width:
             shown.add(column.name)
-    columns = [column for column in _COLUMNS if column.name in shown]
+    columns = [column for column in available if column.name in shown]
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=0)
     for column in columns:
@@ -219,6 +224,15 @@ def render_detail(console: Console, row: dict[str, Any]) -> None:
         ),
         ("average label", output.decimal(row["avg_label"]), "over interactions with a label"),
     ]
+    if "impressions" in row:
+        lines += [
+            ("impressions", output.count(row["impressions"]), "times shown in a served list"),
+            (
+                "CTR per impression",
+                output.percent(row["ctr_per_impression"]),
+                f"clicks / impressions = {row['click_count']:,} / {row['impressions']:,}",
+            ),
+        ]
     for line in lines:
         grid.add_row(*line)
     title = Text(row["recommendation_id"], style="bold")

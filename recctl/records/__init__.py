@@ -10,9 +10,9 @@
 - :mod:`~recctl.records.timestamps`: record times as UTC milliseconds.
 
 Adding a record kind is adding its name to :data:`RecordKind`, its entry to :data:`KINDS`
-(its columns, key and required fields) and its ``validate_<kind>`` function, called from
-:func:`validate`. The stores decide how a kind is kept (an append-only log like interactions,
-or a catalog updated by key).
+(its columns, key and required fields, and whether it is an insert-only log or a catalog) and
+its ``validate_<kind>`` function, called from :func:`validate`. The stores keep a log
+(interactions, impressions) insert-only and a catalog updated by key.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from recctl.records.schema import (
     COMPANY_SIZES,
     CONTEXT_FIELDS,
     FLATTENED_FIELDS,
+    IMPRESSION_POLICIES,
+    IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
     INTERACTION_TYPES,
     KEYS,
@@ -53,6 +55,7 @@ from recctl.records.validation import (
     derive_event_ids,
     validate,
     validate_assessments,
+    validate_impressions,
     validate_interactions,
     validate_objects,
     validate_recommendations,
@@ -65,6 +68,8 @@ __all__ = [
     "CONTEXT_FIELDS",
     "EARLIEST_TIMESTAMP",
     "FLATTENED_FIELDS",
+    "IMPRESSION_POLICIES",
+    "IMPRESSION_SCHEMA",
     "INTERACTION_SCHEMA",
     "INTERACTION_TYPES",
     "KEYS",
@@ -94,6 +99,7 @@ __all__ = [
     "unknown_key_pattern",
     "validate",
     "validate_assessments",
+    "validate_impressions",
     "validate_interactions",
     "validate_objects",
     "validate_recommendations",

@@ -27,6 +27,7 @@ from recctl.records.scan import (
 )
 from recctl.records.schema import (
     ASSESSMENT_ONLY,
+    KINDS,
     RECORD_KINDS,
     REQUIRED,
     ROW_NAMES,
@@ -43,10 +44,17 @@ MAX_FUTURE = timedelta(days=1)
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Valid rows in the stored shape, and rejected rows with their reasons."""
+    """Valid rows in the stored shape, and rejected rows with their reasons.
+
+    ``duplicates`` counts valid records left out because they repeat the key of an earlier record
+    of the same chunk. Only a kind stored as several rows per record (impressions: one per item)
+    does this, since its rows no longer say which record they came from; the others leave repeats
+    to the store.
+    """
 
     records: pl.DataFrame
     rejects: pl.DataFrame
+    duplicates: int = 0
 
 
 class Rules:
@@ -100,22 +108,30 @@ class Rules:
     def check(self, bad: pl.Expr, reason: str) -> None:
         self.errors.append(pl.when(bad).then(pl.lit(reason)))
 
+    def reasons(self, name: str, reasons: pl.Series) -> None:
+        """Reasons worked out outside the engine (one per row of the chunk, null where the row is
+        fine), checked at this point of the order: the rules of a nested list, say."""
+        column = f"__{name}__reasons"
+        self.frame = self.frame.with_columns(reasons.cast(pl.String).alias(column))
+        self.errors.append(pl.col(column))
+
     # -- the kind of the record ------------------------------------------------------------------
     def guard(self, kind: RecordKind) -> None:
         """Reject a row that is a record of another kind as ``looks like a <kind> row``.
 
         For a catalog ``kind``, a row looks like a record of kind O when it holds two of the fields
         O requires that ``kind`` does not know (one, if O requires only one such field), present
-        or not the rest. Otherwise (interactions, or O = assessments, whose only required field
+        or not the rest. Otherwise (a log, or O = assessments, whose only required field
         every kind has), it looks like O when it has every field O requires, one of the fields
         only O has (of those it requires, else of :data:`ASSESSMENT_ONLY`), and lacks a field
         ``kind`` requires. So an interactions or recommendations file ingested as assessments is
         rejected row by row instead of overwriting the catalog, even with blank cells. Checked
         first: the reason names the mistake, not a symptom.
-        Interactions are only checked on rows that lack a required field (the others are fine).
+        Logs (interactions, impressions) are only checked on rows that lack a required field (the
+        others are fine).
         """
         own = REQUIRED[kind]
-        catalog = kind != "interactions"
+        catalog = not KINDS[kind].log
         json_text = self.chunk["json"]
 
         def lacks_own(rows: pl.Series | None = None) -> pl.Series:
@@ -132,8 +148,8 @@ class Rules:
             unknown_required = tuple(name for name in REQUIRED[other] if name not in fields)
             signature = unknown_required or tuple(name for name in ASSESSMENT_ONLY if name not in fields)
             plans.append((other, unknown_required, signature))
-        # Which rows to look at: for interactions only those lacking a required field (the others
-        # are interactions, whatever else they hold); then only rows that name a key of some
+        # Which rows to look at: for a log only those lacking a required field (the others are
+        # records of the log, whatever else they hold); then only rows that name a key of some
         # signature, found by a literal scan (ten times a regex's speed). An exact read of the
         # fields follows for those, usually none.
         if catalog:
@@ -158,6 +174,9 @@ class Rules:
         present = {name: ~_blank(values[f"__top__{name}"]) for name in needed}
         lacking = lacks_own(where)
         reason = pl.Series([None] * values.height, dtype=pl.String)
+        # When a row could be of several other kinds, the one it has the most required fields of
+        # names it (an impression has an interaction's user_id and timestamp, but also its own).
+        best = pl.Series([0] * values.height, dtype=pl.Int32)
         for other, unknown_required, signature in plans:
             if catalog and unknown_required:
                 # Two of the other kind's own required fields (one, if it has only one) tell, even
@@ -171,11 +190,16 @@ class Rules:
                 ).to_series()
                 has_signature = pl.select(pl.any_horizontal(present[name] for name in signature)).to_series()
                 looks = has_required & has_signature & lacking
-            reason = pl.select(
-                pl.when(reason.is_null() & looks)
-                .then(pl.lit(f"looks like {ROW_NAMES[other]}"))
-                .otherwise(reason)
+            score = pl.select(
+                pl.sum_horizontal(
+                    present[name].cast(pl.Int32) for name in unknown_required or REQUIRED[other]
+                )
             ).to_series()
+            better = looks & (score > best)
+            reason = pl.select(
+                pl.when(better).then(pl.lit(f"looks like {ROW_NAMES[other]}")).otherwise(reason)
+            ).to_series()
+            best = pl.select(pl.when(better).then(score).otherwise(best)).to_series()
         if reason.null_count() == reason.len():
             return
         everywhere = pl.Series([None] * json_text.len(), dtype=pl.String).scatter(
@@ -323,11 +347,15 @@ class Rules:
             )
         self.typed[name] = value
 
-    def extra(self, known: Sequence[str]) -> None:
-        """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off)."""
+    def extra(self, known: Sequence[str], *, nested: Sequence[str] = ()) -> None:
+        """Unknown top-level fields as JSON text (skipped, left null, when ``keep_extra`` is off).
+
+        ``nested``: key names of nested objects that are known (an impression's item fields),
+        which the caller has made sure are not top-level keys of any record of the chunk."""
         if not self.keep_extra:
             return
-        self.frame = self.frame.with_columns(extra_fields(self.chunk["json"], set(known)).alias("extra"))
+        found = extra_fields(self.chunk["json"], set(known), nested=set(nested))
+        self.frame = self.frame.with_columns(found.alias("extra"))
         self.typed["extra"] = pl.col("extra")
 
     # -- result -------------------------------------------------------------------------------------

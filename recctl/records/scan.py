@@ -134,8 +134,11 @@ def spread_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:
     )
 
 
-def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
+def extra_fields(json_text: pl.Series, known: set[str], *, nested: set[str] | None = None) -> pl.Series:
     """Per row, a JSON object of the top-level fields not in ``known`` (null when there are none).
+
+    ``nested`` names keys known inside nested objects (the caller guarantees none of them is a
+    top-level key): a row whose every key, at any depth, is known or nested has no unknown field.
 
     Vectorised through polars' JSON decoder. When the unknown fields of a chunk have conflicting
     types across rows (which polars cannot put in one column), the chunk falls back to ``json``.
@@ -145,7 +148,8 @@ def extra_fields(json_text: pl.Series, known: set[str]) -> pl.Series:
     # Cheap pre-check on the text: when no key at any depth is outside the known names, no row has
     # unknown top-level fields and the full decode below can be skipped. One regex scan, no
     # extraction (extracting every key took ten times as long).
-    if not json_text.str.contains(unknown_key_pattern(frozenset(known | set(CONTEXT_FIELDS)))).any():
+    names = frozenset(known | set(CONTEXT_FIELDS) | (nested or set()))
+    if not json_text.str.contains(unknown_key_pattern(names)).any():
         return pl.Series("extra", [None] * json_text.len(), dtype=pl.String)
     try:
         decoded = json_text.str.json_decode(infer_schema_length=None)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import polars as pl
 
-RecordKind = Literal["interactions", "recommendations", "assessments"]
+RecordKind = Literal["interactions", "recommendations", "assessments", "impressions"]
 
 UTC_MS = pl.Datetime("ms", "UTC")
 STRING_LIST = pl.List(pl.String)
@@ -31,6 +31,7 @@ INTERACTION_SCHEMA: dict[str, pl.DataType] = {
     "interaction_value": pl.Float64(),
     "timestamp": UTC_MS,
     "session_id": pl.String(),
+    "request_id": pl.String(),
     "position": pl.Int64(),
     "propensity": pl.Float64(),
     "model_version": pl.String(),
@@ -40,7 +41,8 @@ INTERACTION_SCHEMA: dict[str, pl.DataType] = {
     "extra": pl.String(),
 }
 """Stored interactions. ``context`` and ``extra`` are JSON object text; ``session_id`` ..
-``variant`` are copies of the ``context`` keys of the same name, typed."""
+``variant`` (``request_id`` included: the served list the interaction came from) are copies of
+the ``context`` keys of the same name, typed."""
 
 RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = {
     "recommendation_id": pl.String(),
@@ -108,10 +110,14 @@ unknown fields and ``item_extra`` the item's, as JSON object text."""
 class KindSchema:
     """One record kind as stored: its columns, key and required fields.
 
-    ``row_name`` names a record of the kind in a rejection (``looks like an interaction row``);
-    ``flattened`` gives the object fields that CSV and Parquet may give flattened
-    (``context.session_id``, ``priorities.security``), with the keys whose cell text is a number
-    (None: all of them).
+    ``log`` says how the kind is kept: an insert-only log (interactions, impressions), where a
+    record whose key is already stored is a duplicate, or a catalog (False), where it replaces the
+    stored record. ``items`` names the list field whose elements become the stored rows (an
+    impression is one record per served list, stored one row per item, with the list's fields
+    repeated); None when a record is one row. ``row_name`` names a record of the kind in a
+    rejection (``looks like an interaction row``); ``flattened`` gives the object fields that CSV
+    and Parquet may give flattened (``context.session_id``, ``priorities.security``), with the
+    keys whose cell text is a number (None: all of them).
     """
 
     columns: dict[str, pl.DataType]
@@ -119,6 +125,8 @@ class KindSchema:
     required: tuple[str, ...]
     row_name: str
     flattened: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    log: bool = False
+    items: str | None = None
 
 
 KINDS: dict[RecordKind, KindSchema] = {
@@ -128,6 +136,7 @@ KINDS: dict[RecordKind, KindSchema] = {
         required=("recommendation_id", "user_id", "interaction_type", "timestamp"),
         row_name="an interaction row",
         flattened={"context": ("position", "propensity")},
+        log=True,
     ),
     "recommendations": KindSchema(
         RECOMMENDATION_SCHEMA,
@@ -141,6 +150,14 @@ KINDS: dict[RecordKind, KindSchema] = {
         required=("assessment_id",),
         row_name="an assessment row",
         flattened={"priorities": None},
+    ),
+    "impressions": KindSchema(
+        IMPRESSION_SCHEMA,
+        key="request_id",
+        required=("request_id", "timestamp", "assessment_id", "items"),
+        row_name="an impression row",
+        log=True,
+        items="items",
     ),
 }
 """Every record kind, in the order recctl lists them."""
@@ -177,4 +194,15 @@ USUAL_CATEGORIES = (
 PRIORITY_CATEGORIES = USUAL_CATEGORIES[:6]
 """The categories an assessment's ``priorities`` usually weigh (any other key is valid too)."""
 COMPANY_SIZES = ("startup", "small", "medium", "large", "enterprise")
-CONTEXT_FIELDS = ("session_id", "position", "propensity", "model_version", "variant", "assessment_id")
+CONTEXT_FIELDS = (
+    "session_id",
+    "request_id",
+    "position",
+    "propensity",
+    "model_version",
+    "variant",
+    "assessment_id",
+)
+IMPRESSION_POLICIES = ("deterministic", "plackett-luce", "epsilon-greedy", "team-draft")
+"""The logging policies recctl knows by name; an impression may name any other (stored as given).
+``deterministic`` is the policy of a record that names none."""

@@ -15,7 +15,9 @@ unknown field whose value is ``null`` is the same as an absent one.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -24,12 +26,14 @@ import polars as pl
 from recctl.jsontext import dumps_text
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.records.rules import Rules, ValidationResult
-from recctl.records.scan import JSON_NUMBER, NUMBER_OBJECT_RE
+from recctl.records.scan import JSON_NUMBER, NUMBER_OBJECT_RE, read_objects
 from recctl.records.schema import (
     ASSESSMENT_SCHEMA,
     CLOUD_PROVIDERS,
     COMPANY_SIZES,
     CONTEXT_FIELDS,
+    IMPRESSION_POLICIES,
+    IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
     INTERACTION_TYPES,
     LEVELS,
@@ -117,6 +121,8 @@ def validate_interactions(
     rules.typed["context"] = pl.col(context)
     rules.string("context.session_id", path="session_id", source=context)
     rules.typed["session_id"] = rules.typed.pop("context.session_id")
+    rules.string("context.request_id", path="request_id", source=context, identifier=True)
+    rules.typed["request_id"] = rules.typed.pop("context.request_id")
     # The stored column is Int64: a slot number past 2^53 is rejected, and nulled so the cast holds.
     position = rules.number("position", source=context, low=0, high=2**53, label="context.position")
     rules.check(
@@ -222,6 +228,195 @@ def validate_assessments(
     return rules.result(ASSESSMENT_SCHEMA)
 
 
+_IMPRESSION_FIELDS = (
+    "request_id",
+    "timestamp",
+    "assessment_id",
+    "user_id",
+    "session_id",
+    "model_version",
+    "variant",
+    "policy",
+    "items",
+)
+_ITEM_FIELDS = ("recommendation_id", "position", "propensity", "prefix_propensity", "team")
+_ITEM_SCHEMA: dict[str, pl.DataType] = {
+    **{name: IMPRESSION_SCHEMA[name] for name in _ITEM_FIELDS},
+    "extra": pl.String(),
+    "__item_row": pl.Int64(),
+}
+_LIST_SCHEMA: dict[str, pl.DataType] = {
+    **{name: IMPRESSION_SCHEMA[name] for name in _IMPRESSION_FIELDS if name != "items"},
+    "extra": pl.String(),
+    "__list_row": pl.Int64(),
+}
+
+
+def validate_impressions(
+    chunk: pl.DataFrame, *, now: datetime | None = None, guard: bool = True
+) -> ValidationResult:
+    """Validate impression records (served lists); the valid ones come back one row per item.
+
+    A list is valid when its own fields are and so is every item: ``recommendation_id`` an id,
+    ``position`` an integer >= 0 given once in the list, ``propensity`` and ``prefix_propensity`` in
+    (0, 1], ``team`` a string. A list with a bad item is rejected whole, the reason naming the
+    first such item (``items[2].position: must be >= 0``). ``policy`` is stored lowercase,
+    ``deterministic`` when absent. Unknown list fields go to ``extra``, unknown item fields to
+    ``item_extra``. Rows keep the input order (list after list, each list's items as given). A list
+    repeating the ``request_id`` of an earlier valid list of the chunk is left out and counted in
+    ``duplicates``.
+    """
+    now = now or datetime.now(UTC)
+    # The item fields are read at the top level too, only to know that no list has one there.
+    rules = Rules(chunk, [*_IMPRESSION_FIELDS, *_ITEM_FIELDS])
+    if guard:
+        rules.guard("impressions")
+    rules.string("request_id", required=True, identifier=True)
+    rules.timestamp("timestamp", required=True, now=now)
+    rules.string("assessment_id", required=True, identifier=True)
+    rules.string("user_id", identifier=True)
+    for name in ("session_id", "model_version", "variant", "policy"):
+        rules.string(name)
+    rules.typed["policy"] = (
+        rules.typed["policy"].str.strip_chars().str.to_lowercase().fill_null(IMPRESSION_POLICIES[0])
+    )
+    rules.check(pl.col(rules.text("items")).is_null(), "items: required")
+    items = _items(rules.texts["__top__items"])
+    rules.reasons("items", items.reasons)
+    rules.typed["__list_row"] = pl.int_range(0, pl.len(), dtype=pl.Int64)
+    # The items' field names are known inside a list, so a list whose fields are all known skips
+    # the search for unknown ones, unless an item field name is also at its top level.
+    at_top = any(rules.texts[f"__top__{name}"].is_not_null().any() for name in _ITEM_FIELDS)
+    rules.extra(_IMPRESSION_FIELDS, nested=() if at_top else _ITEM_FIELDS)
+    lists = rules.result(_LIST_SCHEMA)
+    first = lists.records["request_id"].is_first_distinct()
+    kept = lists.records.filter(first)
+    records = (
+        kept.rename({"extra": "__list_extra"})
+        .join(items.rows, on="__list_row", how="inner")
+        .sort("__list_row", "__item_row")
+        .select(
+            pl.col("__list_extra").alias("extra") if name == "extra" else pl.col(name)
+            for name in IMPRESSION_SCHEMA
+        )
+    )
+    return ValidationResult(records, lists.rejects, duplicates=lists.records.height - kept.height)
+
+
+@dataclass(frozen=True)
+class _Items:
+    reasons: pl.Series
+    """Per list (row of the chunk), the first problem of its ``items``; null when there is none."""
+    rows: pl.DataFrame
+    """The valid items, typed (``extra`` renamed ``item_extra``), with ``__list_row`` and ``__item_row``
+    (their order in the chunk)."""
+
+
+def _items(texts: pl.Series) -> _Items:
+    """Check the ``items`` of every list of a chunk, all items of all lists as one frame.
+
+    Every item's JSON text is read out of its list's array by one ``read_ndjson``; the items then
+    go through the same rule engine as a chunk of records, whose reasons are mapped back to their
+    lists (``items[i].<reason>``) and to the first bad item of each.
+    """
+    canonical = texts.str.json_path_match("$")
+    present = texts.is_not_null() & (texts.str.strip_chars().str.len_bytes() > 0)
+    is_list = canonical.str.starts_with("[").fill_null(False)
+    elements = _elements(canonical.filter(is_list))
+    per_list = pl.DataFrame(
+        {"__list_row": is_list.arg_true().cast(pl.Int64), "__element": elements}
+    ).with_columns(pl.int_ranges(0, pl.col("__element").list.len(), dtype=pl.Int64).alias("__index"))
+    exploded = per_list.explode("__element", "__index").filter(pl.col("__index").is_not_null())
+    exploded = exploded.with_columns(pl.int_range(0, pl.len(), dtype=pl.Int64).alias("__item_row"))
+    element = pl.col("__element")
+    # An object element is JSON text written by polars' reader (valid); a string element that
+    # merely starts with "{" is found out by the item rules' own parse ("invalid JSON").
+    is_object = element.str.starts_with("{")
+    item_chunk = exploded.select(
+        pl.col("__item_row").alias("input_position"),
+        element.alias("raw"),
+        pl.when(is_object).then(element).alias("json"),
+        pl.when(is_object.fill_null(False)).then(None).otherwise(pl.lit("not a JSON object")).alias("error"),
+    )
+    checked = _validate_items(item_chunk)
+    located = checked.rejects.join(
+        exploded.select("__item_row", "__list_row", "__index"),
+        left_on="input_position",
+        right_on="__item_row",
+    ).sort("__list_row", "__index")
+    field_reason = pl.col("reason").str.contains(r"^[A-Za-z_]+: ")
+    item_reasons = located.group_by("__list_row", maintain_order=True).agg(
+        pl.when(field_reason)
+        .then(pl.format("items[{}].{}", pl.col("__index"), pl.col("reason")))
+        .otherwise(pl.format("items[{}]: {}", pl.col("__index"), pl.col("reason")))
+        .first()
+        .alias("__reason")
+    )
+    valid = checked.records.join(
+        exploded.select("__item_row", "__list_row"), on="__item_row", how="inner", maintain_order="left"
+    )
+    repeated = (
+        valid.filter(pl.col("position").is_duplicated().over("__list_row"))
+        .group_by("__list_row")
+        .agg(pl.col("position").min())
+        .select(
+            "__list_row",
+            pl.format("items: position {} is given twice (positions are unique in a list)", "position").alias(
+                "__reason"
+            ),
+        )
+    )
+    sizes = per_list.select("__list_row", pl.col("__element").list.len().alias("__size"))
+    rows = pl.DataFrame({"__list_row": pl.int_range(0, texts.len(), eager=True, dtype=pl.Int64)})
+    reasons = (
+        rows.join(sizes, on="__list_row", how="left", maintain_order="left")
+        .join(item_reasons, on="__list_row", how="left", maintain_order="left")
+        .join(repeated.rename({"__reason": "__repeated"}), on="__list_row", how="left", maintain_order="left")
+        .select(
+            pl.when(pl.Series(present & ~is_list))
+            .then(pl.lit("items: must be a list of objects"))
+            .when(pl.col("__size") == 0)
+            .then(pl.lit("items: must not be empty"))
+            .otherwise(pl.coalesce("__reason", "__repeated"))
+        )
+        .to_series()
+    )
+    return _Items(reasons, valid.rename({"extra": "item_extra"}))
+
+
+def _elements(arrays: pl.Series) -> pl.Series:
+    """Each JSON array's elements as text (objects as JSON text, strings unquoted)."""
+    schema: dict[str, pl.DataType] = {"items": pl.List(pl.String)}
+    wrapped = ('{"items":' + arrays + "}").rename("json")
+    parsed = read_objects(wrapped, schema) if arrays.len() else None
+    if parsed is not None:
+        return parsed["items"]
+    if not arrays.len():
+        return pl.Series([], dtype=pl.List(pl.String))
+    # Rare (an element polars' reader refuses): exact, list by list.
+    values = [
+        [item if isinstance(item, str) else dumps_text(item) for item in json.loads(text)]
+        for text in arrays.to_list()
+    ]
+    return pl.Series(values, dtype=pl.List(pl.String))
+
+
+def _validate_items(chunk: pl.DataFrame) -> ValidationResult:
+    """The rules of one item of an impression's ``items``, over the items of a chunk."""
+    rules = Rules(chunk, _ITEM_FIELDS)
+    rules.string("recommendation_id", required=True, identifier=True)
+    # The stored column is Int64: a slot number past 2^53 is rejected, and nulled so the cast holds.
+    position = rules.number("position", required=True, low=0, high=2**53)
+    rules.check(position.is_not_null() & (position != position.floor()), "position: must be an integer")
+    rules.typed["position"] = pl.when(position.is_finite() & (position.abs() <= 2**53)).then(position)
+    for name in ("propensity", "prefix_propensity"):
+        rules.typed[name] = rules.number(name, low=0, low_exclusive=True, high=1)
+    rules.string("team")
+    rules.typed["__item_row"] = pl.col("input_position")
+    rules.extra(_ITEM_FIELDS)
+    return rules.result(_ITEM_SCHEMA)
+
+
 def validate(
     kind: RecordKind,
     chunk: pl.DataFrame,
@@ -251,6 +446,8 @@ def validate(
             return validate_assessments(
                 chunk, now=now, keep_extra=keep_extra, overrides=overrides, guard=guard
             )
+        case "impressions":
+            return validate_impressions(chunk, now=now, guard=guard)
         case _:  # a kind added to RecordKind without a validator: mypy says so here
             assert_never(kind)
 

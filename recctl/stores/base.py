@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
-from recctl.records import SCHEMAS
+from recctl.records import SCHEMAS, RecordKind
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from recctl.records import RecordKind
 
 COUNT_COLUMNS: dict[str, str] = {
     "view": "view_count",
@@ -63,6 +61,19 @@ RECENT_SCHEMA: dict[str, pl.DataType] = {
 }
 """What :meth:`Store.recent_interactions` returns: the interaction columns a history lists."""
 
+IMPRESSION_COUNTS_SCHEMA: dict[str, pl.DataType] = {
+    "recommendation_id": pl.String(),
+    "impressions": pl.Int64(),
+}
+"""What :meth:`Store.impression_counts` returns: per recommendation, how many times it was shown
+(items of stored impressions)."""
+
+LOG_ORDER: dict[RecordKind, tuple[str, ...]] = {
+    "interactions": ("timestamp", "event_id"),
+    "impressions": ("timestamp", "request_id", "position"),
+}
+"""The order :meth:`Store.read` returns the rows of each insert-only log in."""
+
 CATALOG_SCHEMA: dict[str, pl.DataType] = {
     "recommendation_id": pl.String(),
     "category": pl.String(),
@@ -87,8 +98,9 @@ class InteractionFilter:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one write did. Interactions are ``inserted`` or ``duplicates``; catalog rows are
-    ``inserted``, ``updated`` (replacing a different row) or ``unchanged`` (identical to it)."""
+    """What one write did. Records of a log are ``inserted`` or ``duplicates``; catalog rows are
+    ``inserted``, ``updated`` (replacing a different row) or ``unchanged`` (identical to it).
+    Impressions are counted in lists (a served list is one record, however many items it has)."""
 
     inserted: int = 0
     duplicates: int = 0
@@ -124,7 +136,10 @@ class Store(Protocol):
         """Store validated records.
 
         Interactions are insert-only: a row whose ``event_id`` is already stored (or repeats an
-        earlier row of the same frame) is counted as a duplicate and not written. Catalog rows
+        earlier row of the same frame) is counted as a duplicate and not written. Impressions are
+        insert-only too, a list at a time: the rows of one ``request_id`` in the frame are one
+        list (its items), inserted whole, or a duplicate when that ``request_id`` is already
+        stored. Catalog rows
         replace the stored row with the same key (``updated``), are identical to it (``unchanged``,
         not written again) or are inserted; see :mod:`recctl.stores.catalog`. A failure part-way
         raises :class:`~recctl.errors.StoreError` whose ``written`` attribute says how many rows
@@ -140,13 +155,21 @@ class Store(Protocol):
         until: datetime | None = None,
         columns: list[str] | None = None,
     ) -> pl.DataFrame:
-        """Stored records of ``kind``; interactions optionally limited to ``since <= timestamp < until``."""
+        """Stored records of ``kind``; those of a log (interactions, impressions) optionally limited
+        to ``since <= timestamp < until`` and sorted by :data:`LOG_ORDER` (impressions: one row
+        per item, by timestamp, request_id and position)."""
         ...
 
     # -- the queries of stats and history ----------------------------------------------------------
     def interaction_counts(self, where: InteractionFilter) -> pl.LazyFrame:
         """:data:`COUNTS_SCHEMA` rows, one per recommendation with an interaction ``where`` covers,
         in no particular order. Lazy, so that a caller's sort and limit can join the store's plan."""
+        ...
+
+    def impression_counts(self, where: InteractionFilter) -> pl.DataFrame:
+        """:data:`IMPRESSION_COUNTS_SCHEMA` rows, one per recommendation shown in an impression
+        ``where`` covers (its time window, user, recommendation and category), in no particular
+        order; empty when none is."""
         ...
 
     def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:

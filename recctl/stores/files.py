@@ -3,6 +3,7 @@
 Layout::
 
     <root>/interactions/date=YYYY-MM-DD/part-<time>-<uuid>.parquet   one file per write and day
+    <root>/impressions/date=YYYY-MM-DD/part-<time>-<uuid>.parquet    the same, one row per item shown
     <root>/recommendations/recommendations.parquet                     the whole catalog
     <root>/assessments/assessments.parquet
     <root>/.lock                                                       held while writing
@@ -12,7 +13,7 @@ Every file is written under a temporary name beginning with ``.`` and renamed in
 reader (or a process killed mid-write) never leaves a half file where readers look; the next writer
 deletes a killed writer's temporary. Writers take an
 exclusive ``flock`` on ``.lock``, so concurrent ingests into one directory serialise their writes
-and never store an ``event_id`` twice.
+and never store an ``event_id`` (or an impression's ``request_id``) twice.
 
 A directory is taken for a store only when it holds the marker ``.recctl-store`` (written when the
 store is created, and by every write) or one of the data directories (stores made before the
@@ -37,12 +38,14 @@ import polars as pl
 
 from recctl.atomic import write_atomically, write_text_atomically
 from recctl.errors import NotAStoreError, StoreError
-from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
+from recctl.records import KEYS, KINDS, SCHEMAS, RecordKind, as_utc
 from recctl.stores.base import (
     CATALOG_SCHEMA,
     COUNT_COLUMNS,
     COUNTS_SCHEMA,
+    IMPRESSION_COUNTS_SCHEMA,
     LABEL_UNIT,
+    LOG_ORDER,
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
@@ -52,7 +55,7 @@ from recctl.stores.catalog import catalog_changes
 PART_GLOB = "date=*/part-*.parquet"
 TEMPORARY_GLOB = ".*.parquet.*.tmp"
 MARKER = ".recctl-store"
-DATA_DIRECTORIES = ("interactions", "recommendations", "assessments")
+DATA_DIRECTORIES = ("interactions", "recommendations", "assessments", "impressions")
 
 
 class FileStore:
@@ -63,8 +66,9 @@ class FileStore:
         ``must_exist``. Raises :class:`NotAStoreError` for a directory that is not a store."""
         self.root = root
         self.description = str(root)
-        self._indexed_files: set[str] = set()
-        self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
+        # Per log, the keys stored (event ids, request ids) and the part files they were read from.
+        self._indexed_files: dict[RecordKind, set[str]] = {}
+        self._known_keys: dict[RecordKind, pl.Series] = {}
         if root.exists() and not root.is_dir():
             raise StoreError(f"store {root} exists and is not a directory")
         state = _state(root)
@@ -88,8 +92,8 @@ class FileStore:
         if records.is_empty():
             return WriteResult()
         with self._write_lock():
-            if kind == "interactions":
-                return self._insert_interactions(records)
+            if KINDS[kind].log:
+                return self._insert_log(kind, records)
             return self._upsert_catalog(kind, records)
 
     @contextmanager
@@ -121,39 +125,58 @@ class FileStore:
         Every temporary is made by a writer holding the lock, so one found by the lock's new
         holder is an orphan: a process killed between creating it and renaming it into place.
         """
-        for pattern in (f"interactions/date=*/{TEMPORARY_GLOB}", f"*/{TEMPORARY_GLOB}"):
+        for pattern in (f"*/date=*/{TEMPORARY_GLOB}", f"*/{TEMPORARY_GLOB}"):
             for orphan in self.root.glob(pattern):
                 orphan.unlink(missing_ok=True)
 
-    def _insert_interactions(self, records: pl.DataFrame) -> WriteResult:
-        unique = records.unique(subset="event_id", keep="first", maintain_order=True)
-        fresh = unique.filter(~pl.col("event_id").is_in(self._stored_event_ids().implode()))
-        written_ids: list[pl.Series] = []
+    def _insert_log(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
+        """Insert the records of a log whose key is not stored yet; the rest are duplicates.
+
+        A record is a row (interactions), or all the rows of one key (impressions: a list's items),
+        which are counted, kept or dropped together.
+        """
+        key = KEYS[kind]
+        stored = self._stored_keys(kind).implode()
+        if KINDS[kind].items is None:
+            unique = records.unique(subset=key, keep="first", maintain_order=True)
+            fresh = unique.filter(~pl.col(key).is_in(stored))
+            total, inserted = records.height, fresh.height
+        else:
+            keys = records[key].unique(maintain_order=True)
+            new_keys = keys.filter(~keys.is_in(stored))
+            fresh = records.filter(pl.col(key).is_in(new_keys.implode()))
+            total, inserted = keys.len(), new_keys.len()
+        written_keys: list[pl.Series] = []
         try:
             for day, rows in _by_day(fresh):
-                path = self._interactions_dir / f"date={day}" / _part_name()
+                path = self._log_dir(kind) / f"date={day}" / _part_name()
                 _write_parquet_atomically(rows, path)
-                self._indexed_files.add(str(path))
-                written_ids.append(rows["event_id"])
+                self._indexed_files.setdefault(kind, set()).add(str(path))
+                written_keys.append(rows[key].unique(maintain_order=True))
         except OSError as exc:
-            written = sum(len(ids) for ids in written_ids)
+            written = sum(len(keys) for keys in written_keys)
             raise StoreError(
-                f"writing interactions to {self.root} failed after {written} rows: {exc.strerror or exc}",
+                f"writing {kind} to {self.root} failed after {written} records: {exc.strerror or exc}",
                 written=written,
             ) from exc
         finally:
-            self._known_event_ids = pl.concat([self._known_event_ids, *written_ids])
-        return WriteResult(inserted=fresh.height, duplicates=records.height - fresh.height)
+            self._known_keys[kind] = pl.concat([self._stored_keys(kind, refresh=False), *written_keys])
+        return WriteResult(inserted=inserted, duplicates=total - inserted)
 
-    def _stored_event_ids(self) -> pl.Series:
-        """Every stored event_id; reads only the part files this object has not indexed yet."""
-        current = {str(p) for p in self._interactions_dir.glob(PART_GLOB)}
-        unseen = sorted(current - self._indexed_files)
-        if unseen:
-            ids = pl.scan_parquet(unseen).select("event_id").collect().to_series()
-            self._known_event_ids = pl.concat([self._known_event_ids, ids])
-            self._indexed_files.update(unseen)
-        return self._known_event_ids
+    def _stored_keys(self, kind: RecordKind, *, refresh: bool = True) -> pl.Series:
+        """Every stored key of a log; reads only the part files this object has not indexed yet."""
+        key = KEYS[kind]
+        known = self._known_keys.get(kind, pl.Series(key, [], dtype=pl.String))
+        indexed = self._indexed_files.setdefault(kind, set())
+        if refresh:
+            current = {str(p) for p in self._log_dir(kind).glob(PART_GLOB)}
+            unseen = sorted(current - indexed)
+            if unseen:
+                keys = pl.scan_parquet(unseen).select(key).unique().collect().to_series()
+                known = pl.concat([known, keys])
+                indexed.update(unseen)
+        self._known_keys[kind] = known
+        return known
 
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         key = KEYS[kind]
@@ -185,29 +208,33 @@ class FileStore:
         unknown = [c for c in selected if c not in schema]
         if unknown:
             raise ValueError(f"unknown {kind} column(s): {', '.join(unknown)}")
-        if kind != "interactions":
+        if not KINDS[kind].log:
             path = self._catalog_path(kind)
             if not path.exists():
                 return pl.DataFrame(schema={c: schema[c] for c in selected})
             return pl.read_parquet(path, columns=selected)
-        scan = self._scan_interactions()
+        scan = self._scan_log(kind)
         if scan is None:
             return pl.DataFrame(schema={c: schema[c] for c in selected})
         if since is not None:
             scan = scan.filter(pl.col("timestamp") >= as_utc(since))
         if until is not None:
             scan = scan.filter(pl.col("timestamp") < as_utc(until))
-        return scan.sort("timestamp", "event_id").select(selected).collect()
+        return scan.sort(*LOG_ORDER[kind]).select(selected).collect()
 
-    def _scan_interactions(self) -> pl.LazyFrame | None:
-        """A lazy scan of all stored interactions (for pushdown by callers), None when there are none."""
-        files = sorted(self._interactions_dir.glob(PART_GLOB))
+    def _scan_log(self, kind: RecordKind) -> pl.LazyFrame | None:
+        """A lazy scan of all stored records of a log (for pushdown by callers), None when there are
+        none. Parts written before a column existed (interactions' ``request_id``) read it as null."""
+        files = sorted(self._log_dir(kind).glob(PART_GLOB))
         if not files:
             return None
-        return pl.scan_parquet(files, hive_partitioning=False, schema=SCHEMAS["interactions"])
+        return pl.scan_parquet(files, hive_partitioning=False, schema=SCHEMAS[kind], missing_columns="insert")
+
+    def _scan_interactions(self) -> pl.LazyFrame | None:
+        return self._scan_log("interactions")
 
     def close(self) -> None:
-        self._known_event_ids = pl.Series("event_id", [], dtype=pl.String)
+        self._known_keys.clear()
         self._indexed_files.clear()
 
     # -- the queries of stats and history ---------------------------------------------------------
@@ -225,6 +252,17 @@ class FileStore:
                 pl.col("label").count().alias("label_count"),
             )
             .cast(pl.Schema(COUNTS_SCHEMA))
+        )
+
+    def impression_counts(self, where: InteractionFilter) -> pl.DataFrame:
+        impressions = self._filtered(self._scan_log("impressions"), where)
+        if impressions is None:
+            return pl.DataFrame(schema=IMPRESSION_COUNTS_SCHEMA)
+        return (
+            impressions.group_by("recommendation_id")
+            .agg(pl.len().alias("impressions"))
+            .cast(pl.Schema(IMPRESSION_COUNTS_SCHEMA))
+            .collect()
         )
 
     def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:
@@ -254,7 +292,10 @@ class FileStore:
 
     def _interactions(self, where: InteractionFilter) -> pl.LazyFrame | None:
         """The scan filtered by ``where`` (None when no interaction is stored)."""
-        scan = self._scan_interactions()
+        return self._filtered(self._scan_interactions(), where)
+
+    def _filtered(self, scan: pl.LazyFrame | None, where: InteractionFilter) -> pl.LazyFrame | None:
+        """A log's ``scan`` filtered by ``where`` (None when the log is empty)."""
         if scan is None:
             return None
         conditions = []
@@ -281,9 +322,8 @@ class FileStore:
     def rejects_dir(self) -> Path:
         return self.root / "rejects"
 
-    @property
-    def _interactions_dir(self) -> Path:
-        return self.root / "interactions"
+    def _log_dir(self, kind: RecordKind) -> Path:
+        return self.root / kind
 
     def _catalog_path(self, kind: RecordKind) -> Path:
         return self.root / kind / f"{kind}.parquet"

@@ -2,7 +2,9 @@
 
 Documents keep the original system's shape: one document per interaction in ``recommendation_interactions``
 with ``context`` as an embedded object and unknown input fields at the top level; catalogs in
-``recommendations`` and ``assessments``. Documents written by the original API (no ``event_id``,
+``recommendations`` and ``assessments``. Impressions (served lists) are one document per list in
+``recommendation_impressions``, its items an array of subdocuments (an item's unknown fields in
+it), and read back unwound, one row per item. Documents written by the original API (no ``event_id``,
 ``assessment_id`` inside ``context``, no ``label``) are read as they are: their ``event_id`` is
 the text of their ``_id`` and their ``label`` is null.
 
@@ -33,13 +35,15 @@ from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, PyMongoError
 
 from recctl.errors import StoreError
-from recctl.records import KEYS, SCHEMAS, RecordKind, as_utc
+from recctl.records import KEYS, KINDS, SCHEMAS, RecordKind, as_utc
 from recctl.stores import redact, uri_secrets
 from recctl.stores.base import (
     CATALOG_SCHEMA,
     COUNT_COLUMNS,
     COUNTS_SCHEMA,
+    IMPRESSION_COUNTS_SCHEMA,
     LABEL_UNIT,
+    LOG_ORDER,
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
@@ -57,6 +61,7 @@ COLLECTIONS: dict[RecordKind, str] = {
     "interactions": "recommendation_interactions",
     "recommendations": "recommendations",
     "assessments": "assessments",
+    "impressions": "recommendation_impressions",
 }
 MAX_IN_LIST = 1_000
 """The most ids recctl sends in one ``$in`` list. A catalog write reads the stored rows of up to
@@ -106,6 +111,7 @@ _INTERACTION_PROJECTION: dict[str, dict[str, Any]] = {
     "interaction_value": _convert("$interaction_value", "double"),
     "timestamp": _convert("$timestamp", "date"),
     "session_id": _convert("$context.session_id", "string"),
+    "request_id": _convert("$context.request_id", "string"),
     "position": _convert("$context.position", "long"),
     "propensity": _convert("$context.propensity", "double"),
     "model_version": _convert("$context.model_version", "string"),
@@ -115,6 +121,30 @@ _INTERACTION_PROJECTION: dict[str, dict[str, Any]] = {
 """The typed interaction columns (all but the JSON text ones) as ``$project`` expressions over a
 stored document, recctl's or the original API's: an ``event_id`` missing is the text of ``_id``,
 ``assessment_id`` may be in ``context``, ``session_id`` .. ``variant`` are read from ``context``."""
+# Typed fields of a stored impression (the list) and of one of its items; the rest is extra.
+_LIST_FIELDS = (
+    "request_id",
+    "timestamp",
+    "assessment_id",
+    "user_id",
+    "session_id",
+    "model_version",
+    "variant",
+    "policy",
+)
+_ITEM_FIELDS = ("recommendation_id", "position", "propensity", "prefix_propensity", "team")
+_ITEM_INDEX = "__recctl_item"
+_IMPRESSION_PROJECTION: dict[str, dict[str, Any]] = {
+    **{name: _convert(f"${name}", "string") for name in _LIST_FIELDS},
+    "timestamp": _convert("$timestamp", "date"),
+    "policy": _convert({"$ifNull": ["$policy", "deterministic"]}, "string"),
+    "recommendation_id": _convert("$items.recommendation_id", "string"),
+    "position": _convert("$items.position", "long"),
+    "propensity": _convert("$items.propensity", "double"),
+    "prefix_propensity": _convert("$items.prefix_propensity", "double"),
+    "team": _convert("$items.team", "string"),
+}
+"""The typed impression columns as ``$project`` expressions over a document unwound by its items."""
 _CATALOG_PROJECTION: dict[str, dict[str, Any]] = {
     "recommendation_id": _convert({"$ifNull": ["$recommendation_id", {"$toString": "$_id"}]}, "string"),
     "category": _convert("$category", "string"),
@@ -198,7 +228,9 @@ class MongoStore:
         if records[key].null_count():
             raise ValueError(f"{kind}: {key} must not be null")
         self._ensure_indexes(strict=True)
-        if kind == "interactions":
+        if KINDS[kind].items is not None:
+            return self._insert_impressions(records)
+        if KINDS[kind].log:
             return self._insert_interactions(records)
         return self._upsert_catalog(kind, records)
 
@@ -228,6 +260,8 @@ class MongoStore:
         try:
             if kind == "interactions":
                 frame = self._read_interactions(since, until, wanted)
+            elif kind == "impressions":
+                frame = self._read_impressions(since, until, wanted)
             else:
                 frame = self._read_catalog(kind)
         except PyMongoError as exc:
@@ -285,6 +319,25 @@ class MongoStore:
             )
             .cast(pl.Schema(COUNTS_SCHEMA))
         )
+
+    def impression_counts(self, where: InteractionFilter) -> pl.DataFrame:
+        match, in_category = self._match(where)
+        # A list's match names its items' recommendation_id: once to find the lists that hold it
+        # (by document), once more after $unwind to keep only those items.
+        item_match = {}
+        if "recommendation_id" in match:
+            item_match["items.recommendation_id"] = match.pop("recommendation_id")
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {**match, **item_match}},
+            {"$unwind": "$items"},
+            *([{"$match": item_match}] if item_match else []),
+            {"$group": {"_id": _IMPRESSION_PROJECTION["recommendation_id"], "impressions": {"$sum": 1}}},
+            {"$project": {"_id": 0, "recommendation_id": "$_id", "impressions": 1}},
+        ]
+        counts = self._aggregate_frame("impressions", pipeline, IMPRESSION_COUNTS_SCHEMA)
+        if in_category is not None:
+            counts = counts.filter(pl.col("recommendation_id").is_in(in_category.implode()))
+        return counts
 
     def recent_interactions(self, where: InteractionFilter, limit: int | None) -> pl.DataFrame:
         match, in_category = self._match(where)
@@ -413,6 +466,9 @@ class MongoStore:
             ("recommendations", [("recommendation_id", 1)], True),
             ("recommendations", [("assessment_id", 1)], False),
             ("assessments", [("assessment_id", 1)], True),
+            ("impressions", [("request_id", 1)], True),
+            ("impressions", [("assessment_id", 1), ("timestamp", 1)], False),
+            ("impressions", [("timestamp", 1)], False),
         ]
         try:
             for kind, keys, unique in specs:
@@ -459,6 +515,36 @@ class MongoStore:
                 duplicates += len(errors)
             except (PyMongoError, BSONError, OverflowError) as exc:
                 raise self._write_failure("interactions", exc, inserted) from None
+        return WriteResult(inserted=inserted, duplicates=duplicates)
+
+    def _insert_impressions(self, records: pl.DataFrame) -> WriteResult:
+        # The rows of one request_id are one list: grouped into its document (items in row order).
+        collection = self.collection("impressions")
+        lists = records.group_by("request_id", maintain_order=True).agg(
+            *(pl.col(name).first() for name in (*_LIST_FIELDS[1:], "extra")),
+            pl.struct(*_ITEM_FIELDS, "item_extra").alias("items"),
+        )
+        inserted = duplicates = 0
+        for batch in _batches(lists):
+            documents = [_impression_document(row) for row in batch]
+            try:
+                result = collection.insert_many(documents, ordered=False)
+                inserted += len(result.inserted_ids)
+            except BulkWriteError as exc:
+                details = exc.details
+                stored = inserted + int(details.get("nInserted", 0))
+                errors = details.get("writeErrors", [])
+                others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
+                if others or details.get("writeConcernErrors"):
+                    error = others[0] if others else details["writeConcernErrors"][0]
+                    reason = error.get("errmsg", error)
+                    raise StoreError(
+                        self._safe(f"MongoDB rejected an impression: {reason}"), written=stored
+                    ) from None
+                inserted = stored
+                duplicates += len(errors)
+            except (PyMongoError, BSONError, OverflowError) as exc:
+                raise self._write_failure("impressions", exc, inserted) from None
         return WriteResult(inserted=inserted, duplicates=duplicates)
 
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
@@ -550,6 +636,75 @@ class MongoStore:
         schema = {_ROW_KEY: pl.String(), **dict.fromkeys(json_columns, pl.String())}
         return pl.DataFrame({_ROW_KEY: keys, **values}, schema=schema)
 
+    def _read_impressions(
+        self, since: datetime | None, until: datetime | None, wanted: list[str]
+    ) -> pl.DataFrame:
+        """Impressions unwound to one row per item, through Arrow; ``extra`` / ``item_extra`` (JSON
+        text) from a second query, encoded in Python (the slow path, as for interactions)."""
+        schema = SCHEMAS["impressions"]
+        window: dict[str, datetime] = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+        match = [{"$match": {"timestamp": window}}] if window else []
+        json_columns = [name for name in ("extra", "item_extra") if name in wanted]
+        needed = {*wanted, *LOG_ORDER["impressions"]}
+        typed = [name for name in _IMPRESSION_PROJECTION if name in needed]
+        fields: dict[str, Any] = dict(_IMPRESSION_PROJECTION)
+        if json_columns:
+            typed += [_ROW_KEY, _ITEM_INDEX]
+            fields |= {_ROW_KEY: _ROW_KEY_VALUE, _ITEM_INDEX: f"${_ITEM_INDEX}"}
+        pipeline = [
+            *match,
+            {"$unwind": {"path": "$items", "includeArrayIndex": _ITEM_INDEX}},
+            {"$project": {"_id": 0, **{name: fields[name] for name in typed}}},
+        ]
+        pa, schema_type, aggregate_arrow_all = _pymongoarrow()
+        arrow_types = {name: _arrow_type(pa, schema.get(name, pl.String())) for name in typed}
+        arrow_types[_ITEM_INDEX] = pa.int64()
+        arrow_types = {name: arrow_types[name] for name in typed}
+        table = aggregate_arrow_all(self.collection("impressions"), pipeline, schema=schema_type(arrow_types))
+        frame = pl.DataFrame(table).with_columns(_as_utc_ms(pl.col("timestamp")))
+        if json_columns:
+            texts = self._impression_json(match)
+            frame = frame.join(texts, on=[_ROW_KEY, _ITEM_INDEX], how="left", maintain_order="left")
+            frame = frame.drop(_ROW_KEY, _ITEM_INDEX)
+        frame = frame.sort(list(LOG_ORDER["impressions"]), nulls_last=True, maintain_order=True)
+        return frame.select([pl.col(name).cast(schema[name]) for name in wanted])
+
+    def _impression_json(self, match: list[dict[str, Any]]) -> pl.DataFrame:
+        """The ``extra`` and ``item_extra`` JSON text of the impressions in the window, by row key and
+        item index (slow: every document is walked in Python)."""
+        keys: list[str] = []
+        indexes: list[int] = []
+        extras: list[str | None] = []
+        item_extras: list[str | None] = []
+        pipeline = [*match, {"$addFields": {_ROW_KEY: _ROW_KEY_VALUE}}]
+        for document in self.collection("impressions").aggregate(pipeline):
+            key = document.pop(_ROW_KEY)
+            items = document.pop("items", None)
+            for name in _LIST_FIELDS:
+                document.pop(name, None)
+            extra = _extra_text(document)
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                keys.append(key)
+                indexes.append(index)
+                extras.append(extra)
+                rest = (
+                    {k: v for k, v in item.items() if k not in _ITEM_FIELDS} if isinstance(item, dict) else {}
+                )
+                item_extras.append(_dumps(rest) if rest else None)
+        return pl.DataFrame(
+            {_ROW_KEY: keys, _ITEM_INDEX: indexes, "extra": extras, "item_extra": item_extras},
+            schema={
+                _ROW_KEY: pl.String(),
+                _ITEM_INDEX: pl.Int64(),
+                "extra": pl.String(),
+                "item_extra": pl.String(),
+            },
+        )
+
     def _read_catalog(self, kind: RecordKind, query: dict[str, Any] | None = None) -> pl.DataFrame:
         schema = SCHEMAS[kind]
         key = KEYS[kind]
@@ -611,6 +766,21 @@ def _interaction_document(row: Mapping[str, Any]) -> dict[str, Any]:
     document = {name: row[name] for name in _INTERACTION_FIELDS if row[name] is not None}
     if row["context"] is not None:
         document["context"] = json.loads(row["context"])
+    return _merge_extra(document, row["extra"])
+
+
+def _impression_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored document of one served list: its fields, ``items`` as subdocuments (each with
+    its unknown fields), the list's unknown fields at the top level."""
+    document = {name: row[name] for name in _LIST_FIELDS if row[name] is not None}
+    items = []
+    for item in row["items"]:
+        fields = {name: item[name] for name in _ITEM_FIELDS if item[name] is not None}
+        if item["item_extra"] is not None:
+            for name, value in json.loads(item["item_extra"]).items():
+                fields.setdefault(name, value)
+        items.append(fields)
+    document["items"] = items
     return _merge_extra(document, row["extra"])
 
 

@@ -7,8 +7,11 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
+import polars as pl
+import pytest
 from builders import assessment, interaction, recommendation, run, write_ndjson
 
 from recctl.stores import open_store
@@ -215,3 +218,92 @@ def test_an_ingest_that_rejects_every_row_exits_1(tmp_path: Path) -> None:
     code, _, err = run("--store", str(tmp_path / "s"), "ingest", "interactions", str(source))
     assert code == 1
     assert err.splitlines()[-1].startswith("Error: all 2 rows were rejected, 1 as: ")
+
+
+def served(count: int) -> list[dict[str, object]]:
+    """``count`` impression records of two or three items each (the third list has an extra field)."""
+    from builders import impression
+
+    lists = []
+    for i in range(count):
+        items = [
+            {"recommendation_id": f"r-{i}-{slot}", "position": slot, "propensity": 0.5}
+            for slot in range(2 + i % 2)
+        ]
+        lists.append(impression(request_id=f"q-{i}", items=items, **({"page": "home"} if i == 2 else {})))
+    return lists
+
+
+def impressions_in(path: Path, fmt: str, lists: list[dict[str, object]]) -> Path:
+    """``lists`` written as ``fmt``: ndjson, json (an array), csv (items as JSON text), parquet
+    (items as a list of structs) or parquet-text (items as JSON text)."""
+    import csv
+
+    import polars as pl
+
+    if fmt == "ndjson":
+        return write_ndjson(path, list(lists))
+    if fmt == "json":
+        path.write_text(json.dumps(lists))
+        return path
+    columns = sorted({name for row in lists for name in row})
+    if fmt == "csv":
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in lists:
+                writer.writerow(
+                    [
+                        json.dumps(v) if isinstance(v, list) else "" if v is None else v
+                        for v in map(row.get, columns)
+                    ]
+                )
+        return path
+    frame = pl.DataFrame(lists)
+    if fmt == "parquet-text":
+        frame = frame.with_columns(pl.Series("items", [json.dumps(row["items"]) for row in lists]))
+    frame.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv", "parquet", "parquet-text"])
+def test_impressions_in_every_format(store_location: str, tmp_path: Path, fmt: str) -> None:
+    lists = served(4)
+    source = impressions_in(tmp_path / f"in.{fmt.split('-')[0]}", fmt, lists)
+    code, out, err = run("--store", store_location, "ingest", "impressions", str(source), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["read"], summary["inserted"], summary["duplicates"], summary["rejected"]) == (4, 4, 0, 0)
+    assert "duplicates" in err and "updated" not in err  # a log's summary
+    with closing(open_store(store_location)) as store:
+        stored = store.read("impressions")
+    assert stored.height == 10  # items: 2 + 3 + 2 + 3
+    assert stored.filter(pl.col("request_id") == "q-1")["recommendation_id"].to_list() == [
+        "r-1-0",
+        "r-1-1",
+        "r-1-2",
+    ]
+    assert json.loads(stored.filter(pl.col("request_id") == "q-2")["extra"][0]) == {"page": "home"}
+    again = json.loads(run("--store", store_location, "ingest", "impressions", str(source), "--json").stdout)
+    assert (again["inserted"], again["duplicates"]) == (0, 4)
+
+
+def test_impression_rejects_name_the_item(tmp_path: Path) -> None:
+    from builders import impression
+
+    rows = [impression(), impression(request_id="q-2", items=[{"recommendation_id": "r", "position": -2}])]
+    source = write_ndjson(tmp_path / "in.ndjson", rows)
+    rejects = tmp_path / "rejects.ndjson"
+    code, out, err = run(
+        "--store",
+        str(tmp_path / "s"),
+        "ingest",
+        "impressions",
+        str(source),
+        "--json",
+        "--rejects",
+        str(rejects),
+    )
+    assert code == 0, err
+    assert json.loads(out)["reject_reasons"] == {"items[0].position: must be >= 0": 1}
+    assert [json.loads(line)["line"] for line in rejects.read_text().splitlines()] == [2]

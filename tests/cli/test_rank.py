@@ -420,3 +420,59 @@ def test_one_large_line_does_not_drag_its_chunk(sample_model: Path, tmp_path: Pa
         1_000
     ] + [len(b["recommendations"]) for b in small[50:]]
     assert megabytes < 500, f"the stream peaked at {megabytes} MB"
+
+
+def test_log_appends_served_lists_that_ingest_back(
+    sample_model: Path, tmp_path: Path, store_location: str
+) -> None:
+    """recctl's own output is recctl's own input: every logged list ingests with zero rejects."""
+    batches = sample_batches(4)
+    bare = [dict(r) for r in batches[3]["recommendations"]]  # one assessment_id on every item
+    lines = [*batches[:3], bare, {"recommendations": [], "request_id": "empty"}]
+    log = tmp_path / "served.ndjson"
+    stream = "\n".join(json.dumps(line) for line in lines) + "\n"
+    code, out, err = run("rank", "--model", str(sample_model), "--ndjson", "--log", str(log), input=stream)
+    assert code == 0, err
+    answers = [json.loads(line) for line in out.splitlines()]
+    code, out, err = run(
+        "rank", "--model", str(sample_model), "--log", str(log), input=json.dumps(batches[0])
+    )
+    assert code == 0, err
+    answers.append(json.loads(out))
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    served = [answer for answer in answers if answer["recommendations"]]  # an empty list is not logged
+    assert [record["request_id"] for record in logged] == [answer["request_id"] for answer in served]
+    for record, answer in zip(logged, served, strict=True):
+        assert record["items"] == [
+            {"recommendation_id": r["recommendation_id"], "position": r["position"]}
+            for r in answer["recommendations"]
+        ]
+        assert record["model_version"] == answer["summary"]["model_version"]
+        assert record["policy"] == "deterministic" and record["timestamp"].endswith("Z")
+    assert logged[3]["assessment_id"] == bare[0]["assessment_id"]
+    assert logged[0]["assessment_id"] == batches[0]["assessment"]["assessment_id"]
+    assert logged[0]["user_id"] == batches[0]["user_id"]
+    code, out, err = run("--store", store_location, "ingest", "impressions", str(log), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["read"], summary["inserted"], summary["rejected"]) == (5, 5, 0)
+
+
+def test_log_refuses_a_list_it_cannot_log(sample_model: Path, tmp_path: Path) -> None:
+    """A list whose assessment is unknown is a bad line: answered by an error, never served unlogged."""
+    good = sample_batches(1)[0]
+    mixed = [dict(r, assessment_id=f"a-{i}") for i, r in enumerate(good["recommendations"])]
+    log = tmp_path / "served.ndjson"
+    stream = json.dumps(good) + "\n" + json.dumps(mixed) + "\n"
+    code, out, err = run("rank", "--model", str(sample_model), "--ndjson", "--log", str(log), input=stream)
+    assert code == 1
+    assert len(out.splitlines()) == 1 and len(log.read_text().splitlines()) == 1
+    assert "line 2: cannot log the served list: no assessment_id" in err
+    code, out, err = run("rank", "--model", str(sample_model), "--log", str(log), input=json.dumps(mixed))
+    assert code == 1 and out == "" and "no assessment_id" in err
+
+
+def test_log_path_is_checked_before_any_work(sample_model: Path, tmp_path: Path) -> None:
+    code, out, err = run("rank", "--model", str(sample_model), "--log", str(tmp_path), input="not json")
+    assert code == 1 and out == ""
+    assert err.startswith(f"Error: --log {tmp_path}: cannot append to it") and len(err.splitlines()) == 1

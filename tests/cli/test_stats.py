@@ -269,3 +269,24 @@ def test_files_and_mongo_print_identical_json_on_the_sample_data(
         files, mongo = (run("--store", location, *command) for location in (sample_files, sample_mongo))
         assert files[0] == mongo[0] == 0, (command, files[2], mongo[2])
         assert files[1] == mongo[1], command
+
+
+def test_impressions_show_as_times_shown_and_ctr_per_impression(tmp_path: Path) -> None:
+    from builders import impression
+
+    location = str(tmp_path / "store")
+    rows = [interaction(event_id=f"e-{i}", recommendation_id="rec-0") for i in range(2)]
+    lists = [impression(request_id=f"q-{i}") for i in range(4)]  # rec-0, rec-1, rec-2 shown 4 times each
+    fill(location, {"interactions": [write_ndjson(tmp_path / "i.ndjson", list(rows))]})
+    with closing(open_store(location)) as store:
+        ingest(store, "impressions", [str(write_ndjson(tmp_path / "q.ndjson", list(lists)))])
+    code, out, err = run("--store", location, "stats", "--format", "json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert (row["click_count"], row["impressions"], row["ctr_per_impression"]) == (2, 4, 0.5)
+    code, out, err = run("--store", location, "stats")
+    assert code == 0, err
+    assert "shown" in out and "50.0%" in out
+    code, out, err = run("--store", location, "stats", "rec-0")
+    assert code == 0, err
+    assert "CTR per impression" in out and "clicks / impressions = 2 / 4" in out

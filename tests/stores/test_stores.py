@@ -12,15 +12,30 @@ from typing import Any
 
 import polars as pl
 import pytest
-from builders import SAMPLE_DATA, assessment, interaction, recommendation, stored_count, write_ndjson
+from builders import RECORD_KINDS as SAMPLE_KINDS
+from builders import (
+    SAMPLE_DATA,
+    assessment,
+    impression,
+    interaction,
+    recommendation,
+    stored_count,
+    write_ndjson,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recctl.ingestion import ingest
-from recctl.records import RECOMMENDATION_SCHEMA, RECORD_KINDS, SCHEMAS
+from recctl.records import RECOMMENDATION_SCHEMA, SCHEMAS
 from recctl.stores import is_mongo_uri, open_store
-from recctl.stores.base import COUNT_COLUMNS, COUNTS_SCHEMA, RECENT_SCHEMA, InteractionFilter
+from recctl.stores.base import (
+    COUNT_COLUMNS,
+    COUNTS_SCHEMA,
+    IMPRESSION_COUNTS_SCHEMA,
+    RECENT_SCHEMA,
+    InteractionFilter,
+)
 
 
 def interactions(count: int, **overrides: Any) -> list[dict[str, Any]]:
@@ -133,7 +148,7 @@ def test_both_stores_give_the_same_export(sample_store: Path, mongo_uri: str) ->
 
     window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
     with closing(open_store(mongo_uri)) as store:
-        for kind in RECORD_KINDS:
+        for kind in SAMPLE_KINDS:  # what sample_store holds
             ingest(store, kind, [str(SAMPLE_DATA / f"{kind}.ndjson")])
         mongo = build_training_set(store, window)
     with closing(open_store(sample_store)) as store:
@@ -538,3 +553,195 @@ def test_original_api_documents_in_the_queries(mongo_uri: str) -> None:
         ]
     finally:
         store.close()
+
+
+# -- impressions: served lists, one record per list, stored one row per item ---------------------------
+def served_lists() -> list[dict[str, Any]]:
+    """Four lists over two days, given out of time order, items out of position order."""
+    return [
+        impression(
+            request_id="q-2",
+            timestamp="2025-06-02T09:00:00Z",
+            items=[
+                {"recommendation_id": "r-2", "position": 1, "team": "a", "score": 0.5},
+                {"recommendation_id": "r-1", "position": 0, "team": "b"},
+            ],
+            page="home",
+        ),
+        impression(request_id="q-1", timestamp="2025-06-01T10:00:00Z", policy=None, model_version=None),
+        impression(request_id=7, timestamp="2025-06-02T09:00:00Z", user_id="user-2"),
+        impression(
+            request_id="q-3",
+            timestamp="2025-06-03T23:59:59.999Z",
+            items=[{"recommendation_id": "r-9", "position": 4}],
+        ),
+    ]
+
+
+def test_impressions_round_trip(store: Any, tmp_path: Path) -> None:
+    summary = ingest(store, "impressions", [str(write_ndjson(tmp_path / "in.ndjson", served_lists()))])
+    assert (summary.read, summary.inserted, summary.duplicates, summary.rejected) == (4, 4, 0, 0)
+    stored = store.read("impressions")
+    assert stored.schema == pl.Schema(SCHEMAS["impressions"])
+    # sorted by (timestamp, request_id, position); integer request ids stored as text
+    assert stored.select("request_id", "position", "recommendation_id").rows() == [
+        ("q-1", 0, "rec-0"),
+        ("q-1", 1, "rec-1"),
+        ("q-1", 2, "rec-2"),
+        ("7", 0, "rec-0"),
+        ("7", 1, "rec-1"),
+        ("7", 2, "rec-2"),
+        ("q-2", 0, "r-1"),
+        ("q-2", 1, "r-2"),
+        ("q-3", 4, "r-9"),
+    ]
+    first = stored.row(0, named=True)
+    assert first["policy"] == "deterministic" and first["model_version"] is None
+    assert (first["propensity"], first["prefix_propensity"], first["assessment_id"]) == (0.5, 0.5, "asm-1")
+    q2 = stored.filter(pl.col("request_id") == "q-2")
+    assert q2["team"].to_list() == ["b", "a"] and q2["policy"].to_list() == ["plackett-luce"] * 2
+    assert [json.loads(text) for text in q2["extra"]] == [{"page": "home"}] * 2
+    assert [None if t is None else json.loads(t) for t in q2["item_extra"]] == [None, {"score": 0.5}]
+    assert stored["extra"].null_count() == stored.height - 2
+    assert stored["timestamp"][-1] == datetime(2025, 6, 3, 23, 59, 59, 999000, tzinfo=UTC)
+    assert store.read("impressions", columns=["position", "request_id"]).columns == ["position", "request_id"]
+
+
+def test_impressions_are_insert_only_by_request_id(store: Any, tmp_path: Path) -> None:
+    source = write_ndjson(tmp_path / "in.ndjson", served_lists())
+    ingest(store, "impressions", [str(source)])
+    before = store.read("impressions")
+    changed = [{**row, "items": [{"recommendation_id": "other", "position": 0}]} for row in served_lists()]
+    again = ingest(store, "impressions", [str(write_ndjson(tmp_path / "again.ndjson", changed))])
+    assert (again.read, again.inserted, again.duplicates) == (4, 0, 4)
+    assert_frame_equal(store.read("impressions"), before)  # a stored list is never replaced
+    written = store.write("impressions", store.read("impressions").filter(pl.col("request_id") == "7"))
+    assert (written.inserted, written.duplicates) == (0, 1)  # counted in lists: one list of three items
+
+
+def test_impressions_repeated_in_the_input_are_duplicates(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request_id repeated in one chunk, in a later chunk and in another batch: the first list wins."""
+    import recctl.ingestion
+
+    monkeypatch.setattr(recctl.ingestion, "CHUNK_LISTS", 3)
+    lists = served_lists()
+    repeat = {**lists[0], "items": [{"recommendation_id": "late", "position": 0}]}
+    rows = [lists[0], repeat, lists[1], lists[2], repeat, lists[3], repeat]
+    source = write_ndjson(tmp_path / "in.ndjson", rows)
+    summary = ingest(store, "impressions", [str(source)], batch_rows=4)
+    assert (summary.read, summary.inserted, summary.duplicates, summary.rejected) == (7, 4, 3, 0)
+    stored = store.read("impressions")
+    assert stored.height == 9 and "late" not in stored["recommendation_id"].to_list()
+
+
+def test_impressions_since_until(store: Any, tmp_path: Path) -> None:
+    ingest(store, "impressions", [str(write_ndjson(tmp_path / "in.ndjson", served_lists()))])
+    window = store.read(
+        "impressions", since=datetime(2025, 6, 2, 9), until=datetime(2025, 6, 3, 23, 59, 59, 999000)
+    )
+    assert window["request_id"].unique(maintain_order=True).to_list() == ["7", "q-2"]
+    assert store.read("impressions", since=datetime(2025, 6, 4)).is_empty()
+    assert store.read("impressions", until=datetime(2025, 6, 1, 10))["request_id"].to_list() == []
+
+
+def test_impression_counts(store: Any, tmp_path: Path) -> None:
+    assert store.impression_counts(InteractionFilter()).schema == pl.Schema(IMPRESSION_COUNTS_SCHEMA)
+    ingest(store, "impressions", [str(write_ndjson(tmp_path / "in.ndjson", served_lists()))])
+    catalog = [
+        recommendation(recommendation_id="r-1"),
+        recommendation(recommendation_id="rec-2", category="x"),
+    ]
+    ingest(store, "recommendations", [str(write_ndjson(tmp_path / "r.ndjson", catalog))])
+
+    def counts(**where: Any) -> list[tuple[str, int]]:
+        return sorted(store.impression_counts(InteractionFilter(**where)).rows())
+
+    assert counts() == [("r-1", 1), ("r-2", 1), ("r-9", 1), ("rec-0", 2), ("rec-1", 2), ("rec-2", 2)]
+    assert counts(since=datetime(2025, 6, 2), until=datetime(2025, 6, 3)) == [
+        ("r-1", 1),
+        ("r-2", 1),
+        ("rec-0", 1),
+        ("rec-1", 1),
+        ("rec-2", 1),
+    ]
+    assert counts(user_id="user-2") == [("rec-0", 1), ("rec-1", 1), ("rec-2", 1)]
+    assert counts(recommendation_id="rec-1") == [("rec-1", 2)]
+    assert counts(category=("x",)) == [("rec-2", 2)]
+    assert counts(category=("security",)) == [("r-1", 1)]
+
+
+def test_interactions_keep_their_request_id(store: Any, tmp_path: Path) -> None:
+    rows = [
+        interaction(event_id="e-1", context={"request_id": "q-1", "position": 2}),
+        interaction(event_id="e-2", context={"request_id": 42}),
+        interaction(event_id="e-3"),
+    ]
+    ingest(store, "interactions", [str(write_ndjson(tmp_path / "in.ndjson", rows))])
+    stored = store.read("interactions", columns=["event_id", "request_id", "position"]).sort("event_id")
+    assert stored.rows() == [("e-1", "q-1", 2), ("e-2", "42", None), ("e-3", None, 0)]
+
+
+impression_lists = st.lists(
+    st.tuples(
+        st.integers(0, 5),  # request id: a few, so that repeats happen
+        st.sampled_from(["ok", "empty", "repeated position", "bad propensity", "no assessment"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(impression_lists, min_size=1, max_size=2), chunk_lists=st.integers(1, 4))
+def test_impression_accounting(
+    store: Any, tmp_path: Path, batches: list[list[tuple[int, str]]], chunk_lists: int
+) -> None:
+    """read == inserted + duplicates + rejected, in lists, for any mix of valid, invalid and
+    repeated lists over several ingests and chunk sizes; each request_id is stored once, with the
+    items of its first valid list."""
+    import recctl.ingestion
+
+    prefix = uuid.uuid4().hex[:8]  # examples share the store: each one has ids of its own
+    stored: dict[str, int] = {}  # request_id -> items of the list stored
+    original = recctl.ingestion.CHUNK_LISTS
+    recctl.ingestion.CHUNK_LISTS = chunk_lists
+    try:
+        for number, batch in enumerate(batches):
+            rows, expected = [], {"inserted": 0, "duplicates": 0, "rejected": 0}
+            for index, (key, shape) in enumerate(batch):
+                request_id = f"{prefix}-{key}"
+                items = [{"recommendation_id": f"r-{i}", "position": i} for i in range(1 + index % 3)]
+                if shape == "empty":
+                    items = []
+                elif shape == "repeated position":
+                    items = [*items, {"recommendation_id": "again", "position": 0}]
+                elif shape == "bad propensity":
+                    items[0]["propensity"] = 0
+                row = impression(request_id=request_id, items=items)
+                if shape == "no assessment":
+                    del row["assessment_id"]
+                rows.append(row)
+                if shape != "ok":
+                    expected["rejected"] += 1
+                elif request_id in stored:
+                    expected["duplicates"] += 1
+                else:
+                    expected["inserted"] += 1
+                    stored[request_id] = len(items)
+            source = write_ndjson(tmp_path / f"{prefix}-{number}.ndjson", rows)
+            summary = ingest(store, "impressions", [str(source)], rejects_path=tmp_path / f"{prefix}.rejects")
+            assert summary.read == summary.inserted + summary.duplicates + summary.rejected == len(rows)
+            got = {
+                "inserted": summary.inserted,
+                "duplicates": summary.duplicates,
+                "rejected": summary.rejected,
+            }
+            assert got == expected
+    finally:
+        recctl.ingestion.CHUNK_LISTS = original
+    mine = store.read("impressions", columns=["request_id"]).filter(
+        pl.col("request_id").str.starts_with(prefix)
+    )
+    assert dict(mine["request_id"].value_counts().iter_rows()) == stored
