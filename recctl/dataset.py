@@ -250,11 +250,7 @@ def build_training_set(
         raise TooFewInteractionsError(interactions.height, min_interactions, window)
     step("reading served lists")
     lists_since = window.since - timedelta(hours=attribution_hours) if window.since is not None else None
-    impressions = (
-        store.read("impressions", since=lists_since, until=window.until, columns=IMPRESSION_COLUMNS)
-        if "impressions" in SCHEMAS  # a store kind from this release on
-        else None
-    )
+    impressions = store.read("impressions", since=lists_since, until=window.until, columns=IMPRESSION_COLUMNS)
     step("reading catalogs")
     recommendations = store.read("recommendations")
     assessments = store.read("assessments")
@@ -379,8 +375,7 @@ def assemble(
 def _lists(impressions: pl.DataFrame | None) -> pl.DataFrame:
     """The served items, one row per (list, recommendation): a recommendation a list shows twice
     keeps its first slot."""
-    from recctl.records.schema import IMPRESSION_SCHEMA as schema
-
+    schema = SCHEMAS["impressions"]
     if impressions is None:
         return pl.DataFrame(schema={name: schema[name] for name in IMPRESSION_COLUMNS})
     return (

@@ -74,17 +74,23 @@ def data_from_store(
     *,
     policy: LabelPolicy = DEFAULT_POLICY,
     min_interactions: int = defaults.MIN_INTERACTIONS,
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingData:
     """The training set of ``window`` built from the store, in memory, by the same code as an export
-    (:func:`recctl.dataset.build_training_set`, which says what ``policy`` and ``min_interactions``
-    do); ``progress`` is called with a short message at each step."""
+    (:func:`recctl.dataset.build_training_set`, which says what ``policy``, ``min_interactions``
+    and ``attribution_hours`` do); ``progress`` is called with a short message at each step."""
     from recctl.dataset import build_training_set
     from recctl.features import FEATURE_NAMES
     from recctl.ltrdata import ltr_from_frame
 
     training = build_training_set(
-        store, window, policy=policy, min_interactions=min_interactions, progress=progress
+        store,
+        window,
+        policy=policy,
+        min_interactions=min_interactions,
+        attribution_hours=attribution_hours,
+        progress=progress,
     )
     data = ltr_from_frame(training.frame, feature_cols=list(FEATURE_NAMES), source=store.description)
     return TrainingData(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -337,3 +338,49 @@ def test_without_served_lists_every_group_is_an_assessment() -> None:
     assert sorted(training.frame["query_id"].unique()) == ["asm-1", "asm-2"]
     assert training.manifest["unlinked_interactions"] == 0
     assert training.frame["assessment_id"].to_list() == training.frame["query_id"].to_list()
+
+
+def test_build_training_set_reads_the_served_lists_from_either_store(store: Any) -> None:
+    from builders import impression
+
+    def items(*ids: str) -> list[dict[str, Any]]:
+        return [{"recommendation_id": r, "position": p, "propensity": 0.5} for p, r in enumerate(ids)]
+
+    records = {
+        "assessments": [assessment()],
+        "recommendations": [recommendation(recommendation_id=r) for r in ("r1", "r2", "r3")],
+        "impressions": [
+            impression(request_id="L1", timestamp="2025-06-01T12:00:00Z", items=items("r1", "r2", "r3")),
+            # served the day before the window: linked to by c3 alone, so a group all the same
+            impression(request_id="L0", timestamp="2025-05-31T23:00:00Z", items=items("r3", "r2")),
+        ],
+        "interactions": [
+            interaction(event_id="c2", recommendation_id="r2", timestamp="2025-06-01T12:05:00Z", context={}),
+            interaction(
+                event_id="c3",
+                recommendation_id="r3",
+                timestamp="2025-06-01T12:10:00Z",
+                context={"request_id": "L0"},
+            ),
+        ],
+    }
+    for kind, rows in records.items():
+        validated = validate_objects(kind, rows, now=NOW)  # type: ignore[arg-type]
+        assert validated.rejects.is_empty(), validated.rejects
+        store.write(kind, validated.records)
+    window = TimeWindow.resolve(since=datetime(2025, 6, 1), until=datetime(2025, 6, 2))
+    training = build_training_set(store, window, min_interactions=1)
+    grades = {
+        (q, r): (g, p)
+        for q, r, g, p in training.frame.select(
+            "query_id", "recommendation_id", "grade", "position"
+        ).iter_rows()
+    }
+    assert grades == {
+        ("L0", "r3"): (2, 0),
+        ("L0", "r2"): (0, 1),
+        ("L1", "r1"): (0, 0),
+        ("L1", "r2"): (2, 1),
+        ("L1", "r3"): (0, 2),
+    }
+    assert training.manifest["linked_interactions"] == 2 and training.manifest["unlinked_interactions"] == 0

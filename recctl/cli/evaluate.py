@@ -10,6 +10,7 @@ import typer
 from recctl import defaults
 from recctl.cli.common import print_json, settings
 from recctl.cli.options import (
+    AttributionHours,
     Data,
     FeatureCols,
     GroupCol,
@@ -37,6 +38,7 @@ def evaluate_command(
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
+    attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = ",".join(
         map(str, defaults.EVALUATE_K)
     ),
@@ -97,6 +99,7 @@ def evaluate_command(
             labels,
             # A model trained with features left out takes its own from the data's (LibSVM: by name).
             num_features=None if bundle.meta.get("excluded_features") else len(bundle.feature_names),
+            attribution_hours=attribution_hours,
         )
         summary = evaluate(
             model,

@@ -13,6 +13,7 @@ import typer
 from recctl import defaults
 from recctl.cli.common import flag, settings, shown_line, user_message
 from recctl.cli.options import (
+    AttributionHours,
     Data,
     FeatureCols,
     GroupCol,
@@ -68,6 +69,7 @@ def train_command(
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
+    attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
     validation_split: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of query groups held out for validation.")
     ] = defaults.VALIDATION_SPLIT,
@@ -192,6 +194,7 @@ def train_command(
             until,
             labels,
             num_features=None,
+            attribution_hours=attribution_hours,
         )
         training = exclude(training, exclude_features or [])
         console.print(
