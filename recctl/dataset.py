@@ -80,6 +80,7 @@ IMPRESSION_COLUMNS = [
     "position",
     "propensity",
     "prefix_propensity",
+    "policy",
 ]
 EXPORT_COLUMNS = [
     GROUP,
@@ -180,10 +181,15 @@ class TimeWindow:
 
 @dataclass
 class TrainingSet:
-    """Rows sorted by ``query_id`` (then ``recommendation_id``) and the manifest describing them."""
+    """Rows sorted by ``query_id`` (then ``recommendation_id``) and the manifest describing them.
+
+    ``click_log``: with served lists, one row per item shown and whether a click was linked to it
+    (:func:`recctl.bias.click_log`), what a bias curve is estimated from; None without lists.
+    """
 
     frame: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    click_log: pl.DataFrame | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -369,7 +375,12 @@ def assemble(
         "empty_feature_groups": empty_feature_groups(coverage),
         "data_fingerprint": fingerprint(frame),
     }
-    return TrainingSet(frame, manifest)
+    shown = None
+    if not lists.is_empty():
+        from recctl.bias import click_log
+
+        shown = click_log(lists, linked.filter(pl.col("request_id").is_not_null()))
+    return TrainingSet(frame, manifest, shown)
 
 
 def _lists(impressions: pl.DataFrame | None) -> pl.DataFrame:

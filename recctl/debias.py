@@ -19,9 +19,7 @@ when only the relevant rows have one (positions logged with interactions), and `
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recctl import defaults
+from recctl.bias import BiasCurve
 from recctl.errors import InputError, InsufficientDataError
 from recctl.ltrdata import UNKNOWN_POSITION, LtrData
 
@@ -37,101 +36,42 @@ Requested = Literal["auto", "none", "position", "ips"]
 METHODS: tuple[Requested, ...] = ("auto", "none", "position", "ips")
 
 
-@dataclass(frozen=True)
-class ExaminationCurve:
-    """Examination probability per position, relative to position 0 (a bias curve file).
-
-    ``examination[p]`` is the value at position ``p``; positions beyond the curve take its last
-    value. ``source`` says where it came from (a path, or ``estimated``); ``document`` is the curve
-    as read (kept whole in the model's meta).
-    """
-
-    examination: npt.NDArray[np.float64]
-    method: str
-    source: str
-    document: dict[str, Any] = field(default_factory=dict)
-
-    def examination_at(self, positions: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.float64]:
-        """The curve's value at each of ``positions`` (>= 0; beyond the curve: its last value)."""
-        index = np.clip(np.asarray(positions, dtype=np.int64), 0, len(self.examination) - 1)
-        return self.examination[index]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            **self.document,
-            "method": self.method,
-            "source": self.source,
-            "positions": self.document.get("positions")
-            or [{"position": p, "examination": float(e)} for p, e in enumerate(self.examination)],
-        }
+ESTIMATE_RESAMPLES = 20
+"""Bootstrap resamples of a curve estimated for training (its intervals are only reported)."""
 
 
-class BiasCurveError(InputError):
-    """A bias curve file that cannot be read; ``message(flag)`` names the option it came from."""
+def estimated_curve(click_log: Any) -> tuple[BiasCurve | None, str]:
+    """The bias curve of a training window's lists (:func:`recctl.bias.estimate_bias`), or None
+    and the reason there is none (too few clicks, or position confounded with relevance)."""
+    from recctl.bias import estimate_bias
 
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(self.message())
-
-    def message(self, flag: Callable[[str], str] | None = None) -> str:
-        subject = f"{flag('bias')} {self.path}" if flag else f"bias curve {self.path}"
-        return f"{subject}: {self.reason}"
-
-
-def read_bias_curve(path: str | Path) -> ExaminationCurve:
-    """A bias curve JSON file: ``{"method": ..., "positions": [{"position": 0, "examination": 1.0,
-    ...}, ...]}`` with positions 0, 1, 2, ... in order and examinations > 0 and finite.
-
-    Raises :class:`BiasCurveError` (one line) for anything else.
-    """
-    location = Path(path)
     try:
-        document = json.loads(location.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BiasCurveError(location, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BiasCurveError(location, f"cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise BiasCurveError(location, f"not JSON ({exc.msg} at line {exc.lineno})") from None
-    positions = document.get("positions") if isinstance(document, dict) else None
-    if not isinstance(positions, list) or not positions:
-        raise BiasCurveError(location, 'no "positions" list (is it the output of `recctl bias --out`?)')
-    slots, values = [], []
-    for entry in positions:
-        slot = entry.get("position") if isinstance(entry, dict) else None
-        value = entry.get("examination") if isinstance(entry, dict) else None
-        if isinstance(slot, bool) or not isinstance(slot, int):
-            raise BiasCurveError(location, f"every position needs an integer 'position', got {entry!r}")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not np.isfinite(value)
-            or value <= 0
-        ):
-            raise BiasCurveError(
-                location, f"position {slot}: examination must be a number > 0, not {value!r}"
-            )
-        slots.append(slot)
-        values.append(float(value))
-    if slots != list(range(len(slots))):
-        raise BiasCurveError(location, "positions must be 0, 1, 2, ... in order")
-    return ExaminationCurve(
-        np.asarray(values, dtype=np.float64), str(document.get("method", "unknown")), str(location), document
-    )
+        curve = estimate_bias(click_log, resamples=ESTIMATE_RESAMPLES)
+    except InsufficientDataError as exc:
+        return None, str(exc)
+    return curve, f"estimated from the window's lists ({curve.method})"
+
+
+def read_bias_curve(path: str | Path) -> BiasCurve:
+    """The bias curve saved at ``path`` (by ``recctl bias --out``); :class:`InputError` (one line)
+    when it cannot be read or is not one."""
+    return BiasCurve.load(path)
 
 
 @dataclass(frozen=True)
 class DebiasPlan:
-    """The correction a training run applies: ``method``, why (``reason``), and for ``ips`` the
-    curve, the clip and one weight per training row."""
+    """The correction a training run applies: ``method``, why (``reason``), the bias curve (for
+    ``ips`` weights, and for early stopping on the IPS estimate of NDCG) and where it came from
+    (``curve_source``: a path, or ``estimated`` from the training window's lists), and for
+    ``ips`` the clip and one weight per training row."""
 
     requested: Requested
     method: Method
     reason: str
-    curve: ExaminationCurve | None = None
+    curve: BiasCurve | None = None
     clip: float | None = None
     weights: npt.NDArray[np.float64] | None = None
+    curve_source: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """What the report, ``--json`` and the model's meta say of it."""
@@ -139,7 +79,9 @@ class DebiasPlan:
         if self.method == "ips" and self.weights is not None and self.clip is not None:
             summary["ips_clip"] = self.clip
             summary["weights"] = _weight_summary(self.weights, self.clip)
-        summary["curve"] = self.curve.as_json() if self.curve is not None else None
+        summary["curve"] = (
+            {**self.curve.as_json(), "source": self.curve_source} if self.curve is not None else None
+        )
         return summary
 
 
@@ -185,15 +127,18 @@ def choose_method(data: LtrData, requested: Requested) -> tuple[Method, str]:
     return "none", f"{relevant - relevant_known:,} of {relevant:,} relevant rows have no position"
 
 
-def ips_weights(data: LtrData, curve: ExaminationCurve, clip: float) -> npt.NDArray[np.float64]:
+def ips_weights(data: LtrData, curve: BiasCurve, clip: float) -> npt.NDArray[np.float64]:
     """One weight per row: ``min(1 / examination(position), clip)`` for relevant rows (grade >= 1),
-    1.0 for the others. Every relevant row must have a position (see :func:`choose_method`)."""
+    1.0 for the others; an examination of 0 (or not a number) gives ``clip``. Every relevant row
+    must have a position (see :func:`choose_method`)."""
     weights = np.ones(data.num_rows, dtype=np.float64)
     relevant = data.grades >= 1
     if data.position is None or not relevant.any():
         return weights
     examination = curve.examination_at(data.position[relevant])
-    weights[relevant] = np.minimum(1.0 / examination, clip)
+    usable = np.isfinite(examination) & (examination > 0)
+    inverse = np.divide(1.0, examination, out=np.full(examination.shape, np.inf), where=usable)
+    weights[relevant] = np.minimum(inverse, clip)
     return weights
 
 
@@ -201,13 +146,15 @@ def plan_debias(
     data: LtrData,
     requested: Requested = "auto",
     *,
-    curve: ExaminationCurve | None = None,
+    curve: BiasCurve | None = None,
+    curve_source: str | None = None,
     clip: float = defaults.IPS_CLIP,
 ) -> DebiasPlan:
     """The correction to train ``data`` with (see the module docstring).
 
     ``ips`` needs ``curve``: asked for explicitly without one it is :class:`InputError`; chosen by
-    ``auto`` without one, the plan falls back to ``none`` and its reason says so.
+    ``auto`` without one, the plan falls back to ``none`` and its reason says so. ``position``
+    keeps the curve when there is one: early stopping then watches the IPS estimate of NDCG.
     """
     if not clip >= 1.0:
         raise InputError(f"the IPS clip must be >= 1, got {clip}")
@@ -216,10 +163,12 @@ def plan_debias(
         if requested == "ips":
             raise InputError("ips debiasing needs a bias curve (a file written by `recctl bias --out`)")
         return DebiasPlan(requested, "none", f"{reason}, but no bias curve was given for ips")
-    if method == "ips":
-        assert curve is not None
-        return DebiasPlan(requested, "ips", reason, curve, clip, ips_weights(data, curve, clip))
-    return DebiasPlan(requested, method, reason, curve if method == "position" else None)
+    if method == "ips" and curve is not None:
+        weights = ips_weights(data, curve, clip)
+        return DebiasPlan(requested, "ips", reason, curve, clip, weights, curve_source)
+    if method == "position" and curve is not None:
+        return DebiasPlan(requested, "position", reason, curve, curve_source=curve_source)
+    return DebiasPlan(requested, method, reason)
 
 
 def _weight_summary(weights: npt.NDArray[np.float64], clip: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recctl import defaults
-from recctl.debias import ExaminationCurve, Requested, ips_weights, plan_debias
+from recctl.debias import Requested, ips_weights, plan_debias
 from recctl.errors import InsufficientDataError, RecctlError, first_line
 from recctl.ltrdata import LtrData
 from recctl.metrics import ndcg
@@ -28,6 +28,8 @@ from recctl.provenance import training_groups_meta
 
 if TYPE_CHECKING:
     import lightgbm
+
+    from recctl.bias import BiasCurve
 
 Split = Literal["time", "group-random"]
 REPORT_K = (5, 10)
@@ -69,8 +71,10 @@ class TrainOptions:
     min_valid_groups: int = defaults.MIN_VALID_GROUPS
     debias: Requested = "auto"
     """The position correction (:mod:`recctl.debias`): ``auto``, ``none``, ``position`` or ``ips``."""
-    bias_curve: ExaminationCurve | None = None
-    """The examination curve ``ips`` weights by (a ``recctl bias --out`` file)."""
+    bias_curve: BiasCurve | None = None
+    """The examination curve ``ips`` weights by, and early stopping's IPS estimate of NDCG uses."""
+    bias_curve_source: str | None = None
+    """Where :attr:`bias_curve` came from (a path, or ``estimated``), for the report and the meta."""
     ips_clip: float = defaults.IPS_CLIP
     """The largest weight ``ips`` gives a row."""
 
@@ -296,7 +300,13 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         raise InsufficientDataError(
             f"{groups} usable query group(s); training with a validation split needs at least {needed}"
         )
-    plan = plan_debias(data, options.debias, curve=options.bias_curve, clip=options.ips_clip)
+    plan = plan_debias(
+        data,
+        options.debias,
+        curve=options.bias_curve,
+        curve_source=options.bias_curve_source,
+        clip=options.ips_clip,
+    )
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     if options.gated:
         check_gate_groups(int(valid_mask.sum()), options.min_valid_groups)

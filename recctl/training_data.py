@@ -20,6 +20,8 @@ from recctl import defaults
 from recctl.labels import DEFAULT_POLICY
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from recctl.dataset import TimeWindow
     from recctl.labels import LabelPolicy
     from recctl.ltrdata import LtrData
@@ -34,6 +36,9 @@ class TrainingData:
     source: str
     retrieved: int
     manifest: dict[str, Any] = field(default_factory=dict)
+    click_log: pl.DataFrame | None = None
+    """The items shown in the window's lists and whether each was clicked (a bias curve's data);
+    None without served lists."""
 
     @cached_property
     def feature_coverage(self) -> dict[str, dict[str, Any]]:
@@ -54,7 +59,8 @@ class TrainingData:
             from recctl.errors import InputError
 
             raise InputError("every feature would be left out; a model needs at least one")
-        return TrainingData(kept, self.source, self.retrieved, {**self.manifest, "excluded_features": names})
+        manifest = {**self.manifest, "excluded_features": names}
+        return TrainingData(kept, self.source, self.retrieved, manifest, self.click_log)
 
     @property
     def excluded_features(self) -> list[str]:
@@ -94,7 +100,11 @@ def data_from_store(
     )
     data = ltr_from_frame(training.frame, feature_cols=list(FEATURE_NAMES), source=store.description)
     return TrainingData(
-        data, store.description, int(training.manifest["pairs_before_left_out"]), training.manifest
+        data,
+        store.description,
+        int(training.manifest["pairs_before_left_out"]),
+        training.manifest,
+        training.click_log,
     )
 
 

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from builders import grouped
 
-from recctl.debias import (
-    BiasCurveError,
-    ExaminationCurve,
-    choose_method,
-    ips_weights,
-    plan_debias,
-    read_bias_curve,
-)
+from recctl.bias import BiasCurve
+from recctl.debias import choose_method, ips_weights, plan_debias, read_bias_curve
 from recctl.errors import InputError, InsufficientDataError
 from recctl.ltrdata import UNKNOWN_POSITION, LtrData
 from recctl.metrics import ndcg
 from recctl.training import TrainOptions, score, train_model
 
-CURVE = ExaminationCurve(np.array([1.0, 0.5, 0.25]), "direct", "test")
+
+def curve_of(examination: list[float]) -> BiasCurve:
+    slots = range(len(examination))
+    return BiasCurve(
+        method="direct",
+        positions=list(slots),
+        examination=examination,
+        low=examination,
+        high=examination,
+        impressions=[100] * len(examination),
+    )
+
+
+CURVE = curve_of([1.0, 0.5, 0.25])
 
 
 def with_positions(data: LtrData, positions: list[int]) -> LtrData:
@@ -75,27 +81,22 @@ def test_ips_weights_are_exact_on_a_tiny_case() -> None:
 
 def test_a_bias_curve_file_is_read_and_a_bad_one_named_in_one_line(tmp_path: Path) -> None:
     good = tmp_path / "bias.json"
-    positions = [
-        {"position": p, "examination": e, "low": e, "high": e} for p, e in enumerate([1.0, 0.6, 0.3])
-    ]
-    good.write_text(json.dumps({"method": "regression-em", "positions": positions}))
+    curve_of([1.0, 0.6, 0.3]).save(good)
     curve = read_bias_curve(good)
-    assert curve.method == "regression-em" and curve.examination_at(np.array([0, 2, 9])).tolist() == [
-        1.0,
-        0.3,
-        0.3,
-    ]
-    for content, reason in (
-        ("{", "not JSON"),
-        ('{"positions": []}', 'no "positions" list'),
-        ('{"positions": [{"position": 1, "examination": 1.0}]}', "0, 1, 2"),
-        ('{"positions": [{"position": 0, "examination": 0}]}', "must be a number > 0"),
-    ):
+    assert curve.examination_at(np.array([0, 2, 9])).tolist() == [1.0, 0.3, 0.3]
+    for content in ("{", '{"positions": []}', '{"method": "direct", "positions": [{"position": 1}]}'):
         bad = tmp_path / "bad.json"
         bad.write_text(content)
-        with pytest.raises(BiasCurveError, match=reason) as caught:
+        with pytest.raises(InputError) as caught:
             read_bias_curve(bad)
         assert "\n" not in str(caught.value)
+
+
+def test_an_examination_of_0_is_weighted_by_the_clip() -> None:
+    data = dataclasses.replace(
+        grouped([2]), grades=np.array([1, 1], dtype=np.int32), position=np.array([0, 1])
+    )
+    assert ips_weights(data, curve_of([1.0, 0.0]), clip=10.0).tolist() == [1.0, 10.0]
 
 
 def test_position_debiased_training_runs_and_the_model_scores_without_positions() -> None:

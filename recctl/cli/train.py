@@ -161,7 +161,7 @@ def train_command(
     if validation_split == 0 and (min_ndcg is not None or fail_below_baseline):
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
     _check_exclusions(exclude_features or [], data)
-    curve = _bias_curve(debias, bias)
+    curve = _bias_curve(debias, bias, data)
     train_options = TrainOptions(
         num_boost_round=num_boost_round,
         early_stopping_rounds=early_stopping_rounds,
@@ -174,6 +174,7 @@ def train_command(
         debias=debias.value,
         bias_curve=curve,
         ips_clip=ips_clip,
+        bias_curve_source=str(bias) if bias is not None else None,
     )
     console = options.console
     with json_failures(json_output, model_path=model):
@@ -206,6 +207,7 @@ def train_command(
             f"in {len(training.data.group_sizes):,} query groups"
         )
         report_coverage(console, training.feature_coverage)
+        train_options = with_estimated_curve(train_options, training, console)
         if current is not None:
             summary = _evaluate_only(console, training, train_options, current, min_ndcg, fail_below_baseline)
         else:
@@ -241,20 +243,38 @@ def exclude(training: TrainingData, requests: list[str]) -> TrainingData:
     return training.without_features(names)
 
 
-def _bias_curve(debias: DebiasChoice, path: Path | None) -> Any:
+def _bias_curve(debias: DebiasChoice, path: Path | None, data: Path | None) -> Any:
     """The bias curve of ``--bias`` (read before any work), or None."""
-    from recctl.debias import BiasCurveError, read_bias_curve
+    from recctl.debias import read_bias_curve
+    from recctl.errors import InputError
 
-    if debias == DebiasChoice.ips and path is None:
+    if debias == DebiasChoice.ips and path is None and data is not None:
         raise typer.BadParameter(
-            "--debias ips needs --bias PATH (a curve from `recctl bias --out`)", param_hint="--bias"
+            "--debias ips on --data needs --bias PATH (a curve from `recctl bias --out`)", param_hint="--bias"
         )
     if path is None:
         return None
     try:
         return read_bias_curve(path)
-    except BiasCurveError as exc:
-        raise typer.BadParameter(exc.reason, param_hint=f"--bias {path}") from None
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bias") from None
+
+
+def with_estimated_curve(train_options: Any, training: TrainingData, console: Console) -> Any:
+    """``train_options`` with the curve of the window's own lists when no --bias was given and a
+    correction may need one (ips weights; early stopping on the IPS estimate of NDCG)."""
+    import dataclasses
+
+    from recctl.debias import estimated_curve
+
+    if train_options.bias_curve is not None or train_options.debias == "none" or training.click_log is None:
+        return train_options
+    with console.status("estimating the position bias"):
+        curve, note = estimated_curve(training.click_log)
+    if curve is None:
+        console.print(f"No bias curve from the window's lists: {note}", markup=False)
+        return train_options
+    return dataclasses.replace(train_options, bias_curve=curve, bias_curve_source="estimated")
 
 
 def report_links(console: Console, manifest: dict[str, Any]) -> None:
@@ -447,7 +467,9 @@ def report_debias(console: Console, debias: dict[str, Any]) -> None:
             f"{entry['position']}: {entry['examination']:.3f}" for entry in curve["positions"][:12]
         )
         more = " ..." if len(curve["positions"]) > 12 else ""
-        console.print(f"  examination by position ({curve['method']}): {shown}{more}", markup=False)
+        console.print(
+            f"  examination by position ({curve['method']}, {curve['source']}): {shown}{more}", markup=False
+        )
 
 
 def report_coverage(console: Console, coverage: dict[str, dict[str, Any]]) -> None:
