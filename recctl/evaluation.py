@@ -326,32 +326,42 @@ class GroupOverlap:
 
 
 def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
-    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
+    """The groups of ``data`` that the model of ``meta`` was trained or validated on: by query id,
+    and by assessment (a served list of an assessment the model learned from counts as seen,
+    when both the meta and ``data`` name the groups' assessments).
 
     None when the meta does not list its groups (a model from an older recctl, or data without
     query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
     """
     import polars as pl
 
-    from recctl.errors import ModelError
-
     recorded = meta.get("training_groups")
     ids = recorded.get("ids") if isinstance(recorded, dict) else None
     if not isinstance(ids, dict) or data.query_ids is None:
         return None
     query_ids = pl.Series(data.query_ids).cast(pl.String)
+    keys = pl.Series(data.split_keys).cast(pl.String) if data.split_keys is not None else None
+    listed = recorded.get("assessments") if isinstance(recorded, dict) else None
+    assessments: dict[str, Any] = listed if isinstance(listed, dict) else {}
     flags = {}
     for part in ("train", "valid"):
-        try:
-            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
-        except ValueError as exc:
-            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
-        flags[part] = (
-            query_ids.is_in(known.implode()).to_numpy()
-            if known is not None
-            else np.zeros(len(query_ids), dtype=bool)
-        )
+        flags[part] = _listed(ids, part, query_ids, "groups")
+        if keys is not None and isinstance(assessments.get(part), str):
+            flags[part] |= _listed(assessments, part, keys, "assessments")
     return GroupOverlap(trained=flags["train"], validated=flags["valid"])
+
+
+def _listed(lists: dict[str, Any], part: str, values: pl.Series, what: str) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` the meta's encoded list ``lists[part]`` holds (none without a list)."""
+    from recctl.errors import ModelError
+
+    try:
+        known = decode_query_ids(lists[part]) if isinstance(lists.get(part), str) else None
+    except ValueError as exc:
+        raise ModelError(f"the model meta's list of {part} {what} is damaged: {exc}") from None
+    if known is None:
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(values.is_in(known.implode()).to_numpy(), dtype=bool)
 
 
 def evaluation_data(

@@ -127,8 +127,10 @@ def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
 
     ``train``/``valid``: group counts; ``event_time``: the ``event_time`` (newest interaction) of
     the oldest and of the newest group; ``fingerprint``: sha256 of all their ids, sorted; ``ids``:
-    each part's ids (:func:`encode_query_ids`). Without query ids (LibSVM with a ``.query``
-    file) the last two are None.
+    each part's ids (:func:`encode_query_ids`); ``assessments``: each part's split keys (the
+    assessments its groups belong to, encoded the same way) when the data have them, so that a
+    later list of an assessment trained on is known as such. Without query ids (LibSVM with a
+    ``.query`` file) ``fingerprint`` and ``ids`` are None.
     """
     import hashlib
 
@@ -138,6 +140,11 @@ def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
         recorded["event_time"] = {
             "first": f"{min(t.min() for t in times).astype('datetime64[ms]')}Z",
             "last": f"{max(t.max() for t in times).astype('datetime64[ms]')}Z",
+        }
+    if train.split_keys is not None and valid.split_keys is not None:
+        recorded["assessments"] = {
+            "train": encode_query_ids(np.unique(train.split_keys.astype(str))),
+            "valid": encode_query_ids(np.unique(valid.split_keys.astype(str))),
         }
     if train.query_ids is None or valid.query_ids is None:
         return {**recorded, "fingerprint": None, "ids": None}

@@ -108,3 +108,20 @@ def test_unjudged_rows_count_as_0_and_groups_with_no_judgment_are_left_out() -> 
     }
     with pytest.raises(InsufficientDataError, match="none of the 3 groups"):
         Judgments(pl.DataFrame({"recommendation_id": ["z"], "grade": [1]}), "g").apply(data)
+
+
+def test_a_later_list_of_an_assessment_the_model_learned_from_counts_as_seen() -> None:
+    keyed = dataclasses.replace(grouped([2, 2, 2]), split_keys=np.array(["a1", "a2", "a3"]))
+    meta = {
+        "training_groups": training_groups_meta(
+            subset(keyed, np.array([True, False, False])), subset(keyed, np.array([False, True, False]))
+        )
+    }
+    # New lists q7 (of a1, trained on), q8 (of a2, validated on), q9 (of a4, never seen).
+    later = dataclasses.replace(
+        grouped([2, 2, 2]), query_ids=np.array(["q7", "q8", "q9"]), split_keys=np.array(["a1", "a2", "a4"])
+    )
+    overlap = training_overlap(meta, later)
+    assert overlap is not None
+    assert overlap.trained.tolist() == [True, False, False]
+    assert overlap.validated.tolist() == [False, True, False]
