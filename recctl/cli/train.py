@@ -110,9 +110,11 @@ def train_command(
         typer.Option(
             help="Position-bias correction. position: LightGBM's position-debiased LambdaMART (every "
             "row's position in the Dataset; the model scores without it). ips: each relevant row "
-            "(grade >= 1) weighted by min(1/examination(position), --ips-clip) from --bias; LightGBM's "
-            "row weights scale a row's summed pairwise lambdas, not each pair. auto: position when "
-            "every row has a position (served lists), ips when only the relevant rows have one, else none."
+            "(grade >= 1) weighted by min(1/examination(position), --ips-clip); LightGBM's row weights "
+            "scale a row's summed pairwise lambdas, not each pair. The curve is --bias, else estimated "
+            "from the window's served lists; with one, early stopping watches the IPS estimate of "
+            "NDCG@10. auto: position when every row has a position (served lists), ips when only the "
+            "relevant rows have one, else none."
         ),
     ] = DebiasChoice.auto,
     bias: Annotated[
