@@ -447,7 +447,9 @@ def _list_rows(
     clicked = pairs.group_by(GROUP).agg(
         pl.col("last_seen").max().alias("__newest"), pl.len().alias("group_interactions")
     )
-    items = lists.join(recommendations, on="recommendation_id", how="inner", suffix="__list")
+    items = lists.select("request_id", "recommendation_id").join(
+        recommendations, on="recommendation_id", how="inner"
+    )
     served = lists.rename({"assessment_id": "__list_assessment"}).select(
         pl.col("request_id").alias(GROUP),
         "recommendation_id",

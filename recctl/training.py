@@ -1,7 +1,9 @@
 """Training LightGBM LambdaRank models: options, LightGBM parameters, the group split, quality gates.
 
-The split is by query group, never by row: ``time`` validates on the newest groups (by the
-group's ``event_time``), ``group-random`` on a seeded random choice of groups. Early stopping
+The split is by query group, never by row, and keeps the groups of one assessment (its served
+lists) together: ``time`` validates on the newest assessments (by their newest group's
+``event_time``), ``group-random`` on a seeded random choice of them. The position correction
+(``--debias``) is planned by :mod:`recctl.debias`. Early stopping
 watches validation NDCG@10. Every NDCG reported here comes from :mod:`recctl.metrics`, and the
 confidence-score baseline is scored on exactly the same groups as the model.
 
@@ -283,8 +285,9 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
 
     ``options.debias`` chooses the position correction (:func:`recctl.debias.plan_debias`):
     ``position`` passes every training row's position to LightGBM (the model scores without
-    them), ``ips`` weights the relevant training rows. Validation is never corrected: its NDCG is
-    the plain NDCG of the logged grades.
+    them), ``ips`` weights the relevant training rows. With a bias curve, early stopping watches
+    the IPS estimate of validation NDCG@10 (the logged NDCG rewards the order the clicks were
+    logged in); the reported figures are always the plain NDCG of the logged grades.
 
     Raises :class:`InsufficientDataError` when there are too few groups to split or the data
     cannot support the correction asked for; with ``options.gated``, also when the validation part
