@@ -72,8 +72,12 @@ EM_TOLERANCE = 1e-5
 """EM stops when no slot's examination moves by more than this, or after the iterations above."""
 EM_BOOTSTRAP_TOLERANCE = 1e-4
 """The same for the bootstrap's refits, which start at the full-data solution."""
-EM_RESAMPLES = 200
-"""Regression EM refits the model on every bootstrap resample, so it draws at most this many."""
+EM_RESAMPLES = (50, 200)
+"""Regression EM refits the model on every bootstrap resample, so it draws fewer: at most 200,
+and fewer on large logs (about :data:`EM_BOOTSTRAP_CELLS` (resample, cell) pairs), but at least 50."""
+EM_BOOTSTRAP_CELLS = 20_000_000
+EM_FEW_SHOWS = 20
+"""Below this many shows per recommendation, regression EM's note says its estimate is biased."""
 
 _BOOTSTRAP_CELLS = 4_000_000
 """Resamples are processed in blocks of about this many (resample, value) cells, bounding memory."""
@@ -229,7 +233,11 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
     """
     import polars as pl
 
-    missing = [c for c in ("request_id", "assessment_id", "recommendation_id", "position") if c not in impressions.columns]
+    missing = [
+        c
+        for c in ("request_id", "assessment_id", "recommendation_id", "position")
+        if c not in impressions.columns
+    ]
     if missing:
         raise InputError(f"impressions lack column(s) {', '.join(missing)}")
     optional = {
@@ -239,7 +247,9 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
         "policy": pl.String(),
     }
     shown = impressions.with_columns(
-        pl.lit(None, dtype=dtype).alias(name) for name, dtype in optional.items() if name not in impressions.columns
+        pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in optional.items()
+        if name not in impressions.columns
     ).select(
         pl.col("request_id").cast(pl.String),
         pl.col("assessment_id").cast(pl.String),
@@ -259,9 +269,9 @@ def click_log(impressions: pl.DataFrame, linked_interactions: pl.DataFrame) -> p
         .unique()
         .with_columns(pl.lit(True).alias("clicked"))
     )
-    return shown.join(clicks, on=["request_id", "recommendation_id"], how="left", maintain_order="left").with_columns(
-        pl.col("clicked").fill_null(False)
-    )
+    return shown.join(
+        clicks, on=["request_id", "recommendation_id"], how="left", maintain_order="left"
+    ).with_columns(pl.col("clicked").fill_null(False))
 
 
 # -- estimation -------------------------------------------------------------------------------------
@@ -338,102 +348,212 @@ def estimate_bias(
 
 
 def direct_estimate(
-    log: pl.DataFrame, *, max_position: int | None = None, resamples: int = defaults.BOOTSTRAP_RESAMPLES, seed: int = 0
+    log: pl.DataFrame,
+    *,
+    max_position: int | None = None,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
 ) -> BiasCurve:
-    """The examination curve from randomised lists: each recommendation's click rate at slot ``k``
-    against its own click rate at slot 0.
+    """The examination curve from randomised lists, by two randomisation estimates combined.
 
-    A stochastic policy places a recommendation ``d`` at slot ``k`` by chance, whatever the user
-    will do, so the click rate of ``d`` over the lists that showed it at ``k``,
-    ``r(d, k) = clicks(d, k) / shown(d, k)``, estimates ``theta_k * gamma_d`` without bias (it is
-    the self-normalised inverse-propensity estimate of that cell: the propensities of one cell
-    cancel). Over the recommendations shown at both slots,
+    A stochastic policy places candidate ``d`` of list ``q`` at slot ``k`` by chance, with a
+    logged marginal probability ``p_q(d, k)`` (the ``propensity``), whatever the user will do.
+
+    **Inverse propensity (all clicks).** The weighted click count at slot ``k`` of a list,
+    ``S_q(k) = clicked(item at k) / p_q(item at k, k)``, has expectation
+    ``sum_d p_q(d, k) theta_k gamma_d / p_q(d, k) = theta_k G_q``, where ``G_q`` sums the relevance
+    of the list's candidates and does not depend on ``k``. Over the lists ``Q_k`` long enough to
+    have slot ``k`` (the same candidate pools at both slots),
+
+        theta_k / theta_0 = sum_{q in Q_k} S_q(k) / sum_{q in Q_k} S_q(0).
+
+    It needs every candidate to have a positive probability at every slot (true of Plackett-Luce
+    and epsilon-greedy); its variance grows where propensities are small.
+
+    **Matched click rates (repeated exposures).** The click rate of ``d`` over the lists that
+    showed it at ``k``, ``r(d, k) = clicks(d, k) / shown(d, k)``, estimates ``theta_k gamma_d``
+    without bias (the placement was chance), so over the recommendations shown at both slots
 
         theta_k / theta_0 = sum_d w_dk r(d, k) / sum_d w_dk r(d, 0),
         w_dk = shown(d, k) shown(d, 0) / (shown(d, k) + shown(d, 0)),
 
-    a ratio of two sums whose expectations are ``theta_k sum_d w_dk gamma_d`` and
-    ``theta_0 sum_d w_dk gamma_d``; the weights depend only on where the policy put things, never
-    on clicks, and favour the recommendations measured well at both slots. Lists too short to
-    have slot ``k`` simply contribute no cell there, so both sums are over the same items.
+    with weights that depend only on where the policy put things. It ignores propensities and
+    is precise when each recommendation was served many times, useless when few were.
 
-    Only lists from a non-deterministic policy are used (a deterministic list's placement may
-    follow relevance). The inverse-propensity alternative, ``sum clicked / propensity`` per slot
-    over the lists long enough to have it, is unbiased too, but its variance is much larger where
-    propensities are small (the tail slots of a sharp policy).
-
-    Intervals: both sums are kept per assessment, and each bootstrap resample of the assessments
-    re-weights them (one matrix product per block of resamples).
+    Both are ratios of per-assessment sums, so one bootstrap over assessments (the same
+    resamples for both) gives their variances and covariance at each slot, and the curve is
+    their minimum-variance combination ``w * ipw + (1 - w) * matched`` (``w`` in [0, 1], reported
+    as ``ipw_weight``); the interval is the percentile interval of the combined resamples. Only
+    lists from a non-deterministic policy whose items all carry a propensity are used.
     """
     import polars as pl
 
-    randomised = log.filter(pl.col("policy") != DETERMINISTIC)
+    usable_lists = (
+        log.group_by("request_id")
+        .agg(
+            usable=((pl.col("policy") != DETERMINISTIC) & pl.col("propensity").is_not_null()).all()
+            & (pl.col("propensity") > 0).all()
+        )
+        .filter("usable")
+    )
+    randomised = log.join(usable_lists, on="request_id", how="semi")
     if randomised.height == 0:
         raise InsufficientDataError(
-            "the direct estimate needs lists served by a randomised policy, and there are none; "
-            "log randomised lists, or use the regression-em method"
+            "the direct estimate needs lists served by a randomised policy with logged propensities, "
+            "and there are none; log randomised lists, or use the regression-em method"
         )
-    slots = int(randomised["position"].max()) + 1
+    slots = _largest(randomised["position"]) + 1
     last = slots - 1 if max_position is None else min(max_position, slots - 1)
     if last < 1:
         raise InsufficientDataError("every list has one slot: no position to compare with the first")
-    rows = randomised.filter(pl.col("position") <= last).with_columns(pl.col("assessment_id").fill_null(""))
-    item_key = ["assessment_id", "recommendation_id"]
-    cells = (
-        rows.group_by([*item_key, "position"])
-        .agg(shown=pl.len(), clicks=pl.col("clicked").sum())
-        .sort([*item_key, "position"])  # a fixed summation order: the same bits on every run
-    )
-    at_first = cells.filter(pl.col("position") == 0).select(*item_key, shown_first="shown", clicks_first="clicks")
-    pairs = (
-        cells.join(at_first, on=item_key, how="inner", maintain_order="left")
-        .with_columns(
-            weight=pl.col("shown") * pl.col("shown_first") / (pl.col("shown") + pl.col("shown_first")),
-            group=pl.col("assessment_id").rank("dense").cast(pl.Int64) - 1,
-        )
-        .with_columns(
-            numerator=pl.col("weight") * pl.col("clicks") / pl.col("shown"),
-            denominator=pl.col("weight") * pl.col("clicks_first") / pl.col("shown_first"),
-        )
-    )
     width = last + 1
-    groups = int(pairs["group"].max()) + 1 if pairs.height else 0
-    if groups == 0:
-        raise InsufficientDataError("no recommendation of the randomised lists was shown at the first slot")
-    index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
-    numerator, denominator = (
-        np.bincount(index, weights=pairs[name].to_numpy(), minlength=groups * width).reshape(groups, width)
-        for name in ("numerator", "denominator")
-    )
-    totals = numerator.sum(axis=0), denominator.sum(axis=0)
-    if totals[1][0] <= 0:
-        raise InsufficientDataError("no clicks at the first slot of the randomised lists: nothing to compare with")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        examination = np.where(totals[1] > 0, totals[0] / totals[1], np.nan)
+    rows = randomised.with_columns(
+        pl.col("assessment_id").fill_null(""),
+        length=pl.col("position").max().over("request_id") + 1,
+        weighted=pl.col("clicked").cast(pl.Float64) / pl.col("propensity"),
+    ).with_columns(group=pl.col("assessment_id").rank("dense").cast(pl.Int64) - 1)
+    groups = _largest(rows["group"]) + 1
+    ipw = _ipw_sums(rows, groups, width)
+    matched = _matched_sums(rows.filter(pl.col("position") <= last), groups, width)
+    if ipw[1][:, 0].sum() <= 0:
+        raise InsufficientDataError(
+            "no clicks at the first slot of the randomised lists: nothing to compare with"
+        )
+    estimates = [
+        _ratio(numerator.sum(axis=0), denominator.sum(axis=0)) for numerator, denominator in (ipw, matched)
+    ]
+    draws = [_bootstrap_ratio(*sums, resamples=resamples, seed=seed) for sums in (ipw, matched)]
+    weight = _combination_weights(*draws)
+    examination = _combine(weight, *estimates)
+    replicates = _combine(weight, *draws)
     usable = _identified_prefix(np.isfinite(examination))
     note = None
     if usable < width:
-        note = (
-            f"no clicked recommendation was shown at both slot 0 and slot {usable}: "
-            f"the curve stops at slot {usable - 1}"
-        )
-    replicates = _bootstrap_ratio(numerator[:, :usable], denominator[:, :usable], resamples=resamples, seed=seed)
-    low, high = _percentiles(replicates)
-    shown = np.bincount(rows["position"].to_numpy(), minlength=width)[:usable]
+        note = f"no clicks to compare at slot {usable}: the curve stops at slot {usable - 1}"
+    low, high = _percentiles(replicates[:, :usable])
+    shown = np.bincount(rows.filter(pl.col("position") <= last)["position"].to_numpy(), minlength=width)
     return BiasCurve(
         method="direct",
         positions=np.arange(usable),
         examination=examination[:usable],
         low=low,
         high=high,
-        impressions=shown,
-        lists=int(rows["request_id"].n_unique()),
+        impressions=shown[:usable],
+        lists=usable_lists.height,
         clicks=int(rows["clicked"].sum()),
         confounded=False,
         note=note,
         resamples=resamples,
-        extra={"deterministic_lists_left_out": int(log.filter(pl.col("policy") == DETERMINISTIC)["request_id"].n_unique())},
+        extra={
+            "ipw_weight": [round(float(value), 4) for value in weight[:usable]],
+            "lists_left_out": int(log["request_id"].n_unique() - usable_lists.height),
+        },
     )
+
+
+def _ipw_sums(
+    rows: pl.DataFrame, groups: int, width: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per assessment and slot: the sum of ``S_q(k)``, and the sum of ``S_q(0)`` over the lists
+    that reach slot ``k`` (each list's ``S_q(0)`` added at its last slot, then summed from the end)."""
+    import polars as pl
+
+    group, position, weighted = (rows[name].to_numpy() for name in ("group", "position", "weighted"))
+    inside = position < width
+    numerator = _group_sums(group[inside] * width + position[inside], weighted[inside], groups, width)
+    first = rows.filter(pl.col("position") == 0)
+    reach = np.minimum(first["length"].to_numpy(), width) - 1
+    denominator = _group_sums(
+        first["group"].to_numpy() * width + reach, first["weighted"].to_numpy(), groups, width
+    )
+    return numerator, np.cumsum(denominator[:, ::-1], axis=1)[:, ::-1]
+
+
+def _matched_sums(
+    rows: pl.DataFrame, groups: int, width: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per assessment and slot: the weighted click rates at slot ``k`` and at slot 0 of the
+    recommendations shown at both."""
+    import polars as pl
+
+    item_key = ["group", "recommendation_id"]
+    cells = (
+        rows.group_by([*item_key, "position"])
+        .agg(shown=pl.len(), clicks=pl.col("clicked").sum())
+        .sort([*item_key, "position"])  # a fixed summation order: the same bits on every run
+    )
+    at_first = cells.filter(pl.col("position") == 0).select(
+        *item_key, shown_first="shown", clicks_first="clicks"
+    )
+    pairs = (
+        cells.join(at_first, on=item_key, how="inner", maintain_order="left")
+        .with_columns(
+            weight=pl.col("shown") * pl.col("shown_first") / (pl.col("shown") + pl.col("shown_first"))
+        )
+        .with_columns(
+            numerator=pl.col("weight") * pl.col("clicks") / pl.col("shown"),
+            denominator=pl.col("weight") * pl.col("clicks_first") / pl.col("shown_first"),
+        )
+    )
+    index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
+    return (
+        _group_sums(index, pairs["numerator"].to_numpy(), groups, width),
+        _group_sums(index, pairs["denominator"].to_numpy(), groups, width),
+    )
+
+
+def _ratio(
+    numerator: npt.NDArray[np.float64], denominator: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def _combination_weights(
+    first: npt.NDArray[np.float64], second: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Per slot, the weight ``w`` in [0, 1] of ``first`` that minimises the variance of
+    ``w * first + (1 - w) * second`` over the resamples (rows); 1 or 0 where only one estimate
+    is finite in every resample, 0.5 where the variances say nothing."""
+    weights = np.full(first.shape[1], 0.5)
+    for_first = np.isfinite(first).all(axis=0)
+    for_second = np.isfinite(second).all(axis=0)
+    both = for_first & for_second
+    if both.any() and first.shape[0] > 1:
+        a, b = first[:, both], second[:, both]
+        a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+        va, vb, cov = (a * a).mean(axis=0), (b * b).mean(axis=0), (a * b).mean(axis=0)
+        spread = va + vb - 2 * cov
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weights[both] = np.clip(np.where(spread > 0, (vb - cov) / spread, 0.5), 0.0, 1.0)
+    weights[for_first & ~for_second] = 1.0
+    weights[~for_first & for_second] = 0.0
+    return weights
+
+
+def _combine(
+    weight: npt.NDArray[np.float64], first: npt.NDArray[np.float64], second: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """``weight * first + (1 - weight) * second``, where a zero weight ignores a non-finite value."""
+    with np.errstate(invalid="ignore"):
+        mixed = weight * np.where(weight > 0, first, 0.0) + (1 - weight) * np.where(weight < 1, second, 0.0)
+    return np.asarray(mixed, dtype=np.float64)
+
+
+def _group_sums(
+    index: npt.NDArray[np.int64], values: npt.NDArray[np.float64], groups: int, width: int
+) -> npt.NDArray[np.float64]:
+    """``values`` summed into a groups x width matrix at ``index`` (= group * width + slot)."""
+    sums = np.bincount(index, weights=values, minlength=groups * width)
+    return np.asarray(sums, dtype=np.float64).reshape(groups, width)
+
+
+def _largest(values: pl.Series) -> int:
+    """The largest value of an integer column (which the caller knows is not empty)."""
+    largest = values.max()
+    if not isinstance(largest, int):
+        raise ValueError("an empty or non-integer column")
+    return largest
 
 
 def _identified_prefix(known: npt.NDArray[np.bool_]) -> int:
@@ -459,7 +579,9 @@ def _bootstrap_ratio(
     return replicates
 
 
-def _percentiles(replicates: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _percentiles(
+    replicates: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The 2.5% and 97.5% quantiles per column; a replicate that could not estimate a slot (NaN or
     infinite) counts as an unbounded value, so such resamples widen the interval instead of vanishing."""
     values = np.where(np.isfinite(replicates), replicates, np.inf)
@@ -518,7 +640,7 @@ def em_estimate(
     import polars as pl
 
     log = log.with_columns(pl.col("assessment_id").cast(pl.String).fill_null(""))
-    slots = int(log["position"].max()) + 1
+    slots = _largest(log["position"]) + 1
     last = slots - 1 if max_position is None else min(max_position, slots - 1)
     if last < 1:
         raise InsufficientDataError("every list has one slot: no position to compare with the first")
@@ -526,7 +648,11 @@ def em_estimate(
     item_key = ["assessment_id", "recommendation_id"]
     aggregated = (
         rows.group_by([*item_key, "position"])
-        .agg(shown=pl.len(), clicks=pl.col("clicked").sum(), **{name: pl.col(name).mean() for name in features or []})
+        .agg(
+            shown=pl.len(),
+            clicks=pl.col("clicked").sum(),
+            **{name: pl.col(name).mean() for name in features or []},
+        )
         .with_columns(slots_of_item=pl.len().over(item_key))
         .sort([*item_key, "position"])
     )
@@ -549,14 +675,15 @@ def em_estimate(
     design = _design(fitted, features) if features else None
     theta, gamma = _em(cells, design)
     examination = theta / theta[0]
-    resamples = min(resamples, EM_RESAMPLES)
+    fewest, most = EM_RESAMPLES
+    resamples = min(resamples, max(fewest, min(most, EM_BOOTSTRAP_CELLS // max(cells.item.size, 1))))
     replicates = _bootstrap_em(cells, design, theta, gamma, resamples=resamples, seed=seed)
     low, high = _percentiles(replicates)
-    if not randomised:
-        # Where items moved for unrecorded reasons, often by one slot and with few shows each, EM's
-        # per-recommendation relevance carries a small-sample bias its bootstrap cannot see; a
-        # second estimate consistent under the same model, without that bias, widens the
-        # interval to cover both.
+    if not features:
+        # With few shows per recommendation, EM's per-recommendation relevance carries a
+        # small-sample bias (one parameter per item) that its bootstrap cannot see; a second
+        # estimate, consistent under the same model without that bias, widens the interval to
+        # cover both.
         chained_low, chained_high = _percentiles(
             _chained_ratios(fitted, item_key, width, resamples=max(resamples, 200), seed=seed)
         )
@@ -564,7 +691,14 @@ def em_estimate(
     notes = []
     if width < last + 1:
         notes.append(
-            f"slot {width} is not linked to slot 0 by any recommendation shown at both: the curve stops at slot {width - 1}"
+            f"slot {width} is not linked to slot 0 by any recommendation shown at both: "
+            f"the curve stops at slot {width - 1}"
+        )
+    shows_per_item = float(cells.shown.sum()) / max(cells.items, 1)
+    if not features and shows_per_item < EM_FEW_SHOWS:
+        notes.append(
+            f"recommendations were shown {shows_per_item:.1f} times each on average: EM's estimate is "
+            "biased on so few, and its interval is widened to the matched click-rate estimate"
         )
     if not randomised:
         notes.append(
@@ -614,15 +748,14 @@ def _chained_ratios(
     )
     if pairs.height == 0:
         return np.full((resamples, width), np.nan)
-    groups = int(pairs["group"].max()) + 1
+    groups = _largest(pairs["group"]) + 1
     index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
     numerator, denominator = (
-        np.bincount(index, weights=pairs[name].to_numpy(), minlength=groups * width).reshape(groups, width)
-        for name in ("numerator", "denominator")
+        _group_sums(index, pairs[name].to_numpy(), groups, width) for name in ("numerator", "denominator")
     )
     numerator[:, 0] = denominator[:, 0] = 1.0  # slot 0 is the reference
     ratios = _bootstrap_ratio(numerator, denominator, resamples=resamples, seed=seed)
-    return np.cumprod(ratios, axis=1)
+    return np.asarray(np.cumprod(ratios, axis=1), dtype=np.float64)
 
 
 def _linked_to_first(cells: pl.DataFrame, *, width: int) -> npt.NDArray[np.bool_]:
@@ -711,7 +844,9 @@ def _em(
     weight = np.ones((1, cells.item.size)) if weights is None else weights
     replicates = weight.shape[0]
     slot_index = (np.arange(replicates)[:, None] * cells.width + cells.position[None, :]).ravel()
-    exposure = np.bincount(slot_index, weights=(weight * cells.shown).ravel(), minlength=replicates * cells.width)
+    exposure = np.bincount(
+        slot_index, weights=(weight * cells.shown).ravel(), minlength=replicates * cells.width
+    )
     exposure = exposure.reshape(replicates, cells.width)
     if start is not None:
         theta, state = np.atleast_2d(start[0]).copy(), np.atleast_2d(start[1]).copy()

@@ -75,7 +75,7 @@ def simulated_log(
     assessments: int = 300,
     lists_per_assessment: int = 15,
     sizes: tuple[int, int] = (8, 12),
-    temperature: float = 1.0,
+    temperature: float = 1.5,
     seed: int = 0,
     order: str = "plackett-luce",
 ) -> pl.DataFrame:
@@ -191,7 +191,9 @@ def test_click_log_marks_items_with_a_linked_click_strength_interaction() -> Non
 
 
 def test_click_log_with_no_interactions_has_no_clicks() -> None:
-    none = pl.DataFrame(schema={"request_id": pl.String, "recommendation_id": pl.String, "interaction_type": pl.String})
+    none = pl.DataFrame(
+        schema={"request_id": pl.String, "recommendation_id": pl.String, "interaction_type": pl.String}
+    )
     log = click_log(_impressions(), none)
     assert log.height == 5 and not log["clicked"].any()
 
@@ -274,7 +276,7 @@ def test_one_deterministic_order_is_refused_as_confounded() -> None:
     log = simulated_log(CURVES["power 0.6"], assessments=50, order="deterministic")
     assert not is_randomised(log)
     for method in ("auto", "regression-em"):
-        with pytest.raises(InsufficientDataError, match="confounded with relevance.*randomised lists"):
+        with pytest.raises(InsufficientDataError, match=r"confounded with relevance.*randomised lists"):
             estimate_bias(log, method=method, resamples=5)  # type: ignore[arg-type]
     with pytest.raises(InsufficientDataError, match="randomised policy"):
         estimate_bias(log, method="direct", resamples=5)
@@ -338,7 +340,8 @@ def test_max_position_cuts_the_curve_and_the_seed_repeats_it() -> None:
     np.testing.assert_array_equal(curve.low, again.low)
     other = estimate_bias(log, max_position=4, resamples=100, seed=2)
     assert not np.array_equal(curve.low, other.low)
-    np.testing.assert_array_equal(curve.examination, other.examination)
+    # the direct estimate's mix of its two estimates comes from the resamples: nearly the same
+    np.testing.assert_allclose(curve.examination, other.examination, atol=0.01)
 
 
 @settings(max_examples=25, deadline=None)

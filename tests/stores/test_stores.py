@@ -745,3 +745,8 @@ def test_impression_accounting(
         pl.col("request_id").str.starts_with(prefix)
     )
     assert dict(mine["request_id"].value_counts().iter_rows()) == stored
+
+
+def test_no_impressions_read_empty(store: Any) -> None:
+    assert store.read("impressions").schema == pl.Schema(SCHEMAS["impressions"])
+    assert store.read("impressions", since=datetime(2025, 1, 1), columns=["request_id"]).height == 0
