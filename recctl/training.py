@@ -287,7 +287,9 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     ``position`` passes every training row's position to LightGBM (the model scores without
     them), ``ips`` weights the relevant training rows. With a bias curve, early stopping watches
     the IPS estimate of validation NDCG@10 (the logged NDCG rewards the order the clicks were
-    logged in); the reported figures are always the plain NDCG of the logged grades.
+    logged in); ``position`` without a curve trains all ``num_boost_round`` rounds, as nothing
+    unbiased is left to stop on. The reported figures are always the plain NDCG of the logged
+    grades.
 
     Raises :class:`InsufficientDataError` when there are too few groups to split or the data
     cannot support the correction asked for; with ``options.gated``, also when the validation part
@@ -343,11 +345,17 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
             "ips-ndcg@10",
         )
         params["metric"] = "None"
+    # Without a curve, a position-corrected model has no unbiased validation figure to stop on:
+    # the logged NDCG would stop it as soon as it stopped learning the old order back, so it
+    # trains every round (still reporting the logged validation NDCG).
+    stops_early = options.early_stopping_rounds > 0 and not (plan.method == "position" and plan.curve is None)
+    if not stops_early:
+        watched = "no early stopping"
     if len(valid.group_sizes) > 0:
         valid_sets.append(
             lightgbm.Dataset(valid.features, label=valid.grades, group=valid.group_sizes, reference=train_set)
         )
-        if options.early_stopping_rounds > 0:
+        if stops_early:
             callbacks.append(
                 lightgbm.early_stopping(options.early_stopping_rounds, first_metric_only=True, verbose=False)
             )

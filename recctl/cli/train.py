@@ -458,6 +458,13 @@ def report_debias(console: Console, debias: dict[str, Any]) -> None:
             f"{weights['clipped']:,} clipped at {debias['ips_clip']:g}"
         )
     console.print(line, markup=False)
+    if debias.get("early_stopping_on") == "no early stopping" and debias["method"] == "position":
+        console.print(
+            "Note: no early stopping: without a bias curve only the logged NDCG@10 could judge the "
+            "rounds, and it favours the order the clicks were logged in; all rounds were trained "
+            "(--bias PATH makes early stopping watch the IPS estimate of NDCG)",
+            markup=False,
+        )
     if debias["method"] != "none" and debias.get("early_stopping_on") == "ndcg@10":
         console.print(
             "[yellow]Note[/]: early stopping watches the logged NDCG@10, which favours the order the "
