@@ -7,7 +7,7 @@ DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
 DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
-.PHONY: install demo test lint bench check-mq2008 clean
+.PHONY: install demo test lint bench check-debias check-mq2008 clean
 
 install: $(INSTALLED)
 
@@ -22,18 +22,25 @@ demo: install
 	@echo "== ingest the committed sample data into ./$(DEMO_STORE) (a second run stores nothing: duplicates and unchanged rows) =="
 	$(RECCTL) --store $(DEMO_STORE) ingest assessments sample_data/assessments.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest recommendations sample_data/recommendations.ndjson
+	$(RECCTL) --store $(DEMO_STORE) ingest impressions sample_data/impressions.ndjson
 	$(RECCTL) --store $(DEMO_STORE) ingest interactions sample_data/interactions.ndjson
 	@echo "== export the training set (the sample data has fixed dates, so the window is explicit) =="
 	$(RECCTL) --store $(DEMO_STORE) export $(DEMO_WINDOW) --out demo-output/training-set
-	@echo "== train LambdaRank on September into models/ (where rank looks by default) =="
+	@echo "== position bias: how much less users look at each slot, from the randomised served lists =="
+	$(RECCTL) --store $(DEMO_STORE) bias $(DEMO_WINDOW) --out demo-output/bias.json
+	@echo "== train LambdaRank on September into models/ (where rank looks by default), position-debiased =="
 	$(RECCTL) --store $(DEMO_STORE) train --since 2025-09-01 --until 2025-10-01
-	@echo "== evaluate it on the second half of October, on assessments it never saw =="
+	@echo "== the same, naively (clicks taken as relevance), for comparison =="
+	$(RECCTL) --store $(DEMO_STORE) --quiet train --since 2025-09-01 --until 2025-10-01 --debias none --model demo-output/naive.txt
+	@echo "== evaluate on the second half of October, on assessments it never saw: logged clicks, then the users' hidden truth =="
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson --model demo-output/naive.txt
 	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
 	$(RECCTL) --store $(DEMO_STORE) stats --sort implementation_rate --min-views 3 --limit 10
 	$(RECCTL) --store $(DEMO_STORE) history user-0139 --limit 5
-	@echo "== rank one batch (sample_data/rank_batch.json) with that model and MMR diversity =="
-	$(RECCTL) rank sample_data/rank_batch.json | $(RECCTL) show
+	@echo "== rank one batch (sample_data/rank_batch.json) with that model and MMR diversity, logging the served list =="
+	$(RECCTL) rank sample_data/rank_batch.json --log demo-output/served.ndjson | $(RECCTL) show
 
 # Extra pytest arguments, e.g. make test ARGS="-m 'not slow' -x" while iterating (slow tests run by default).
 ARGS ?=
@@ -43,6 +50,10 @@ test: install
 # The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install
 	$(BIN)/python -m bench
+
+# What debiasing buys against the simulator's truth, on two fresh simulated worlds; not part of `make test` (~5 min).
+check-debias: install
+	$(BIN)/python checks/debiasing.py
 
 # LightGBM parity on LETOR 4.0 MQ2008, which the repository does not ship; not part of `make test`.
 # make check-mq2008 MQ2008=/path/to/MQ2008/Fold1   (a folder with train.txt, vali.txt, test.txt)

@@ -1,17 +1,33 @@
 """The learning-to-rank training set: query groups, pair labels, grades and features.
 
-A query group is one assessment: the list of its catalog recommendations, included when at least
-one of them has an interaction in the time window. Each (group, recommendation) pair is one row:
+What a query group is is decided per assessment:
+
+- **An assessment with served lists** (impressions) in the window: each list is a group
+  (``query_id`` = its ``request_id``), its rows are the list's items (those in the catalog) with
+  their ``position``, ``propensity`` and ``prefix_propensity``, and an item's label comes from the
+  interactions linked to *that* list (:func:`recctl.attribution.link_interactions`). The
+  assessment's interactions that link to none of its lists are counted (``unlinked_interactions``),
+  never used for another list. A list served shortly before the window (within the attribution
+  window) is a group only when an interaction of the window links to it.
+- **Any other assessment**: one group (``query_id`` = the assessment), the list of its catalog
+  recommendations, included when at least one of them has an interaction in the window; an item
+  with no interaction is a shown-but-ignored negative (label 0), and its ``position`` is the
+  smallest slot an interaction logged for it, when one did.
+
+Each (group, recommendation) pair is one row:
 
 - ``label`` = the largest label of the pair's interactions (labels recomputed with the policy in
   force), except that a pair with a ``dismiss`` and nothing at click strength or above is 0;
-  a catalog recommendation of a seen group with no interaction is a negative with label 0;
 - ``grade`` = floor(4 * label + 0.5), clipped to 0..4 (LambdaRank's integer relevance);
-- ``event_time`` = the newest interaction of the group (the time split orders groups by it);
-- ``position`` = the smallest slot the recommendation was shown in, when the log says.
+- ``event_time`` = the newest interaction of the group (of a list: its newest linked interaction,
+  else the time it was served); the time split orders assessments by their newest group;
+- ``assessment_id``: the assessment the group belongs to (validation keeps an assessment's
+  groups on one side).
 
-Groups with fewer than two rows or one grade for every row teach nothing and are left out (counted
-by reason). Interactions whose recommendation is not in the catalog are counted as orphans.
+Within-list features are computed over the group: the served list, or the assessment's catalog
+list. Groups with fewer than two rows, one grade for every row, or (lists) no linked interaction
+teach nothing and are left out (counted by reason). Interactions whose recommendation is not in the
+catalog are counted as orphans, list items not in the catalog as ``list_items_not_in_catalog``.
 """
 
 from __future__ import annotations
@@ -41,7 +57,7 @@ from recctl.features import (
     present_shares,
 )
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
-from recctl.records import as_utc
+from recctl.records import SCHEMAS, as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
@@ -53,6 +69,31 @@ INTERACTION_COLUMNS = [
     "timestamp",
     "position",
 ]
+LINKING_COLUMNS = ["user_id", "assessment_id", "request_id"]
+"""The interaction columns linking to served lists needs besides :data:`INTERACTION_COLUMNS`."""
+IMPRESSION_COLUMNS = [
+    "request_id",
+    "timestamp",
+    "assessment_id",
+    "user_id",
+    "recommendation_id",
+    "position",
+    "propensity",
+    "prefix_propensity",
+    "policy",
+]
+EXPORT_COLUMNS = [
+    GROUP,
+    "recommendation_id",
+    "label",
+    "grade",
+    "event_time",
+    "position",
+    "assessment_id",
+    "propensity",
+    "prefix_propensity",
+]
+"""The columns of a training set before the features, in order."""
 
 
 class TooFewInteractionsError(InsufficientDataError):
@@ -140,10 +181,15 @@ class TimeWindow:
 
 @dataclass
 class TrainingSet:
-    """Rows sorted by ``query_id`` (then ``recommendation_id``) and the manifest describing them."""
+    """Rows sorted by ``query_id`` (then ``recommendation_id``) and the manifest describing them.
+
+    ``click_log``: with served lists, one row per item shown and whether a click was linked to it
+    (:func:`recctl.bias.click_log`), what a bias curve is estimated from; None without lists.
+    """
 
     frame: pl.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
+    click_log: pl.DataFrame | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -189,25 +235,41 @@ def build_training_set(
     *,
     policy: LabelPolicy = DEFAULT_POLICY,
     min_interactions: int = defaults.MIN_INTERACTIONS,
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingSet:
-    """Read the window's interactions and the catalogs from ``store`` and build the training set.
+    """Read the window's interactions, served lists and the catalogs from ``store`` and build the
+    training set (see the module docstring).
+
+    Lists are read from ``attribution_hours`` before the window starts, so that an interaction
+    early in the window still finds the list it was shown in.
 
     Raises :class:`InsufficientDataError` when the window holds no usable query group, and
     :class:`TooFewInteractionsError` (one) when it holds fewer than ``min_interactions`` interactions.
     """
     step = progress or (lambda _message: None)
     step("reading interactions")
-    interactions = store.read(
-        "interactions", since=window.since, until=window.until, columns=INTERACTION_COLUMNS
-    )
+    stored = SCHEMAS["interactions"]
+    columns = [c for c in (*INTERACTION_COLUMNS, *LINKING_COLUMNS) if c in stored]
+    interactions = store.read("interactions", since=window.since, until=window.until, columns=columns)
     if interactions.height < min_interactions:
         raise TooFewInteractionsError(interactions.height, min_interactions, window)
+    step("reading served lists")
+    lists_since = window.since - timedelta(hours=attribution_hours) if window.since is not None else None
+    impressions = store.read("impressions", since=lists_since, until=window.until, columns=IMPRESSION_COLUMNS)
     step("reading catalogs")
     recommendations = store.read("recommendations")
     assessments = store.read("assessments")
     step("building pairs and features")
-    training = assemble(interactions, recommendations, assessments, policy=policy)
+    training = assemble(
+        interactions,
+        recommendations,
+        assessments,
+        policy=policy,
+        impressions=impressions,
+        lists_since=window.since,
+        attribution_hours=attribution_hours,
+    )
     if training.frame.is_empty():
         groups = training.manifest["groups"]
         raise InsufficientDataError(
@@ -229,37 +291,54 @@ def assemble(
     assessments: pl.DataFrame,
     *,
     policy: LabelPolicy = DEFAULT_POLICY,
+    impressions: pl.DataFrame | None = None,
+    lists_since: datetime | None = None,
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
 ) -> TrainingSet:
-    """The training set from frames already in memory (see the module docstring for the rules)."""
-    catalog_groups = recommendations.select("recommendation_id", pl.col("assessment_id").alias(GROUP))
-    joined = interactions.join(catalog_groups, on="recommendation_id", how="left")
-    orphans = int(joined[GROUP].null_count())
-    pairs = pair_labels(joined.filter(pl.col(GROUP).is_not_null()), policy)
-    seen_groups = pairs.group_by(GROUP).agg(pl.col("last_seen").max().alias("event_time"))
-    rows = (
-        recommendations.join(seen_groups, left_on="assessment_id", right_on=GROUP, how="semi")
-        .pipe(candidates, assessments)
-        .join(pairs.drop("last_seen"), on=[GROUP, "recommendation_id"], how="left")
-        .join(seen_groups, on=GROUP, how="left")
-        .with_columns(pl.col("label").fill_null(0.0))
-        .with_columns(grade_of(pl.col("label")).alias("grade"))
+    """The training set from frames already in memory (see the module docstring for the rules).
+
+    ``impressions`` are the stored item rows of the served lists (:data:`IMPRESSION_COLUMNS`);
+    ``interactions`` then also need ``user_id``, ``assessment_id`` and ``request_id`` (missing
+    columns count as null). Lists served before ``lists_since`` only help linking: such a list is a
+    group only when an interaction links to it. Raises :class:`InputError` when a list's
+    ``request_id`` is also the id of an assessment group (the two would be one group).
+    """
+    catalog = recommendations.select("recommendation_id", pl.col("assessment_id").alias("__catalog"))
+    joined = interactions.join(catalog, on="recommendation_id", how="left")
+    orphans = int(joined["__catalog"].null_count())
+    known = joined.filter(pl.col("__catalog").is_not_null())
+    lists = _lists(impressions)
+    linked = _linked(known, lists, attribution_hours)
+    group_lists = lists.filter(
+        (pl.col("timestamp") >= as_utc(lists_since) if lists_since is not None else pl.lit(True))
+        | pl.col("request_id").is_in(linked["request_id"].drop_nulls().unique().implode())
+    )
+    with_lists = group_lists["assessment_id"].unique().implode()
+    on_lists = linked.filter(pl.col("request_id").is_not_null())
+    unlinked = linked.filter(pl.col("request_id").is_null() & pl.col("__catalog").is_in(with_lists))
+    by_assessment = linked.filter(pl.col("request_id").is_null() & ~pl.col("__catalog").is_in(with_lists))
+
+    assessment_rows = _assessment_rows(by_assessment, recommendations, assessments, policy)
+    list_rows, items_not_in_catalog = _list_rows(on_lists, group_lists, recommendations, assessments, policy)
+    _refuse_shared_ids(list_rows, assessment_rows)
+    rows = pl.concat([assessment_rows, list_rows], how="vertical").with_columns(
+        grade_of(pl.col("label")).alias("grade")
     )
     group_stats = rows.group_by(GROUP).agg(
-        pl.len().alias("items"), pl.col("grade").n_unique().alias("grades")
+        pl.len().alias("items"),
+        pl.col("grade").n_unique().alias("grades"),
+        pl.col("group_is_list").first().alias("from_list"),
+        pl.col("group_interactions").first().alias("interactions"),
     )
-    too_small = group_stats.filter(pl.col("items") < 2)[GROUP]
-    flat = group_stats.filter((pl.col("items") >= 2) & (pl.col("grades") < 2))[GROUP]
-    kept = rows.filter(~pl.col(GROUP).is_in(too_small.implode()) & ~pl.col(GROUP).is_in(flat.implode()))
+    unclicked = group_stats.filter(pl.col("from_list") & (pl.col("interactions") == 0))[GROUP]
+    rest = group_stats.filter(~pl.col(GROUP).is_in(unclicked.implode()))
+    too_small = rest.filter(pl.col("items") < 2)[GROUP]
+    flat = rest.filter((pl.col("items") >= 2) & (pl.col("grades") < 2))[GROUP]
+    left_out = pl.concat([unclicked, too_small, flat]).implode()
+    kept = rows.filter(~pl.col(GROUP).is_in(left_out))
     featured = compute_features(kept).sort(GROUP, "recommendation_id")
-    frame = featured.select(
-        pl.col(GROUP),
-        pl.col("recommendation_id"),
-        pl.col("label"),
-        pl.col("grade"),
-        pl.col("event_time"),
-        pl.col("position"),
-        *FEATURE_NAMES,
-    )
+    frame = featured.select(*EXPORT_COLUMNS, *FEATURE_NAMES)
+    kept_lists = int(featured.filter(pl.col("group_is_list"))[GROUP].n_unique())
     coverage = feature_coverage(present_shares(frame, list(FEATURE_NAMES)))
     manifest = {
         "recctl_version": __version__,
@@ -272,16 +351,158 @@ def assemble(
         "groups": {
             "seen": group_stats.height,
             "kept": int(frame[GROUP].n_unique()),
-            "left_out": {"fewer_than_2_items": too_small.len(), "all_grades_equal": flat.len()},
+            "lists": kept_lists,
+            "assessments": int(frame[GROUP].n_unique()) - kept_lists,
+            "left_out": {
+                "fewer_than_2_items": too_small.len(),
+                "all_grades_equal": flat.len(),
+                "lists_without_interactions": unclicked.len(),
+            },
         },
         "interactions": interactions.height,
         "orphan_interactions": orphans,
+        "linked_interactions": on_lists.height,
+        "unlinked_interactions": unlinked.height,
+        "impressions": {
+            "lists": int(lists["request_id"].n_unique()),
+            "list_groups_seen": int(group_lists["request_id"].n_unique()),
+            "assessments_with_lists": with_lists.list.len().item(),
+            "list_items_not_in_catalog": items_not_in_catalog,
+            "attribution_hours": attribution_hours,
+        },
         "grade_counts": {str(g): int(n) for g, n in frame["grade"].value_counts().sort("grade").iter_rows()},
         "feature_coverage": coverage,
         "empty_feature_groups": empty_feature_groups(coverage),
         "data_fingerprint": fingerprint(frame),
     }
-    return TrainingSet(frame, manifest)
+    shown = None
+    if not lists.is_empty():
+        from recctl.bias import click_log
+
+        shown = click_log(lists, linked.filter(pl.col("request_id").is_not_null()))
+    return TrainingSet(frame, manifest, shown)
+
+
+def _lists(impressions: pl.DataFrame | None) -> pl.DataFrame:
+    """The served items, one row per (list, recommendation): a recommendation a list shows twice
+    keeps its first slot."""
+    schema = SCHEMAS["impressions"]
+    if impressions is None:
+        return pl.DataFrame(schema={name: schema[name] for name in IMPRESSION_COLUMNS})
+    return (
+        impressions.select(IMPRESSION_COLUMNS)
+        .sort("request_id", "position")
+        .unique(["request_id", "recommendation_id"], keep="first", maintain_order=True)
+    )
+
+
+def _linked(known: pl.DataFrame, lists: pl.DataFrame, attribution_hours: float) -> pl.DataFrame:
+    """``known`` (interactions in the catalog) with ``request_id`` = the list each is linked to
+    (null: none). An interaction's assessment is its recommendation's, as for the groups."""
+    from recctl.attribution import link_interactions
+
+    missing = [
+        pl.lit(None, dtype=pl.String).alias(name) for name in LINKING_COLUMNS if name not in known.columns
+    ]
+    prepared = known.with_columns(missing).with_columns(pl.col("__catalog").alias("assessment_id"))
+    if lists.is_empty():
+        return prepared.with_columns(pl.lit(None, dtype=pl.String).alias("request_id"))
+    return link_interactions(prepared, lists, attribution_hours=attribution_hours)
+
+
+def _assessment_rows(
+    interactions: pl.DataFrame, recommendations: pl.DataFrame, assessments: pl.DataFrame, policy: LabelPolicy
+) -> pl.DataFrame:
+    """The candidate rows of the assessment groups: each seen assessment's catalog list, labelled."""
+    pairs = pair_labels(interactions.with_columns(pl.col("__catalog").alias(GROUP)), policy)
+    seen = pairs.group_by(GROUP).agg(
+        pl.col("last_seen").max().alias("event_time"), pl.len().alias("group_interactions")
+    )
+    return (
+        recommendations.join(seen, left_on="assessment_id", right_on=GROUP, how="semi")
+        .pipe(candidates, assessments)
+        .join(pairs.drop("last_seen"), on=[GROUP, "recommendation_id"], how="left")
+        .join(seen, on=GROUP, how="left")
+        .with_columns(
+            pl.col("label").fill_null(0.0),
+            pl.col(GROUP).alias("assessment_id"),
+            pl.lit(None, dtype=pl.Float64).alias("propensity"),
+            pl.lit(None, dtype=pl.Float64).alias("prefix_propensity"),
+            pl.lit(False).alias("group_is_list"),
+        )
+        .pipe(_row_columns)
+    )
+
+
+def _list_rows(
+    interactions: pl.DataFrame,
+    lists: pl.DataFrame,
+    recommendations: pl.DataFrame,
+    assessments: pl.DataFrame,
+    policy: LabelPolicy,
+) -> tuple[pl.DataFrame, int]:
+    """The candidate rows of the list groups (the items in the catalog, labelled by the list's own
+    interactions) and how many items were not in the catalog."""
+    pairs = pair_labels(interactions.with_columns(pl.col("request_id").alias(GROUP)), policy).drop("position")
+    clicked = pairs.group_by(GROUP).agg(
+        pl.col("last_seen").max().alias("__newest"), pl.len().alias("group_interactions")
+    )
+    items = lists.select("request_id", "recommendation_id").join(
+        recommendations, on="recommendation_id", how="inner"
+    )
+    served = lists.rename({"assessment_id": "__list_assessment"}).select(
+        pl.col("request_id").alias(GROUP),
+        "recommendation_id",
+        "__list_assessment",
+        pl.col("timestamp").alias("__served"),
+        "position",
+        "propensity",
+        "prefix_propensity",
+    )
+    rows = (
+        candidates(items, assessments, query_id=pl.col("request_id"))
+        .join(served, on=[GROUP, "recommendation_id"], how="left")
+        .join(pairs.drop("last_seen"), on=[GROUP, "recommendation_id"], how="left")
+        .join(clicked, on=GROUP, how="left")
+        .with_columns(
+            pl.col("label").fill_null(0.0),
+            pl.col("__list_assessment").alias("assessment_id"),
+            pl.coalesce("__newest", "__served").alias("event_time"),
+            pl.col("group_interactions").fill_null(0),
+            pl.lit(True).alias("group_is_list"),
+        )
+        .pipe(_row_columns)
+    )
+    return rows, lists.height - items.height
+
+
+def _row_columns(rows: pl.DataFrame) -> pl.DataFrame:
+    """The columns both kinds of group share before grading: the candidates', then the export's."""
+    from recctl.features import CANDIDATE_COLUMNS
+
+    extra = [
+        pl.col("label").cast(pl.Float64),
+        pl.col("event_time").cast(pl.Datetime("ms", "UTC")),
+        pl.col("position").cast(pl.Int64),
+        pl.col("propensity").cast(pl.Float64),
+        pl.col("prefix_propensity").cast(pl.Float64),
+        pl.col("group_is_list"),
+        pl.col("group_interactions").cast(pl.Int64),
+    ]
+    return rows.select(
+        *[pl.col(name) for name in CANDIDATE_COLUMNS if name != "assessment_id"], "assessment_id", *extra
+    )
+
+
+def _refuse_shared_ids(list_rows: pl.DataFrame, assessment_rows: pl.DataFrame) -> None:
+    shared = (
+        list_rows.select(GROUP).unique().join(assessment_rows.select(GROUP).unique(), on=GROUP, how="semi")
+    )
+    if shared.height:
+        raise InputError(
+            f"{shared.height:,} served list id(s) are also assessment ids (e.g. {shared[GROUP][0]!r}); "
+            "a list's request_id must not be an assessment_id"
+        )
 
 
 def fingerprint(frame: pl.DataFrame) -> str:

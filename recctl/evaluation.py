@@ -1,5 +1,8 @@
 """Evaluating a model: NDCG@k of its order beside the confidence, random and ideal orders.
 
+The grades are the data's own (logged feedback), or external judgments (:func:`read_judgments`:
+editorial grades, or a simulator's truth) joined on ``recommendation_id``.
+
 Each NDCG comes with a bootstrap 95% interval over the query groups
 (:func:`recctl.metrics.bootstrap_interval`). A model's meta lists the groups it was trained and
 validated on (:func:`recctl.provenance.training_groups_meta`): an evaluation says how many of the
@@ -31,11 +34,11 @@ from recctl.training import (
     split_groups,
     subset,
     tree_splits,
-    validation_group_count,
 )
 
 if TYPE_CHECKING:
     import lightgbm
+    import polars as pl
 
     from recctl.ltrdata import LtrData
     from recctl.training import Split, TrainOptions
@@ -103,6 +106,8 @@ class Evaluation:
     rows: int
     training_overlap: dict[str, Any] | None
     orders: dict[str, OrderReport | None]
+    judgments: dict[str, Any] | None = None
+    """With external judgments, what matched (:meth:`Judgments.apply`); None: the data's grades."""
 
     def as_json(self) -> dict[str, Any]:
         """The evaluation as one JSON object: each order's means, and their intervals as [low, high]."""
@@ -115,6 +120,7 @@ class Evaluation:
             "model_path": str(self.model_path),
             "model_version": self.model_version,
             "data": self.data,
+            "grades": self.judgments or {"source": "data"},
             **{name: report.means() if report else None for name, report in self.orders.items()},
             "intervals": {
                 name: {metric: [low, high] for metric, (_mean, low, high) in report.values.items()}
@@ -133,20 +139,27 @@ def evaluate(
     resamples: int = defaults.BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     holdout_only: bool = False,
+    judgments: Judgments | None = None,
 ) -> Evaluation:
     """Score the model at ``model_path`` on ``training``: NDCG@k (``ks``) of the model, the confidence
     order, a random order (``seed``) and the ideal order, each with a bootstrap 95% interval over
     ``resamples`` resamples of the groups.
 
     With ``holdout_only``, the groups the model was trained or validated on are left out (see
-    :func:`evaluation_data`). Raises :class:`ModelError` when the model is unusable or was trained
-    on other features than ``training``'s.
+    :func:`evaluation_data`). With ``judgments``, the grades are those instead of the data's
+    (:meth:`Judgments.apply` says how unjudged rows count). Raises :class:`ModelError` when the
+    model is unusable or uses features ``training`` lacks.
     """
     from recctl.model import load_bundle
 
     model_path = Path(model_path)
-    bundle = load_bundle(model_path, expected_features=training.data.feature_names)
-    judged, overlap = evaluation_data(training.data, bundle.meta, holdout_only=holdout_only)
+    # A model trained with features left out scores just its own features of the data.
+    bundle = load_bundle(model_path, known_features=training.data.feature_names)
+    data = training.data.select_features(bundle.feature_names)
+    judged, overlap = evaluation_data(data, bundle.meta, holdout_only=holdout_only)
+    matched = None
+    if judgments is not None:
+        judged, matched = judgments.apply(judged)
     orders = evaluate_orders(judged, score(bundle.booster(), judged), ks=ks, resamples=resamples, seed=seed)
     return Evaluation(
         model_path=model_path,
@@ -157,7 +170,139 @@ def evaluate(
         rows=judged.num_rows,
         training_overlap=overlap,
         orders=orders,
+        judgments=matched,
     )
+
+
+@dataclass(frozen=True)
+class Judgments:
+    """External relevance judgments: one whole ``grade`` 0..4 per ``recommendation_id``.
+
+    ``grades`` has the columns ``recommendation_id`` (String) and ``grade`` (Int32), one row per
+    recommendation; ``source`` is where they were read from.
+    """
+
+    grades: pl.DataFrame
+    source: str
+
+    def apply(self, data: LtrData) -> tuple[LtrData, dict[str, Any]]:
+        """``data`` with these grades, and what matched.
+
+        A row whose recommendation has no judgment gets grade 0 (unjudged = not relevant, as in
+        TREC-style pooling) and is counted; a group none of whose rows is judged says nothing about
+        the model and is left out (counted). Returns the data and ``{"source", "judgments",
+        "rows_judged", "rows_unjudged", "groups_left_out_unjudged"}``. Raises :class:`InputError`
+        when the data have no recommendation ids, and :class:`InsufficientDataError` when no group
+        has a judged row.
+        """
+        import polars as pl
+
+        from recctl.errors import InputError
+
+        if data.recommendation_ids is None:
+            raise InputError(
+                "these data have no recommendation_id column, so external grades cannot be matched to rows"
+            )
+        rows = pl.DataFrame({"recommendation_id": pl.Series(data.recommendation_ids, dtype=pl.String)})
+        matched = rows.join(self.grades, on="recommendation_id", how="left", maintain_order="left")["grade"]
+        judged_rows = matched.is_not_null().to_numpy()
+        judged_groups = np.add.reduceat(judged_rows.astype(np.int64), _starts(data)) > 0
+        if not judged_groups.any():
+            raise InsufficientDataError(
+                f"none of the {data.num_groups:,} groups has a recommendation judged in {self.source}"
+            )
+        regraded = data.with_grades(matched.fill_null(0).cast(pl.Int32).to_numpy()).subset(judged_groups)
+        kept_rows = np.repeat(judged_groups, data.group_sizes)
+        return regraded, {
+            "source": self.source,
+            "judgments": self.grades.height,
+            "rows_judged": int(judged_rows[kept_rows].sum()),
+            "rows_unjudged": int((~judged_rows[kept_rows]).sum()),
+            "groups_left_out_unjudged": int((~judged_groups).sum()),
+        }
+
+
+def _starts(data: LtrData) -> npt.NDArray[np.int64]:
+    return np.concatenate([[0], np.cumsum(data.group_sizes)[:-1]]).astype(np.int64)
+
+
+def read_judgments(path: str | Path) -> Judgments:
+    """Relevance judgments from NDJSON, a JSON array, CSV or Parquet (chosen by content: Parquet's
+    magic bytes, a leading ``[`` or ``{``, else CSV): ``recommendation_id`` (text, or an integer) and
+    ``grade`` (a whole number 0..4); other columns are ignored, and a recommendation judged twice
+    with the same grade counts once.
+
+    Raises :class:`InputError` (one line) for an unreadable file, a missing column, a grade that is
+    not a whole number 0..4, an empty id, or a recommendation judged with two grades.
+    """
+    import polars as pl
+
+    from recctl.errors import InputError
+
+    location = Path(path)
+    try:
+        with location.open("rb") as handle:
+            head = handle.read(4096)
+    except FileNotFoundError:
+        raise InputError(f"grades file {location} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"cannot read grades file {location}: {exc.strerror or exc}") from None
+    wanted = {"recommendation_id": pl.String, "grade": pl.Float64}
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    try:
+        if head.startswith(b"PAR1"):
+            table = pl.read_parquet(location)
+            kind = "Parquet"
+        elif text[:1] == b"[":
+            table, kind = pl.read_json(location, schema=wanted), "JSON"
+        elif text[:1] == b"{":
+            table, kind = pl.read_ndjson(location, schema=wanted), "NDJSON"
+        else:
+            overrides = {"recommendation_id": pl.String}
+            table, kind = pl.read_csv(location, infer_schema_length=None, schema_overrides=overrides), "CSV"
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise InputError(f"cannot read grades file {location}: {str(exc).splitlines()[0]}") from None
+    return Judgments(_checked_grades(table, kind, location), str(location))
+
+
+def _checked_grades(table: Any, kind: str, location: Path) -> Any:
+    import polars as pl
+
+    from recctl.errors import InputError
+
+    where = f"grades file {location} ({kind})"
+    absent = [
+        name
+        for name in ("recommendation_id", "grade")
+        if name not in table.columns or (table.height and table[name].null_count() == table.height)
+    ]
+    if absent or table.height == 0:
+        detail = f"has no {' or '.join(repr(name) for name in absent)} column" if absent else "has no rows"
+        raise InputError(f"{where} {detail}; it needs recommendation_id and grade")
+    ids = table["recommendation_id"]
+    if not (ids.dtype.is_integer() or ids.dtype == pl.String):
+        raise InputError(f"{where}: recommendation_id must be text or an integer, not {ids.dtype}")
+    ids = ids.cast(pl.String)
+    grade = table["grade"]
+    if grade.dtype == pl.Boolean or not (grade.dtype.is_numeric() or grade.dtype == pl.String):
+        raise InputError(f"{where}: grade must be a whole number 0..4, not {grade.dtype}")
+    numbers = grade.cast(pl.Float64, strict=False)
+    bad = numbers.is_null() | numbers.is_nan() | (numbers != numbers.floor()) | (numbers < 0) | (numbers > 4)
+    bad = bad | ids.is_null() | (ids.str.strip_chars() == "")
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise InputError(
+            f"{where}, row {row + 1}: needs a recommendation_id and a whole grade 0..4, got "
+            f"recommendation_id={ids[row]!r}, grade={grade[row]!r}"
+        )
+    grades = pl.DataFrame({"recommendation_id": ids, "grade": numbers.cast(pl.Int32)}).unique()
+    conflicting = grades.filter(pl.col("recommendation_id").is_duplicated())
+    if conflicting.height:
+        first = conflicting.sort("recommendation_id", "grade")
+        example = first["recommendation_id"][0]
+        values = first.filter(pl.col("recommendation_id") == example)["grade"].to_list()
+        raise InputError(f"{where}: recommendation {example!r} is judged twice, with grades {values}")
+    return grades.sort("recommendation_id")
 
 
 @dataclass(frozen=True)
@@ -181,32 +326,42 @@ class GroupOverlap:
 
 
 def training_overlap(meta: dict[str, Any], data: LtrData) -> GroupOverlap | None:
-    """The groups of ``data`` that the model of ``meta`` was trained or validated on, by query id.
+    """The groups of ``data`` that the model of ``meta`` was trained or validated on: by query id,
+    and by assessment (a served list of an assessment the model learned from counts as seen,
+    when both the meta and ``data`` name the groups' assessments).
 
     None when the meta does not list its groups (a model from an older recctl, or data without
     query ids) or ``data`` has no query ids. Raises :class:`ModelError` when the list is damaged.
     """
     import polars as pl
 
-    from recctl.errors import ModelError
-
     recorded = meta.get("training_groups")
     ids = recorded.get("ids") if isinstance(recorded, dict) else None
     if not isinstance(ids, dict) or data.query_ids is None:
         return None
     query_ids = pl.Series(data.query_ids).cast(pl.String)
+    keys = pl.Series(data.split_keys).cast(pl.String) if data.split_keys is not None else None
+    listed = recorded.get("assessments") if isinstance(recorded, dict) else None
+    assessments: dict[str, Any] = listed if isinstance(listed, dict) else {}
     flags = {}
     for part in ("train", "valid"):
-        try:
-            known = decode_query_ids(ids[part]) if isinstance(ids.get(part), str) else None
-        except ValueError as exc:
-            raise ModelError(f"the model meta's list of {part} groups is damaged: {exc}") from None
-        flags[part] = (
-            query_ids.is_in(known.implode()).to_numpy()
-            if known is not None
-            else np.zeros(len(query_ids), dtype=bool)
-        )
+        flags[part] = _listed(ids, part, query_ids, "groups")
+        if keys is not None and isinstance(assessments.get(part), str):
+            flags[part] |= _listed(assessments, part, keys, "assessments")
     return GroupOverlap(trained=flags["train"], validated=flags["valid"])
+
+
+def _listed(lists: dict[str, Any], part: str, values: pl.Series, what: str) -> npt.NDArray[np.bool_]:
+    """Which of ``values`` the meta's encoded list ``lists[part]`` holds (none without a list)."""
+    from recctl.errors import ModelError
+
+    try:
+        known = decode_query_ids(lists[part]) if isinstance(lists.get(part), str) else None
+    except ValueError as exc:
+        raise ModelError(f"the model meta's list of {part} {what} is damaged: {exc}") from None
+    if known is None:
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(values.is_in(known.implode()).to_numpy(), dtype=bool)
 
 
 def evaluation_data(
@@ -255,12 +410,10 @@ def existing_model_metrics(
     :class:`InsufficientDataError`, as in :func:`recctl.training.train_model`.
     """
     split: Split = options.split or ("time" if data.event_time is not None else "group-random")
-    if options.gated:
-        check_gate_groups(
-            validation_group_count(len(data.group_sizes), options.validation_split), options.min_valid_groups
-        )
-        refuse_constant_model(tree_splits(booster), "the model")
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    if options.gated:
+        check_gate_groups(int(valid_mask.sum()), options.min_valid_groups)
+        refuse_constant_model(tree_splits(booster), "the model")
     metrics: dict[str, dict[str, float]] = {}
     baseline: dict[str, dict[str, float]] = {}
     for name, mask in (("train", train_mask), ("valid", valid_mask)):

@@ -15,13 +15,14 @@ never a silent 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import polars as pl
 
+from recctl.errors import InputError
 from recctl.records import (
     ASSESSMENT_SCHEMA,
     CLOUD_PROVIDERS,
@@ -356,6 +357,49 @@ FEATURES: tuple[Feature, ...] = tuple(_registry())
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_GROUPS: dict[str, str] = {f.name: f.group for f in FEATURES}
 
+FEATURE_GROUP_NAMES: tuple[str, ...] = tuple(dict.fromkeys(FEATURE_GROUPS.values()))
+"""The feature groups, in registry order (``recctl features`` lists each feature's)."""
+
+
+class UnknownFeatureError(InputError):
+    """Names that are neither a feature nor a feature group; ``message(flag)`` names the option."""
+
+    def __init__(self, unknown: list[str], available: Sequence[str]) -> None:
+        self.unknown = unknown
+        self.available = list(available)
+        super().__init__(self.message())
+
+    def message(self, flag: Callable[[str], str] | None = None) -> str:
+        import difflib
+
+        hints = []
+        for name in self.unknown:
+            close = difflib.get_close_matches(name, [*self.available, *FEATURE_GROUP_NAMES], n=1, cutoff=0.75)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        subject = f"{flag('exclude_features')}: " if flag else ""
+        return (
+            f"{subject}unknown feature or group {', '.join(hints)}; the groups are "
+            f"{', '.join(FEATURE_GROUP_NAMES)} (`recctl features` lists the features)"
+        )
+
+
+def excluded_features(requests: Iterable[str], available: Sequence[str] = FEATURE_NAMES) -> list[str]:
+    """The features of ``available`` that ``requests`` name, in ``available``'s order.
+
+    Each request is a feature name, or a group of the registry (``recommendation``, ``list``, ...),
+    which names its features among ``available``; several may be given comma-separated. Raises
+    :class:`UnknownFeatureError` for a request that is neither.
+
+    >>> excluded_features(["confidence_score", "assessment"])[:3]
+    ['confidence_score', 'company_size_level', 'log_monthly_budget']
+    """
+    wanted = {part.strip() for request in requests for part in request.split(",") if part.strip()}
+    unknown = sorted(name for name in wanted if name not in available and name not in FEATURE_GROUP_NAMES)
+    if unknown:
+        raise UnknownFeatureError(unknown, available)
+    return [name for name in available if name in wanted or FEATURE_GROUPS.get(name) in wanted]
+
+
 CANDIDATE_COLUMNS: dict[str, pl.DataType] = {
     GROUP: pl.String(),
     **RECOMMENDATION_SCHEMA,
@@ -450,9 +494,10 @@ def compute_features(candidate_rows: pl.DataFrame) -> pl.DataFrame:
     return computed.drop(helpers).sort("__input_row").drop("__input_row")
 
 
-def feature_matrix(features: pl.DataFrame) -> pl.DataFrame:
-    """Just the feature columns, in registry order (missing values as NaN), for LightGBM."""
-    return features.select([pl.col(name).fill_null(float("nan")) for name in FEATURE_NAMES])
+def feature_matrix(features: pl.DataFrame, names: Sequence[str] = FEATURE_NAMES) -> pl.DataFrame:
+    """Just the feature columns ``names`` (default: all, in registry order), missing values as NaN,
+    for LightGBM: a model trained on some of the features gets exactly those, in its order."""
+    return features.select([pl.col(name).fill_null(float("nan")) for name in names])
 
 
 def registry_table() -> pl.DataFrame:

@@ -24,7 +24,9 @@ regrouped stably: groups in order of first appearance, rows of a group in input 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,10 +37,25 @@ import polars as pl
 
 from recctl.errors import InputError
 
-__all__ = ["NON_FEATURE_COLUMNS", "LtrData", "load_ltr"]
+__all__ = ["NON_FEATURE_COLUMNS", "UNKNOWN_POSITION", "LtrData", "load_ltr"]
 
-NON_FEATURE_COLUMNS = frozenset({"query_id", "recommendation_id", "label", "grade", "event_time", "position"})
+NON_FEATURE_COLUMNS = frozenset(
+    {
+        "query_id",
+        "assessment_id",
+        "recommendation_id",
+        "label",
+        "grade",
+        "event_time",
+        "position",
+        "propensity",
+        "prefix_propensity",
+    }
+)
 """Columns of a recctl export that are never model features, even when numeric."""
+
+UNKNOWN_POSITION = -1
+""":attr:`LtrData.position` of a row whose position is not known."""
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _PARQUET_MAGIC = b"PAR1"
@@ -71,6 +88,16 @@ class LtrData:
         ``datetime64[ms]`` per row (UTC, naive) when the data has an ``event_time`` column.
     source
         The path the data was read from.
+    position
+        int64 per row when the data has a ``position`` column: the 0-based slot the item was shown
+        in, :data:`UNKNOWN_POSITION` (-1) where the data does not say.
+    split_keys
+        One key per *group* when the data has an ``assessment_id`` column: groups with the same key
+        (the lists served for one assessment) stay on one side of a validation split. None: every
+        group is its own key.
+    recommendation_ids
+        The ``recommendation_id`` of each row, when the data has one (``evaluate --grades`` joins
+        judgments on it).
     """
 
     features: npt.NDArray[np.float64]
@@ -81,6 +108,9 @@ class LtrData:
     confidence_score: npt.NDArray[np.float64] | None
     event_time: npt.NDArray[np.datetime64] | None
     source: str
+    position: npt.NDArray[np.int64] | None = None
+    split_keys: npt.NDArray[Any] | None = None
+    recommendation_ids: npt.NDArray[Any] | None = None
 
     @property
     def num_rows(self) -> int:
@@ -91,6 +121,65 @@ class LtrData:
     def num_groups(self) -> int:
         """Number of query groups."""
         return int(self.group_sizes.shape[0])
+
+    def with_grades(self, grades: npt.NDArray[np.int32]) -> LtrData:
+        """The same data with other grades (one per row), e.g. external judgments."""
+        if grades.shape != self.grades.shape:
+            raise ValueError(f"{grades.shape[0]} grades for {self.num_rows} rows")
+        return dataclasses.replace(self, grades=np.asarray(grades, dtype=np.int32))
+
+    def without_features(self, names: Iterable[str]) -> LtrData:
+        """The same data without the feature columns ``names`` (names it does not have are ignored)."""
+        dropped = set(names)
+        keep = [index for index, name in enumerate(self.feature_names) if name not in dropped]
+        if len(keep) == len(self.feature_names):
+            return self
+        return dataclasses.replace(
+            self,
+            features=np.ascontiguousarray(self.features[:, keep]),
+            feature_names=[self.feature_names[index] for index in keep],
+        )
+
+    def select_features(self, names: Sequence[str]) -> LtrData:
+        """The same data with just the feature columns ``names``, in that order (a model trained
+        with some features left out scores these). Raises :class:`InputError` for a name it lacks."""
+        if list(names) == self.feature_names:
+            return self
+        index = {name: column for column, name in enumerate(self.feature_names)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise InputError(f"the data lack feature(s) {', '.join(missing[:5])}")
+        return dataclasses.replace(
+            self,
+            features=np.ascontiguousarray(self.features[:, [index[name] for name in names]]),
+            feature_names=list(names),
+        )
+
+    def subset(self, group_mask: npt.NDArray[np.bool_]) -> LtrData:
+        """The groups selected by ``group_mask`` (one flag per group), in their original order;
+        ``self`` when every group is selected."""
+        if group_mask.all():
+            return self
+        row_mask = np.repeat(group_mask, self.group_sizes)
+
+        def rows(values: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+            return values[row_mask] if values is not None else None
+
+        def groups(values: npt.NDArray[Any] | None) -> npt.NDArray[Any] | None:
+            return values[group_mask] if values is not None else None
+
+        return dataclasses.replace(
+            self,
+            features=self.features[row_mask],
+            grades=self.grades[row_mask],
+            group_sizes=self.group_sizes[group_mask],
+            query_ids=groups(self.query_ids),
+            confidence_score=rows(self.confidence_score),
+            event_time=rows(self.event_time),
+            position=rows(self.position),
+            split_keys=groups(self.split_keys),
+            recommendation_ids=rows(self.recommendation_ids),
+        )
 
 
 def load_ltr(
@@ -371,6 +460,7 @@ def ltr_from_frame(
         if "confidence_score" in table.columns and table.schema["confidence_score"].is_numeric()
         else None
     )
+    starts = np.concatenate([[0], np.cumsum(group_sizes)[:-1]]).astype(np.int64)
     return LtrData(
         features=np.asarray(features, dtype=np.float64),
         feature_names=list(feature_cols),
@@ -380,7 +470,29 @@ def ltr_from_frame(
         confidence_score=confidence,
         event_time=_event_times(table["event_time"]) if "event_time" in table.columns else None,
         source=source,
+        position=_positions(table["position"]) if "position" in table.columns else None,
+        split_keys=_split_keys(table["assessment_id"], starts) if "assessment_id" in table.columns else None,
+        recommendation_ids=table["recommendation_id"].cast(pl.String).to_numpy()
+        if "recommendation_id" in table.columns
+        else None,
     )
+
+
+def _positions(values: pl.Series) -> npt.NDArray[np.int64]:
+    """Slots as int64, :data:`UNKNOWN_POSITION` where missing; an InputError unless whole and >= 0."""
+    if not (values.dtype.is_numeric() or values.dtype == pl.Null):
+        raise InputError(f"column 'position' must be numeric, not {values.dtype}")
+    as_float = values.cast(pl.Float64).fill_nan(None)
+    known = as_float.drop_nulls()
+    if known.len() and (bool((known != known.floor()).any()) or known.min() < 0):  # type: ignore[operator]
+        raise InputError("column 'position' must hold whole numbers >= 0 (or nothing)")
+    return as_float.fill_null(UNKNOWN_POSITION).cast(pl.Int64).to_numpy()
+
+
+def _split_keys(values: pl.Series, starts: npt.NDArray[np.int64]) -> npt.NDArray[Any] | None:
+    """The ``assessment_id`` of each group (its first row's); None when any group lacks one."""
+    keys = values.cast(pl.String).gather(starts)
+    return None if keys.null_count() else keys.to_numpy()
 
 
 # --- LibSVM -----------------------------------------------------------------------------------------

@@ -157,6 +157,7 @@ def _ndcg_kernel(
     score_values: npt.NDArray[np.float64],
     sizes: npt.NDArray[np.int64],
     k: int,
+    gain_weights: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Per-group NDCG@k of validated inputs, and which groups have a relevant item.
 
@@ -171,6 +172,8 @@ def _ndcg_kernel(
     starts = np.cumsum(sizes) - sizes
     row_slot = np.arange(row_group.size, dtype=np.int64) - np.repeat(starts, sizes)
     gains = np.exp2(grade_values) - 1.0
+    if gain_weights is not None:
+        gains = gains * gain_weights
     padded_cells = groups * int(sizes.max())
     dcg_of = _dcg_padded if padded_cells <= _PADDING_FACTOR * row_group.size + 1024 else _dcg_flat
     dcg, ideal = dcg_of(gains, score_values, sizes, row_group, row_slot, k)
@@ -180,7 +183,14 @@ def _ndcg_kernel(
     return per_group, relevant
 
 
-def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLike, k: int) -> NdcgReport:
+def ndcg(
+    grades: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    group_sizes: npt.ArrayLike,
+    k: int,
+    *,
+    gain_weights: npt.ArrayLike | None = None,
+) -> NdcgReport:
     r"""NDCG@k of a scored data set: the mean over groups, each group's value, and the no-relevant count.
 
     Vectorised over all groups. For one group ordered by ``scores`` (highest first, ties in input
@@ -206,6 +216,10 @@ def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLik
         this order. Every size is at least 1 and the sizes add up to the number of rows.
     k
         Cut-off, at least 1. A ``k`` beyond a group's length counts the whole group.
+    gain_weights
+        Optional weight of every row's gain (finite, >= 0), in the DCG and in the ideal DCG alike:
+        with inverse examination propensities this is the self-normalised IPS estimate of NDCG
+        from position-biased clicks. None: every weight is 1 (the plain NDCG above).
 
     Returns
     -------
@@ -233,7 +247,13 @@ def ndcg(grades: npt.ArrayLike, scores: npt.ArrayLike, group_sizes: npt.ArrayLik
     array([0.6309, 1.    ])
     """
     _check_k(k)
-    per_group, relevant = _ndcg_kernel(*_validated(grades, scores, group_sizes), k)
+    validated = _validated(grades, scores, group_sizes)
+    weights = None
+    if gain_weights is not None:
+        weights = np.asarray(gain_weights, dtype=np.float64)
+        if weights.shape != validated[0].shape or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise ValueError("gain_weights must be finite, >= 0 and one per row")
+    per_group, relevant = _ndcg_kernel(*validated, k, weights)
     if per_group.size == 0:
         raise ValueError("NDCG needs at least one query group")
     per_group.setflags(write=False)

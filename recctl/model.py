@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,8 +114,16 @@ def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> Mode
     return ModelBundle(model_text, meta, model_path)
 
 
-def load_bundle(model_path: Path, *, expected_features: list[str] | None = None) -> ModelBundle:
-    """Read a bundle, checking it is complete and (when given) trained on ``expected_features``.
+def load_bundle(
+    model_path: Path,
+    *,
+    expected_features: list[str] | None = None,
+    known_features: Sequence[str] | None = None,
+) -> ModelBundle:
+    """Read a bundle, checking it is complete and (when given) trained on ``expected_features``
+    exactly, or on features that are all among ``known_features`` (a model trained with some
+    features left out; the caller then computes the model's :attr:`ModelBundle.feature_names`)
+    and, when its meta names a feature-set version, of this recctl's.
 
     Raises :class:`ModelError` with a one-line reason for a missing, empty, truncated or foreign
     model file, a missing or unreadable meta file, or feature names that do not match.
@@ -156,6 +164,20 @@ def load_bundle(model_path: Path, *, expected_features: list[str] | None = None)
     bundle = ModelBundle(model_text, meta, model_path)
     if expected_features is not None and bundle.feature_names != list(expected_features):
         raise ModelError(describe_feature_mismatch(model_path, bundle.feature_names, list(expected_features)))
+    if known_features is not None:
+        from recctl.features import FEATURE_SET_VERSION
+
+        known = set(known_features)
+        if not bundle.feature_names or any(name not in known for name in bundle.feature_names):
+            raise ModelError(
+                describe_feature_mismatch(model_path, bundle.feature_names, list(known_features))
+            )
+        recorded = bundle.meta.get("feature_set_version")
+        if recorded is not None and recorded != FEATURE_SET_VERSION:
+            raise ModelError(
+                f"model {model_path} was trained on feature set {recorded!r}, "
+                f"this recctl computes {FEATURE_SET_VERSION!r}; retrain it with this recctl"
+            )
     return bundle
 
 

@@ -1,7 +1,8 @@
 """What a saved model records about its training: the ``.meta.json`` beside the model.
 
-:func:`model_meta` gathers the parameters, best iteration, metrics and baseline, the data's
-source, coverage and fingerprint, library versions and creation time; :func:`save_model` writes
+:func:`model_meta` gathers the parameters, best iteration, metrics and baseline, the features it
+uses (and those left out), the position correction and its bias curve, the data's source,
+coverage and fingerprint, library versions and creation time; :func:`save_model` writes
 it with the model (:mod:`recctl.model` holds the bundle's file I/O). The groups the model was
 trained and validated on are listed by query id (:func:`training_groups_meta`), compressed, so
 that an evaluation can find them again in other data.
@@ -38,13 +39,16 @@ def model_meta(
     from recctl.model import model_version
 
     manifest = training.manifest
-    uses_recctl_features = training.data.feature_names == list(FEATURE_NAMES)
+    registry = set(FEATURE_NAMES)
+    uses_recctl_features = all(name in registry for name in training.data.feature_names)
     return {
         "model_version": model_version(model_text),
         "status": status,
         "gate_failures": gate_failures,
         "feature_names": training.data.feature_names,
         "feature_set_version": FEATURE_SET_VERSION if uses_recctl_features else None,
+        "excluded_features": training.excluded_features,
+        "debias": result.debias,
         "label_policy_hash": manifest.get("label_policy_hash"),
         "params": result.params,
         "best_iteration": result.best_iteration,
@@ -123,8 +127,10 @@ def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
 
     ``train``/``valid``: group counts; ``event_time``: the ``event_time`` (newest interaction) of
     the oldest and of the newest group; ``fingerprint``: sha256 of all their ids, sorted; ``ids``:
-    each part's ids (:func:`encode_query_ids`). Without query ids (LibSVM with a ``.query``
-    file) the last two are None.
+    each part's ids (:func:`encode_query_ids`); ``assessments``: each part's split keys (the
+    assessments its groups belong to, encoded the same way) when the data have them, so that a
+    later list of an assessment trained on is known as such. Without query ids (LibSVM with a
+    ``.query`` file) ``fingerprint`` and ``ids`` are None.
     """
     import hashlib
 
@@ -134,6 +140,11 @@ def training_groups_meta(train: LtrData, valid: LtrData) -> dict[str, Any]:
         recorded["event_time"] = {
             "first": f"{min(t.min() for t in times).astype('datetime64[ms]')}Z",
             "last": f"{max(t.max() for t in times).astype('datetime64[ms]')}Z",
+        }
+    if train.split_keys is not None and valid.split_keys is not None:
+        recorded["assessments"] = {
+            "train": encode_query_ids(np.unique(train.split_keys.astype(str))),
+            "valid": encode_query_ids(np.unique(valid.split_keys.astype(str))),
         }
     if train.query_ids is None or valid.query_ids is None:
         return {**recorded, "fingerprint": None, "ids": None}

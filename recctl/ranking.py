@@ -169,7 +169,8 @@ class Ranker:
         self.warning: str | None = None
         self._scorer: native.NativeBooster | native.PackageBooster | None = None
         try:
-            self.bundle = load_bundle(model_path, expected_features=list(FEATURE_NAMES))
+            # A model may use fewer features than the registry (train --exclude-features).
+            self.bundle = load_bundle(model_path, known_features=FEATURE_NAMES)
             try:
                 scorer = native.load(self.bundle.model_text) or native.PackageBooster(self.bundle.booster())
             except native.NativeError as exc:
@@ -353,7 +354,8 @@ class Ranker:
         self, valid: _Valid, results: list[dict[str, Any] | BatchError], options: RankOptions
     ) -> None:
         frame = compute_features(candidates(valid.recommendations, valid.assessments))
-        matrix = feature_matrix(frame).to_numpy().astype(np.float64, copy=False)
+        names = self.bundle.feature_names if self.bundle is not None else FEATURE_NAMES
+        matrix = feature_matrix(frame, names).to_numpy().astype(np.float64, copy=False)
         scores = self._scores(matrix, frame)
         contributions = (
             self._contributions(matrix) if options.explain and self.bundle and len(matrix) else None
@@ -417,7 +419,10 @@ class Ranker:
             item["rank"] = position + 1
             item["position"] = position
             if contributions is not None:
-                item["explanation"] = _explanation(contributions[index], matrix[index])
+                assert self.bundle is not None  # contributions come from the model
+                item["explanation"] = _explanation(
+                    contributions[index], matrix[index], self.bundle.feature_names
+                )
             ranked.append(item)
         summary = {
             "ml_ranking_applied": self.bundle is not None,
@@ -491,14 +496,16 @@ def impression_line(result: dict[str, Any], now: datetime | None = None) -> byte
     return b"" if record is None else dumps(record) + b"\n"
 
 
-def _explanation(contributions: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> dict[str, Any]:
+def _explanation(
+    contributions: npt.NDArray[np.float64], values: npt.NDArray[np.float64], names: Sequence[str]
+) -> dict[str, Any]:
     features = contributions[:-1]
     top = np.argsort(-np.abs(features), kind="stable")[:EXPLAIN_TOP]
     return {
         "bias": float(contributions[-1]),
         "top_contributions": [
             {
-                "feature": FEATURE_NAMES[i],
+                "feature": names[i],
                 "contribution": float(features[i]),
                 "value": None if math.isnan(values[i]) else float(values[i]),
             }

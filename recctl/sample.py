@@ -1,7 +1,8 @@
 """Synthetic, realistic recctl data: the simulator behind ``recctl sample``.
 
-The generator writes three NDJSON files (assessments, recommendations, interactions) whose
-rows are all valid under the record rules of :mod:`recctl.records`. It simulates:
+The generator writes four NDJSON files (assessments, recommendations, interactions and
+impressions, the served lists) whose rows are all valid under the record rules of
+:mod:`recctl.records`, and optionally the truth behind them. It simulates:
 
 * users with hidden preferences: a true utility per (assessment, recommendation) made of the
   priority weight of the recommendation's category, its ROI, its effort against the company
@@ -9,10 +10,15 @@ rows are all valid under the record rules of :mod:`recctl.records`. It simulates
   per-user taste per category and per-item noise;
 * the old system, which scored recommendations with a noisy ``confidence_score`` (rank
   correlated with the true utility at about 0.35, and inflated for "critical" priorities) and
-  displayed them ordered by it;
-* position bias: slot ``p`` is examined with probability ``(1 + p) ** -0.6`` (logged as the
-  ``propensity``), and the funnel view -> click -> save / implement / share / rate, plus
-  dismissals of low-utility items, with probabilities rising with the true utility.
+  served each session's list ordered by it; or, with ``explore="plackett-luce"``, a randomised
+  order drawn from softmax(confidence_score / temperature), logging the policy's exact
+  propensities;
+* what the frontend logs: a view for each recommendation on the session's first screen (its first
+  6 to 10 slots), all with the screen's dwell time, whatever the user looked at;
+* position bias: the user examines slot ``p`` with a probability given by the examination curve
+  (default ``(1 + p) ** -0.6``), which no log records; examination shows only through the funnel
+  click -> save / implement / share / rate, and dismissals of examined low-utility items, with
+  probabilities rising with the true utility.
 
 Everything is vectorised with numpy per block of assessments and each block is appended to the
 files as it is made, so memory stays bounded whatever ``assessments`` is. Same arguments and
@@ -22,18 +28,19 @@ seed give byte-identical files.
 from __future__ import annotations
 
 import gzip
+import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 import polars as pl
 
-from recctl import defaults
+from recctl import defaults, propensities
 from recctl.errors import OutputExistsError
 from recctl.records import (
     CLOUD_PROVIDERS,
@@ -73,7 +80,7 @@ from recctl.sample_vocabulary import (
     WORKLOAD_TYPES,
 )
 
-__all__ = ["SampleSummary", "generate_sample"]
+__all__ = ["ExaminationCurve", "SampleSummary", "generate_sample", "truth_examination_path"]
 
 #: Assessments simulated (and written) together; fixed so output never depends on memory.
 BLOCK_ASSESSMENTS = 2000
@@ -81,14 +88,102 @@ BLOCK_ASSESSMENTS = 2000
 MODEL_VERSION = "confidence-v1"
 VARIANT = "control"
 
+EXPLORE_POLICIES = ("plackett-luce",)
+"""The randomised logging policies ``explore`` can name (none: the deterministic confidence order)."""
+DEFAULT_TEMPERATURE = 0.2
+"""Plackett-Luce temperature on ``confidence_score`` (0.3..0.98): a gap of 0.1 in confidence makes
+an item e ** 0.5 (1.65) times likelier to be drawn first. Lists stay around the confidence order
+(rank correlation about 0.55 with it) while low-confidence items reach the top slots often
+enough for inverse-propensity estimates to stay steady (at 0.1 the correlation is 0.78 and
+those estimates are about twice as noisy)."""
+EXACT_PROPENSITIES_UP_TO = 14
+"""Lists up to this long get exact marginal propensities (the default sample's longest list)."""
 
 #: Shares of 1, 2, 3 and 4 sessions per assessment.
 SESSION_COUNT_SHARES = (0.20, 0.30, 0.30, 0.20)
-#: Examination probability of slot p is (1 + p) ** -POSITION_BIAS_EXPONENT.
-POSITION_BIAS_EXPONENT = 0.6
+#: Slots on a session's first screen: uniform in this inclusive range (cut to the list's length).
+PAGE_SLOTS = (6, 10)
+#: Share of interactions whose context names their list's request_id (the others are linked by time).
+REQUEST_ID_SHARE = 0.8
+GRADE_CUTS = (-0.25, 0.35, 0.85, 1.35)
+"""Truth grades: utility below -0.25 is grade 0, then 1 up to 0.35, 2 up to 0.85, 3 up to 1.35,
+and 4 above (about 33%, 27%, 20%, 12% and 7% of recommendations)."""
 
 _MS_PER_SECOND = 1000
 _MS_PER_HOUR = 3_600_000
+
+
+@dataclass(frozen=True)
+class ExaminationCurve:
+    """The probability that a user examines each slot of a list (slot 0 first).
+
+    Named curves: ``default`` ``(1 + p) ** -0.6``; ``steep`` ``(1 + p) ** -1.2``; ``cliff`` 1.0 for
+    slots 0..3 and 0.1 from slot 4 on. Or any per-position probabilities in (0, 1]; positions
+    past the last one take its value.
+
+    Examples
+    --------
+    >>> ExaminationCurve.parse("cliff").at(np.arange(6)).tolist()
+    [1.0, 1.0, 1.0, 1.0, 0.1, 0.1]
+    >>> ExaminationCurve.parse("0.9, 0.5").at(np.array([0, 1, 7])).tolist()
+    [0.9, 0.5, 0.5]
+    """
+
+    description: str
+    exponent: float | None = None
+    probabilities: tuple[float, ...] = ()
+
+    NAMES: ClassVar[tuple[str, ...]] = ("default", "steep", "cliff")
+
+    @classmethod
+    def parse(cls, spec: str | Sequence[float] | ExaminationCurve) -> ExaminationCurve:
+        """A curve from a name, comma-separated probabilities, or a sequence of probabilities.
+
+        Raises
+        ------
+        ValueError
+            If ``spec`` names no curve, or a probability is not in (0, 1].
+        """
+        if isinstance(spec, ExaminationCurve):
+            return spec
+        if isinstance(spec, str):
+            name = spec.strip().lower()
+            if name == "default":
+                return cls("(1 + p) ** -0.6", exponent=0.6)
+            if name == "steep":
+                return cls("(1 + p) ** -1.2", exponent=1.2)
+            if name == "cliff":
+                return cls("cliff: 1.0 at slots 0-3, 0.1 from slot 4", probabilities=(1.0,) * 4 + (0.1,))
+            try:
+                spec = [float(part) for part in name.split(",")]
+            except ValueError:
+                raise ValueError(
+                    "examination: expected default, steep, cliff or comma-separated probabilities,"
+                    f" got {spec!r}"
+                ) from None
+        probabilities = tuple(float(value) for value in spec)
+        if not probabilities or not all(0.0 < value <= 1.0 for value in probabilities):
+            raise ValueError(f"examination: probabilities must be in (0, 1], got {list(probabilities)}")
+        return cls(f"per position: {list(probabilities)}", probabilities=probabilities)
+
+    def at(self, positions: np.ndarray) -> np.ndarray:
+        """The examination probability of each 0-based position."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.exponent is not None:
+            return (1.0 + positions) ** -self.exponent
+        table = np.asarray(self.probabilities)
+        return table[np.minimum(positions, len(table) - 1)]
+
+    def as_json(self, slots: int) -> dict[str, object]:
+        """``{"curve", "positions": [{"position", "examination", "relative"}, ...]}`` for ``slots`` slots."""
+        examination = self.at(np.arange(slots))
+        return {
+            "curve": self.description,
+            "positions": [
+                {"position": p, "examination": float(value), "relative": float(value / examination[0])}
+                for p, value in enumerate(examination)
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -97,47 +192,84 @@ class SampleSummary:
 
     Attributes
     ----------
-    assessments, recommendations, interactions, users : int
-        Row counts (``users`` is the number of distinct ``user_id``).
-    assessments_path, recommendations_path, interactions_path : Path
+    assessments, recommendations, interactions, impressions, users : int
+        Row counts (``impressions`` is the number of served lists, one per session; ``users`` the
+        number of distinct ``user_id``).
+    assessments_path, recommendations_path, interactions_path, impressions_path : Path
         The files written (``.ndjson`` or ``.ndjson.gz``).
+    policy : str
+        The logging policy: ``deterministic`` or ``plackett-luce``.
+    truth_path : Path or None
+        The truth file (and its ``.examination.json`` sibling), when one was asked for.
     """
 
     assessments: int
     recommendations: int
     interactions: int
+    impressions: int
     users: int
     assessments_path: Path
     recommendations_path: Path
     interactions_path: Path
+    impressions_path: Path
+    policy: str = "deterministic"
+    truth_path: Path | None = None
 
     @property
-    def paths(self) -> tuple[Path, Path, Path]:
-        """The three files, in the order assessments, recommendations, interactions."""
-        return (self.assessments_path, self.recommendations_path, self.interactions_path)
+    def paths(self) -> tuple[Path, Path, Path, Path]:
+        """The four data files: assessments, recommendations, interactions, impressions."""
+        return (
+            self.assessments_path,
+            self.recommendations_path,
+            self.interactions_path,
+            self.impressions_path,
+        )
 
-    def as_json(self) -> dict[str, int | str]:
+    def as_json(self) -> dict[str, int | str | None]:
         return {
             "assessments": self.assessments,
             "recommendations": self.recommendations,
             "interactions": self.interactions,
+            "impressions": self.impressions,
             "users": self.users,
+            "policy": self.policy,
             "assessments_path": str(self.assessments_path),
             "recommendations_path": str(self.recommendations_path),
             "interactions_path": str(self.interactions_path),
+            "impressions_path": str(self.impressions_path),
+            "truth_path": None if self.truth_path is None else str(self.truth_path),
         }
+
+
+def truth_examination_path(truth: Path) -> Path:
+    """The examination curve beside a truth file: ``truth.ndjson`` -> ``truth.examination.json``."""
+    truth = Path(truth)
+    stem = truth.name[: -len(".ndjson")] if truth.name.endswith(".ndjson") else truth.name
+    return truth.with_name(f"{stem}.examination.json")
 
 
 def check_output_dir(out_dir: Path, *, overwrite: bool) -> None:
     """Raise :class:`OutputExistsError` when ``out_dir`` cannot take a new sample.
 
     A missing or empty directory always can; a directory holding anything only with
-    ``overwrite`` (the three files are then replaced, other files are left alone); a file never.
+    ``overwrite`` (the four files are then replaced, other files are left alone); a file never.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} is a file, not a directory")
     if not overwrite and out_dir.is_dir() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} is not empty: refusing to overwrite what it holds")
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """How each session's list is ordered: the confidence order, or Plackett-Luce around it."""
+
+    explore: str | None
+    temperature: float
+
+    @property
+    def policy(self) -> str:
+        return self.explore or "deterministic"
 
 
 def generate_sample(
@@ -149,21 +281,26 @@ def generate_sample(
     days: int = defaults.SAMPLE_DAYS,
     recommendations_per_assessment: tuple[int, int] = (6, 14),
     sessions_per_assessment: tuple[int, int] = (1, 4),
+    explore: str | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    examination: str | Sequence[float] | ExaminationCurve = "default",
+    truth: Path | None = None,
     compress: bool = False,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = True,
 ) -> SampleSummary:
-    """Simulate assessments, their recommendations and users' interactions; write them as NDJSON.
+    """Simulate assessments, their recommendations, served lists and users' interactions; write NDJSON.
 
     Parameters
     ----------
     out_dir : Path
-        Directory for ``assessments.ndjson``, ``recommendations.ndjson`` and
-        ``interactions.ndjson`` (``.ndjson.gz`` when ``compress``). Created if missing; existing
-        files of those names are replaced, atomically (each file appears complete or not at all).
+        Directory for ``assessments.ndjson``, ``recommendations.ndjson``,
+        ``interactions.ndjson`` and ``impressions.ndjson`` (``.ndjson.gz`` when ``compress``).
+        Created if missing; existing files of those names are replaced, atomically (each file
+        appears complete or not at all).
     assessments : int
-        Number of assessments (query groups), >= 0. About 20 interactions each on average; 0
-        writes three empty files.
+        Number of assessments (query groups), >= 0. About 28 interactions and 2.5 served lists
+        each on average; 0 writes four empty files.
     seed : int
         Random seed, >= 0. The same arguments and seed give byte-identical files.
     start : datetime
@@ -173,9 +310,24 @@ def generate_sample(
         ``[start, start + days)``.
     recommendations_per_assessment : tuple[int, int]
         Inclusive range of catalog recommendations per assessment, ``1 <= low <= high <= 100``.
+        Every session is served all of its assessment's recommendations.
     sessions_per_assessment : tuple[int, int]
-        Inclusive range of user sessions per assessment, ``1 <= low <= high <= 4``; more sessions
-        mean more interactions per assessment.
+        Inclusive range of user sessions per assessment, ``1 <= low <= high <= 4``; each session
+        is one served list (one impression) and its interactions.
+    explore : str, optional
+        ``None``: every list in confidence order (policy ``deterministic``, propensity 1.0).
+        ``"plackett-luce"``: each session's list drawn from softmax(confidence_score /
+        ``temperature``), logging each item's exact ``prefix_propensity`` and marginal
+        ``propensity`` (exact for lists up to 14 items, Monte Carlo above).
+    temperature : float
+        The Plackett-Luce temperature, > 0 (lower: closer to the confidence order).
+    examination : str, sequence of float or ExaminationCurve
+        The users' examination curve (see :class:`ExaminationCurve`): ``"default"``,
+        ``"steep"``, ``"cliff"`` or per-position probabilities.
+    truth : Path, optional
+        Also write the truth: one NDJSON line per recommendation (``recommendation_id``,
+        ``assessment_id``, ``utility``, ``grade`` 0..4 cut at :data:`GRADE_CUTS`) to ``truth``,
+        and the examination curve to :func:`truth_examination_path` of it.
     compress : bool
         Write gzip files (``.ndjson.gz``, reproducible: no timestamp in the gzip header).
     progress : callable, optional
@@ -201,22 +353,30 @@ def generate_sample(
     --------
     >>> import tempfile
     >>> summary = generate_sample(Path(tempfile.mkdtemp()), assessments=5, seed=1)
-    >>> summary.assessments, summary.recommendations >= 5 * 6
-    (5, True)
+    >>> summary.assessments, summary.recommendations >= 5 * 6, summary.impressions >= 5
+    (5, True, True)
     """
     _check_arguments(assessments, seed, days, recommendations_per_assessment, sessions_per_assessment)
+    serving = _check_serving(explore, temperature)
+    curve = ExaminationCurve.parse(examination)
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite=overwrite)
     window = _Window.from_start(start, days, max_recommendations=recommendations_per_assessment[1])
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".ndjson.gz" if compress else ".ndjson"
-    paths = {name: out_dir / f"{name}{suffix}" for name in ("assessments", "recommendations", "interactions")}
+    names = ("assessments", "recommendations", "interactions", "impressions")
+    paths = {name: out_dir / f"{name}{suffix}" for name in names}
+    plain_paths = {}
+    if truth is not None:
+        truth = Path(truth)
+        truth.parent.mkdir(parents=True, exist_ok=True)
+        plain_paths = {"truth": truth, "examination": truth_examination_path(truth)}
 
     population = _Population.draw(np.random.default_rng([seed, 0]), assessments)
-    counts = {"assessments": 0, "recommendations": 0, "interactions": 0}
+    counts = dict.fromkeys(names, 0)
     if progress is not None:
         progress(0, assessments)
-    with _atomic_outputs(paths, compress) as writers:
+    with _atomic_outputs(paths, compress) as writers, _atomic_outputs(plain_paths, False) as truth_writers:
         for block_no, first in enumerate(range(0, assessments, BLOCK_ASSESSMENTS)):
             assessment_numbers = np.arange(first, min(first + BLOCK_ASSESSMENTS, assessments))
             block = _simulate_block(
@@ -226,20 +386,31 @@ def generate_sample(
                 window,
                 recommendations_per_assessment,
                 sessions_per_assessment,
+                serving,
+                curve,
             )
-            for name, lines in block.items():
-                writers[name].write(lines)
-                counts[name] += lines.count(b"\n")
+            for name in names:
+                writers[name].write(block[name])
+                counts[name] += block[name].count(b"\n")
+            if "truth" in truth_writers:
+                truth_writers["truth"].write(block["truth"])
             if progress is not None:
                 progress(int(assessment_numbers[-1]) + 1, assessments)
+        if "examination" in truth_writers:
+            examination_json = curve.as_json(recommendations_per_assessment[1])
+            truth_writers["examination"].write((json.dumps(examination_json, indent=2) + "\n").encode())
     return SampleSummary(
         assessments=counts["assessments"],
         recommendations=counts["recommendations"],
         interactions=counts["interactions"],
+        impressions=counts["impressions"],
         users=population.users_used,
         assessments_path=paths["assessments"],
         recommendations_path=paths["recommendations"],
         interactions_path=paths["interactions"],
+        impressions_path=paths["impressions"],
+        policy=serving.policy,
+        truth_path=truth,
     )
 
 
@@ -264,6 +435,14 @@ def _check_arguments(
     low, high = sessions_per_assessment
     if not 1 <= low <= high <= len(SESSION_COUNT_SHARES):
         raise ValueError(f"sessions_per_assessment must satisfy 1 <= low <= high <= 4, got {low}..{high}")
+
+
+def _check_serving(explore: str | None, temperature: float) -> _Serving:
+    if explore is not None and explore not in EXPLORE_POLICIES:
+        raise ValueError(f"explore must be one of {', '.join(EXPLORE_POLICIES)} or None, got {explore!r}")
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    return _Serving(explore, float(temperature))
 
 
 @dataclass(frozen=True)
@@ -312,22 +491,27 @@ def _simulate_block(
     window: _Window,
     recommendations_per_assessment: tuple[int, int],
     sessions_per_assessment: tuple[int, int],
+    serving: _Serving,
+    curve: ExaminationCurve,
 ) -> dict[str, bytes]:
-    """Simulate one block of assessments; return the NDJSON bytes of each file."""
+    """Simulate one block of assessments; return the NDJSON bytes of each file (and the truth)."""
     assessments = _draw_assessments(rng, assessment_numbers, population, window)
     recommendations = _draw_recommendations(rng, assessments, recommendations_per_assessment)
     utility = _true_utility(rng, assessments, recommendations, population)
     recommendations["confidence_score"] = _old_confidence(rng, utility, recommendations)
     recommendations["position"] = _positions_by_confidence(recommendations)
-    interactions = _simulate_interactions(
-        rng, assessments, recommendations, utility, window, sessions_per_assessment
-    )
+    sessions = _draw_sessions(rng, assessments, window, sessions_per_assessment)
+    served = _serve_lists(rng, sessions, recommendations, serving)
+    interactions = _simulate_interactions(rng, sessions, served, utility, curve)
+    ids = _SessionIds.of(sessions, assessments, population.id_width)
     return {
         "assessments": _ndjson(_assessment_frame(assessments, population.id_width)),
         "recommendations": _ndjson(_recommendation_frame(recommendations, assessments)),
-        "interactions": _interaction_lines(
-            rng, interactions, assessments, recommendations, population.id_width
+        "interactions": _interaction_lines(rng, interactions, ids, assessments, recommendations),
+        "impressions": _ndjson(
+            _impression_frame(sessions, served, ids, assessments, recommendations, serving)
         ),
+        "truth": _ndjson(_truth_frame(utility, assessments, recommendations)),
     }
 
 
@@ -653,59 +837,162 @@ def _positions_by_confidence(recommendations: dict[str, np.ndarray]) -> np.ndarr
     return position
 
 
+# --- sessions and the lists served to them ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    """The block's sessions: one served list each."""
+
+    owner: np.ndarray  # block-local assessment index
+    number: np.ndarray  # 0-based session number within the assessment
+    start_ms: np.ndarray  # when the list was served
+    page_slots: np.ndarray  # slots on the first screen
+
+
+def _draw_sessions(
+    rng: np.random.Generator,
+    assessments: dict[str, np.ndarray],
+    window: _Window,
+    sessions_per_assessment: tuple[int, int],
+) -> _Sessions:
+    n_assessments = len(assessments["number"])
+    low, high = sessions_per_assessment
+    shares = np.asarray(SESSION_COUNT_SHARES[low - 1 : high])
+    session_count = rng.choice(np.arange(low, high + 1), size=n_assessments, p=shares / shares.sum())
+    owner = np.repeat(np.arange(n_assessments), session_count)
+    number = np.arange(len(owner)) - (np.cumsum(session_count) - session_count)[owner]
+    # Sessions start once the recommendations exist (they are created within 5 minutes of the
+    # assessment): the first within two days, later ones anywhere until the window closes.
+    earliest_ms = assessments["created_ms"][owner] + 10 * 60 * _MS_PER_SECOND
+    first_session_ms = earliest_ms + rng.integers(0, 48 * _MS_PER_HOUR, size=len(earliest_ms))
+    later_session_ms = rng.integers(
+        earliest_ms, np.maximum(window.last_session_ms, earliest_ms), endpoint=True
+    )
+    start_ms = np.minimum(np.where(number == 0, first_session_ms, later_session_ms), window.last_session_ms)
+    # The screen's size depends on the device, never on what is in the list.
+    page_slots = rng.integers(PAGE_SLOTS[0], PAGE_SLOTS[1], size=len(owner), endpoint=True)
+    return _Sessions(owner, number, start_ms, page_slots)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """One row per (session, recommendation of its assessment): the served lists, item by item.
+
+    Rows run session by session, each session's items in catalog order.
+    """
+
+    session: np.ndarray
+    rec: np.ndarray  # block-local recommendation index
+    position: np.ndarray
+    propensity: np.ndarray  # the policy's P(this item at this position)
+    prefix_propensity: np.ndarray  # the policy's P(this list down to this position)
+
+
+def _serve_lists(
+    rng: np.random.Generator,
+    sessions: _Sessions,
+    recommendations: dict[str, np.ndarray],
+    serving: _Serving,
+) -> _Served:
+    """Order every session's list: by confidence, or drawn by Plackett-Luce around that order.
+
+    Plackett-Luce lists are drawn and their propensities computed per list size, many lists at
+    once. The marginal propensities depend only on the assessment's scores, so they are computed
+    once per assessment and shared by its sessions.
+    """
+    list_size = np.bincount(recommendations["owner"])  # every assessment has a recommendation
+    first_rec = np.cumsum(list_size) - list_size
+    items_per_session = list_size[sessions.owner]
+    first_row = np.cumsum(items_per_session) - items_per_session
+    session = np.repeat(np.arange(len(sessions.owner)), items_per_session)
+    item = np.arange(len(session)) - first_row[session]  # catalog slot within the list
+    rec = first_rec[sessions.owner][session] + item
+    if serving.explore is None:
+        ones = np.ones(len(rec))
+        return _Served(session, rec, recommendations["position"][rec], ones, ones.copy())
+
+    position = np.empty(len(rec), dtype=np.int64)
+    propensity = np.empty(len(rec))
+    prefix_propensity = np.empty(len(rec))
+    confidence = recommendations["confidence_score"]
+    for size in np.unique(items_per_session):
+        owners = np.flatnonzero(list_size == size)  # assessments with lists of this size
+        logits = propensities.temperature_logits(
+            confidence[first_rec[owners][:, None] + np.arange(size)], serving.temperature
+        )
+        marginals = propensities.marginal_propensities(logits, exact_up_to=EXACT_PROPENSITIES_UP_TO, rng=rng)
+        of_size = np.flatnonzero(items_per_session == size)
+        owner_row = np.searchsorted(owners, sessions.owner[of_size])
+        lists = propensities.plackett_luce_lists(rng, logits[owner_row])  # item at each slot
+        prefix = propensities.prefix_propensities(logits[owner_row], lists)
+        item_position = np.argsort(lists, axis=1)  # slot of each item
+        rows = first_row[of_size][:, None] + np.arange(size)
+        position[rows] = item_position
+        prefix_propensity[rows] = np.take_along_axis(prefix, item_position, axis=1)
+        # Above the exact cap the marginals are estimates; a placement no draw made gets the
+        # smallest estimate there is, since a logged placement is never impossible.
+        floor = 0.0 if size <= EXACT_PROPENSITIES_UP_TO else 1.0 / propensities.MONTE_CARLO_DRAWS
+        propensity[rows] = np.maximum(marginals[owner_row[:, None], np.arange(size), item_position], floor)
+    # Six significant digits: exact for any use of a propensity, and short lines.
+    return _Served(session, rec, position, _significant(propensity), _significant(prefix_propensity))
+
+
+def _significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
+    return pl.Series(values).round_sig_figs(digits).to_numpy()
+
+
+@dataclass(frozen=True)
+class _SessionIds:
+    """Per session: its assessment, user, session and request ids (shared by impressions and interactions)."""
+
+    assessment_id: pl.Series
+    user_id: pl.Series
+    session_id: pl.Series
+    request_id: pl.Series
+
+    @classmethod
+    def of(cls, sessions: _Sessions, assessments: dict[str, np.ndarray], user_id_width: int) -> _SessionIds:
+        assessment_id = _prefixed_ids("asm-", assessments["number"][sessions.owner], 6)
+        digits = assessment_id.str.strip_prefix("asm-")
+        session_text = "-" + pl.Series(sessions.number + 1).cast(pl.String)
+        return cls(
+            assessment_id,
+            _prefixed_ids("user-", assessments["user"][sessions.owner], user_id_width),
+            "ses-" + digits + session_text,
+            "req-" + digits + session_text,
+        )
+
+
 # --- interactions ------------------------------------------------------------------------------
 
 
 def _simulate_interactions(
     rng: np.random.Generator,
-    assessments: dict[str, np.ndarray],
-    recommendations: dict[str, np.ndarray],
+    sessions: _Sessions,
+    served: _Served,
     utility: np.ndarray,
-    window: _Window,
-    sessions_per_assessment: tuple[int, int],
+    curve: ExaminationCurve,
 ) -> pl.DataFrame:
-    """Simulate sessions over each assessment's list; one row per interaction event.
+    """Simulate what each session's user does with its list; one row per interaction event.
 
-    Every session walks the list in confidence order; slot ``p`` is examined with probability
-    ``(1 + p) ** -0.6``. Examined -> view (seconds ~ lognormal, median 10 * exp(0.6 u));
-    click with probability sigmoid(-1.2 + 2 u); after a click save sigmoid(-1.8 + 1.6 u),
-    implement sigmoid(-2.3 + 2.2 u), share sigmoid(-2.8 + 1.2 u), rate 0.25 (stars: 3 + 1.3 u
-    + noise, rounded into 1..5); examined but not clicked -> dismiss with probability
-    0.4 * sigmoid(-1.5 - 2 u). Sessions are independent, so an item dismissed once may be
-    implemented later (rarely). An item is implemented at most once.
+    The frontend logs a view for every item on the first screen (the session's first 6-10 slots),
+    as the page loads, with the page's dwell time (seconds ~ lognormal, median 25, the same for
+    every item on it): views say what was on screen, not what was looked at. The user examines
+    slot ``p`` with probability ``curve.at(p)`` (scrolling past the first screen too), walking the
+    list top-down. Examined -> click with probability sigmoid(-1.2 + 2 u); after a click save
+    sigmoid(-1.8 + 1.6 u), implement sigmoid(-2.3 + 2.2 u), share sigmoid(-2.8 + 1.2 u), rate 0.25
+    (stars: 3 + 1.3 u + noise, rounded into 1..5); examined but not clicked -> dismiss with
+    probability 0.4 * sigmoid(-1.5 - 2 u). Sessions are independent, so an item dismissed once may
+    be implemented later (rarely). An item is implemented at most once.
     """
-    n_assessments = len(assessments["number"])
-    low, high = sessions_per_assessment
-    shares = np.asarray(SESSION_COUNT_SHARES[low - 1 : high])
-    session_count = rng.choice(np.arange(low, high + 1), size=n_assessments, p=shares / shares.sum())
-    session_owner = np.repeat(np.arange(n_assessments), session_count)
-    session_no = np.arange(len(session_owner)) - (np.cumsum(session_count) - session_count)[session_owner]
-    # Sessions start once the recommendations exist (they are created within 5 minutes of the
-    # assessment): the first within two days, later ones anywhere until the window closes.
-    earliest_ms = assessments["created_ms"][session_owner] + 10 * 60 * _MS_PER_SECOND
-    first_session_ms = earliest_ms + rng.integers(0, 48 * _MS_PER_HOUR, size=len(earliest_ms))
-    later_session_ms = rng.integers(
-        earliest_ms, np.maximum(window.last_session_ms, earliest_ms), endpoint=True
-    )
-    session_start_ms = np.minimum(
-        np.where(session_no == 0, first_session_ms, later_session_ms), window.last_session_ms
-    )
+    session, position = served.session, served.position
+    u = utility[served.rec]
+    n_pairs = len(session)
+    start_ms = sessions.start_ms[session]
 
-    # One row per (session, recommendation of its assessment's list).
-    list_size = np.bincount(recommendations["owner"], minlength=n_assessments)
-    first_rec = np.cumsum(list_size) - list_size
-    pairs_per_session = list_size[session_owner]
-    pair_session = np.repeat(np.arange(len(session_owner)), pairs_per_session)
-    pair_rec = (
-        np.arange(len(pair_session))
-        - np.repeat(np.cumsum(pairs_per_session) - pairs_per_session, pairs_per_session)
-        + first_rec[session_owner][pair_session]
-    )
-    position = recommendations["position"][pair_rec]
-    u = utility[pair_rec]
-    n_pairs = len(pair_rec)
-
-    examined = rng.random(n_pairs) < _examination_probability(position)
+    on_screen = position < sessions.page_slots[session]
+    examined = rng.random(n_pairs) < curve.at(position)
     clicked = examined & (rng.random(n_pairs) < _sigmoid(-1.2 + 2.0 * u))
     saved = clicked & (rng.random(n_pairs) < _sigmoid(-1.8 + 1.6 * u))
     implemented = clicked & (rng.random(n_pairs) < _sigmoid(-2.3 + 2.2 * u))
@@ -713,17 +1000,18 @@ def _simulate_interactions(
     rated = clicked & (rng.random(n_pairs) < 0.25)
     dismissed = examined & ~clicked & (rng.random(n_pairs) < 0.4 * _sigmoid(-1.5 - 2.0 * u))
 
-    view_ms = session_start_ms[pair_session] + position * rng.integers(3, 12, size=n_pairs) * _MS_PER_SECOND
-    view_ms += rng.integers(0, _MS_PER_SECOND, size=n_pairs)
-    click_ms = view_ms + rng.integers(1 * _MS_PER_SECOND, 10 * _MS_PER_SECOND, size=n_pairs)
-    seconds_viewed = np.round(np.minimum(rng.lognormal(np.log(10.0) + 0.6 * u, 0.6), 600.0), 1)
+    view_ms = start_ms + rng.integers(0, _MS_PER_SECOND, size=n_pairs)
+    examined_ms = start_ms + position * rng.integers(3, 12, size=n_pairs) * _MS_PER_SECOND
+    examined_ms += rng.integers(0, _MS_PER_SECOND, size=n_pairs)
+    click_ms = examined_ms + rng.integers(1 * _MS_PER_SECOND, 10 * _MS_PER_SECOND, size=n_pairs)
+    page_seconds = np.round(np.minimum(rng.lognormal(np.log(25.0), 0.6, size=len(sessions.owner)), 600.0), 1)
     stars = np.clip(np.rint(3.0 + 1.3 * u + rng.normal(0.0, 0.6, size=n_pairs)), 1, 5).astype(np.int64)
 
     def seconds_after(base_ms: np.ndarray, low_s: int, high_s: int) -> np.ndarray:
         return base_ms + rng.integers(low_s * _MS_PER_SECOND, high_s * _MS_PER_SECOND, size=n_pairs)
 
     # Event kinds in INTERACTION_TYPES order, each with its pairs and time.
-    happened_by_kind = (examined, clicked, implemented, saved, shared, rated, dismissed)
+    happened_by_kind = (on_screen, clicked, implemented, saved, shared, rated, dismissed)
     time_by_kind = (
         view_ms,
         click_ms,
@@ -731,7 +1019,7 @@ def _simulate_interactions(
         seconds_after(click_ms, 5, 60),
         seconds_after(click_ms, 10, 120),
         seconds_after(click_ms, 20, 300),
-        seconds_after(view_ms, 1, 6),
+        seconds_after(examined_ms, 1, 6),
     )
     event_pair = np.concatenate([np.flatnonzero(happened) for happened in happened_by_kind])
     event_kind = np.repeat(np.arange(len(INTERACTION_TYPES)), [int(h.sum()) for h in happened_by_kind])
@@ -743,11 +1031,11 @@ def _simulate_interactions(
             "kind": event_kind,
             "timestamp_ms": event_ms,
             "pair": event_pair,
-            "rec": pair_rec[event_pair],
-            "owner": session_owner[pair_session[event_pair]],
-            "session_no": session_no[pair_session[event_pair]],
+            "rec": served.rec[event_pair],
+            "session": session[event_pair],
             "position": position[event_pair],
-            "seconds_viewed": seconds_viewed[event_pair],
+            "propensity": served.propensity[event_pair],
+            "seconds_viewed": page_seconds[session[event_pair]],
             "stars": stars[event_pair],
         }
     ).sort("timestamp_ms", "pair", "kind")
@@ -757,10 +1045,6 @@ def _simulate_interactions(
     return interactions.filter(~repeated_implement)
 
 
-def _examination_probability(position: np.ndarray) -> np.ndarray:
-    return (1.0 + position) ** -POSITION_BIAS_EXPONENT
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -768,24 +1052,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def _interaction_lines(
     rng: np.random.Generator,
     interactions: pl.DataFrame,
+    ids: _SessionIds,
     assessments: dict[str, np.ndarray],
     recommendations: dict[str, np.ndarray],
-    user_id_width: int,
 ) -> bytes:
     """Render interactions as NDJSON; optional keys are left out (not written as null) when absent.
 
-    About 70% of rows carry an ``event_id``; ``assessment_id`` is at the top level in about half
-    of the rows and inside ``context`` in the others; about 2% spell the interaction type
-    untidily (``" View"``, ``"CLICK "``), which the record rules accept.
+    About 70% of rows carry an ``event_id``; about 80% name their list in ``context.request_id``
+    (the others are linked to it by time); ``assessment_id`` is at the top level in about half of
+    the rows and inside ``context`` in the others; about 2% spell the interaction type untidily
+    (``" View"``, ``"CLICK "``), which the record rules accept.
     """
     n = interactions.height
     if n == 0:
         return b""
-    owner = interactions["owner"].to_numpy()
-    numbers = assessments["number"][owner]
+    session = interactions["session"].to_numpy()
     kind = interactions["kind"].to_numpy()
-    position = interactions["position"].to_numpy()
+    rec = interactions["rec"].to_numpy()
     has_event_id = rng.random(n) < 0.7
+    has_request_id = rng.random(n) < REQUEST_ID_SHARE
     top_level_assessment = rng.random(n) < 0.5
     untidy_type = rng.random(n) < 0.02
     untidy_style = rng.integers(0, 3, size=n)
@@ -793,18 +1078,17 @@ def _interaction_lines(
     event_hex = np.frombuffer(
         rng.integers(0, 2**63, size=n).astype(">u8").tobytes().hex().encode(), dtype="S16"
     )
-    assessment_ids = _prefixed_ids("asm-", numbers, 6)
     is_view = kind == INTERACTION_TYPES.index("view")
     is_rate = kind == INTERACTION_TYPES.index("rate")
     fields = pl.DataFrame(
         [
             pl.Series("event_hex", event_hex).cast(pl.String),
             pl.Series("has_event_id", has_event_id),
-            _recommendation_ids(numbers, recommendations["slot"][interactions["rec"].to_numpy()]).alias(
-                "recommendation_id"
-            ),
-            _prefixed_ids("user-", assessments["user"][owner], user_id_width).alias("user_id"),
-            assessment_ids.alias("assessment_id"),
+            _recommendation_ids(
+                assessments["number"][recommendations["owner"][rec]], recommendations["slot"][rec]
+            ).alias("recommendation_id"),
+            ids.user_id.gather(session).alias("user_id"),
+            ids.assessment_id.gather(session).alias("assessment_id"),
             pl.Series("top_level_assessment", top_level_assessment),
             _lookup(INTERACTION_TYPES, kind).alias("interaction_type"),
             pl.Series("untidy_type", untidy_type),
@@ -813,14 +1097,11 @@ def _interaction_lines(
             pl.Series("stars", interactions["stars"].to_numpy()),
             pl.Series("is_rate", is_rate),
             _iso_utc(interactions["timestamp_ms"].to_numpy(), milliseconds=True).alias("timestamp"),
-            (
-                "ses-"
-                + assessment_ids.str.strip_prefix("asm-")
-                + "-"
-                + pl.Series(interactions["session_no"].to_numpy() + 1).cast(pl.String)
-            ).alias("session_id"),
-            pl.Series("position", position),
-            pl.Series("propensity", np.round(_examination_probability(position), 4)),
+            ids.session_id.gather(session).alias("session_id"),
+            ids.request_id.gather(session).alias("request_id"),
+            pl.Series("has_request_id", has_request_id),
+            interactions["position"],
+            interactions["propensity"],
         ]
     ).with_columns(
         pl.when("has_event_id").then("evt-" + pl.col("event_hex")).alias("event_id"),
@@ -830,12 +1111,14 @@ def _interaction_lines(
         .alias("interaction_type"),
         pl.col("seconds_viewed").fill_nan(None),
         pl.when("is_rate").then("stars").alias("stars"),
+        pl.when("has_request_id").then("request_id").alias("request_id"),
         pl.when("top_level_assessment").then("assessment_id").alias("top_assessment_id"),
         pl.when(~pl.col("top_level_assessment")).then("assessment_id").alias("context_assessment_id"),
     )
     context = pl.concat_str(
         [
             _json_member("session_id"),
+            _json_member("request_id"),
             _json_member("context_assessment_id", "assessment_id"),
             _json_member("position"),
             _json_member("propensity"),
@@ -861,6 +1144,67 @@ def _interaction_lines(
     )
     text = fields.select(("{" + members + pl.lit("}")).str.join("\n")).item()
     return (text + "\n").encode()
+
+
+# --- impressions and the truth -------------------------------------------------------------------
+
+
+def _impression_frame(
+    sessions: _Sessions,
+    served: _Served,
+    ids: _SessionIds,
+    assessments: dict[str, np.ndarray],
+    recommendations: dict[str, np.ndarray],
+    serving: _Serving,
+) -> pl.DataFrame:
+    """One impression record per session: its list's items in position order, with propensities."""
+    rec = served.rec
+    items = (
+        pl.DataFrame(
+            {
+                "session": served.session,
+                "recommendation_id": _recommendation_ids(
+                    assessments["number"][recommendations["owner"][rec]], recommendations["slot"][rec]
+                ),
+                "position": served.position,
+                "propensity": served.propensity,
+                "prefix_propensity": served.prefix_propensity,
+            }
+        )
+        .sort("session", "position")
+        .group_by("session", maintain_order=True)
+        .agg(items=pl.struct("recommendation_id", "position", "propensity", "prefix_propensity"))
+    )
+    return pl.DataFrame(
+        [
+            ids.request_id.alias("request_id"),
+            _iso_utc(sessions.start_ms, milliseconds=True).alias("timestamp"),
+            ids.assessment_id.alias("assessment_id"),
+            ids.user_id.alias("user_id"),
+            ids.session_id.alias("session_id"),
+            pl.Series("model_version", [MODEL_VERSION] * len(sessions.owner), dtype=pl.String),
+            pl.Series("variant", [VARIANT] * len(sessions.owner), dtype=pl.String),
+            pl.Series("policy", [serving.policy] * len(sessions.owner), dtype=pl.String),
+            items["items"],
+        ]
+    )
+
+
+def _truth_frame(
+    utility: np.ndarray, assessments: dict[str, np.ndarray], recommendations: dict[str, np.ndarray]
+) -> pl.DataFrame:
+    """Per recommendation its hidden utility and the grade it falls in (:data:`GRADE_CUTS`)."""
+    owner = recommendations["owner"]
+    return pl.DataFrame(
+        [
+            _recommendation_ids(assessments["number"][owner], recommendations["slot"]).alias(
+                "recommendation_id"
+            ),
+            _prefixed_ids("asm-", assessments["number"][owner], 6).alias("assessment_id"),
+            pl.Series("utility", np.round(utility, 4)),
+            pl.Series("grade", np.digitize(utility, GRADE_CUTS).astype(np.int64)),
+        ]
+    )
 
 
 def _json_member(column: str, key: str | None = None) -> pl.Expr:

@@ -1,7 +1,9 @@
 """Training LightGBM LambdaRank models: options, LightGBM parameters, the group split, quality gates.
 
-The split is by query group, never by row: ``time`` validates on the newest groups (by the
-group's ``event_time``), ``group-random`` on a seeded random choice of groups. Early stopping
+The split is by query group, never by row, and keeps the groups of one assessment (its served
+lists) together: ``time`` validates on the newest assessments (by their newest group's
+``event_time``), ``group-random`` on a seeded random choice of them. The position correction
+(``--debias``) is planned by :mod:`recctl.debias`. Early stopping
 watches validation NDCG@10. Every NDCG reported here comes from :mod:`recctl.metrics`, and the
 confidence-score baseline is scored on exactly the same groups as the model.
 
@@ -20,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recctl import defaults
+from recctl.debias import Requested, ips_weights, plan_debias
 from recctl.errors import InsufficientDataError, RecctlError, first_line
 from recctl.ltrdata import LtrData
 from recctl.metrics import ndcg
@@ -27,6 +30,8 @@ from recctl.provenance import training_groups_meta
 
 if TYPE_CHECKING:
     import lightgbm
+
+    from recctl.bias import BiasCurve
 
 Split = Literal["time", "group-random"]
 REPORT_K = (5, 10)
@@ -66,6 +71,14 @@ class TrainOptions:
     """A quality gate will judge the model: then too few validation groups, or a model without a
     single split, is :class:`InsufficientDataError`, never a model to judge."""
     min_valid_groups: int = defaults.MIN_VALID_GROUPS
+    debias: Requested = "auto"
+    """The position correction (:mod:`recctl.debias`): ``auto``, ``none``, ``position`` or ``ips``."""
+    bias_curve: BiasCurve | None = None
+    """The examination curve ``ips`` weights by, and early stopping's IPS estimate of NDCG uses."""
+    bias_curve_source: str | None = None
+    """Where :attr:`bias_curve` came from (a path, or ``estimated``), for the report and the meta."""
+    ips_clip: float = defaults.IPS_CLIP
+    """The largest weight ``ips`` gives a row."""
 
 
 @dataclass
@@ -86,6 +99,8 @@ class TrainResult:
     training_groups: dict[str, Any] = field(default_factory=dict)
     """The groups it was trained and validated on, as the meta records them
     (:func:`recctl.provenance.training_groups_meta`)."""
+    debias: dict[str, Any] = field(default_factory=dict)
+    """The position correction that ran (:meth:`recctl.debias.DebiasPlan.as_json`)."""
 
     def model_text(self) -> str:
         return str(self.booster.model_to_string(num_iteration=self.best_iteration))
@@ -205,41 +220,53 @@ def refuse_constant_model(splits: int, what: str) -> None:
 def split_groups(
     data: LtrData, validation_split: float, split: Split, seed: int
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Boolean masks over groups: (train, valid). Whole groups only, never rows."""
+    """Boolean masks over groups: (train, valid). Whole groups only, never rows.
+
+    Groups that share a split key (:attr:`LtrData.split_keys`: the lists served for one
+    assessment) stay on one side. ``time`` validates on the keys whose newest group is newest
+    (ties by key), ``group-random`` on a seeded random choice of keys; keys are added until the
+    validation part holds at least :func:`validation_group_count` groups, and at least one key
+    always trains. Without split keys every group is its own key.
+    """
     groups = len(data.group_sizes)
     valid_count = validation_group_count(groups, validation_split)
     valid = np.zeros(groups, dtype=bool)
     if valid_count == 0:
         return ~valid, valid
+    if data.split_keys is None:
+        keys: npt.NDArray[np.int64] = np.arange(groups, dtype=np.int64)
+        key_names: npt.NDArray[Any] = data.query_ids if data.query_ids is not None else keys
+    else:
+        key_names, keys = np.unique(data.split_keys.astype(str), return_inverse=True)
+    key_count = len(key_names)
+    if key_count < 2:
+        raise InsufficientDataError(
+            f"all {groups:,} groups belong to one assessment; a validation split needs at least 2"
+        )
     if split == "time":
         if data.event_time is None:
             raise TimeSplitError()
         starts = group_offsets(data.group_sizes)[:-1]
         newest = data.event_time[starts].astype("datetime64[ms]").astype(np.int64)
-        ids = data.query_ids if data.query_ids is not None else np.arange(groups)
-        order = np.lexsort((ids.astype(str), newest))  # oldest first, ties by query id
-        valid[order[groups - valid_count :]] = True
+        key_newest = np.full(key_count, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(key_newest, keys, newest)
+        order = np.lexsort((key_names.astype(str), key_newest))  # oldest first, ties by key
+        candidates = order[::-1]  # newest first
+    elif data.split_keys is None:  # one group per key: the choice recctl has always made
+        valid[np.random.default_rng(seed).choice(groups, size=valid_count, replace=False)] = True
+        return ~valid, valid
     else:
-        chosen = np.random.default_rng(seed).choice(groups, size=valid_count, replace=False)
-        valid[chosen] = True
+        candidates = np.random.default_rng(seed).permutation(key_count)
+    sizes = np.bincount(keys, minlength=key_count)
+    taken = np.cumsum(sizes[candidates])
+    chosen = min(int(np.searchsorted(taken, valid_count)) + 1, key_count - 1)
+    valid = np.isin(keys, candidates[:chosen])
     return ~valid, valid
 
 
 def subset(data: LtrData, group_mask: npt.NDArray[np.bool_]) -> LtrData:
     """The groups of ``data`` selected by ``group_mask``, in their original order (no copy if all)."""
-    if group_mask.all():
-        return data
-    row_mask = np.repeat(group_mask, data.group_sizes)
-    return LtrData(
-        features=data.features[row_mask],
-        feature_names=data.feature_names,
-        grades=data.grades[row_mask],
-        group_sizes=data.group_sizes[group_mask],
-        query_ids=data.query_ids[group_mask] if data.query_ids is not None else None,
-        confidence_score=data.confidence_score[row_mask] if data.confidence_score is not None else None,
-        event_time=data.event_time[row_mask] if data.event_time is not None else None,
-        source=data.source,
-    )
+    return data.subset(group_mask)
 
 
 def ndcg_at(data: LtrData, scores: npt.NDArray[np.float64], ks: tuple[int, ...]) -> dict[str, float]:
@@ -256,9 +283,18 @@ def confidence_scores(data: LtrData) -> npt.NDArray[np.float64] | None:
 def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
     """Train a LambdaRank booster on ``data`` with a group split and early stopping.
 
-    Raises :class:`InsufficientDataError` when there are too few groups to split; with
-    ``options.gated``, also when the validation part would be smaller than
-    ``options.min_valid_groups`` (before training) or the trained model has no split.
+    ``options.debias`` chooses the position correction (:func:`recctl.debias.plan_debias`):
+    ``position`` passes every training row's position to LightGBM (the model scores without
+    them), ``ips`` weights the relevant training rows. With a bias curve, early stopping watches
+    the IPS estimate of validation NDCG@10 (the logged NDCG rewards the order the clicks were
+    logged in); ``position`` without a curve trains all ``num_boost_round`` rounds, as nothing
+    unbiased is left to stop on. The reported figures are always the plain NDCG of the logged
+    grades.
+
+    Raises :class:`InsufficientDataError` when there are too few groups to split or the data
+    cannot support the correction asked for; with ``options.gated``, also when the validation part
+    would be smaller than ``options.min_valid_groups`` (before training) or the trained model has
+    no split.
     """
     import lightgbm
 
@@ -269,10 +305,18 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         raise InsufficientDataError(
             f"{groups} usable query group(s); training with a validation split needs at least {needed}"
         )
-    if options.gated:
-        check_gate_groups(validation_group_count(groups, options.validation_split), options.min_valid_groups)
+    plan = plan_debias(
+        data,
+        options.debias,
+        curve=options.bias_curve,
+        curve_source=options.bias_curve_source,
+        clip=options.ips_clip,
+    )
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
+    if options.gated:
+        check_gate_groups(int(valid_mask.sum()), options.min_valid_groups)
     train, valid = subset(data, train_mask), subset(data, valid_mask)
+    train_rows = np.repeat(train_mask, data.group_sizes)
     params = {**DEFAULT_PARAMS}
     params["num_threads"] = 1 if data.features.shape[0] < SMALL_DATA_ROWS else 0
     if options.seed is not None:
@@ -282,16 +326,36 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         train.features,
         label=train.grades,
         group=train.group_sizes,
+        weight=plan.weights[train_rows] if plan.weights is not None else None,
+        position=train.position.astype(np.int32)
+        if plan.method == "position" and train.position is not None
+        else None,
         feature_name=data.feature_names,
         free_raw_data=False,
     )
     valid_sets = []
     callbacks: list[Callable[..., Any]] = []
+    feval = None
+    watched = "ndcg@10"
+    if plan.curve is not None and len(valid.group_sizes) > 0:
+        # The logged NDCG rewards the old order (its clicks are where it put things): with a curve,
+        # early stopping watches the IPS estimate of NDCG instead.
+        feval, watched = (
+            _debiased_ndcg(valid, ips_weights(valid, plan.curve, options.ips_clip)),
+            "ips-ndcg@10",
+        )
+        params["metric"] = "None"
+    # Without a curve, a position-corrected model has no unbiased validation figure to stop on:
+    # the logged NDCG would stop it as soon as it stopped learning the old order back, so it
+    # trains every round (still reporting the logged validation NDCG).
+    stops_early = options.early_stopping_rounds > 0 and not (plan.method == "position" and plan.curve is None)
+    if not stops_early:
+        watched = "no early stopping"
     if len(valid.group_sizes) > 0:
         valid_sets.append(
             lightgbm.Dataset(valid.features, label=valid.grades, group=valid.group_sizes, reference=train_set)
         )
-        if options.early_stopping_rounds > 0:
+        if stops_early:
             callbacks.append(
                 lightgbm.early_stopping(options.early_stopping_rounds, first_metric_only=True, verbose=False)
             )
@@ -302,6 +366,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
             num_boost_round=options.num_boost_round,
             valid_sets=valid_sets,
             callbacks=callbacks,
+            feval=feval,
             keep_training_booster=True,  # keeps its scores of the training rows (see _scores_at)
         )
     except lightgbm.basic.LightGBMError as exc:
@@ -334,7 +399,20 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         top_features=[(name, round(gain, 4)) for name, gain in ranked[:10]],
         splits=splits,
         training_groups=training_groups_meta(train, valid),
+        debias={**plan.as_json(), "early_stopping_on": watched if valid_sets else None},
     )
+
+
+def _debiased_ndcg(
+    valid: LtrData, weights: npt.NDArray[np.float64]
+) -> Callable[[npt.NDArray[np.float64], Any], tuple[str, float, bool]]:
+    """A LightGBM ``feval``: NDCG@10 of the validation rows with each gain weighted (IPS)."""
+
+    def metric(predictions: npt.NDArray[np.float64], _dataset: Any) -> tuple[str, float, bool]:
+        report = ndcg(valid.grades, predictions, valid.group_sizes, 10, gain_weights=weights)
+        return "ips-ndcg@10", report.mean, True
+
+    return metric
 
 
 def _scores_at(

@@ -20,6 +20,8 @@ from recctl import defaults
 from recctl.labels import DEFAULT_POLICY
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from recctl.dataset import TimeWindow
     from recctl.labels import LabelPolicy
     from recctl.ltrdata import LtrData
@@ -34,6 +36,9 @@ class TrainingData:
     source: str
     retrieved: int
     manifest: dict[str, Any] = field(default_factory=dict)
+    click_log: pl.DataFrame | None = None
+    """The items shown in the window's lists and whether each was clicked (a bias curve's data);
+    None without served lists."""
 
     @cached_property
     def feature_coverage(self) -> dict[str, dict[str, Any]]:
@@ -44,6 +49,23 @@ class TrainingData:
         rows = max(self.data.num_rows, 1)
         present = np.count_nonzero(~np.isnan(self.data.features), axis=0) / rows
         return feature_coverage(dict(zip(self.data.feature_names, present.tolist(), strict=True)))
+
+    def without_features(self, names: list[str]) -> TrainingData:
+        """The same data without the feature columns ``names`` (recorded as ``excluded_features``)."""
+        if not names:
+            return self
+        kept = self.data.without_features(names)
+        if not kept.feature_names:
+            from recctl.errors import InputError
+
+            raise InputError("every feature would be left out; a model needs at least one")
+        manifest = {**self.manifest, "excluded_features": names}
+        return TrainingData(kept, self.source, self.retrieved, manifest, self.click_log)
+
+    @property
+    def excluded_features(self) -> list[str]:
+        """The features left out of :attr:`data` (:meth:`without_features`)."""
+        return list(self.manifest.get("excluded_features", []))
 
     @property
     def empty_feature_groups(self) -> list[str]:
@@ -58,21 +80,31 @@ def data_from_store(
     *,
     policy: LabelPolicy = DEFAULT_POLICY,
     min_interactions: int = defaults.MIN_INTERACTIONS,
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingData:
     """The training set of ``window`` built from the store, in memory, by the same code as an export
-    (:func:`recctl.dataset.build_training_set`, which says what ``policy`` and ``min_interactions``
-    do); ``progress`` is called with a short message at each step."""
+    (:func:`recctl.dataset.build_training_set`, which says what ``policy``, ``min_interactions``
+    and ``attribution_hours`` do); ``progress`` is called with a short message at each step."""
     from recctl.dataset import build_training_set
     from recctl.features import FEATURE_NAMES
     from recctl.ltrdata import ltr_from_frame
 
     training = build_training_set(
-        store, window, policy=policy, min_interactions=min_interactions, progress=progress
+        store,
+        window,
+        policy=policy,
+        min_interactions=min_interactions,
+        attribution_hours=attribution_hours,
+        progress=progress,
     )
     data = ltr_from_frame(training.frame, feature_cols=list(FEATURE_NAMES), source=store.description)
     return TrainingData(
-        data, store.description, int(training.manifest["pairs_before_left_out"]), training.manifest
+        data,
+        store.description,
+        int(training.manifest["pairs_before_left_out"]),
+        training.manifest,
+        training.click_log,
     )
 
 

@@ -14,7 +14,7 @@ from recctl.cli import app
 # The committed sample data set (what `make demo` ingests) and the window its dates fall in.
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 SAMPLE_WINDOW = ("--since", "2025-09-01", "--until", "2025-11-01")
-RECORD_KINDS = ("assessments", "recommendations", "interactions")
+RECORD_KINDS = ("assessments", "recommendations", "impressions", "interactions")
 
 # The learning parameters of LightGBM's lambdarank example (tests/data/lightgbm_lambdarank/train.conf),
 # shared by the tests that reproduce its figures and by the MQ2008 check.

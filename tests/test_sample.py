@@ -20,7 +20,7 @@ from recctl.sample import SampleSummary, generate_sample
 
 START = datetime(2025, 9, 1, tzinfo=UTC)
 DAYS = 60
-FILES = ("assessments.ndjson", "recommendations.ndjson", "interactions.ndjson")
+FILES = ("assessments.ndjson", "recommendations.ndjson", "interactions.ndjson", "impressions.ndjson")
 INTERACTION_TYPES = {"view", "click", "implement", "save", "share", "rate", "dismiss"}
 CATEGORIES = set(USUAL_CATEGORIES)
 PRIORITY_KEYS = ["cost_optimization", "security", "performance", "scalability", "reliability", "compliance"]
@@ -127,14 +127,23 @@ def test_summary_counts_match_the_files(sample_dir: tuple[Path, SampleSummary]) 
     out_dir, summary = sample_dir
     assert summary.paths == tuple(out_dir / name for name in FILES)
     line_counts = [path.read_bytes().count(b"\n") for path in summary.paths]
-    assert line_counts == [summary.assessments, summary.recommendations, summary.interactions]
-    assert summary.assessments == 300
+    assert line_counts == [
+        summary.assessments,
+        summary.recommendations,
+        summary.interactions,
+        summary.impressions,
+    ]
+    assert summary.assessments == 300 and summary.policy == "deterministic" and summary.truth_path is None
     assessments = pl.read_ndjson(summary.assessments_path)
     assert assessments["user_id"].n_unique() == summary.users
-    # Default size: a few thousand interactions, a few MB, as the committed sample_data.
+    # Default size: a few thousand interactions, one served list per session, a few MB.
     assert 4_000 <= summary.interactions <= 12_000
-    assert sum(path.stat().st_size for path in summary.paths) < 6_000_000
-    # Nothing but the three files (temporary files renamed into place).
+    assert 1.5 * summary.assessments < summary.impressions < 3.5 * summary.assessments
+    assert sum(path.stat().st_size for path in summary.paths) < 7_500_000
+    as_json = summary.as_json()
+    assert as_json["impressions"] == summary.impressions
+    assert as_json["impressions_path"] == str(out_dir / "impressions.ndjson")
+    # Nothing but the four files (temporary files renamed into place).
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(FILES)
 
 
@@ -167,8 +176,9 @@ def test_progress_reports_every_block(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_zero_assessments_writes_empty_files(tmp_path: Path) -> None:
     summary = generate_sample(tmp_path, assessments=0)
-    assert (summary.assessments, summary.recommendations, summary.interactions, summary.users) == (0, 0, 0, 0)
-    assert [path.read_bytes() for path in summary.paths] == [b"", b"", b""]
+    counts = (summary.assessments, summary.recommendations, summary.interactions, summary.impressions)
+    assert counts == (0, 0, 0, 0) and summary.users == 0
+    assert [path.read_bytes() for path in summary.paths] == [b"", b"", b"", b""]
 
 
 @pytest.mark.parametrize(
@@ -182,6 +192,12 @@ def test_zero_assessments_writes_empty_files(tmp_path: Path) -> None:
         {"recommendations_per_assessment": (5, 101)},
         {"sessions_per_assessment": (0, 2)},
         {"sessions_per_assessment": (2, 5)},
+        {"explore": "epsilon-greedy"},
+        {"temperature": 0.0},
+        {"temperature": float("nan")},
+        {"examination": "flat"},
+        {"examination": [1.0, 0.0]},
+        {"examination": []},
     ],
 )
 def test_out_of_range_arguments_are_refused(tmp_path: Path, kwargs: dict[str, object]) -> None:
@@ -321,10 +337,9 @@ def test_interactions_follow_the_record_rules(
     context = interactions["context"].struct.unnest()
     assert context["session_id"].is_not_null().all()
     assert (context["position"] >= 0).all()
-    propensity = context["propensity"]
-    assert ((propensity > 0) & (propensity <= 1)).all()
-    expected = (1.0 + context["position"].cast(pl.Float64)) ** -sample.POSITION_BIAS_EXPONENT
-    assert ((propensity - expected.round(4)).abs() < 1e-12).all()
+    # The deterministic policy put every item where it was with probability 1.
+    assert (context["propensity"] == 1.0).all()
+    assert 0.75 < context["request_id"].is_not_null().mean() < 0.85  # type: ignore[operator]
     assert set(context["model_version"]) == {"confidence-v1"} and set(context["variant"]) == {"control"}
     sessions = interactions.group_by("any_assessment_id").agg(
         pl.col("context").struct.field("session_id").n_unique().alias("sessions")
@@ -348,15 +363,19 @@ def test_position_is_the_rank_by_confidence(
 def test_every_row_passes_recctl_ingest_validation(sample_dir: tuple[Path, SampleSummary]) -> None:
     """The generated files go through recctl's own ingest validation without a single reject."""
     from recctl import formats, labels, records
+    from recctl.records.schema import KINDS
 
     out_dir, summary = sample_dir
     policy = labels.load_policy(None)
     now = START + timedelta(days=DAYS + 1)
-    for kind, expected in (
+    checked = [
         ("assessments", summary.assessments),
         ("recommendations", summary.recommendations),
         ("interactions", summary.interactions),
-    ):
+    ]
+    if "impressions" in KINDS:  # the served lists too, where this recctl has their record rules
+        checked.append(("impressions", summary.impressions))
+    for kind, expected in checked:
         valid, rejected, event_ids = 0, 0, []
         for chunk in formats.read_records(str(out_dir / f"{kind}.ndjson")):
             result = records.validate(kind, chunk.rows, policy, now=now)
@@ -378,6 +397,7 @@ def test_every_row_passes_recctl_ingest_validation(sample_dir: tuple[Path, Sampl
     smallest_list=st.integers(1, 20),
     extra_list=st.integers(0, 20),
     sessions=st.tuples(st.integers(1, 4), st.integers(0, 3)),
+    explore=st.sampled_from([None, "plackett-luce"]),
 )
 def test_any_arguments_keep_every_row_inside_the_window(
     assessments: int,
@@ -387,6 +407,7 @@ def test_any_arguments_keep_every_row_inside_the_window(
     smallest_list: int,
     extra_list: int,
     sessions: tuple[int, int],
+    explore: str | None,
 ) -> None:
     first_sessions = sessions[0]
     with tempfile.TemporaryDirectory() as out:
@@ -398,8 +419,10 @@ def test_any_arguments_keep_every_row_inside_the_window(
             days=days,
             recommendations_per_assessment=(smallest_list, smallest_list + extra_list),
             sessions_per_assessment=(first_sessions, min(4, first_sessions + sessions[1])),
+            explore=explore,
         )
         lines = summary.interactions_path.read_text().splitlines()
+        items = _impression_items(summary.impressions_path)
         recommendations = pl.read_ndjson(summary.recommendations_path)
         assessments_frame = pl.read_ndjson(summary.assessments_path)
     assert summary.assessments == assessments == assessments_frame.height
@@ -409,6 +432,9 @@ def test_any_arguments_keep_every_row_inside_the_window(
     window_end = window_start + timedelta(days=days)
     stamps = [json.loads(line)["timestamp"] for line in lines[:50]]
     stamps += assessments_frame["created_at"].to_list() + recommendations["created_at"].to_list()
+    stamps += items["timestamp"].unique().to_list()
+    # Every session is served its whole list, with propensities in (0, 1] (estimated past 14 items).
+    _check_served_lists(items, recommendations, summary.impressions)
     for stamp in stamps:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         assert window_start <= moment < window_end
@@ -424,13 +450,13 @@ def test_any_arguments_keep_every_row_inside_the_window(
 # --- the simulation: position bias and a signal beyond confidence --------------------------------
 
 
-def test_views_show_position_bias(interactions: pl.DataFrame) -> None:
-    # Every list has at least 6 items, so slots 0 and 5 are shown equally often.
+def test_clicks_show_position_bias_and_views_do_not(interactions: pl.DataFrame) -> None:
+    # Every list has at least 6 items and every first screen at least 6 slots, so slots 0 and 5
+    # are on screen (viewed) equally often; only clicks show that users look at the top more.
     views = interactions.filter(pl.col("kind") == "view")["position"]
-    at_top, at_five = int((views == 0).sum()), int((views == 5).sum())
-    assert at_top > 2 * at_five > 0
+    assert int((views == 0).sum()) == int((views == 5).sum()) > 0
     clicks = interactions.filter(pl.col("kind") == "click")["position"]
-    assert int((clicks == 0).sum()) > int((clicks == 5).sum())
+    assert int((clicks == 0).sum()) > 1.5 * int((clicks == 5).sum()) > 0
 
 
 def test_confidence_is_a_noisy_view_of_what_users_value(
@@ -531,3 +557,366 @@ def test_without_overwrite_a_non_empty_directory_is_refused_before_any_work(tmp_
         generate_sample(tmp_path, assessments=5, overwrite=False)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     assert generate_sample(tmp_path / "new", assessments=5, overwrite=False).assessments == 5
+
+
+# --- impressions: the served lists, and what links interactions to them --------------------------
+
+
+def _impression_items(path: Path) -> pl.DataFrame:
+    """One row per served item, the list's fields repeated (as recctl stores impressions)."""
+    lists = pl.read_ndjson(path, infer_schema_length=None)
+    return lists.explode("items").with_columns(pl.col("items").struct.unnest()).drop("items")
+
+
+@pytest.fixture(scope="module")
+def explored(tmp_path_factory: pytest.TempPathFactory) -> tuple[SampleSummary, dict[str, pl.DataFrame]]:
+    """A sample served by Plackett-Luce around the confidence order, with its truth."""
+    out_dir = tmp_path_factory.mktemp("explored")
+    summary = generate_sample(
+        out_dir, assessments=300, seed=3, explore="plackett-luce", truth=out_dir / "truth" / "truth.ndjson"
+    )
+    assert summary.truth_path is not None
+    frames = {
+        "recommendations": pl.read_ndjson(summary.recommendations_path),
+        "interactions": pl.read_ndjson(summary.interactions_path, infer_schema_length=None),
+        "items": _impression_items(summary.impressions_path),
+        "truth": pl.read_ndjson(summary.truth_path),
+    }
+    return summary, frames
+
+
+def _check_served_lists(items: pl.DataFrame, recommendations: pl.DataFrame, lists: int) -> None:
+    assert items["request_id"].n_unique() == lists
+    assert items.null_count().sum_horizontal().item() == 0
+    assert items["request_id"].str.contains(r"^req-\d{6}-[1-4]$").all()
+    assert items["timestamp"].str.contains(ISO_MILLISECONDS).all()
+    # Every list shows all of its assessment's recommendations, each once, at positions 0..n-1.
+    catalog = recommendations.group_by("assessment_id").agg(catalog=pl.col("recommendation_id").sort())
+    per_list = (
+        items.group_by("request_id", "assessment_id")
+        .agg(shown=pl.col("recommendation_id").sort(), positions=pl.col("position").sort(), n=pl.len())
+        .join(catalog, on="assessment_id")
+    )
+    assert per_list.height == lists
+    assert (per_list["shown"] == per_list["catalog"]).all()
+    assert per_list.select(pl.col("positions") == pl.int_ranges(0, "n")).to_series().all()
+    for column in ("propensity", "prefix_propensity"):
+        assert ((items[column] > 0) & (items[column] <= 1)).all()
+
+
+def test_impressions_are_the_deterministic_lists_served(
+    sample_dir: tuple[Path, SampleSummary], frames: dict[str, pl.DataFrame], interactions: pl.DataFrame
+) -> None:
+    out_dir, summary = sample_dir
+    raw = (out_dir / "impressions.ndjson").read_bytes()
+    assert b"null" not in raw
+    items = _impression_items(out_dir / "impressions.ndjson")
+    _check_served_lists(items, frames["recommendations"], summary.impressions)
+    assert set(items["policy"]) == {"deterministic"}
+    assert (items["propensity"] == 1.0).all() and (items["prefix_propensity"] == 1.0).all()
+    assert set(items["model_version"]) == {"confidence-v1"} and set(items["variant"]) == {"control"}
+    # In confidence order, the order the interactions' positions give.
+    ranked = frames["recommendations"].select(
+        "recommendation_id",
+        expected=pl.col("confidence_score").rank("ordinal", descending=True).over("assessment_id") - 1,
+    )
+    assert (
+        (items.join(ranked, on="recommendation_id").select(pl.col("position") == pl.col("expected")))
+        .to_series()
+        .all()
+    )
+    # The list belongs to the assessment's user; its session is the one its interactions name.
+    owners = frames["assessments"].select("assessment_id", owner="user_id")
+    assert (
+        (items.join(owners, on="assessment_id").select(pl.col("user_id") == pl.col("owner")))
+        .to_series()
+        .all()
+    )
+    sessions = set(interactions["context"].struct.field("session_id"))
+    assert sessions <= set(items["session_id"])
+
+
+def _linked(interactions: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """Interactions that name a list, joined to that list's row for their recommendation."""
+    named = interactions.with_columns(
+        request_id=pl.col("context").struct.field("request_id"),
+        session_id=pl.col("context").struct.field("session_id"),
+        position=pl.col("context").struct.field("position"),
+        propensity=pl.col("context").struct.field("propensity"),
+    ).filter(pl.col("request_id").is_not_null())
+    return named.join(
+        items.select(
+            "request_id",
+            "recommendation_id",
+            list_timestamp="timestamp",
+            list_session="session_id",
+            list_position="position",
+            list_propensity="propensity",
+        ),
+        on=["request_id", "recommendation_id"],
+        how="left",
+    )
+
+
+def test_every_named_list_holds_the_interaction_and_was_served_before_it(
+    explored: tuple[SampleSummary, dict[str, pl.DataFrame]],
+) -> None:
+    _, frames = explored
+    interactions, items = frames["interactions"], frames["items"]
+    linked = _linked(interactions, items)
+    assert 0.75 < linked.height / interactions.height < 0.85
+    assert linked["list_position"].is_not_null().all()  # the list contains the recommendation
+    served = linked["list_timestamp"].str.to_datetime(time_zone="UTC")
+    happened = linked["timestamp"].str.to_datetime(time_zone="UTC")
+    assert (served <= happened).all()
+    assert (linked["session_id"] == linked["list_session"]).all()
+    assert (linked["position"] == linked["list_position"]).all()
+    assert (linked["propensity"] == linked["list_propensity"]).all()
+
+
+def test_interactions_without_a_request_id_are_linked_by_time_to_their_own_list(
+    explored: tuple[SampleSummary, dict[str, pl.DataFrame]],
+) -> None:
+    """The rule for an interaction without a request_id (the newest list of its assessment, at or
+    before it, that holds its recommendation) finds its own session's list almost always."""
+    _, frames = explored
+    lists = (
+        frames["items"]
+        .select(
+            "request_id",
+            "assessment_id",
+            "session_id",
+            served=pl.col("timestamp").str.to_datetime(time_zone="UTC"),
+        )
+        .unique()
+        .sort("served")
+    )
+    unnamed = (
+        frames["interactions"]
+        .filter(pl.col("context").struct.field("request_id").is_null())
+        .select(
+            assessment_id=pl.coalesce("assessment_id", pl.col("context").struct.field("assessment_id")),
+            session_id=pl.col("context").struct.field("session_id"),
+            at=pl.col("timestamp").str.to_datetime(time_zone="UTC"),
+        )
+        .sort("at")
+    )
+    assert unnamed.height > 0
+    newest = unnamed.join_asof(
+        lists.rename({"session_id": "list_session"}),
+        left_on="at",
+        right_on="served",
+        by="assessment_id",
+        check_sortedness=False,
+    )
+    assert newest["list_session"].is_not_null().all()
+    assert (newest["list_session"] == newest["session_id"]).mean() > 0.97  # type: ignore[operator]
+
+
+def test_views_are_page_views_with_one_dwell_time_per_page(
+    interactions: pl.DataFrame, frames: dict[str, pl.DataFrame]
+) -> None:
+    views = interactions.filter(pl.col("kind") == "view").with_columns(
+        session_id=pl.col("context").struct.field("session_id")
+    )
+    list_size = frames["recommendations"].group_by("assessment_id").len("n")
+    pages = (
+        views.group_by("session_id", "any_assessment_id")
+        .agg(
+            positions=pl.col("position").sort(),
+            dwell=pl.col("interaction_value").n_unique(),
+            seconds=pl.col("interaction_value").first(),
+            slots=pl.len(),
+        )
+        .join(list_size, left_on="any_assessment_id", right_on="assessment_id")
+    )
+    assert (pages["dwell"] == 1).all()  # the same dwell time for every item on a page
+    # The first slots, none skipped.
+    assert pages.select(pl.col("positions") == pl.int_ranges(0, "slots")).to_series().all()
+    short = pages.filter(pl.col("n") <= 6)
+    assert (short["slots"] == short["n"]).all()  # a short list fits on the first screen
+    assert pages["slots"].is_between(6, 10).all()
+    assert pages["slots"].filter(pages["n"] >= 10).n_unique() == 5  # 6..10 slots, whatever the list
+    assert pages["seconds"].n_unique() > 200  # a dwell time per page, not one for all
+
+
+def test_explored_lists_carry_their_exact_propensities(
+    explored: tuple[SampleSummary, dict[str, pl.DataFrame]],
+) -> None:
+    from recctl import propensities
+
+    summary, frames = explored
+    items, recommendations = frames["items"], frames["recommendations"]
+    _check_served_lists(items, recommendations, summary.impressions)
+    assert summary.policy == "plackett-luce" and set(items["policy"]) == {"plackett-luce"}
+    # Randomised: most lists differ from the confidence order, yet stay close to it.
+    ranked = recommendations.select(
+        "recommendation_id",
+        confidence_rank=pl.col("confidence_score").rank("ordinal", descending=True).over("assessment_id") - 1,
+    )
+    joined = items.join(ranked, on="recommendation_id")
+    moved = joined.group_by("request_id").agg((pl.col("position") != pl.col("confidence_rank")).any())
+    assert moved["position"].mean() > 0.8  # type: ignore[operator]
+    assert joined.select(pl.corr("position", "confidence_rank", method="spearman")).item() > 0.35
+
+    checked = 0
+    for (assessment_id,), served in joined.sort("request_id", "position").group_by("assessment_id"):
+        catalog = recommendations.filter(pl.col("assessment_id") == assessment_id).sort("recommendation_id")
+        logits = (catalog["confidence_score"].to_numpy() / sample.DEFAULT_TEMPERATURE)[None, :]
+        marginals = propensities.marginal_propensities(logits, exact_up_to=14)[0]
+        # What a list position can hold sums to 1 over the assessment's items, and so does each item.
+        np.testing.assert_allclose(marginals.sum(axis=0), 1.0, atol=1e-9)
+        np.testing.assert_allclose(marginals.sum(axis=1), 1.0, atol=1e-9)
+        index = {rid: i for i, rid in enumerate(catalog["recommendation_id"])}
+        for _, one_list in served.group_by("request_id"):
+            item = np.array([index[rid] for rid in one_list["recommendation_id"]])
+            position = one_list["position"].to_numpy()
+            np.testing.assert_allclose(
+                one_list["propensity"].to_numpy(), marginals[item, position], rtol=1e-5
+            )
+            prefix = propensities.prefix_propensities(logits, item[np.argsort(position)][None, :])[0]
+            np.testing.assert_allclose(one_list["prefix_propensity"].to_numpy(), prefix[position], rtol=1e-5)
+            checked += 1
+    assert checked == summary.impressions
+
+
+def test_explored_lists_are_drawn_as_their_propensities_say(
+    explored: tuple[SampleSummary, dict[str, pl.DataFrame]],
+) -> None:
+    """The lists follow the distribution their propensities describe: for the confidence leader of
+    each assessment, E[1{served first} / P(first)] = 1 per list (the inverse-propensity identity)."""
+    _, frames = explored
+    top = frames["items"].join(
+        frames["recommendations"]
+        .filter(pl.col("confidence_score") == pl.col("confidence_score").max().over("assessment_id"))
+        .select("recommendation_id"),
+        on="recommendation_id",
+    )
+    first = top.filter(pl.col("position") == 0)
+    assert 0.15 < first.height / top.height < 0.6  # more often than at random (1 in 6 to 14), not always
+    identity = first["propensity"].pow(-1).sum() / top.height
+    assert 0.85 < identity < 1.15
+
+
+def test_the_policy_propensity_never_depends_on_examination(tmp_path: Path) -> None:
+    default = generate_sample(tmp_path / "a", assessments=40, seed=9, explore="plackett-luce")
+    cliff = generate_sample(
+        tmp_path / "b", assessments=40, seed=9, explore="plackett-luce", examination="cliff"
+    )
+    assert default.impressions_path.read_bytes() == cliff.impressions_path.read_bytes()
+    assert default.interactions_path.read_bytes() != cliff.interactions_path.read_bytes()
+
+
+# --- the truth and the examination curve -----------------------------------------------------------
+
+
+def test_truth_gives_every_recommendation_its_utility_and_grade(
+    explored: tuple[SampleSummary, dict[str, pl.DataFrame]],
+) -> None:
+    summary, frames = explored
+    truth, recommendations = frames["truth"], frames["recommendations"]
+    assert truth.columns == ["recommendation_id", "assessment_id", "utility", "grade"]
+    assert truth.height == recommendations.height
+    assert set(truth["recommendation_id"]) == set(recommendations["recommendation_id"])
+    assert truth.select(pl.corr("utility", "grade", method="spearman")).item() > 0.95
+    by_grade = (
+        truth.group_by("grade").agg(low=pl.col("utility").min(), high=pl.col("utility").max()).sort("grade")
+    )
+    assert by_grade["grade"].to_list() == [0, 1, 2, 3, 4]
+    assert (by_grade["high"].head(4) < by_grade["low"].tail(4)).all()  # cut points, in order
+    shares = truth["grade"].value_counts(normalize=True).sort("grade")["proportion"]
+    assert (shares > 0.04).all() and (shares < 0.45).all()
+    # The truth is what users act on: implemented recommendations have higher grades.
+    implemented = frames["interactions"].filter(
+        pl.col("interaction_type").str.strip_chars().str.to_lowercase() == "implement"
+    )["recommendation_id"]
+    mean_grade = truth.group_by(pl.col("recommendation_id").is_in(implemented.implode())).agg(
+        pl.col("grade").mean()
+    )
+    grades = dict(mean_grade.iter_rows())
+    assert grades[True] > grades[False] + 0.8
+    # The examination curve beside it: positions 0..13, absolute and relative to slot 0.
+    assert summary.truth_path is not None
+    curve = json.loads(sample.truth_examination_path(summary.truth_path).read_text())
+    assert curve["curve"] == "(1 + p) ** -0.6"
+    assert [row["position"] for row in curve["positions"]] == list(range(14))
+    expected = (1.0 + np.arange(14)) ** -0.6
+    np.testing.assert_allclose([row["examination"] for row in curve["positions"]], expected)
+    np.testing.assert_allclose([row["relative"] for row in curve["positions"]], expected)
+
+
+def test_truth_path_naming(tmp_path: Path) -> None:
+    assert sample.truth_examination_path(tmp_path / "truth.ndjson") == tmp_path / "truth.examination.json"
+    assert sample.truth_examination_path(tmp_path / "truth") == tmp_path / "truth.examination.json"
+    summary = generate_sample(
+        tmp_path / "out", assessments=3, examination=[0.8, 0.4], truth=tmp_path / "t.ndjson"
+    )
+    curve = json.loads((tmp_path / "t.examination.json").read_text())
+    assert [row["examination"] for row in curve["positions"]][:3] == [0.8, 0.4, 0.4]
+    assert [row["relative"] for row in curve["positions"]][:3] == [1.0, 0.5, 0.5]
+    assert summary.truth_path == tmp_path / "t.ndjson"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)  # the truth is not in --out
+
+
+def test_examination_curves() -> None:
+    positions = np.arange(8)
+    np.testing.assert_allclose(
+        sample.ExaminationCurve.parse("default").at(positions), (1.0 + positions) ** -0.6
+    )
+    np.testing.assert_allclose(
+        sample.ExaminationCurve.parse("steep").at(positions), (1.0 + positions) ** -1.2
+    )
+    assert sample.ExaminationCurve.parse(" Cliff ").at(positions).tolist() == [1.0] * 4 + [0.1] * 4
+    assert sample.ExaminationCurve.parse((1.0, 0.5)).at(positions).tolist() == [1.0] + [0.5] * 7
+    for bad in ("flat", "1.0,x", "0.5,1.5", "0", ""):
+        with pytest.raises(ValueError, match="examination"):
+            sample.ExaminationCurve.parse(bad)
+
+
+def _clicks_per_slot(summary: SampleSummary, slots: int) -> np.ndarray:
+    clicks = (
+        pl.read_ndjson(summary.interactions_path, infer_schema_length=None)
+        .filter(pl.col("interaction_type").str.strip_chars().str.to_lowercase() == "click")
+        .select(pl.col("context").struct.field("position"))
+        .to_series()
+    )
+    return np.bincount(clicks.to_numpy(), minlength=slots)[:slots].astype(float)
+
+
+def test_the_examination_curve_sets_the_click_rate_of_each_slot(tmp_path: Path) -> None:
+    """Same seed, same lists and users: only the examination curve differs, so clicks per slot scale
+    by the ratio of the curves (cliff: as many clicks at slots 0-3 as if all were examined, a tenth after)."""
+    runs = {
+        name: generate_sample(
+            tmp_path / name, assessments=1500, seed=11, explore="plackett-luce", examination=name
+        )
+        for name in ("default", "steep", "cliff")
+    }
+    clicks = {name: _clicks_per_slot(summary, 10) for name, summary in runs.items()}
+    positions = np.arange(10)
+    for name in ("steep", "cliff"):
+        expected = sample.ExaminationCurve.parse(name).at(positions) / (1.0 + positions) ** -0.6
+        np.testing.assert_allclose(clicks[name] / clicks["default"], expected, rtol=0.25)
+    cliff = clicks["cliff"]
+    assert cliff[3] > 4 * cliff[4] and cliff[0] > 5 * cliff[5]
+    assert clicks["default"][5] > 2 * cliff[5]
+    assert clicks["steep"][0] == pytest.approx(clicks["default"][0], rel=0.05)  # slot 0 is always examined
+
+
+def test_lists_past_the_exact_cap_log_monte_carlo_propensities(tmp_path: Path) -> None:
+    from recctl import propensities
+
+    summary = generate_sample(
+        tmp_path, assessments=4, seed=2, recommendations_per_assessment=(15, 15), explore="plackett-luce"
+    )
+    items = _impression_items(summary.impressions_path).join(
+        pl.read_ndjson(summary.recommendations_path).select("recommendation_id", "confidence_score"),
+        on="recommendation_id",
+    )
+    for _, served in items.sort("recommendation_id").group_by("request_id"):
+        logits = (served["confidence_score"].to_numpy() / sample.DEFAULT_TEMPERATURE)[None, :]
+        exact = propensities.marginal_propensities(logits, exact_up_to=15)[0]
+        logged = served["propensity"].to_numpy()
+        # 2,000 draws: a standard error of at most 0.011, floored at 1 / 2000 where no draw placed it.
+        np.testing.assert_allclose(logged, exact[np.arange(15), served["position"].to_numpy()], atol=0.05)
+        assert (logged >= 1 / 2000).all()

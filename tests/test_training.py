@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from builders import grouped
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recctl.cli.common import flag
+from recctl.errors import InsufficientDataError
 from recctl.ltrdata import LtrData
 from recctl.training import (
     TimeSplitError,
@@ -17,6 +22,7 @@ from recctl.training import (
     split_groups,
     subset,
     unknown_params,
+    validation_group_count,
 )
 
 
@@ -124,3 +130,57 @@ def test_scores_held_by_lightgbm_equal_a_fresh_prediction() -> None:
 def test_unknown_params_asks_lightgbm_for_its_names_and_aliases() -> None:
     assert unknown_params(["num_leaves", "num_leaf", "eta", "ndcg_eval_at", "seed"]) == {}
     assert unknown_params(["num_leave", "colour"]) == {"num_leave": "num_leaves", "colour": None}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes_and_keys=st.lists(st.tuples(st.integers(1, 4), st.integers(0, 5)), min_size=2, max_size=30).filter(
+        lambda groups: len({key for _, key in groups}) >= 2
+    ),
+    share=st.sampled_from([0.1, 0.2, 0.5, 0.9]),
+    split=st.sampled_from(["time", "group-random"]),
+    seed=st.integers(0, 3),
+)
+def test_a_split_keeps_every_assessment_on_one_side(
+    sizes_and_keys: list[tuple[int, int]], share: float, split: str, seed: int
+) -> None:
+    sizes = [size for size, _ in sizes_and_keys]
+    data = dataclasses.replace(
+        grouped(sizes), split_keys=np.array([f"asm-{key}" for _, key in sizes_and_keys])
+    )
+    train, valid = split_groups(data, share, split, seed)  # type: ignore[arg-type]
+    assert not (train & valid).any() and (train | valid).all()
+    assert train.any() and valid.any()
+    keys = data.split_keys
+    assert keys is not None
+    assert not set(keys[train]) & set(keys[valid])
+    # Keys are added until the validation share is reached, unless only one key would train.
+    if len(set(keys[train])) > 1:
+        assert valid.sum() >= validation_group_count(len(sizes), share)
+    if split == "time":  # group k is day k: every validation assessment's newest group is newer
+        newest = {key: day for day, key in enumerate(keys)}
+        assert min(newest[key] for key in keys[valid]) > max(newest[key] for key in keys[train])
+
+
+def test_a_split_of_one_assessment_is_too_little_data() -> None:
+    data = dataclasses.replace(grouped([2, 2, 2]), split_keys=np.array(["asm-1"] * 3))
+    with pytest.raises(InsufficientDataError, match="one assessment"):
+        split_groups(data, 0.3, "group-random", 0)
+
+
+def test_subset_carries_positions_split_keys_and_recommendation_ids() -> None:
+    data = dataclasses.replace(
+        grouped([2, 1, 2]),
+        position=np.array([0, 1, -1, 1, 0]),
+        split_keys=np.array(["a", "b", "a"]),
+        recommendation_ids=np.array(["r0", "r1", "r2", "r3", "r4"]),
+    )
+    part = subset(data, np.array([True, False, True]))
+    assert part.position is not None and part.position.tolist() == [0, 1, 1, 0]
+    assert part.split_keys is not None and part.split_keys.tolist() == ["a", "a"]
+    assert part.recommendation_ids is not None and part.recommendation_ids.tolist() == [
+        "r0",
+        "r1",
+        "r3",
+        "r4",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from recctl import defaults
 from recctl.cli.common import print_json, settings
 from recctl.cli.options import (
+    AttributionHours,
     Data,
     FeatureCols,
     GroupCol,
@@ -36,6 +38,7 @@ def evaluate_command(
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
+    attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
     k: Annotated[str, typer.Option("--k", help="Cut-offs, comma-separated.")] = ",".join(
         map(str, defaults.EVALUATE_K)
     ),
@@ -46,6 +49,15 @@ def evaluate_command(
     holdout_only: Annotated[
         bool, typer.Option(help="Leave out the groups the model was trained or validated on.")
     ] = False,
+    grades: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Judge against these grades instead of the data's: recommendation_id and grade 0..4 "
+            "per line (NDJSON, JSON array, CSV or Parquet; other columns ignored). Unjudged rows count as "
+            "grade 0; groups with no judged row are left out. Both are counted.",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
     ] = False,
@@ -56,8 +68,12 @@ def evaluate_command(
     order, and a group with no relevant item scores 1 (how many there were is reported). Each
     figure has a bootstrap 95% interval over query groups. Groups the model was trained or
     validated on are counted (--holdout-only leaves them out).
+
+    With --grades the groups are the data's, and the grades are the file's judgments (editorial
+    grades, or `recctl sample --truth`): a recommendation the file does not judge counts as grade
+    0, and a group with no judged recommendation is left out; the report gives both counts.
     """
-    from recctl.evaluation import evaluate
+    from recctl.evaluation import evaluate, read_judgments
     from recctl.model import load_bundle
 
     options = settings(ctx)
@@ -68,7 +84,8 @@ def evaluate_command(
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
     with json_failures(json_output, model_path=model):
-        bundle = load_bundle(model)  # a bad model fails before the data is read
+        bundle = load_bundle(model)  # a bad model or grades file fails before the data is read
+        judgments = read_judgments(grades) if grades is not None else None
         training = training_data(
             options,
             data,
@@ -80,10 +97,18 @@ def evaluate_command(
             since,
             until,
             labels,
-            num_features=len(bundle.feature_names),
+            # A model trained with features left out takes its own from the data's (LibSVM: by name).
+            num_features=None if bundle.meta.get("excluded_features") else len(bundle.feature_names),
+            attribution_hours=attribution_hours,
         )
         summary = evaluate(
-            model, training, ks=cutoffs, resamples=resamples, seed=seed, holdout_only=holdout_only
+            model,
+            training,
+            ks=cutoffs,
+            resamples=resamples,
+            seed=seed,
+            holdout_only=holdout_only,
+            judgments=judgments,
         ).as_json()
     if json_output:
         print_json(summary)
@@ -112,6 +137,14 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
         table.add_row("", *(_interval(intervals[f"ndcg@{k}"]) for k in cutoffs), style="dim")
     console.print(table)
     console.print("dim rows: bootstrap 95% intervals over groups", style="dim")
+    judged = summary["grades"]
+    if judged.get("source") != "data":
+        console.print(
+            f"Grades from {judged['source']} ({judged['judgments']:,} judgments): "
+            f"{judged['rows_judged']:,} rows judged, {judged['rows_unjudged']:,} unjudged (counted as 0), "
+            f"{judged['groups_left_out_unjudged']:,} group(s) with no judged row left out",
+            markup=False,
+        )
     _render_overlap(console, summary["training_overlap"], summary["groups"])
 
 

@@ -9,7 +9,15 @@ import typer
 
 from recctl import defaults
 from recctl.cli.common import print_json, settings
-from recctl.cli.options import Labels, LookbackDays, MinInteractions, Since, Until, resolve_window
+from recctl.cli.options import (
+    AttributionHours,
+    Labels,
+    LookbackDays,
+    MinInteractions,
+    Since,
+    Until,
+    resolve_window,
+)
 
 
 def export_command(
@@ -22,11 +30,15 @@ def export_command(
     until: Until = None,
     min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
     labels: Labels = None,
+    attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the manifest summary as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Build the learning-to-rank training set from the store: one row per (assessment, recommendation).
+    """Build the learning-to-rank training set from the store: one row per (query group, recommendation).
+
+    A query group is a served list (impressions) for an assessment with lists in the window, with
+    each item's position and propensities, else the assessment's catalog list.
 
     Exit 3 when there are fewer than --min-interactions interactions in the window or no usable group.
     """
@@ -45,6 +57,7 @@ def export_command(
                 window,
                 policy=policy,
                 min_interactions=min_interactions,
+                attribution_hours=attribution_hours,
                 progress=lambda message: status.update(message),
             )
             status.update("writing")
@@ -82,7 +95,8 @@ def report(console: Any, summary: dict[str, Any]) -> None:
         f"grades {summary['grade_counts']}, window {window['since'] or '-'} .. {window['until'] or '-'}",
         markup=False,
     )
-    from recctl.cli.train import report_coverage
+    from recctl.cli.train import report_coverage, report_links
 
+    report_links(console, summary)
     report_coverage(console, summary["feature_coverage"])
     console.print(f"-> {summary['path']} + {summary['manifest']}", markup=False, soft_wrap=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from recctl import defaults
 from recctl.cli.output import OutputFormat
 
 if TYPE_CHECKING:
@@ -89,6 +90,14 @@ LookbackDays = Annotated[
 MinInteractions = Annotated[
     int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
 ]
+AttributionHours = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="An interaction without a request_id belongs to the newest list of its assessment that "
+        "showed its recommendation at most this many hours before it.",
+    ),
+]
 Labels = Annotated[Path | None, typer.Option(help="Label policy TOML file (default: the built-in labels).")]
 ModelPath = Annotated[
     Path, typer.Option("--model", help="The model file; its meta is <name>.meta.json beside it.")
@@ -140,6 +149,7 @@ def training_data(
     labels: Path | None,
     *,
     num_features: int | None,
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
 ) -> TrainingData:
     """The data of ``train``/``evaluate``: ``--data`` when given, else the store's training set."""
     from recctl.training_data import data_from_path, data_from_store
@@ -164,6 +174,7 @@ def training_data(
                 window,
                 policy=policy,
                 min_interactions=min_interactions,
+                attribution_hours=attribution_hours,
                 progress=lambda message: status.update(message),
             )
     finally:

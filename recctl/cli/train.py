@@ -13,6 +13,7 @@ import typer
 from recctl import defaults
 from recctl.cli.common import flag, settings, shown_line, user_message
 from recctl.cli.options import (
+    AttributionHours,
     Data,
     FeatureCols,
     GroupCol,
@@ -38,6 +39,24 @@ class SplitChoice(StrEnum):
     group_random = "group-random"
 
 
+class DebiasChoice(StrEnum):
+    auto = "auto"
+    none = "none"
+    position = "position"
+    ips = "ips"
+
+
+ExcludeFeatures = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-features",
+        metavar="NAME|GROUP",
+        help="Leave out a feature, or a group of them (recommendation, assessment, cross, list; "
+        "`recctl features` lists them); repeatable, or comma-separated. rank computes what the model uses.",
+    ),
+]
+
+
 def train_command(
     ctx: typer.Context,
     data: Data = None,
@@ -50,6 +69,7 @@ def train_command(
     since: Since = None,
     until: Until = None,
     labels: Labels = None,
+    attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
     validation_split: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of query groups held out for validation.")
     ] = defaults.VALIDATION_SPLIT,
@@ -85,6 +105,26 @@ def train_command(
     min_valid_groups: Annotated[
         int, typer.Option(min=1, help="Gates need this many validation groups, else exit 3.")
     ] = defaults.MIN_VALID_GROUPS,
+    debias: Annotated[
+        DebiasChoice,
+        typer.Option(
+            help="Position-bias correction. position: LightGBM's position-debiased LambdaMART (every "
+            "row's position in the Dataset; the model scores without it). ips: each relevant row "
+            "(grade >= 1) weighted by min(1/examination(position), --ips-clip); LightGBM's row weights "
+            "scale a row's summed pairwise lambdas, not each pair. The curve is --bias, else estimated "
+            "from the window's served lists; with one, early stopping watches the IPS estimate of "
+            "NDCG@10. auto: position when every row has a position (served lists), ips when only the "
+            "relevant rows have one, else none."
+        ),
+    ] = DebiasChoice.auto,
+    bias: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Bias curve JSON for ips (as `recctl bias --out` writes it)."),
+    ] = None,
+    ips_clip: Annotated[
+        float, typer.Option(min=1.0, help="The largest weight ips gives a row.")
+    ] = defaults.IPS_CLIP,
+    exclude_features: ExcludeFeatures = None,
     evaluate_only: Annotated[
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
@@ -94,6 +134,8 @@ def train_command(
 ) -> None:
     """Train the LambdaRank ranker and write the model bundle (model text + .meta.json).
 
+    The report (stderr) and --json say which position correction ran (--debias) and show its
+    bias curve when there is one; the model's meta records both, and the features it uses.
     Exit 3 when there is too little data, 4 when a quality gate fails (the new model is then
     written as *.rejected.txt and the current one is left as it was).
     """
@@ -120,6 +162,8 @@ def train_command(
         )
     if validation_split == 0 and (min_ndcg is not None or fail_below_baseline):
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
+    _check_exclusions(exclude_features or [], data)
+    curve = _bias_curve(debias, bias, data)
     train_options = TrainOptions(
         num_boost_round=num_boost_round,
         early_stopping_rounds=early_stopping_rounds,
@@ -129,6 +173,10 @@ def train_command(
         params=overrides,
         gated=min_ndcg is not None or fail_below_baseline,
         min_valid_groups=min_valid_groups,
+        debias=debias.value,
+        bias_curve=curve,
+        ips_clip=ips_clip,
+        bias_curve_source=str(bias) if bias is not None else None,
     )
     console = options.console
     with json_failures(json_output, model_path=model):
@@ -149,15 +197,19 @@ def train_command(
             until,
             labels,
             num_features=None,
+            attribution_hours=attribution_hours,
         )
+        training = exclude(training, exclude_features or [])
         console.print(
             f"Retrieved {training.retrieved:,} raw training examples from {training.source}", markup=False
         )
+        report_links(console, training.manifest)
         console.print(
             f"Prepared {len(training.data.grades):,} training examples "
             f"in {len(training.data.group_sizes):,} query groups"
         )
         report_coverage(console, training.feature_coverage)
+        train_options = with_estimated_curve(train_options, training, console)
         if current is not None:
             summary = _evaluate_only(console, training, train_options, current, min_ndcg, fail_below_baseline)
         else:
@@ -165,6 +217,81 @@ def train_command(
     _write_json(summary, json_output)
     if summary["status"] == "gate_failed":
         raise QualityGateError("; ".join(summary["gate_failures"]))
+
+
+def _check_exclusions(requests: list[str], data: Path | None) -> None:
+    """A usage error, before any work, for an ``--exclude-features`` name that is neither a
+    feature nor a group. With ``--data`` a name may be one of the data's own columns, so that check
+    waits for the data (:func:`exclude`)."""
+    from recctl.features import UnknownFeatureError, excluded_features
+
+    if requests and data is None:
+        try:
+            excluded_features(requests)
+        except UnknownFeatureError as exc:
+            raise typer.BadParameter(exc.message(), param_hint="--exclude-features") from None
+
+
+def exclude(training: TrainingData, requests: list[str]) -> TrainingData:
+    """``training`` without the features ``--exclude-features`` names (among the data's own)."""
+    from recctl.features import UnknownFeatureError, excluded_features
+
+    if not requests:
+        return training
+    try:
+        names = excluded_features(requests, training.data.feature_names)
+    except UnknownFeatureError as exc:
+        raise typer.BadParameter(exc.message(), param_hint="--exclude-features") from None
+    return training.without_features(names)
+
+
+def _bias_curve(debias: DebiasChoice, path: Path | None, data: Path | None) -> Any:
+    """The bias curve of ``--bias`` (read before any work), or None."""
+    from recctl.debias import read_bias_curve
+    from recctl.errors import InputError
+
+    if debias == DebiasChoice.ips and path is None and data is not None:
+        raise typer.BadParameter(
+            "--debias ips on --data needs --bias PATH (a curve from `recctl bias --out`)", param_hint="--bias"
+        )
+    if path is None:
+        return None
+    try:
+        return read_bias_curve(path)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bias") from None
+
+
+def with_estimated_curve(train_options: Any, training: TrainingData, console: Console) -> Any:
+    """``train_options`` with the curve of the window's own lists when no --bias was given and a
+    correction may need one (ips weights; early stopping on the IPS estimate of NDCG)."""
+    import dataclasses
+
+    from recctl.debias import estimated_curve
+
+    if train_options.bias_curve is not None or train_options.debias == "none" or training.click_log is None:
+        return train_options
+    with console.status("estimating the position bias"):
+        curve, note = estimated_curve(training.click_log)
+    if curve is None:
+        console.print(f"No bias curve from the window's lists: {note}", markup=False)
+        return train_options
+    return dataclasses.replace(train_options, bias_curve=curve, bias_curve_source="estimated")
+
+
+def report_links(console: Console, manifest: dict[str, Any]) -> None:
+    """What linking interactions to served lists gave, when the data had served lists."""
+    impressions = manifest.get("impressions")
+    if not impressions or not impressions.get("lists"):
+        return
+    groups = manifest["groups"]
+    console.print(
+        f"Served lists: {impressions['lists']:,} ({groups['lists']:,} kept as query groups, "
+        f"{groups['left_out']['lists_without_interactions']:,} without a linked interaction); "
+        f"{manifest['linked_interactions']:,} interactions linked to a list, "
+        f"{manifest['unlinked_interactions']:,} unlinked (counted, not used)",
+        markup=False,
+    )
 
 
 @contextlib.contextmanager
@@ -233,6 +360,7 @@ def _train(
         f"Boosting rounds: {result.best_iteration} ({result.split} split: {result.train_groups:,} train / "
         f"{result.valid_groups:,} validation groups)",
     )
+    report_debias(console, result.debias)
     if result.splits == 0:
         console.print("[yellow]Warning[/]: the model has no split: it scores every item the same")
     elif 0 < result.valid_groups < train_options.min_valid_groups:
@@ -256,6 +384,8 @@ def _train(
         top_features=[list(item) for item in result.top_features],
         split=result.split,
         gate_failures=failures,
+        debias=result.debias,
+        excluded_features=training.excluded_features,
     )
 
 
@@ -273,11 +403,12 @@ def _evaluate_only(
     from recctl.training import gate_failures
 
     model_path = bundle.path
-    if bundle.feature_names != training.data.feature_names:
+    if not set(bundle.feature_names) <= set(training.data.feature_names):
         raise ModelError(
             describe_feature_mismatch(model_path, bundle.feature_names, training.data.feature_names)
         )
-    metrics, baseline, split = existing_model_metrics(bundle.booster(), training.data, train_options)
+    data = training.data.select_features(bundle.feature_names)  # a model may use fewer features
+    metrics, baseline, split = existing_model_metrics(bundle.booster(), data, train_options)
     failures = [
         failure.message(flag)
         for failure in gate_failures(
@@ -301,15 +432,53 @@ def _evaluate_only(
 
 def _summary(status: str, training: TrainingData, *, model_path: Path, **figures: Any) -> dict[str, Any]:
     """The ``--json`` summary (the documented keys, plus model_version, split and gate_failures)."""
+    manifest = training.manifest
     return {
         "status": status,
         "examples": len(training.data.grades),
         "groups": len(training.data.group_sizes),
         "model_path": str(model_path),
         **figures,
+        "linked_interactions": manifest.get("linked_interactions"),
+        "unlinked_interactions": manifest.get("unlinked_interactions"),
         "feature_coverage": training.feature_coverage,
         "empty_feature_groups": training.empty_feature_groups,
     }
+
+
+def report_debias(console: Console, debias: dict[str, Any]) -> None:
+    """Which position correction ran, why, and its bias curve when there is one."""
+    line = f"Debiasing: {debias['method']} ({debias['reason']})"
+    if debias["method"] == "position":
+        line += "; LightGBM learns a bias per position, the model scores without positions"
+    if debias.get("weights"):
+        weights = debias["weights"]
+        line += (
+            f"; weights mean {weights['mean']:.3f}, max {weights['max']:.3f}, "
+            f"{weights['clipped']:,} clipped at {debias['ips_clip']:g}"
+        )
+    console.print(line, markup=False)
+    if debias.get("early_stopping_on") == "no early stopping" and debias["method"] == "position":
+        console.print(
+            "Note: no early stopping: without a bias curve only the logged NDCG@10 could judge the "
+            "rounds, and it favours the order the clicks were logged in; all rounds were trained "
+            "(--bias PATH makes early stopping watch the IPS estimate of NDCG)",
+            markup=False,
+        )
+    if debias["method"] != "none" and debias.get("early_stopping_on") == "ndcg@10":
+        console.print(
+            "[yellow]Note[/]: early stopping watches the logged NDCG@10, which favours the order the "
+            "clicks were logged in; --bias PATH makes it watch the IPS estimate of NDCG instead"
+        )
+    curve = debias.get("curve")
+    if curve:
+        shown = ", ".join(
+            f"{entry['position']}: {entry['examination']:.3f}" for entry in curve["positions"][:12]
+        )
+        more = " ..." if len(curve["positions"]) > 12 else ""
+        console.print(
+            f"  examination by position ({curve['method']}, {curve['source']}): {shown}{more}", markup=False
+        )
 
 
 def report_coverage(console: Console, coverage: dict[str, dict[str, Any]]) -> None:

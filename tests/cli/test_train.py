@@ -432,3 +432,114 @@ def test_evaluate_counts_the_groups_the_model_learned_from_and_can_leave_them_ou
     assert code == 0 and json.loads(out)["training_overlap"] is None and "unknown" in err
     code, _, err = run(*store, "evaluate", "--model", str(old), "--holdout-only", *later_window)
     assert code == 1 and "does not list the groups it was trained on" in err
+
+
+def test_excluded_features_by_name_and_group_leave_the_model_and_rank_computes_the_rest(
+    sample_store: Path, tmp_path: Path
+) -> None:
+    from recctl.features import FEATURE_GROUPS, FEATURE_NAMES
+    from recctl.model import load_bundle
+    from recctl.native import load as native_model
+
+    model = tmp_path / "m.txt"
+    code, out, err = run(
+        "--store",
+        str(sample_store),
+        "train",
+        *SAMPLE_WINDOW,
+        "--model",
+        str(model),
+        "--num-boost-round",
+        "20",
+        "--exclude-features",
+        "confidence_score,confidence_rank",
+        "--exclude-features",
+        "assessment",
+        "--json",
+    )
+    assert code == 0, err
+    left_out = {"confidence_score", "confidence_rank"} | {
+        n for n, g in FEATURE_GROUPS.items() if g == "assessment"
+    }
+    kept = [name for name in FEATURE_NAMES if name not in left_out]
+    summary = json.loads(out)
+    assert summary["excluded_features"] == [name for name in FEATURE_NAMES if name in left_out]
+    bundle = load_bundle(model)
+    assert bundle.feature_names == kept and bundle.meta["excluded_features"] == summary["excluded_features"]
+    assert bundle.meta["debias"]["method"] == summary["debias"]["method"]
+
+    # rank scores with exactly the model's features: its ml_score is LightGBM's on those columns.
+    batch = json.loads((SAMPLE_DATA / "rank_batch.json").read_text())
+    code, out, err = run(
+        "rank", "--model", str(model), "--require-model", "--lambda", "1", input=json.dumps(batch)
+    )
+    assert code == 0, err
+    ranked = json.loads(out)
+    assert ranked["summary"]["ml_ranking_applied"] is True
+
+    import polars as pl
+
+    from recctl.features import candidates, compute_features, feature_matrix
+    from recctl.records import validate_objects
+
+    recommendations = validate_objects("recommendations", batch["recommendations"]).records
+    assessments = validate_objects("assessments", [batch["assessment"]]).records
+    features = compute_features(candidates(recommendations, assessments))
+    matrix = feature_matrix(features, kept).to_numpy()
+    scorer = native_model(bundle.model_text) or bundle.booster()
+    expected = dict(zip(features["recommendation_id"], scorer.predict(matrix).tolist(), strict=True))
+    for item in ranked["recommendations"]:
+        assert item["ml_score"] == pytest.approx(expected[item["recommendation_id"]], rel=1e-12)
+    assert pl.Series(list(expected.values())).n_unique() > 1
+
+
+def test_unknown_excluded_features_are_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    code, _, err = run(
+        "--store", str(tmp_path / "no-store"), "train", "--exclude-features", "confidense_score"
+    )
+    assert code == 2
+    assert "did you mean 'confidence_score'?" in flat(err)
+    assert not (tmp_path / "no-store").exists()
+
+
+def test_debias_options_are_checked_before_any_work(tmp_path: Path) -> None:
+    store = str(tmp_path / "no-store")
+    code, _, err = run("train", "--data", str(tmp_path / "set.parquet"), "--debias", "ips")
+    assert code == 2 and "--debias ips on --data needs --bias PATH" in flat(err)
+    code, _, err = run("--store", store, "train", "--debias", "ips", "--bias", str(tmp_path / "none.json"))
+    assert code == 2 and "cannot read" in flat(err)
+    assert run("--store", store, "train", "--ips-clip", "0.5")[0] == 2
+
+
+def test_the_report_and_json_say_which_correction_ran(sample_store: Path, tmp_path: Path) -> None:
+    curve = tmp_path / "bias.json"
+    curve.write_text(
+        json.dumps(
+            {
+                "method": "direct",
+                "positions": [{"position": p, "examination": (1 + p) ** -0.6} for p in range(12)],
+            }
+        )
+    )
+    code, out, err = run(
+        "--store",
+        str(sample_store),
+        "train",
+        *SAMPLE_WINDOW,
+        "--model",
+        str(tmp_path / "m.txt"),
+        "--num-boost-round",
+        "10",
+        "--bias",
+        str(curve),
+        "--json",
+    )
+    assert code == 0, err
+    debias = json.loads(out)["debias"]
+    # The sample logs positions with its interactions only: auto weights the relevant rows.
+    assert debias["requested"] == "auto" and debias["method"] == "ips"
+    assert debias["early_stopping_on"] == "ips-ndcg@10" and debias["ips_clip"] == 10.0
+    assert [p["position"] for p in debias["curve"]["positions"]] == list(range(12))
+    report = flat(err)
+    assert "Debiasing: ips (only the relevant rows have a position)" in report
+    assert f"examination by position (direct, {curve}): 0: 1.000, 1: 0.660" in report

@@ -70,7 +70,7 @@ def build_log(path: Path, source_lines: list[str]) -> Log:
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The simulator's files for 2,000 assessments over 20 days (about 41k interactions)."""
+    """The simulator's files for 2,000 assessments over 20 days (about 58k interactions)."""
     folder = tmp_path_factory.mktemp("generated")
     generate_sample(folder, assessments=2000, seed=11, start=datetime(2025, 9, 1, tzinfo=UTC), days=20)
     return folder

@@ -311,6 +311,7 @@ def test_nothing_is_written_outside_the_named_locations(tmp_path: Path) -> None:
         "sample/assessments.ndjson",
         "sample/recommendations.ndjson",
         "sample/interactions.ndjson",
+        "sample/impressions.ndjson",
         "stdin.rej",
         "models/m.txt",
         "models/m.meta.json",
