@@ -14,7 +14,7 @@ import pytest
 from recctl.records import INTERACTION_TYPES
 from recctl.stats import RECENT_COLUMNS
 
-USER = "user-0139"  # the sample's busiest user: 116 interactions
+USER = "user-0139"  # the sample's busiest user: 149 interactions
 run = partial(builders.run, columns=100)  # the tables here are read at 100 columns
 
 
@@ -27,11 +27,11 @@ def test_json_is_the_summary_plus_recent_interactions(sample_files: str) -> None
     code, out, err = run("--store", sample_files, "history", USER, "--format", "json", "--limit", "5")
     assert code == 0 and err == ""
     document = json.loads(out)
-    assert document["user_id"] == USER and document["total_interactions"] == 116
+    assert document["user_id"] == USER and document["total_interactions"] == 149
     assert list(document["type_counts"]) == list(INTERACTION_TYPES)
-    assert sum(document["type_counts"].values()) == 116
+    assert sum(document["type_counts"].values()) == 149
     assert (
-        sum(document["category_preferences"].values()) == 116
+        sum(document["category_preferences"].values()) == 149
     )  # every sample recommendation is in the catalog
     preferences = list(document["category_preferences"].values())
     assert preferences == sorted(preferences, reverse=True)
@@ -49,9 +49,9 @@ def test_csv_and_ndjson_are_the_interactions_with_the_summary_on_stderr(sample_f
     assert code == 0
     assert out.startswith("user_id,timestamp,event_id,recommendation_id,")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 116 and list(rows[0]) == list(RECENT_COLUMNS)
+    assert len(rows) == 149 and list(rows[0]) == list(RECENT_COLUMNS)
     assert {row["user_id"] for row in rows} == {USER}  # rows of several users can be concatenated
-    assert USER in err and "116 interactions" in err
+    assert USER in err and "149 interactions" in err
     code, out, _ = run("-q", "--store", sample_files, "history", USER, "--format", "ndjson")
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(lines) == 100  # the default --limit
@@ -61,8 +61,8 @@ def test_csv_and_ndjson_are_the_interactions_with_the_summary_on_stderr(sample_f
 def test_table_shows_summary_and_recent_rows(sample_files: str) -> None:
     code, out, _ = run("--store", sample_files, "history", USER, "--limit", "3")
     assert code == 0
-    assert "116 interactions" in out and "implementation rate" in out and "by category" in out
-    assert "most recent 3 of 116 interactions" in out
+    assert "149 interactions" in out and "implementation rate" in out and "by category" in out
+    assert "most recent 3 of 149 interactions" in out
     assert max(len(line) for line in out.splitlines()) <= 100
     _, out, _ = run("--store", sample_files, "history", USER, "--format", "json", "--limit", "1")
     newest = json.loads(out)["recent_interactions"][0]
