@@ -64,6 +64,11 @@ LOG_COLUMNS: tuple[str, ...] = (
 )
 """The columns of :func:`click_log`: one row per item shown."""
 
+DIRECT_MIN_CLICKS = 30
+"""The direct estimate mixes in one of its two estimates at a slot only when that estimate rests
+on at least this many clicks there, and its curve stops at the first slot where neither does:
+a ratio of a few clicks has a spread its bootstrap cannot see."""
+
 RANDOMISED_SHARE = 0.5
 """``auto`` takes a log as randomised when more than this share of its shown items come from a
 non-deterministic policy."""
@@ -409,8 +414,14 @@ def direct_estimate(
         .over("request_id"),
     ).with_columns(group=pl.col("assessment_id").rank("dense").cast(pl.Int64) - 1)
     groups = _largest(rows["group"]) + 1
-    ipw = _ipw_sums(rows.filter("with_propensities"), groups, width)
-    matched = _matched_sums(rows.filter(pl.col("position") <= last), groups, width)
+    with_propensities = rows.filter("with_propensities")
+    ipw = _ipw_sums(with_propensities, groups, width)
+    *matched_sums, matched_clicks = _matched_sums(rows.filter(pl.col("position") <= last), groups, width)
+    matched = (matched_sums[0], matched_sums[1])
+    inside = with_propensities.filter(pl.col("position") <= last)
+    ipw_clicks = np.bincount(
+        inside["position"].to_numpy(), weights=inside["clicked"].cast(pl.Float64).to_numpy(), minlength=width
+    )
     if ipw[1][:, 0].sum() <= 0 and matched[1][:, 0].sum() <= 0:
         raise InsufficientDataError(
             "no clicks at the first slot of the randomised lists: nothing to compare with"
@@ -420,12 +431,22 @@ def direct_estimate(
     ]
     draws = [_bootstrap_ratio(*sums, resamples=resamples, seed=seed) for sums in (ipw, matched)]
     weight = _combination_weights(*draws)
+    # A ratio resting on a handful of clicks has a bootstrap variance near zero (no clicks, no
+    # spread) that would win the mix: such an estimate only stands in when the other has none.
+    ipw_rests, matched_rests = ipw_clicks >= DIRECT_MIN_CLICKS, matched_clicks >= DIRECT_MIN_CLICKS
+    weight[ipw_rests & ~matched_rests & np.isfinite(estimates[0])] = 1.0
+    weight[~ipw_rests & matched_rests & np.isfinite(estimates[1])] = 0.0
     examination = _combine(weight, *estimates)
     replicates = _combine(weight, *draws)
-    usable = _identified_prefix(np.isfinite(examination))
+    resting = ipw_rests | matched_rests
+    resting[0] = True
+    usable = _identified_prefix(np.isfinite(examination) & resting)
     note = None
     if usable < width:
-        note = f"no clicks to compare at slot {usable}: the curve stops at slot {usable - 1}"
+        note = (
+            f"fewer than {DIRECT_MIN_CLICKS} clicks to compare at slot {usable}: "
+            f"the curve stops at slot {usable - 1}"
+        )
     low, high = _percentiles(replicates[:, :usable])
     shown = np.bincount(rows.filter(pl.col("position") <= last)["position"].to_numpy(), minlength=width)
     return BiasCurve(
@@ -472,9 +493,10 @@ def _ipw_sums(
 
 def _matched_sums(
     rows: pl.DataFrame, groups: int, width: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Per assessment and slot: the weighted click rates at slot ``k`` and at slot 0 of the
-    recommendations shown at both."""
+    recommendations shown at both; and per slot, the fewer of the clicks at ``k`` and at 0 that
+    those rates rest on."""
     import polars as pl
 
     item_key = ["group", "recommendation_id"]
@@ -497,9 +519,15 @@ def _matched_sums(
         )
     )
     index = pairs["group"].to_numpy() * width + pairs["position"].to_numpy()
+    position = pairs["position"].to_numpy()
+    clicks = np.minimum(
+        np.bincount(position, weights=pairs["clicks"].to_numpy(), minlength=width),
+        np.bincount(position, weights=pairs["clicks_first"].to_numpy(), minlength=width),
+    )
     return (
         _group_sums(index, pairs["numerator"].to_numpy(), groups, width),
         _group_sums(index, pairs["denominator"].to_numpy(), groups, width),
+        clicks,
     )
 
 

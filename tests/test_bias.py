@@ -133,7 +133,7 @@ def hand_log(rows: list[tuple[str, str, int, bool]], *, policy: str = "plackett-
     )
 
 
-def exact_pbm_log(theta: tuple[float, float], gamma: tuple[float, float], shows: int = 20) -> pl.DataFrame:
+def exact_pbm_log(theta: tuple[float, float], gamma: tuple[float, float], shows: int = 100) -> pl.DataFrame:
     """Two recommendations swapped between two slots, ``shows`` times each way, with click counts
     exactly ``shows * theta_k * gamma_d``: data the PBM fits perfectly."""
     rows = []
@@ -205,25 +205,41 @@ def test_click_log_needs_the_impression_columns() -> None:
 
 # -- exact cases ------------------------------------------------------------------------------------
 def test_direct_estimate_by_hand() -> None:
+    # Four lists, served 30 times each (so that every slot rests on 30 clicks or more):
     # x at slot 0 twice (2 clicks), at slot 1 twice (1 click); y at slot 0 twice (1 click), at
-    # slot 1 twice (0 clicks). Rates: x 1 and 0.5, y 0.5 and 0; every weight 2*2/(2+2) = 1.
-    # theta_1 / theta_0 = (0.5 + 0) / (1 + 0.5) = 1/3.
+    # slot 1 twice (0 clicks), every propensity 0.5.
+    # Inverse propensity: slot 1 clicks / slot 0 clicks = (1 / 0.5) / (3 / 0.5) = 1/3.
+    # Matched rates: x 1 and 0.5, y 0.5 and 0, weights alike: (0.5 + 0) / (1 + 0.5) = 1/3.
+    lists = [
+        [("x", 0, True), ("y", 1, False)],
+        [("x", 0, True), ("y", 1, False)],
+        [("y", 0, True), ("x", 1, True)],
+        [("y", 0, False), ("x", 1, False)],
+    ]
     log = hand_log(
         [
-            ("q1", "x", 0, True), ("q1", "y", 1, False),
-            ("q2", "x", 0, True), ("q2", "y", 1, False),
-            ("q3", "y", 0, True), ("q3", "x", 1, True),
-            ("q4", "y", 0, False), ("q4", "x", 1, False),
+            (f"q{copy}-{number}", *item)
+            for copy in range(30)
+            for number, items in enumerate(lists)
+            for item in items
         ]
-    )  # fmt: skip
+    )
     curve = estimate_bias(log, method="direct", resamples=50)
     assert curve.method == "direct"
     np.testing.assert_allclose(curve.examination, [1.0, 1.0 / 3.0])
     # one assessment: every resample is the data itself, so the interval is the estimate
     np.testing.assert_allclose(curve.low, curve.examination)
     np.testing.assert_allclose(curve.high, curve.examination)
-    assert curve.impressions.tolist() == [4, 4]
-    assert (curve.lists, curve.clicks, curve.confounded) == (4, 4, False)
+    assert curve.impressions.tolist() == [120, 120]
+    assert (curve.lists, curve.clicks, curve.confounded) == (120, 120, False)
+
+
+def test_the_direct_curve_stops_where_too_few_clicks_remain() -> None:
+    rows = [(f"q{n}", "x" if n % 2 else "y", 0, n % 3 > 0) for n in range(90)]
+    rows += [(f"q{n}", "y" if n % 2 else "x", 1, n % 9 == 0) for n in range(90)]  # 10 clicks
+    curve = estimate_bias(hand_log(rows), method="direct", resamples=20)
+    assert curve.positions.tolist() == [0]
+    assert curve.note is not None and "fewer than 30 clicks to compare at slot 1" in curve.note
 
 
 @pytest.mark.parametrize("method", ["direct", "regression-em"])
@@ -354,21 +370,26 @@ def test_max_position_cuts_the_curve_and_the_seed_repeats_it() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), copies=st.integers(1, 3))
-def test_direct_estimate_ignores_row_order_and_repeated_logs(seed: int, copies: int) -> None:
-    log = simulated_log(CURVES["power 0.6"], assessments=8, lists_per_assessment=6, seed=seed)
-    if not log.filter(pl.col("position") == 0)["clicked"].any():
-        return
+@given(seed=st.integers(0, 10_000), copies=st.integers(2, 3))
+def test_direct_estimate_ignores_row_order_and_names_and_grows_with_repeated_logs(
+    seed: int, copies: int
+) -> None:
+    log = simulated_log(CURVES["power 0.6"], assessments=20, lists_per_assessment=10, seed=seed)
     try:
         curve = estimate_bias(log, method="direct", resamples=5)
     except InsufficientDataError:
         return
-    repeated = pl.concat(
-        [log.with_columns(pl.col("request_id") + f"-{copy}") for copy in range(copies)]
+    renamed = log.with_columns(
+        pl.col("request_id") + "-renamed", pl.col("recommendation_id") + "-renamed"
     ).sample(fraction=1.0, shuffle=True, seed=seed)
-    again = estimate_bias(repeated, method="direct", resamples=5)
+    again = estimate_bias(renamed, method="direct", resamples=5)
     np.testing.assert_allclose(again.examination, curve.examination, rtol=1e-9)
-    assert again.impressions.tolist() == (curve.impressions * copies).tolist()
+    np.testing.assert_allclose(again.low, curve.low, rtol=1e-9)
+    # the same lists served again: more clicks at every slot, so at least as long a curve
+    repeated = pl.concat([log.with_columns(pl.col("request_id") + f"-{copy}") for copy in range(copies)])
+    longer = estimate_bias(repeated, method="direct", resamples=5)
+    assert longer.positions.size >= curve.positions.size
+    assert longer.impressions[: curve.positions.size].tolist() == (curve.impressions * copies).tolist()
 
 
 # -- the curve as a document ------------------------------------------------------------------------
