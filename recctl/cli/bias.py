@@ -67,9 +67,11 @@ def bias_command(
     lists (impressions) and the clicks linked to them.
 
     Clicks follow the position-based model: P(click) = examination(slot) x relevance(item). On
-    lists from a randomised policy the estimate is direct (a recommendation's click rate at each
-    slot against its own rate at slot 0); otherwise it is regression EM over the model. A click is
-    a linked click, save, implement, share or rate; views and dismissals are not. Intervals are
+    lists from a randomised policy the estimate is direct: inverse-propensity weighted clicks per
+    slot, and each recommendation's click rate at a slot against its own at slot 0, mixed by
+    their variances; the curve stops where fewer than 30 clicks are left to compare. Otherwise it
+    is regression EM over the model. A click is a linked click, save, implement, share or rate;
+    views and dismissals are not. Intervals are
     bootstrap 95% intervals over assessments (regression EM refits the model on each, so it
     draws at most 200 resamples, and on large logs as few as 50).
 
