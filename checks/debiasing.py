@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SEED = 20261202
+SEED = 8675309
 TRAIN_WINDOW = ("--since", "2025-09-01", "--until", "2025-10-11")
 HELDOUT_WINDOW = ("--since", "2025-10-11", "--until", "2025-11-01")
 LOGS = {"confidence order": (), "plackett-luce": ("--explore", "plackett-luce")}

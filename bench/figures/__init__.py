@@ -8,6 +8,7 @@ ingest-files  ingest 1M interactions (NDJSON) -> file store       polars read_nd
 ingest-mongo  ingest 100k interactions -> MongoDB (SecantusDB)    pymongo insert_many(unordered)    <= 1.5x
 impressions   ingest 100k impressions (~1M items) -> file store   polars read_ndjson+write_parquet  <= 5.0x
               ... its peak RSS at 25k lists (input-independent)   -                                 -
+bias          recctl bias on ~100k randomised lists (~1M items)   -                                 <= 60 s
 export        export 1M interactions -> training set              -                                 <= 10 s
 train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
@@ -29,6 +30,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bench.figures import (
+    bias,
     export,
     ingest_files,
     ingest_impressions,
@@ -47,6 +49,7 @@ FIGURES: dict[str, ModuleType] = {
     "ingest-files": ingest_files,
     "ingest-mongo": ingest_mongo,
     "impressions": ingest_impressions,
+    "bias": bias,
     "export": export,
     "train": train,
     "stats": stats,
