@@ -379,7 +379,9 @@ def test_every_row_passes_recctl_ingest_validation(sample_dir: tuple[Path, Sampl
         for chunk in formats.read_records(str(out_dir / f"{kind}.ndjson")):
             result = records.validate(kind, chunk.rows, policy, now=now)
             # A served list is stored as one row per item: count lists by their key.
-            valid += result.records[KINDS[kind].key].n_unique() if KINDS[kind].items else result.records.height
+            valid += (
+                result.records[KINDS[kind].key].n_unique() if KINDS[kind].items else result.records.height
+            )
             rejected += result.rejects.height
             if kind == "interactions":
                 event_ids.append(result.records["event_id"])

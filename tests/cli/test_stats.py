@@ -46,7 +46,7 @@ def sample_files(sample_store: Path) -> str:
 @pytest.fixture(scope="module")
 def sample_mongo(mongo_server_uri: str, mongo_client: Any) -> Iterator[str]:
     """The committed sample data in MongoDB, served lists included as in ``sample_files`` (about
-12,500 documents: a few seconds on SecantusDB)."""
+    12,500 documents: a few seconds on SecantusDB)."""
     database = "recctl_test_stats_sample"
     mongo_client.drop_database(database)
     location = with_database(mongo_server_uri, database)

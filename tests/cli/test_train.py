@@ -349,7 +349,15 @@ def test_a_gate_judged_on_too_few_validation_groups_is_not_a_pass(tiny_store: Pa
     assert list(tmp_path.iterdir()) == []  # refused before training: no model, no rejected model
     needed = str(valid_groups + 1)
     code, _, err = run(
-        *store, "train", *SAMPLE_WINDOW, "--min-ndcg", "0.5", "--min-valid-groups", needed, "--model", str(model)
+        *store,
+        "train",
+        *SAMPLE_WINDOW,
+        "--min-ndcg",
+        "0.5",
+        "--min-valid-groups",
+        needed,
+        "--model",
+        str(model),
     )
     assert code == 3 and f"judged on {valid_groups} validation group(s); at least {needed} are needed" in err
 
@@ -551,6 +559,7 @@ def test_the_report_and_json_say_which_correction_ran(sample_store: Path, tmp_pa
             }
         )
     )
+
     def train(store: Path) -> tuple[dict[str, Any], str]:
         code, out, err = run(
             "--store",
@@ -580,7 +589,10 @@ def test_the_report_and_json_say_which_correction_ran(sample_store: Path, tmp_pa
     # Without them, positions come with the interactions only: auto weights the relevant rows.
     clicks_only = tmp_path / "clicks-only"
     for kind in ("assessments", "recommendations", "interactions"):
-        assert run("-q", "--store", str(clicks_only), "ingest", kind, str(SAMPLE_DATA / f"{kind}.ndjson"))[0] == 0
+        assert (
+            run("-q", "--store", str(clicks_only), "ingest", kind, str(SAMPLE_DATA / f"{kind}.ndjson"))[0]
+            == 0
+        )
     debias, report = train(clicks_only)
     assert debias["method"] == "ips" and debias["ips_clip"] == 10.0
     assert "Debiasing: ips (only the relevant rows have a position)" in report
