@@ -170,19 +170,28 @@ def sample_rows() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     return recommendations, assessments
 
 
+def served_lists(exported: pl.DataFrame) -> list[tuple[str, str]]:
+    """Every 25th query group of an export (a served list, by request_id) with its assessment:
+    a rank batch is that assessment's recommendations, which its served lists show in some order."""
+    lists = exported.select("query_id", "assessment_id").unique(maintain_order=True)
+    assert lists["query_id"].is_unique().all()  # one assessment per list
+    return list(lists.gather_every(25).iter_rows())
+
+
 def test_rank_batch_features_equal_the_export_bit_for_bit(sample_store: Path) -> None:
     """Training/serving parity: a rank-style batch of JSON objects gives the export's exact values."""
     window = TimeWindow.resolve(since=datetime(2025, 9, 1), until=datetime(2025, 11, 1))
     with closing(open_store(sample_store)) as store:
         exported = build_training_set(store, window).frame
     recommendations, assessments = sample_rows()
-    groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
+    groups = served_lists(exported)
     assert len(groups) >= 10
-    for group in groups:
-        batch = [rec for rec in recommendations if rec["assessment_id"] == group]
+    for group, assessment_id in groups:
+        batch = [rec for rec in recommendations if rec["assessment_id"] == assessment_id]
         batch.reverse()  # a rank batch comes in any order
-        served = features_of(batch, assessments[group])
+        served = features_of(batch, assessments[assessment_id])
         expected = exported.filter(pl.col("query_id") == group)
+        assert set(expected["recommendation_id"]) == set(served)  # the list showed them all
         for row in expected.iter_rows(named=True):
             got = served[row["recommendation_id"]]
             for name in FEATURE_NAMES:
@@ -204,17 +213,19 @@ def test_rank_scores_equal_the_model_on_the_exported_rows(sample_store: Path, sa
         exported = build_training_set(store, window).frame
     booster = lightgbm.Booster(model_file=str(sample_model))
     recommendations, assessments = sample_rows()
-    groups = exported["query_id"].unique(maintain_order=True).gather_every(25).to_list()
+    groups = served_lists(exported)
     batches = [
         {
-            "assessment": assessments[group],
-            "recommendations": [rec for rec in reversed(recommendations) if rec["assessment_id"] == group],
+            "assessment": assessments[assessment_id],
+            "recommendations": [
+                rec for rec in reversed(recommendations) if rec["assessment_id"] == assessment_id
+            ],
         }
-        for group in groups
+        for _, assessment_id in groups
     ]
     ranked = Ranker(sample_model, require_model=True).rank(batches, RankOptions(diversity=False))
     assert len(ranked) == len(groups) >= 10
-    for group, answer in zip(groups, ranked, strict=True):
+    for (group, _), answer in zip(groups, ranked, strict=True):
         expected = exported.filter(pl.col("query_id") == group)
         predicted = booster.predict(expected.select(FEATURE_NAMES).to_numpy())
         want = dict(zip(expected["recommendation_id"], predicted.tolist(), strict=True))

@@ -132,7 +132,7 @@ class _Column:
 _COLUMNS = (
     _Column("recommendation", "recommendation_id", output.text),
     _Column("category", "category", output.text),
-    _Column("title", "title", output.text, optional=4),
+    _Column("title", "title", output.text, optional=5),
     _Column("total", "total_interactions", output.count),
     _Column("views", "view_count", output.count),
     _Column("clicks", "click_count", output.count),
@@ -143,17 +143,18 @@ _COLUMNS = (
     _Column("CTR", "click_through_rate", output.percent),
     _Column("impl.\nrate", "implementation_rate", output.percent),
     _Column("avg\nlabel", "avg_label", output.decimal),
-    _Column("shown", "impressions", output.count, optional=1),
-    _Column("CTR /\nshown", "ctr_per_impression", output.percent, optional=1),
+    _Column("shown", "impressions", output.count, optional=4),
+    _Column("CTR /\nshown", "ctr_per_impression", output.percent, optional=4),
 )
 
 
 def render_table(console: Console, stats: pl.DataFrame, *, more: bool, sort: str, ascending: bool) -> None:
     """One line per recommendation: counts and rates right-aligned, ``-`` for null.
 
-    Every column fits 100 characters; on a narrower console the dismiss, save and share counts
-    go first, and titles show only when the console is wide enough for them. Text is never
-    wrapped; a category that still does not fit is cut with an ellipsis.
+    The counts and rates fit 100 characters; the served lists' columns (``shown`` and ``CTR /
+    shown``, when impressions are stored) and then the titles show only when the console is wide
+    enough for them, and on a narrower console the share, save and dismiss counts go first. Text
+    is never wrapped; a category that still does not fit is cut with an ellipsis.
     """
     from rich import box
     from rich.cells import cell_len

@@ -20,10 +20,10 @@ from mongo_server import with_database
 
 from recctl.cli.stats import SortField
 from recctl.ingestion import ingest
-from recctl.stats import METRICS, STATS_COLUMNS
+from recctl.stats import IMPRESSION_METRICS, METRICS, STATS_COLUMNS
 from recctl.stores import open_store
 
-KINDS = ("assessments", "recommendations", "interactions")
+KINDS = ("assessments", "recommendations", "impressions", "interactions")
 run = partial(builders.run, columns=100)  # the tables here are read at 100 columns
 
 
@@ -45,7 +45,8 @@ def sample_files(sample_store: Path) -> str:
 
 @pytest.fixture(scope="module")
 def sample_mongo(mongo_server_uri: str, mongo_client: Any) -> Iterator[str]:
-    """The committed sample data in MongoDB (about 9,500 documents: a few seconds on SecantusDB)."""
+    """The committed sample data in MongoDB, served lists included as in ``sample_files`` (about
+    12,500 documents: a few seconds on SecantusDB)."""
     database = "recctl_test_stats_sample"
     mongo_client.drop_database(database)
     location = with_database(mongo_server_uri, database)
@@ -82,6 +83,12 @@ def seed_store(tmp_path: Path) -> str:
         },
     )
     return location
+
+
+def sample_events() -> pl.DataFrame:
+    """The committed interactions, with ``kind``: the interaction type as the store reads it."""
+    sample = pl.read_ndjson(SAMPLE_DATA / "interactions.ndjson", infer_schema_length=None)
+    return sample.with_columns(kind=pl.col("interaction_type").str.strip_chars().str.to_lowercase())
 
 
 def rows_of(location: str, *args: str) -> list[dict[str, Any]]:
@@ -129,13 +136,22 @@ def test_unknown_recommendation_exits_1(seed_store: str) -> None:
 
 # -- machine formats: valid and complete ----------------------------------------------------------
 def test_json_csv_ndjson_are_plain_and_complete(sample_files: str) -> None:
-    sample = pl.read_ndjson(SAMPLE_DATA / "interactions.ndjson", infer_schema_length=None)
+    sample = sample_events()
     rows = rows_of(sample_files)
     assert len(rows) == sample["recommendation_id"].n_unique() == 2755
-    assert all(list(row) == list(STATS_COLUMNS) for row in rows)
+    # the sample has served lists, so the impression columns follow the usual ones
+    assert all(list(row) == [*STATS_COLUMNS, *IMPRESSION_METRICS] for row in rows)
     assert sum(row["total_interactions"] for row in rows) == sample.height
-    clicks = sample.filter(pl.col("interaction_type").str.strip_chars().str.to_lowercase() == "click").height
-    assert sum(row["click_count"] for row in rows) == clicks
+    assert sum(row["click_count"] for row in rows) == sample.filter(pl.col("kind") == "click").height
+    served = pl.read_ndjson(SAMPLE_DATA / "impressions.ndjson", infer_schema_length=None)
+    shown = dict(
+        served.select(pl.col("items").explode().struct.field("recommendation_id"))
+        .group_by("recommendation_id")
+        .len()
+        .iter_rows()
+    )
+    assert all(row["impressions"] == shown[row["recommendation_id"]] for row in rows)
+    assert all(row["ctr_per_impression"] == row["click_count"] / row["impressions"] for row in rows)
 
     code, out, _ = run("--store", sample_files, "stats", "--format", "csv")
     assert code == 0
@@ -171,7 +187,8 @@ def test_table_fits_100_columns(sample_files: str) -> None:
         assert name in header
     data = [line for line in lines if line.startswith("rec-")]
     assert len(data) == 20  # the default --limit, one line each (nothing wrapped)
-    assert all(len(line.split()) == 12 for line in data)  # every column, no cut values
+    assert all(len(line.split()) == 12 for line in data)  # every count and rate, no cut values
+    assert "shown" not in header  # the impression columns give way before the optional counts
     assert "20 recommendations by implementation_rate, ascending; --limit 0 shows all" in lines[-1]
     narrow = run("--store", sample_files, "stats", columns=80)[1].splitlines()
     assert max(len(line) for line in narrow) <= 80
@@ -179,13 +196,17 @@ def test_table_fits_100_columns(sample_files: str) -> None:
     wide = run("--store", sample_files, "stats", columns=160)[1].splitlines()
     top = rows_of(sample_files, "--limit", "1")[0]
     assert "title" in wide[1] and top["title"] in wide[3]  # titles when there is room for them
+    assert "shown" in wide[1] and "CTR /" in wide[0]  # and the served lists' columns
+    assert max(len(line) for line in wide) <= 160
 
 
 def test_limit_zero_shows_every_row(sample_files: str) -> None:
     code, out, _ = run("--store", sample_files, "stats", "--limit", "0", "--min-views", "4")
     assert code == 0
     shown = [line for line in out.splitlines() if line.startswith("rec-")]
-    assert len(shown) == len(rows_of(sample_files, "--min-views", "4")) == 83
+    views = sample_events().filter(pl.col("kind") == "view").group_by("recommendation_id").len()
+    busy = views.filter(pl.col("len") >= 4).height  # 279 on the sample: views are page views
+    assert len(shown) == len(rows_of(sample_files, "--min-views", "4")) == busy > 20
     assert "--limit 0 shows all" not in out
 
 
