@@ -104,6 +104,19 @@ IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
 """Stored impressions (served lists): one row per item shown, with its list's fields repeated.
 ``policy`` is never null (``deterministic`` when the record named none); ``extra`` holds the list's
 unknown fields and ``item_extra`` the item's, as JSON object text."""
+IMPRESSION_LIST_FIELDS = (
+    "request_id",
+    "timestamp",
+    "assessment_id",
+    "user_id",
+    "session_id",
+    "model_version",
+    "variant",
+    "policy",
+)
+"""The typed fields of a served list, besides its ``items``."""
+IMPRESSION_ITEM_FIELDS = ("recommendation_id", "position", "propensity", "prefix_propensity", "team")
+"""The typed fields of one item of a served list."""
 
 
 @dataclass(frozen=True)

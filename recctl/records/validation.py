@@ -32,6 +32,8 @@ from recctl.records.schema import (
     CLOUD_PROVIDERS,
     COMPANY_SIZES,
     CONTEXT_FIELDS,
+    IMPRESSION_ITEM_FIELDS,
+    IMPRESSION_LIST_FIELDS,
     IMPRESSION_POLICIES,
     IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
@@ -228,18 +230,8 @@ def validate_assessments(
     return rules.result(ASSESSMENT_SCHEMA)
 
 
-_IMPRESSION_FIELDS = (
-    "request_id",
-    "timestamp",
-    "assessment_id",
-    "user_id",
-    "session_id",
-    "model_version",
-    "variant",
-    "policy",
-    "items",
-)
-_ITEM_FIELDS = ("recommendation_id", "position", "propensity", "prefix_propensity", "team")
+_IMPRESSION_FIELDS = (*IMPRESSION_LIST_FIELDS, "items")
+_ITEM_FIELDS = IMPRESSION_ITEM_FIELDS
 _ITEM_SCHEMA: dict[str, pl.DataType] = {
     **{name: IMPRESSION_SCHEMA[name] for name in _ITEM_FIELDS},
     "extra": pl.String(),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, 
 
 from recctl.errors import StoreError
 from recctl.records import KEYS, KINDS, SCHEMAS, RecordKind, as_utc
+from recctl.records.schema import IMPRESSION_ITEM_FIELDS, IMPRESSION_LIST_FIELDS
 from recctl.stores import redact, uri_secrets
 from recctl.stores.base import (
     CATALOG_SCHEMA,
@@ -122,17 +123,8 @@ _INTERACTION_PROJECTION: dict[str, dict[str, Any]] = {
 stored document, recctl's or the original API's: an ``event_id`` missing is the text of ``_id``,
 ``assessment_id`` may be in ``context``, ``session_id`` .. ``variant`` are read from ``context``."""
 # Typed fields of a stored impression (the list) and of one of its items; the rest is extra.
-_LIST_FIELDS = (
-    "request_id",
-    "timestamp",
-    "assessment_id",
-    "user_id",
-    "session_id",
-    "model_version",
-    "variant",
-    "policy",
-)
-_ITEM_FIELDS = ("recommendation_id", "position", "propensity", "prefix_propensity", "team")
+_LIST_FIELDS = IMPRESSION_LIST_FIELDS
+_ITEM_FIELDS = IMPRESSION_ITEM_FIELDS
 _ITEM_INDEX = "__recctl_item"
 _IMPRESSION_PROJECTION: dict[str, dict[str, Any]] = {
     **{name: _convert(f"${name}", "string") for name in _LIST_FIELDS},
@@ -494,39 +486,28 @@ class MongoStore:
         # A repeat inside the frame is dropped here so that the first row wins whatever order the
         # server applies an unordered batch in; repeats of stored rows are the unique index's job.
         unique_rows = records.unique(subset=["event_id"], keep="first", maintain_order=True)
-        collection = self.collection("interactions")
-        inserted, duplicates = 0, records.height - unique_rows.height
-        for batch in _batches(unique_rows):
-            documents = [_interaction_document(row) for row in batch]
-            try:
-                result = collection.insert_many(documents, ordered=False)
-                inserted += len(result.inserted_ids)
-            except BulkWriteError as exc:
-                details = exc.details
-                stored = inserted + int(details.get("nInserted", 0))
-                errors = details.get("writeErrors", [])
-                others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
-                if others or details.get("writeConcernErrors"):
-                    error = others[0] if others else details["writeConcernErrors"][0]
-                    reason = error.get("errmsg", error)
-                    message = self._safe(f"MongoDB rejected an interaction: {reason}")
-                    raise StoreError(message, written=stored) from None
-                inserted = stored
-                duplicates += len(errors)
-            except (PyMongoError, BSONError, OverflowError) as exc:
-                raise self._write_failure("interactions", exc, inserted) from None
-        return WriteResult(inserted=inserted, duplicates=duplicates)
+        inserted, refused = self._insert_documents("interactions", unique_rows, _interaction_document)
+        return WriteResult(inserted=inserted, duplicates=records.height - unique_rows.height + refused)
 
     def _insert_impressions(self, records: pl.DataFrame) -> WriteResult:
         # The rows of one request_id are one list: grouped into its document (items in row order).
-        collection = self.collection("impressions")
         lists = records.group_by("request_id", maintain_order=True).agg(
             *(pl.col(name).first() for name in (*_LIST_FIELDS[1:], "extra")),
             pl.struct(*_ITEM_FIELDS, "item_extra").alias("items"),
         )
-        inserted = duplicates = 0
-        for batch in _batches(lists):
-            documents = [_impression_document(row) for row in batch]
+        inserted, refused = self._insert_documents("impressions", lists, _impression_document)
+        return WriteResult(inserted=inserted, duplicates=refused)
+
+    def _insert_documents(
+        self, kind: RecordKind, rows: pl.DataFrame, document: Callable[[Mapping[str, Any]], dict[str, Any]]
+    ) -> tuple[int, int]:
+        """Insert one document per row of ``rows`` in unordered batches: (inserted, refused by the
+        unique index as already stored). Any other refusal is a :class:`StoreError` that says how
+        many were stored before it."""
+        collection = self.collection(kind)
+        inserted = refused = 0
+        for batch in _batches(rows):
+            documents = [document(row) for row in batch]
             try:
                 result = collection.insert_many(documents, ordered=False)
                 inserted += len(result.inserted_ids)
@@ -538,14 +519,13 @@ class MongoStore:
                 if others or details.get("writeConcernErrors"):
                     error = others[0] if others else details["writeConcernErrors"][0]
                     reason = error.get("errmsg", error)
-                    raise StoreError(
-                        self._safe(f"MongoDB rejected an impression: {reason}"), written=stored
-                    ) from None
+                    message = self._safe(f"MongoDB rejected {KINDS[kind].row_name}: {reason}")
+                    raise StoreError(message, written=stored) from None
                 inserted = stored
-                duplicates += len(errors)
+                refused += len(errors)
             except (PyMongoError, BSONError, OverflowError) as exc:
-                raise self._write_failure("impressions", exc, inserted) from None
-        return WriteResult(inserted=inserted, duplicates=duplicates)
+                raise self._write_failure(kind, exc, inserted) from None
+        return inserted, refused
 
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
         key = KEYS[kind]

@@ -363,7 +363,7 @@ def test_other_write_errors_raise_with_the_rows_written(store: MongoStore, db: A
     db.drop_collection("recommendation_interactions")
     db.create_collection("recommendation_interactions", validator={"user_id": {"$ne": "blocked"}})
     rows = [interaction_row(0), interaction_row(1, user_id="blocked"), interaction_row(2), interaction_row(0)]
-    with pytest.raises(StoreError, match="rejected an interaction: Document failed validation") as raised:
+    with pytest.raises(StoreError, match="rejected an interaction row: Document failed validation") as raised:
         store.write("interactions", interactions(rows))
     assert raised.value.written == 2 == stored_count(store, "interactions")
 
