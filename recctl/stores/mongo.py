@@ -570,12 +570,7 @@ class MongoStore:
         self, since: datetime | None, until: datetime | None, wanted: list[str]
     ) -> pl.DataFrame:
         schema = SCHEMAS["interactions"]
-        window: dict[str, datetime] = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
-        match = [{"$match": {"timestamp": window}}] if window else []
+        match = _time_match(since, until)
         json_columns = [name for name in _JSON_COLUMNS if name in wanted]
         needed = {*wanted, *_SORT_COLUMNS}
         typed = [name for name in schema if name not in _JSON_COLUMNS and name in needed]
@@ -622,12 +617,7 @@ class MongoStore:
         """Impressions unwound to one row per item, through Arrow; ``extra`` / ``item_extra`` (JSON
         text) from a second query, encoded in Python (the slow path, as for interactions)."""
         schema = SCHEMAS["impressions"]
-        window: dict[str, datetime] = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
-        match = [{"$match": {"timestamp": window}}] if window else []
+        match = _time_match(since, until)
         json_columns = [name for name in ("extra", "item_extra") if name in wanted]
         needed = {*wanted, *LOG_ORDER["impressions"]}
         typed = [name for name in _IMPRESSION_PROJECTION if name in needed]
@@ -718,6 +708,16 @@ class MongoStore:
 
 
 # -- documents ------------------------------------------------------------------------------------
+def _time_match(since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """The ``$match`` stage of ``since <= timestamp < until`` (none when the window is open)."""
+    window: dict[str, datetime] = {}
+    if since is not None:
+        window["$gte"] = since
+    if until is not None:
+        window["$lt"] = until
+    return [{"$match": {"timestamp": window}}] if window else []
+
+
 def _schema_columns(kind: RecordKind, records: pl.DataFrame) -> pl.DataFrame:
     """The frame's columns of ``SCHEMAS[kind]`` (others ignored); ValueError if one is missing."""
     missing = [name for name in SCHEMAS[kind] if name not in records.columns]
