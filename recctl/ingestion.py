@@ -33,9 +33,10 @@ from recctl.records import FLATTENED_FIELDS, KEYS, KINDS, RecordKind, validate
 from recctl.stores.base import Store, WriteResult
 
 BATCH_ROWS = 250_000
-CHUNK_LISTS = 10_000
+CHUNK_LISTS = 25_000
 """Records read at a time for a kind stored as several rows per record (impressions: a list of
-about ten items is ten rows), so that a chunk holds about as many rows as others do."""
+about ten items is ten rows): about one write batch of rows per chunk, as the per-chunk cost of
+taking lists apart is paid once per chunk."""
 
 
 @dataclass

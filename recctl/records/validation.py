@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never, overload
 
 import polars as pl
 
@@ -311,10 +311,17 @@ def _items(texts: pl.Series) -> _Items:
     go through the same rule engine as a chunk of records, whose reasons are mapped back to their
     lists (``items[i].<reason>``) and to the first bad item of each.
     """
-    canonical = texts.str.json_path_match("$")
     present = texts.is_not_null() & (texts.str.strip_chars().str.len_bytes() > 0)
-    is_list = canonical.str.starts_with("[").fill_null(False)
-    elements = _elements(canonical.filter(is_list))
+    # Usually every list's items are array text already (how a JSON file gives them): one parse
+    # takes them apart. Otherwise (CSV cells, strings, broken text) each is read as JSON first.
+    arrays = texts.filter(present)
+    elements = _elements(arrays) if arrays.str.strip_chars_start().str.starts_with("[").all() else None
+    if elements is not None:
+        is_list = present
+    else:
+        canonical = texts.str.json_path_match("$")
+        is_list = canonical.str.starts_with("[").fill_null(False)
+        elements = _elements(canonical.filter(is_list), exact=True)
     per_list = pl.DataFrame(
         {"__list_row": is_list.arg_true().cast(pl.Int64), "__element": elements}
     ).with_columns(pl.int_ranges(0, pl.col("__element").list.len(), dtype=pl.Int64).alias("__index"))
@@ -376,8 +383,16 @@ def _items(texts: pl.Series) -> _Items:
     return _Items(reasons, valid.rename({"extra": "item_extra"}))
 
 
-def _elements(arrays: pl.Series) -> pl.Series:
-    """Each JSON array's elements as text (objects as JSON text, strings unquoted)."""
+@overload
+def _elements(arrays: pl.Series, *, exact: Literal[True]) -> pl.Series: ...
+@overload
+def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None: ...
+def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None:
+    """Each JSON array's elements as text (objects as JSON text, strings unquoted), by one parse.
+
+    When polars' reader refuses a text, None, or with ``exact`` (every text is known to be a JSON
+    array) the elements read list by list.
+    """
     schema: dict[str, pl.DataType] = {"items": pl.List(pl.String)}
     wrapped = ('{"items":' + arrays + "}").rename("json")
     parsed = read_objects(wrapped, schema) if arrays.len() else None
@@ -385,6 +400,8 @@ def _elements(arrays: pl.Series) -> pl.Series:
         return parsed["items"]
     if not arrays.len():
         return pl.Series([], dtype=pl.List(pl.String))
+    if not exact:
+        return None
     # Rare (an element polars' reader refuses): exact, list by list.
     values = [
         [item if isinstance(item, str) else dumps_text(item) for item in json.loads(text)]
