@@ -227,10 +227,10 @@ def _starts(data: LtrData) -> npt.NDArray[np.int64]:
 
 
 def read_judgments(path: str | Path) -> Judgments:
-    """Relevance judgments from NDJSON, a JSON array, CSV or Parquet (chosen by content: Parquet's
-    magic bytes, a leading ``[`` or ``{``, else CSV): ``recommendation_id`` (text, or an integer) and
-    ``grade`` (a whole number 0..4); other columns are ignored, and a recommendation judged twice
-    with the same grade counts once.
+    """Relevance judgments from any file ``recctl ingest`` reads (NDJSON, a JSON array, CSV, Parquet;
+    gzip too; the format recognised as ingest recognises it): ``recommendation_id`` (text, or an
+    integer) and ``grade`` (a whole number 0..4); other columns are ignored, and a recommendation
+    judged twice with the same grade counts once.
 
     Raises :class:`InputError` (one line) for an unreadable file, a missing column, a grade that is
     not a whole number 0..4, an empty id, or a recommendation judged with two grades.
@@ -238,54 +238,39 @@ def read_judgments(path: str | Path) -> Judgments:
     import polars as pl
 
     from recctl.errors import InputError
+    from recctl.formats import read_records
+    from recctl.records.scan import checked_objects
 
     location = Path(path)
+    if not location.is_file():
+        raise InputError(f"grades file {location} does not exist")
+    fields = ("recommendation_id", "grade")
+    pieces = [pl.DataFrame(schema=dict.fromkeys(fields, pl.String))]
     try:
-        with location.open("rb") as handle:
-            head = handle.read(4096)
-    except FileNotFoundError:
-        raise InputError(f"grades file {location} does not exist") from None
-    except OSError as exc:
-        raise InputError(f"cannot read grades file {location}: {exc.strerror or exc}") from None
-    wanted = {"recommendation_id": pl.String, "grade": pl.Float64}
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    try:
-        if head.startswith(b"PAR1"):
-            table = pl.read_parquet(location)
-            kind = "Parquet"
-        elif text[:1] == b"[":
-            table, kind = pl.read_json(location, schema=wanted), "JSON"
-        elif text[:1] == b"{":
-            table, kind = pl.read_ndjson(location, schema=wanted), "NDJSON"
-        else:
-            overrides = {"recommendation_id": pl.String}
-            table, kind = pl.read_csv(location, infer_schema_length=None, schema_overrides=overrides), "CSV"
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read grades file {location}: {str(exc).splitlines()[0]}") from None
-    return Judgments(_checked_grades(table, kind, location), str(location))
+        for chunk in read_records(str(location)):
+            rows, texts = checked_objects(chunk.rows, fields)
+            broken = rows.filter(pl.col("error").is_not_null())
+            if broken.height:
+                where = f"{chunk.position_kind} {broken['input_position'][0]}"
+                raise InputError(f"{where}: {broken['error'][0]}")
+            pieces.append(texts.rename({f"__top__{name}": name for name in fields}))
+    except InputError as exc:
+        raise InputError(f"cannot read grades file {location}: {exc.message()}") from None
+    return Judgments(_checked_grades(pl.concat(pieces), location), str(location))
 
 
-def _checked_grades(table: Any, kind: str, location: Path) -> Any:
+def _checked_grades(table: Any, location: Path) -> Any:
+    """``recommendation_id`` and ``grade`` (their values' text) as checked judgments."""
     import polars as pl
 
     from recctl.errors import InputError
 
-    where = f"grades file {location} ({kind})"
-    absent = [
-        name
-        for name in ("recommendation_id", "grade")
-        if name not in table.columns or (table.height and table[name].null_count() == table.height)
-    ]
-    if absent or table.height == 0:
-        detail = f"has no {' or '.join(repr(name) for name in absent)} column" if absent else "has no rows"
+    where = f"grades file {location}"
+    absent = [name for name in ("recommendation_id", "grade") if table[name].null_count() == table.height]
+    if table.height == 0 or absent:
+        detail = "has no rows" if table.height == 0 else f"has no {' or '.join(map(repr, absent))} column"
         raise InputError(f"{where} {detail}; it needs recommendation_id and grade")
-    ids = table["recommendation_id"]
-    if not (ids.dtype.is_integer() or ids.dtype == pl.String):
-        raise InputError(f"{where}: recommendation_id must be text or an integer, not {ids.dtype}")
-    ids = ids.cast(pl.String)
-    grade = table["grade"]
-    if grade.dtype == pl.Boolean or not (grade.dtype.is_numeric() or grade.dtype == pl.String):
-        raise InputError(f"{where}: grade must be a whole number 0..4, not {grade.dtype}")
+    ids, grade = table["recommendation_id"], table["grade"]
     numbers = grade.cast(pl.Float64, strict=False)
     bad = numbers.is_null() | numbers.is_nan() | (numbers != numbers.floor()) | (numbers < 0) | (numbers > 4)
     bad = bad | ids.is_null() | (ids.str.strip_chars() == "")

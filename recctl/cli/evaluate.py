@@ -54,7 +54,7 @@ def evaluate_command(
         typer.Option(
             metavar="FILE",
             help="Judge against these grades instead of the data's: recommendation_id and grade 0..4 "
-            "per line (NDJSON, JSON array, CSV or Parquet; other columns ignored). Unjudged rows count as "
+            "per line (any format ingest reads, gzip too; other columns ignored). Unjudged rows count as "
             "grade 0; groups with no judged row are left out. Both are counted.",
         ),
     ] = None,
