@@ -26,3 +26,24 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
 def write_text_atomically(path: Path, text: str) -> None:
     """:func:`write_atomically` for UTF-8 text."""
     write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def why_unwritable(path: Path) -> str | None:
+    """Why no file can be created at ``path`` (None when one can), judged by the nearest folder
+    that exists on the way there: it must be a folder that accepts a new file, tried with a probe
+    file removed at once (permission bits do not tell, e.g. for root or on a read-only mount).
+    Nothing else is created. Cheap, so commands call it before their work."""
+    import tempfile
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a directory"
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".recctl-probe-", dir=folder)
+    except OSError as exc:
+        return f"cannot create files in {folder} ({exc.strerror or exc})"
+    os.close(descriptor)
+    os.unlink(probe)
+    return None

@@ -24,13 +24,12 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recctl.atomic import write_text_atomically
+from recctl.atomic import why_unwritable, write_text_atomically
 from recctl.errors import ModelError, first_line
 
 if TYPE_CHECKING:
@@ -89,19 +88,9 @@ def check_destination(model_path: Path) -> None:
             raise ModelError(
                 f"{path} is a directory; name the model file to write, e.g. {path / 'ranker.txt'}"
             )
-    folder = model_path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ModelError(f"cannot write {model_path}: {folder} is a file, not a directory")
-    try:
-        descriptor, probe = tempfile.mkstemp(prefix=".recctl-probe-", dir=folder)
-    except OSError as exc:
-        raise ModelError(
-            f"cannot write {model_path}: cannot create files in {folder} ({exc.strerror or exc})"
-        ) from None
-    os.close(descriptor)
-    os.unlink(probe)
+    reason = why_unwritable(model_path)
+    if reason is not None:
+        raise ModelError(f"cannot write {model_path}: {reason}")
 
 
 def save_bundle(model_text: str, meta: dict[str, Any], model_path: Path) -> ModelBundle:

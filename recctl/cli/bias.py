@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -147,21 +145,11 @@ def _check_out(out: Path) -> None:
         raise typer.BadParameter(
             f"{out} is a directory; name the file to write, e.g. {out / 'bias.json'}", param_hint="--out"
         )
-    folder = out.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise typer.BadParameter(
-            f"cannot write {out}: {folder} is a file, not a directory", param_hint="--out"
-        )
-    try:
-        descriptor, probe = tempfile.mkstemp(prefix=".recctl-probe-", dir=folder)
-    except OSError as exc:
-        raise typer.BadParameter(
-            f"cannot write {out}: cannot create files in {folder} ({exc.strerror or exc})", param_hint="--out"
-        ) from None
-    os.close(descriptor)
-    os.unlink(probe)
+    from recctl.atomic import why_unwritable
+
+    reason = why_unwritable(out)
+    if reason is not None:
+        raise typer.BadParameter(f"cannot write {out}: {reason}", param_hint="--out")
 
 
 def _render(console: Console, summary: dict[str, Any]) -> None:
