@@ -347,3 +347,17 @@ def _fill(
         for slot in range(max(first, 1), counted):
             row = prefix_candidates.similarity_to(np.where(bucket.sizes > slot, prefix[:, slot], -1))
             bucket.count(slot, row[:, :slot], discount)
+
+
+def diversity_in_order(traits: ListTraits, *, depth: int = DIVERSIFY_DEPTH) -> tuple[Values, Values]:
+    """``diversity`` and ``diversity_discounted`` of every list of ``traits`` in the order its rows
+    are given (row 0 of a list is slot 0): the figures of lists already served, whatever ranked them.
+
+    The same figures :func:`mmr_many` reports (see the module docstring), computed by the same code:
+    each list is taken in its given order (scores falling along it, no MMR). ``depth`` bounds the
+    items ``diversity`` covers, as there. A list of one item gets 0.0 for both.
+    """
+    rows = int(traits.sizes.sum())
+    slot = np.arange(rows, dtype=np.float64) - np.repeat(traits.starts, traits.sizes)
+    ranked = mmr_many(-slot, traits, diversity=False, depth=depth)
+    return np.asarray(ranked.diversity), np.asarray(ranked.diversity_discounted)

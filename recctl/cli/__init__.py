@@ -13,6 +13,7 @@ import typer
 from recctl._version import __version__
 from recctl.cli import bias as bias_cli
 from recctl.cli import evaluate as evaluate_cli
+from recctl.cli import experiment as experiment_cli
 from recctl.cli import export as export_cli
 from recctl.cli import features as features_cli
 from recctl.cli import history as history_cli
@@ -82,6 +83,7 @@ app.command("features", rich_help_panel="Modelling")(features_cli.features_comma
 app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
 app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("bias", rich_help_panel="Analysis")(bias_cli.bias_command)
+app.command("experiment", rich_help_panel="Analysis")(experiment_cli.experiment_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
 app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 
