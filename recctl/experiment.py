@@ -252,7 +252,8 @@ class UnknownControlError(InputError):
 
     def message(self, flag: Any = None) -> str:
         named = f"{flag('control')} " if flag else "control "
-        return f"{named}{self.control!r} is not a variant of the lists in the window ({', '.join(self.variants)})"
+        known = ", ".join(self.variants)
+        return f"{named}{self.control!r} is not a variant of the lists in the window ({known})"
 
 
 class SplitMismatchError(InputError):
@@ -329,9 +330,9 @@ def percentile_p_value(samples: npt.ArrayLike, null: float = 0.0) -> float | Non
     # 1 - `lower`: the ranks where the interpolated quantile leaves the null.
     below = int(np.searchsorted(values, null, side="left"))
     through = int(np.searchsorted(values, null, side="right"))
-    if 0 < below and through < count and below == through:
-        crossing = float(np.interp(null, values, np.arange(count) / (count - 1)))
-        upper = lower = crossing
+    if below > 0 and through < count and below == through:
+        before, after = values[below - 1], values[below]  # null lies strictly between them
+        upper = lower = (below - 1 + (null - before) / (after - before)) / (count - 1)
     else:
         upper = 0.0 if through == 0 else 1.0 if through == count else (through - 1) / (count - 1)
         lower = 1.0 if below == count else below / (count - 1)
@@ -339,9 +340,7 @@ def percentile_p_value(samples: npt.ArrayLike, null: float = 0.0) -> float | Non
 
 
 def _ratio(numerator: Values, denominator: Values) -> Values:
-    return np.divide(
-        numerator, denominator, out=np.full(np.shape(numerator), np.nan), where=denominator > 0
-    )
+    return np.divide(numerator, denominator, out=np.full(np.shape(numerator), np.nan), where=denominator > 0)
 
 
 def _estimate(point: float, samples: Values) -> Estimate:
@@ -385,7 +384,8 @@ def served_items(
         .unique(["request_id", "recommendation_id"], keep="first", maintain_order=True)
     )
     linked = _with_columns(
-        linked_interactions, {"variant": pl.String(), "interaction_value": pl.Float64(), "user_id": pl.String()}
+        linked_interactions,
+        {"variant": pl.String(), "interaction_value": pl.Float64(), "user_id": pl.String()},
     ).filter(pl.col("request_id").is_not_null())
     linked = linked.with_columns(
         pl.col("interaction_type").cast(pl.String).str.to_lowercase().str.strip_chars(),
@@ -597,7 +597,9 @@ def analyse_ab(
             items=int(point[v, column["items"]]),
             clicks=int(point[v, column["clicks"]]),
             implementations=int(point[v, column["implementations"]]),
-            metrics={metric: _estimate(point_ratios[metric][v], boot_ratios[metric][:, v]) for metric in METRICS},
+            metrics={
+                metric: _estimate(point_ratios[metric][v], boot_ratios[metric][:, v]) for metric in METRICS
+            },
         )
         for v, name in enumerate(names)
     }
@@ -621,7 +623,9 @@ def analyse_ab(
                     p_value=percentile_p_value(difference) if np.isfinite(point_v - point_c) else None,
                 )
             )
-    users = {name: int(users_per_variant[variant_index[name]]) if name in variant_index else 0 for name in shares}
+    users = {
+        name: int(users_per_variant[variant_index[name]]) if name in variant_index else 0 for name in shares
+    }
     return ExperimentReport(
         control=control,
         variants=variants,
@@ -721,9 +725,12 @@ def analyse_interleaving(
     _, unit_row = np.unique(lists["unit"].to_numpy(), return_inverse=True)
     units = int(unit_row.max()) + 1
     credit = win + 0.5 * tie
-    totals = np.zeros((units, 2))
-    np.add.at(totals, (unit_row, 0), credit)
-    np.add.at(totals, (unit_row, 1), decided.astype(np.float64))
+    totals = np.column_stack(
+        [
+            np.bincount(unit_row, weights=credit, minlength=units),
+            np.bincount(unit_row, weights=decided.astype(np.float64), minlength=units),
+        ]
+    )
     boot = poisson_bootstrap(totals, resamples=resamples, seed=seed)
     point = float(credit.sum() / decided.sum()) - 0.5
     preference = _estimate(point, _ratio(boot[:, 0], boot[:, 1]) - 0.5)

@@ -218,7 +218,9 @@ def test_diversity_in_order_is_what_mmr_reports_for_that_order(sizes: list[int],
             "cloud_provider": rng.choice(["aws", "gcp", None], size=rows).tolist(),
             "priority": rng.choice(["high", "low"], size=rows).tolist(),
             "implementation_effort": rng.choice(["low", None], size=rows).tolist(),
-            "services": [rng.choice(["s1", "s2", "s3"], size=int(rng.integers(0, 3))).tolist() for _ in range(rows)],
+            "services": [
+                rng.choice(["s1", "s2", "s3"], size=int(rng.integers(0, 3))).tolist() for _ in range(rows)
+            ],
             "tags": [rng.choice(["t1", "t2"], size=int(rng.integers(0, 2))).tolist() for _ in range(rows)],
         },
         schema_overrides={"services": pl.List(pl.String), "tags": pl.List(pl.String)},
@@ -235,8 +237,8 @@ def test_diversity_in_order_is_what_mmr_reports_for_that_order(sizes: list[int],
     size = sizes[0]
     depth = min(size, 10)
     if depth > 1:
-        sims = np.array([[similarity(frame.row(i, named=True), frame.row(j, named=True)) for j in range(depth)]
-                         for i in range(depth)])  # fmt: skip
+        row = [frame.row(i, named=True) for i in range(depth)]
+        sims = np.array([[similarity(row[i], row[j]) for j in range(depth)] for i in range(depth)])
         d = 1.0 / np.log2(np.arange(depth) + 2.0)
         i, j = np.triu_indices(depth, 1)
         expected = np.sum(d[i] * d[j] * (1 - sims[i, j])) / np.sum(d[i] * d[j])

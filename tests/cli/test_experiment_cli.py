@@ -26,7 +26,9 @@ def _time(minutes: float) -> str:
     return (START + timedelta(minutes=minutes)).isoformat() + "Z"
 
 
-def ab_log(users: dict[str, int], *, lists_per_user: int = 2) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def ab_log(
+    users: dict[str, int], *, lists_per_user: int = 2
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Lists of four items (rec-0 .. rec-3 of one assessment) for ``users[variant]`` users per
     variant. In list k of user u, the item at slot (u + k) % 4 is clicked, and in variant B also
     the one after it; every item is viewed. Half of B's lists name their variant only in the
@@ -72,13 +74,19 @@ def ab_log(users: dict[str, int], *, lists_per_user: int = 2) -> tuple[list[dict
     return impressions, interactions
 
 
-def make_store(location: str, folder: Path, impressions: list[dict[str, Any]], interactions: list[dict[str, Any]]) -> str:
+def make_store(
+    location: str, folder: Path, impressions: list[dict[str, Any]], interactions: list[dict[str, Any]]
+) -> str:
     catalog = [
         recommendation(recommendation_id=f"rec-{i}", category=category, services=[], tags=[])
         for i, category in enumerate(CATEGORIES)
     ]
     with closing(open_store(location, create=True)) as store:
-        for kind, rows in (("recommendations", catalog), ("impressions", impressions), ("interactions", interactions)):
+        for kind, rows in (
+            ("recommendations", catalog),
+            ("impressions", impressions),
+            ("interactions", interactions),
+        ):
             if rows:
                 summary = ingest(store, kind, [str(write_ndjson(folder / f"{kind}.ndjson", rows))])  # type: ignore[arg-type]
                 assert summary.rejected == 0, kind
@@ -93,7 +101,9 @@ def ab_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_ab_on_both_stores(store_location: str, tmp_path: Path) -> None:
     make_store(store_location, tmp_path, *ab_log({"A": 20, "B": 20}))
-    code, out, err = run("--store", store_location, "experiment", *WINDOW, "--format", "json", "--resamples", "200")
+    code, out, err = run(
+        "--store", store_location, "experiment", *WINDOW, "--format", "json", "--resamples", "200"
+    )
     assert code == 0, err
     document = json.loads(out)
     assert document["control"] == "A"  # no variant named "control": the first by name
@@ -178,7 +188,8 @@ def _interleaved_log(lists: int) -> tuple[list[dict[str, Any]], list[dict[str, A
 def test_interleaving_on_both_stores(store_location: str, tmp_path: Path) -> None:
     make_store(store_location, tmp_path, *_interleaved_log(30))
     code, out, err = run(
-        "--store", store_location, "experiment", *WINDOW, "--interleaving", "--format", "json", "--resamples", "200"
+        "--store", store_location, "experiment", *WINDOW,
+        "--interleaving", "--format", "json", "--resamples", "200",
     )  # fmt: skip
     assert code == 0, err
     document = json.loads(out)
@@ -201,7 +212,11 @@ def test_interleaving_on_both_stores(store_location: str, tmp_path: Path) -> Non
     ("arguments", "code", "message"),
     [
         (("--control", "C"), 1, "--control 'C' is not a variant of the lists in the window (A, B)"),
-        (("--expected-split", "A=50,C=50"), 1, "variant(s) B of the lists in the window are not in --expected-split"),
+        (
+            ("--expected-split", "A=50,C=50"),
+            1,
+            "variant(s) B of the lists in the window are not in --expected-split",
+        ),
         (("--expected-split", "A=50"), 2, "two or more"),
         (("--expected-split", "A=x,B=1"), 2, "NAME=WEIGHT"),
         (("--expected-split", "A=1,A=2"), 2, "named twice"),
