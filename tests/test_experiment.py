@@ -256,7 +256,7 @@ def test_poisson_bootstrap_weighs_whole_rows() -> None:
     np.testing.assert_array_equal(boot, poisson_bootstrap(totals, resamples=500, seed=3))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.floats(-3, 3, allow_nan=False), min_size=100, max_size=300),
     st.floats(0.02, 0.5),
