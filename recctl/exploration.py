@@ -45,7 +45,13 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from recctl.defaults import DEFAULT_EPSILON, DEFAULT_LAMBDA, DEFAULT_TEMPERATURE, DIVERSIFY_DEPTH
+from recctl.defaults import (
+    DEFAULT_EPSILON,
+    DEFAULT_LAMBDA,
+    DEFAULT_TEMPERATURE,
+    DIVERSIFY_DEPTH,
+    MIN_TEMPERATURE,
+)
 from recctl.diversity import DISCOUNTED_DEPTH, ListTraits, _Bucket, _by_size, _Candidates, _row_sums, mmr_many
 
 __all__ = [
@@ -66,8 +72,6 @@ EXACT_UP_TO = 12
 """Lists of up to this many items get exact marginal propensities (``2 ** n`` subset states)."""
 MONTE_CARLO_DRAWS = 2000
 """Simulated lists per list behind the marginal propensities of a list longer than :data:`EXACT_UP_TO`."""
-MIN_TEMPERATURE = 0.01
-"""Below this a Plackett-Luce policy is MMR's order in all but name, and its propensities underflow."""
 #: Largest number of (list, subset, item) cells the exact marginals hold at once (32 MB of float64).
 _CELLS_PER_CHUNK = 1 << 22
 #: Largest number of (list, draw, item) cells the Monte Carlo marginals hold at once.
@@ -511,7 +515,15 @@ class _State:
 
     def monte_carlo_marginals(self, seeds: npt.NDArray[np.uint64]) -> Values:
         """The average over :data:`MONTE_CARLO_DRAWS` simulated lists of each step's choice
-        probabilities (given the drawn history), vectorised over the draws."""
+        probabilities given the drawn history, vectorised over lists and draws.
+
+        Each step keeps one number per (draw, item) and updates it with one row of a table that
+        depends only on the item just placed, because MMR's objective is a minimum over the placed
+        items: ``lambda * rel_i - (1 - lambda) * max_j sim(j, i) = min_j (lambda * rel_i -
+        (1 - lambda) * sim(j, i))``. Plackett-Luce keeps the weight ``exp((objective - lambda) /
+        temperature)`` the same way (``exp`` is monotone), so no step evaluates ``exp``; an item's
+        own row entry (0 weight, -inf objective) takes it out of the draw.
+        """
         n = self.width
         draws = MONTE_CARLO_DRAWS
         served = int(self.returned[0])
@@ -520,32 +532,68 @@ class _State:
         out = np.zeros((len(self.sizes), n, served))
         chunk = max(1, _DRAW_CELLS_PER_CHUNK // (draws * n))
         counters = _MONTE_CARLO_COUNTER + np.arange(draws * max(steps, 1), dtype=np.uint64)
+        plackett_luce = self.policy_name == "plackett-luce"
+        lambda_ = self.lambda_
+        diagonal = np.arange(n)
         for first in range(0, len(self.sizes), chunk):
             part = slice(first, first + chunk)
             m = len(self.sizes[part])
             uniforms = _uniforms(seeds[part], counters).reshape(m, draws, max(steps, 1))
-            lists = np.arange(m)[:, None]
-            available = np.ones((m, draws, n), dtype=bool)
-            nearest = np.zeros((m, draws, n))
-            relevance = self.relevance[part][:, None, :]
-            own_similarity = similarity[part]
-            lambda_ = self.lambda_
+            relevance = self.relevance[part]
+            # table[l, j, i]: item i's value once item j is placed (its own entry removes j)
+            if plackett_luce:
+                # float32 halves the memory traffic; at this temperature no weight gets near underflow
+                dtype = np.float32 if self.temperature >= 0.05 else np.float64
+                base = np.exp(lambda_ * (relevance - 1.0) / self.temperature)
+                factor = np.exp(-(1.0 - lambda_) * similarity[part] / self.temperature)
+                table = (base[:, None, :] * factor).astype(dtype)
+                table[:, diagonal, diagonal] = 0.0
+                state = np.broadcast_to(base.astype(dtype)[:, None, :], (m, draws, n)).copy()
+                # running sums as one matrix product (much faster than cumsum along a short axis)
+                upper = np.triu(np.ones((n, n), dtype=dtype))
+                below = np.empty((m, draws, n), dtype=bool)
+            else:
+                table = lambda_ * relevance[:, None, :] - (1.0 - lambda_) * similarity[part]
+                table[:, diagonal, diagonal] = -np.inf
+                state = np.broadcast_to((lambda_ * relevance)[:, None, :], (m, draws, n)).copy()
+            flat_table = table.reshape(m * n, n)
+            list_base = (np.arange(m) * n)[:, None]
+            placed = np.zeros((m, n))  # epsilon-greedy: in how many draws each item is placed
             for step in range(steps):
-                objective = np.where(available, lambda_ * relevance - (1.0 - lambda_) * nearest, -np.inf)
-                probabilities, greedy = self.step_probabilities(objective, available)
-                out[part, :, step] = probabilities.mean(axis=1)
-                if step + 1 == steps and steps == served:
-                    break
-                pick = self._pick(
-                    probabilities.reshape(m * draws, n),
-                    greedy.reshape(-1),
-                    available.reshape(m * draws, n),
-                    uniforms[:, :, step].reshape(-1),
-                ).reshape(m, draws)
-                available[lists, np.arange(draws)[None, :], pick] = False
-                if self.diversified:
-                    np.maximum(nearest, own_similarity[lists, pick], out=nearest)
-            if steps < served:
+                last = step + 1 == steps
+                u = uniforms[:, :, step]
+                if plackett_luce:
+                    cumulative = state @ upper
+                    total = cumulative[:, :, -1]
+                    inverse = (1.0 / total)[:, None, :]
+                    out[part, :, step] = np.matmul(inverse, state)[:, 0, :] / draws
+                    if last and steps == served:
+                        break
+                    np.less_equal(cumulative, (u * total)[:, :, None], out=below)
+                    pick = _fix_rounding(np.einsum("ldi->ld", below.view(np.uint8)).astype(np.int64), state)
+                else:
+                    greedy = np.argmax(state, axis=2)
+                    remaining = n - step
+                    greedy_count = np.bincount((list_base + greedy).ravel(), minlength=m * n).reshape(m, n)
+                    out[part, :, step] = (
+                        self.epsilon / remaining * (1.0 - placed / draws)
+                        + (1.0 - self.epsilon) * greedy_count / draws
+                    )
+                    if last and steps == served:
+                        break
+                    pick = greedy
+                    explore = np.flatnonzero(u.ravel() < self.epsilon)
+                    if len(explore):
+                        open_items = np.isfinite(state.reshape(m * draws, n)[explore])
+                        k = np.minimum(np.floor(u.ravel()[explore] / self.epsilon * remaining), remaining - 1)
+                        kth = np.argmax(np.cumsum(open_items, axis=1) > k[:, None], axis=1)
+                        pick = pick.ravel().copy()
+                        pick[explore] = kth
+                        pick = pick.reshape(m, draws)
+                    placed += np.bincount((list_base + pick).ravel(), minlength=m * n).reshape(m, n)
+                np.minimum(state, np.take(flat_table, list_base + pick, axis=0), out=state)
+            if steps < served:  # the rest follow by score: the remaining columns in order
+                available = state > 0 if plackett_luce else np.isfinite(state)
                 slot = steps + np.cumsum(available, axis=2) - 1
                 keep = available & (slot < served)
                 list_no = np.broadcast_to(np.arange(m)[:, None, None], available.shape)
@@ -553,6 +601,21 @@ class _State:
                 flat = ((list_no * n + item) * served + slot)[keep]
                 out[part] += np.bincount(flat, minlength=m * n * served).reshape(m, n, served) / draws
         return out
+
+
+def _fix_rounding(pick: Indices, weights: npt.NDArray[np.floating]) -> Indices:
+    """Where ``u * total`` rounded up to the total, the count points past the last item that can
+    be drawn: take that item instead."""
+    n = weights.shape[-1]
+    clipped = np.minimum(pick, n - 1)
+    chosen = weights.reshape(-1)[np.arange(clipped.size) * n + clipped.reshape(-1)]
+    wrong = np.flatnonzero((pick.reshape(-1) >= n) | (chosen <= 0))
+    if len(wrong):
+        flat = weights.reshape(-1, n)[wrong]
+        clipped = clipped.reshape(-1).copy()
+        clipped[wrong] = n - 1 - np.argmax((flat > 0)[:, ::-1], axis=1)
+        clipped = clipped.reshape(pick.shape)
+    return clipped
 
 
 def _inverse_cdf(probabilities: Values, available: npt.NDArray[np.bool_], uniforms: Values) -> Indices:

@@ -171,7 +171,7 @@ def test_monte_carlo_marginals_agree_with_the_exact_ones(exploration: Exploratio
     state = _State(policy, np.array([0]))
     exact = np.empty_like(estimate)
     exact[state.bucket.by_score[0]] = state.exact_marginals()[0]
-    np.testing.assert_allclose(estimate.sum(axis=0), 1.0, atol=1e-9)
+    np.testing.assert_allclose(estimate.sum(axis=0), 1.0, atol=1e-5)
     np.testing.assert_allclose(exact.sum(axis=0), 1.0, atol=1e-12)
     np.testing.assert_allclose(exact.sum(axis=1), 1.0, atol=1e-12)
     assert np.abs(estimate - exact).max() < 0.03
@@ -184,8 +184,8 @@ def test_cut_lists_have_marginals_for_their_slots(exploration: Exploration) -> N
     policy = policy_of([6, 16], exploration, top_k=3)
     for marginal in policy.marginals([1, 2]):
         assert marginal.shape[1] == 3
-        np.testing.assert_allclose(marginal.sum(axis=0), 1.0, atol=1e-9)
-        assert (marginal.sum(axis=1) <= 1 + 1e-9).all()
+        np.testing.assert_allclose(marginal.sum(axis=0), 1.0, atol=1e-5)
+        assert (marginal.sum(axis=1) <= 1 + 1e-5).all()
     served = policy.serve([1, 2])
     assert [len(order) for order in served.orders] == [3, 3]
     longer = [
