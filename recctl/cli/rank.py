@@ -121,10 +121,9 @@ def rank_command(
     request_id: the same request gets the same list, however the input is chunked.
     """
     from recctl.errors import InputError
+    from recctl.exploration import Exploration
     from recctl.jsontext import BatchError, dumps, parse_json
     from recctl.ranking import RankedLines, Ranker, RankOptions, impression_line
-
-    from recctl.exploration import Exploration
 
     options = settings(ctx)
     if errors == LineErrors.inline and not ndjson:
