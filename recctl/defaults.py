@@ -51,8 +51,10 @@ IPS_CLIP = 10.0
 
 DEFAULT_TEMPERATURE = 0.1
 """Plackett-Luce exploration: each slot is drawn from softmax(objective / temperature), the objective
-being MMR's value at that step (relevance scaled to 0..1). At 0.1, an item 0.1 of relevance behind
-another is drawn e^-1 (about 0.37) times as often at the same step."""
+being MMR's value at that step (relevance scaled to 0..1, weighted by lambda). At 0.1 and lambda 0.7,
+an item 0.1 of relevance behind another is drawn half as often (e^-0.7) at the same step; on 20
+evenly spread items the best comes first about 31% of the time, one of the top 3 about 67%, and the
+worst still has about 3e-4, enough support to evaluate other rankings from the log."""
 MIN_TEMPERATURE = 0.01
 """Below this a Plackett-Luce policy is MMR's order in all but name, and its propensities underflow."""
 DEFAULT_EPSILON = 0.1

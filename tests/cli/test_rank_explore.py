@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 from builders import run
-from cli.test_rank import sample_batches
 
+from cli.test_rank import sample_batches
 from recctl.exploration import EXACT_UP_TO, Exploration, list_seed
 
 
@@ -51,7 +51,9 @@ def test_explored_lists_carry_exact_prefix_propensities(sample_model: Path, poli
 def test_marginal_propensities_and_their_method(sample_model: Path) -> None:
     batches = with_ids(sample_batches(4))
     long_batch = {**batches[0], "request_id": "long"}
-    long_batch["recommendations"] = [dict(r) for b in batches for r in b["recommendations"]][: EXACT_UP_TO + 3]
+    long_batch["recommendations"] = [dict(r) for b in batches for r in b["recommendations"]][
+        : EXACT_UP_TO + 3
+    ]
     short_batch = {**batches[1], "request_id": "short", "recommendations": batches[1]["recommendations"][:5]}
     answers = ranked_lines(
         [long_batch, short_batch],
@@ -89,7 +91,9 @@ def test_interleaving_gives_each_item_a_team_and_the_log_keeps_it(
     )
     for record in (json.loads(line) for line in explored.read_text().splitlines()):
         assert record["policy"] == "plackett-luce"
-        assert all(0 < item["propensity"] <= 1 and 0 < item["prefix_propensity"] <= 1 for item in record["items"])
+        assert all(
+            0 < item["propensity"] <= 1 and 0 < item["prefix_propensity"] <= 1 for item in record["items"]
+        )
     for path in (log, explored):
         code, out, err = run("--store", store_location, "ingest", "impressions", str(path), "--json")
         assert code == 0, err
@@ -133,7 +137,9 @@ def test_the_policy_api_serves_what_rank_serves(sample_model: Path) -> None:
         recommendations = pl.DataFrame(
             [{**r, "assessment_id": f"b{n}"} for n, b in enumerate(batches) for r in b["recommendations"]]
         )
-        assessments = pl.DataFrame([{**b["assessment"], "assessment_id": f"b{n}"} for n, b in enumerate(batches)])
+        assessments = pl.DataFrame(
+            [{**b["assessment"], "assessment_id": f"b{n}"} for n, b in enumerate(batches)]
+        )
         from recctl.records import validate_objects
 
         featured = compute_features(
@@ -143,7 +149,9 @@ def test_the_policy_api_serves_what_rank_serves(sample_model: Path) -> None:
             )
         )
         sizes = [len(b["recommendations"]) for b in batches]
-        served = ranker.policy(featured, sizes, options).serve([list_seed(2, b["request_id"]) for b in batches])
+        served = ranker.policy(featured, sizes, options).serve(
+            [list_seed(2, b["request_id"]) for b in batches]
+        )
         assert served.prefix_propensity is not None and served.propensity is not None
         for number, (answer, batch) in enumerate(zip(answers, batches, strict=True)):
             assert isinstance(answer, dict)
@@ -152,4 +160,6 @@ def test_the_policy_api_serves_what_rank_serves(sample_model: Path) -> None:
             np.testing.assert_array_equal(
                 served.prefix_propensity[number], [r["prefix_propensity"] for r in answer["recommendations"]]
             )
-            np.testing.assert_array_equal(served.propensity[number], [r["propensity"] for r in answer["recommendations"]])
+            np.testing.assert_array_equal(
+                served.propensity[number], [r["propensity"] for r in answer["recommendations"]]
+            )
