@@ -48,3 +48,15 @@ ATTRIBUTION_HOURS = 24.0
 recommendation at most this many hours before it."""
 IPS_CLIP = 10.0
 """Inverse-propensity weights are clipped to at most this."""
+
+DEFAULT_TEMPERATURE = 0.1
+"""Plackett-Luce exploration: each slot is drawn from softmax(objective / temperature), the objective
+being MMR's value at that step (relevance scaled to 0..1, weighted by lambda). At 0.1 and lambda 0.7,
+an item 0.1 of relevance behind another is drawn half as often (e^-0.7) at the same step; on 20
+evenly spread items the best comes first about 31% of the time, one of the top 3 about 67%, and the
+worst still has about 3e-4, enough support to evaluate other rankings from the log."""
+MIN_TEMPERATURE = 0.01
+"""Below this a Plackett-Luce policy is MMR's order in all but name, and its propensities underflow."""
+DEFAULT_EPSILON = 0.1
+"""Epsilon-greedy exploration: the chance that a slot is filled by a uniformly drawn remaining item
+instead of MMR's choice."""

@@ -14,6 +14,8 @@ train         train overhead (sample, 1M interactions)            bare lightgbm.
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
 rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 20x
 rank-warm     recctl rank --ndjson warm throughput, batches of 20 -                                 >= 2000/s
+rank-explore  ... with --explore plackett-luce (prefix propensity) -                                >= 1500/s
+              ... and --propensities marginal (Monte Carlo)       -                                 >= 200/s
 rank-big      recctl rank, one batch of 50,000, --top-k 10        -                                 <= 10 s
               ... its peak RSS (with --top-k 10 and whole list)   -                                 <= 1.5 GB
 rank-mixed    rank --ndjson, 300 batches of 11 + one of 5,000     the 5,000 batch alone (peak RSS)  <= 1.3x
@@ -39,6 +41,7 @@ from bench.figures import (
     ndcg,
     rank_big,
     rank_cold,
+    rank_explore,
     rank_mixed,
     rank_warm,
     stats,
@@ -55,6 +58,7 @@ FIGURES: dict[str, ModuleType] = {
     "stats": stats,
     "rank-cold": rank_cold,
     "rank-warm": rank_warm,
+    "rank-explore": rank_explore,
     "rank-big": rank_big,
     "rank-mixed": rank_mixed,
     "mmr": mmr,

@@ -16,20 +16,28 @@ NAME = "recctl rank --ndjson warm throughput, batches of 20"
 
 
 def run(context: Context) -> Result:
+    return throughput(context, NAME, 2000.0)
+
+
+def throughput(
+    context: Context, name: str, target: float, options: tuple[str, ...] = (), lines: int | None = None
+) -> Result:
+    """Batches per second of ``recctl rank --ndjson --model M *options`` over ``lines`` batches
+    (default: the context's), by the difference of a long and a one-line run (module docstring)."""
     workspace = context.workspace
     model = workspace.ensure_model(context.train_rounds)
-    lines = context.rank_lines
+    lines = lines or context.rank_lines
     batches = rank_batches(workspace, lines, context.batch_size)
     many = workspace.run_dir / f"rank-{lines}.ndjson"
     one = workspace.run_dir / "rank-1.ndjson"
     many.write_text("\n".join(batches) + "\n")
     one.write_text(batches[0] + "\n")
-    command = recctl("rank", "--ndjson", "--model", model)
+    command = recctl("rank", "--ndjson", "--model", model, *options)
     checked = run_child(command, stdin=many, capture=True)
     written = checked.stdout.count(b"\n")
     if written != lines:
         raise RuntimeError(f"rank --ndjson wrote {written} lines for {lines}")
-    result = Result(NAME, "batches/s", 2000.0, "value_min")
+    result = Result(name, "batches/s", target, "value_min")
     long_runs, short_runs = [], []
     for attempt in range(context.runs):
         long_runs.append(run_child(command, stdin=many).seconds)
@@ -42,6 +50,7 @@ def run(context: Context) -> Result:
     headline = (lines - 1) / max(median(long_runs) - median(short_runs), 1e-9)
     result.details = {
         "lines": lines,
+        "options": list(options),
         "input_mb": round(many.stat().st_size / 1e6, 1),
         "wall_s_n_lines": long_runs,
         "wall_s_1_line": short_runs,

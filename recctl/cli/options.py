@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -179,3 +180,34 @@ def training_data(
             )
     finally:
         store.close()
+
+
+class ExplorePolicy(StrEnum):
+    """The exploring policies of ``rank --explore`` (and the commands that serve like rank)."""
+
+    plackett_luce = "plackett-luce"
+    epsilon_greedy = "epsilon-greedy"
+
+
+Explore = Annotated[
+    ExplorePolicy | None,
+    typer.Option(
+        help="Draw each list instead of serving MMR's order: plackett-luce (each slot from "
+        "softmax(MMR objective / --temperature)) or epsilon-greedy (MMR's choice, else with "
+        "probability --epsilon a uniformly drawn remaining item); each item gets its prefix_propensity."
+    ),
+]
+Temperature = Annotated[
+    float,
+    typer.Option(
+        min=defaults.MIN_TEMPERATURE,
+        help="Plackett-Luce temperature on MMR's objective (relevance scaled to 0..1): lower is closer "
+        "to MMR's order.",
+    ),
+]
+Epsilon = Annotated[
+    float,
+    typer.Option(
+        min=0.0, max=1.0, help="Epsilon-greedy: the chance that a slot gets a uniformly drawn item."
+    ),
+]

@@ -20,7 +20,7 @@ import typer
 
 from recctl import defaults
 from recctl.cli.common import settings
-from recctl.cli.options import ModelPath
+from recctl.cli.options import Epsilon, Explore, ModelPath, Temperature
 
 if TYPE_CHECKING:
     from recctl.ranking import RankedLines, Ranker, RankOptions
@@ -33,6 +33,11 @@ IN_FLIGHT = 2  # chunks being ranked at once (two cores)
 class LineErrors(StrEnum):
     skip = "skip"
     inline = "inline"
+
+
+class Propensities(StrEnum):
+    prefix = "prefix"
+    marginal = "marginal"
 
 
 def rank_command(
@@ -85,6 +90,24 @@ def rank_command(
             "'recctl ingest impressions'), written before the list itself.",
         ),
     ] = None,
+    explore: Explore = None,
+    temperature: Temperature = defaults.DEFAULT_TEMPERATURE,
+    epsilon: Epsilon = defaults.DEFAULT_EPSILON,
+    propensities: Annotated[
+        Propensities,
+        typer.Option(
+            help="With --explore: prefix (each item's prefix_propensity, exact) or marginal (also its "
+            "propensity of being at its slot: exact up to 12 items, else Monte Carlo, 2,000 draws)."
+        ),
+    ] = Propensities.prefix,
+    interleave: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="OTHER_MODEL",
+            help="Team-draft interleaving of --model's list (team A) and this model's (team B); "
+            "each item gets its team.",
+        ),
+    ] = None,
 ) -> None:
     """Rank recommendations with the model and MMR diversity; JSON in, JSON out.
 
@@ -94,19 +117,37 @@ def rank_command(
     With --log, a list is logged under the batch's assessment.assessment_id, else the assessment_id
     all its recommendations share; a batch with neither is answered as a bad line (it could not be
     linked to its clicks), and an empty list is not logged (nothing was shown).
+    With --explore, each list is drawn from its own random stream, seeded by --seed and its
+    request_id: the same request gets the same list, however the input is chunked.
     """
     from recctl.errors import InputError
+    from recctl.exploration import Exploration
     from recctl.jsontext import BatchError, dumps, parse_json
     from recctl.ranking import RankedLines, Ranker, RankOptions, impression_line
 
     options = settings(ctx)
     if errors == LineErrors.inline and not ndjson:
         raise typer.BadParameter("--errors inline answers bad lines of a stream: it needs --ndjson")
+    if propensities == Propensities.marginal and explore is None:
+        raise typer.BadParameter(
+            "--propensities marginal: a deterministic order has no propensities to give; add --explore"
+        )
+    if interleave is not None and explore is not None:
+        raise typer.BadParameter(
+            "--interleave merges two deterministic lists: it cannot be used with --explore"
+        )
     log_file = _open_log(log) if log is not None else None  # an unwritable --log fails before any work
     stream = _open(source)
     ranker = Ranker(model, require_model=require_model)
     if ranker.warning:
         typer.echo(f"warning: {ranker.warning}", err=True)
+    if interleave is not None:
+        ranker.interleaved_with(interleave)  # an unusable other model fails before any work
+    exploration = (
+        None
+        if explore is None
+        else Exploration(explore.value, temperature, epsilon, marginals=propensities == Propensities.marginal)
+    )
     rank_options = RankOptions(
         lambda_=lambda_,
         top_k=top_k,
@@ -115,6 +156,8 @@ def rank_command(
         diversify_depth=diversify_depth,
         seed=seed,
         log=log_file is not None,
+        explore=exploration,
+        interleave=interleave,
     )
     if not ndjson:
         try:
