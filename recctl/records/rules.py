@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from recctl.records.scan import (
+    PLAIN_STRING_LIST_RE,
     STRING_LIST_RE,
     checked_objects,
     extra_fields,
@@ -294,8 +295,13 @@ class Rules:
         column = self.text(name)
         # The canonical text and its check get their own columns: the check and the typed value read both.
         canonical, valid = pl.col(f"{column}__json"), pl.col(f"{column}__valid")
-        self.derived[1][f"{column}__json"] = pl.col(column).str.json_path_match("$")
-        self.derived[2][f"{column}__valid"] = canonical.str.contains(STRING_LIST_RE)
+        raw, plain = pl.col(column), pl.col(f"{column}__plain")
+        # Text that is plainly a valid list of strings already (as the JSON reader writes arrays)
+        # is decoded as it is; only the rest is re-written (the costly part) and checked.
+        self.derived[1][f"{column}__plain"] = raw.str.contains(PLAIN_STRING_LIST_RE)
+        rewritten = pl.when(~plain).then(raw).str.json_path_match("$")
+        self.derived[2][f"{column}__json"] = pl.when(plain).then(raw).otherwise(rewritten)
+        self.derived[2][f"{column}__valid"] = plain | rewritten.str.contains(STRING_LIST_RE)
         self.check(
             pl.col(f"__{name}").is_not_null() & ~valid.fill_null(False), f"{name}: must be a list of strings"
         )

@@ -22,6 +22,14 @@ from recctl.records.schema import CONTEXT_FIELDS
 JSON_STRING = r'"(?:[^"\\]|\\.)*"'
 JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
 STRING_LIST_RE = rf"^\[(?:{JSON_STRING}(?:,{JSON_STRING})*)?\]$"
+# A list of strings as polars' JSON reader writes an array back (``["a", "b"]``), or compact, with
+# only valid escapes and no escaped half of a surrogate pair: text that is surely a valid JSON list
+# of strings as it stands, so it can be decoded without being re-written first.
+_STRICT_STRING = (
+    r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]'
+    r'|\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"'
+)
+PLAIN_STRING_LIST_RE = rf"^\[(?:{_STRICT_STRING}(?:, ?{_STRICT_STRING})*)?\]$"
 NUMBER_OBJECT_RE = rf"^\{{(?:{JSON_STRING}:{JSON_NUMBER}(?:,{JSON_STRING}:{JSON_NUMBER})*)?\}}$"
 
 
