@@ -81,7 +81,7 @@ from recctl.sample_vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from recctl.exploration import ListPolicy, PolicyLists
+    from recctl.exploration import PolicyLists
     from recctl.ranking import Ranker, RankOptions
 
 __all__ = [
@@ -211,9 +211,12 @@ class SampleSummary:
     assessments_path, recommendations_path, interactions_path, impressions_path : Path
         The files written (``.ndjson`` or ``.ndjson.gz``).
     policy : str
-        The logging policy: ``deterministic`` or ``plackett-luce``.
+        The logging policy: ``deterministic``, ``plackett-luce``, ``epsilon-greedy`` or
+        ``team-draft``.
     truth_path : Path or None
         The truth file (and its ``.examination.json`` sibling), when one was asked for.
+    rewards_path : Path or None
+        The policies' true expected rewards (``.rewards.json`` beside the truth), when written.
     """
 
     assessments: int
@@ -227,6 +230,7 @@ class SampleSummary:
     impressions_path: Path
     policy: str = "deterministic"
     truth_path: Path | None = None
+    rewards_path: Path | None = None
 
     @property
     def paths(self) -> tuple[Path, Path, Path, Path]:
@@ -251,6 +255,7 @@ class SampleSummary:
             "interactions_path": str(self.interactions_path),
             "impressions_path": str(self.impressions_path),
             "truth_path": None if self.truth_path is None else str(self.truth_path),
+            "rewards_path": None if self.rewards_path is None else str(self.rewards_path),
         }
 
 
@@ -452,7 +457,10 @@ def generate_sample(
     population = _Population.draw(np.random.default_rng([seed, 0]), assessments)
     slots = recommendations_per_assessment[1]
     tallies = {
-        name: (_RewardTally(policy, population.users_used, slots), _RewardTally(policy, population.users_used, slots))
+        name: (
+            _RewardTally(policy, population.users_used, slots),
+            _RewardTally(policy, population.users_used, slots),
+        )
         for name, policy in serving.reward_policies()
     }
     counts = dict.fromkeys(names, 0)
@@ -500,6 +508,7 @@ def generate_sample(
         impressions_path=paths["impressions"],
         policy=serving.policy,
         truth_path=truth,
+        rewards_path=plain_paths.get("rewards"),
     )
 
 
@@ -593,7 +602,9 @@ class _RankerPolicies:
         from recctl.features import candidates, compute_features
 
         catalog = compute_features(
-            candidates(_records("recommendations", recommendation_lines), _records("assessments", assessment_lines))
+            candidates(
+                _records("recommendations", recommendation_lines), _records("assessments", assessment_lines)
+            )
         )
         list_size = np.bincount(recommendations["owner"])
         first_rec = np.cumsum(list_size) - list_size
@@ -687,7 +698,7 @@ def _pick_lists(lists: Sequence[PolicyLists], choice: np.ndarray) -> PolicyLists
         values = [getattr(one, field) for one in lists]
         if any(value is None for value in values):
             return None
-        return [values[number][l] for l, number in enumerate(choice.tolist())]
+        return [values[number][row] for row, number in enumerate(choice.tolist())]
 
     return PolicyLists(
         orders=pick("orders"),
@@ -715,7 +726,9 @@ def _served_of(lists: PolicyLists, first_rec_of_session: np.ndarray) -> _Served:
         return _significant(np.concatenate([*values, np.empty(0)]).astype(np.float64))
 
     deterministic = lists.prefix_propensity is None
-    team = None if lists.teams is None else np.array([t for teams in lists.teams for t in teams], dtype=object)
+    team = (
+        None if lists.teams is None else np.array([t for teams in lists.teams for t in teams], dtype=object)
+    )
     return _Served(
         session,
         rec,
@@ -735,7 +748,7 @@ def _placements_of_orders(
     for size, length in sorted(set(zip(sizes.tolist(), lengths.tolist(), strict=True))):
         of_shape = np.flatnonzero((sizes == size) & (lengths == length))
         probability = np.zeros((len(of_shape), size, length))
-        picked = np.stack([orders[l] for l in of_shape.tolist()]).reshape(len(of_shape), length)
+        picked = np.stack([orders[row] for row in of_shape.tolist()]).reshape(len(of_shape), length)
         probability[np.arange(len(of_shape))[:, None], picked, np.arange(length)] = 1.0
         candidates = first_rec_of_session[of_shape][:, None] + np.arange(size)
         groups.append(_Placements(of_shape, candidates, probability))
@@ -749,7 +762,9 @@ def _placements_of_marginals(
     shapes = [marginal.shape for marginal in marginals]
     groups = []
     for shape in sorted(set(shapes)):
-        assessments_of_shape = np.array([a for a, other in enumerate(shapes) if other == shape], dtype=np.int64)
+        assessments_of_shape = np.array(
+            [a for a, other in enumerate(shapes) if other == shape], dtype=np.int64
+        )
         stacked = np.stack([marginals[a] for a in assessments_of_shape.tolist()])
         of_shape = np.flatnonzero(np.isin(owner, assessments_of_shape))
         row = np.searchsorted(assessments_of_shape, owner[of_shape])
@@ -903,7 +918,9 @@ def _simulate_block(
         "assessments": assessment_lines,
         "recommendations": recommendation_lines,
         "interactions": _interaction_lines(rng, interactions, ids, labels, assessments, recommendations),
-        "impressions": _ndjson(_impression_frame(sessions, served, ids, labels, assessments, recommendations)),
+        "impressions": _ndjson(
+            _impression_frame(sessions, served, ids, labels, assessments, recommendations)
+        ),
         "truth": _ndjson(_truth_frame(utility, assessments, recommendations)),
     }
     return block, rewards

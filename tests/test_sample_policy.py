@@ -1,0 +1,180 @@
+"""The simulator under any policy (recctl/sample.py): the world does not depend on the policy, the
+lists go through recctl's ranker, and ``.rewards.json`` holds each policy's true expected reward."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recctl import sample
+from recctl.sample import generate_sample, truth_examination_path, truth_rewards_path
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+FILES = ("assessments", "recommendations", "interactions", "impressions")
+WORLD = ("assessments", "recommendations", "truth")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _rewards(truth: Path) -> dict:
+    return json.loads(truth_rewards_path(truth).read_text())
+
+
+def _served_items(out: Path) -> pl.DataFrame:
+    """One row per served item: its list, slot and the item's hidden utility (from the truth)."""
+    lists = pl.read_ndjson(out / "impressions.ndjson", infer_schema_length=None)
+    items = lists.select("request_id", "user_id", "variant", "items").explode("items").unnest("items")
+    truth = pl.read_ndjson(out / "truth.ndjson")
+    return items.join(truth.select("recommendation_id", "utility"), on="recommendation_id", how="left")
+
+
+def _events(out: Path, kind: str) -> pl.DataFrame:
+    rows = pl.read_ndjson(out / "interactions.ndjson", infer_schema_length=None)
+    return rows.filter(pl.col("interaction_type").str.strip_chars().str.to_lowercase() == kind)
+
+
+def test_committed_sample_data_is_reproduced_byte_for_byte(tmp_path: Path) -> None:
+    """Without a ranker policy the four files (and the truth) are those the committed sample has."""
+    truth = tmp_path / "truth.ndjson"
+    generate_sample(tmp_path, assessments=300, seed=0, explore="plackett-luce", truth=truth)
+    for name in (*FILES, "truth"):
+        assert (tmp_path / f"{name}.ndjson").read_bytes() == (SAMPLE_DATA / f"{name}.ndjson").read_bytes(), (
+            name
+        )
+    examination = truth_examination_path(truth)
+    assert examination.read_bytes() == (SAMPLE_DATA / examination.name).read_bytes()
+    assert truth_rewards_path(truth) == tmp_path / "truth.rewards.json"
+    rewards = _rewards(truth)
+    assert rewards["depth"] == 14 and list(rewards["policies"]) == ["all"]
+    assert rewards["policies"]["all"]["policy"] == "plackett-luce"
+    assert rewards["policies"]["all"]["lists"] == 741
+
+
+def test_deterministic_truth_is_the_closed_form(tmp_path: Path) -> None:
+    """Confidence-ordered lists: expected clicks = sum over served items of examination(slot) *
+    P(click | u), recomputed here from the written files (utilities are rounded to 4 decimals)."""
+    examination = np.array([0.9, 0.6, 0.3])
+    truth = tmp_path / "truth.ndjson"
+    summary = generate_sample(
+        tmp_path,
+        assessments=60,
+        seed=5,
+        examination=list(examination),
+        truth=truth,
+        recommendations_per_assessment=(2, 6),
+    )
+    items = _served_items(tmp_path)
+    seen = examination[np.minimum(items["position"].to_numpy(), 2)]
+    u = items["utility"].to_numpy()
+    click = seen * _sigmoid(-1.2 + 2.0 * u)
+    implement = click * _sigmoid(-2.3 + 2.2 * u)
+    lists = summary.impressions
+    got = _rewards(truth)
+    assert got["depth"] == 6
+    policy = got["policies"]["all"]
+    assert policy["policy"] == "deterministic" and policy["lists"] == lists
+    assert policy["users"] == summary.users and policy["items"] == items.height
+    assert policy["clicks_per_list"] == pytest.approx(click.sum() / lists, rel=3e-4)
+    assert policy["implementations_per_list"] == pytest.approx(implement.sum() / lists, rel=3e-4)
+    assert policy["ctr"] == pytest.approx(click.sum() / items.height, rel=3e-4)
+    assert policy["implementation_rate"] == pytest.approx(implement.sum() / items.height, rel=3e-4)
+    position = items["position"].to_numpy()
+    by_depth = [click[position < d].sum() / lists for d in range(1, 7)]
+    assert policy["clicks_per_list_by_depth"] == pytest.approx(by_depth, rel=3e-4)
+    assert policy["clicks_per_list_by_depth"][-1] == pytest.approx(policy["clicks_per_list"])
+    impl_by_depth = [implement[position < d].sum() / lists for d in range(1, 7)]
+    assert policy["implementations_per_list_by_depth"] == pytest.approx(impl_by_depth, rel=3e-4)
+    # The log keeps one implementation per item: the expected count of items implemented at least once.
+    sessions = (
+        items.with_columns(q=pl.Series(implement))
+        .group_by("recommendation_id")
+        .agg(kept=1 - (1 - pl.col("q")).product())
+    )
+    assert policy["logged_implementations_per_list"] == pytest.approx(
+        sessions["kept"].sum() / lists, rel=3e-4
+    )
+    assert policy["logged_implementations_per_list"] < policy["implementations_per_list"]
+    assert policy["method"] == "exact"
+
+
+def test_simulator_plackett_luce_truth_matches_enumeration(tmp_path: Path) -> None:
+    """The simulator's own Plackett-Luce: expected clicks over every permutation of each list,
+    weighted by its Plackett-Luce probability, equal the written truth."""
+    truth = tmp_path / "truth.ndjson"
+    temperature = 0.3
+    generate_sample(
+        tmp_path,
+        assessments=30,
+        seed=2,
+        explore="plackett-luce",
+        temperature=temperature,
+        truth=truth,
+        recommendations_per_assessment=(2, 4),
+        examination="steep",
+    )
+    recs = pl.read_ndjson(tmp_path / "recommendations.ndjson").join(
+        pl.read_ndjson(truth).select("recommendation_id", "utility"), on="recommendation_id"
+    )
+    lists = pl.read_ndjson(tmp_path / "impressions.ndjson", infer_schema_length=None)
+    per_assessment = {}
+    for (assessment_id,), group in recs.group_by("assessment_id"):
+        weight = np.exp(group["confidence_score"].to_numpy() / temperature)
+        click = _sigmoid(-1.2 + 2.0 * group["utility"].to_numpy())
+        total = 0.0
+        for order in itertools.permutations(range(len(weight))):
+            remaining = weight[list(order)][::-1].cumsum()[::-1]
+            probability = np.prod(weight[list(order)] / remaining)
+            seen = (1.0 + np.arange(len(order))) ** -1.2
+            total += probability * float(np.sum(seen * click[list(order)]))
+        per_assessment[assessment_id] = total
+    expected = sum(per_assessment[a] for a in lists["assessment_id"]) / lists.height
+    assert _rewards(truth)["policies"]["all"]["clicks_per_list"] == pytest.approx(expected, rel=1e-4)
+
+
+def _mean_clicks_within_error(out: Path, truth: Path, name: str = "all") -> None:
+    """The mean clicks per list of the log is the truth's, within 4 standard errors of that mean."""
+    lists = pl.read_ndjson(out / "impressions.ndjson", infer_schema_length=None).select("session_id")
+    clicks = _events(out, "click").group_by(pl.col("context").struct.field("session_id")).len()
+    per_list = lists.join(clicks, on="session_id", how="left")["len"].fill_null(0).to_numpy()
+    error = per_list.std() / np.sqrt(len(per_list))
+    expected = _rewards(truth)["policies"][name]["clicks_per_list"]
+    assert abs(per_list.mean() - expected) < 4 * error, (per_list.mean(), expected, error)
+    assert error < 0.012 * expected  # many lists: the check has teeth
+
+
+@pytest.mark.parametrize("explore", [None, "plackett-luce"])
+def test_expected_clicks_match_the_simulated_clicks(tmp_path: Path, explore: str | None) -> None:
+    """Over thousands of simulated lists, the mean clicks per list is the truth within sampling error."""
+    truth = tmp_path / "truth.ndjson"
+    generate_sample(
+        tmp_path, assessments=1500, seed=9, explore=explore, truth=truth, sessions_per_assessment=(4, 4)
+    )
+    _mean_clicks_within_error(tmp_path, truth)
+
+
+def test_the_world_does_not_depend_on_the_policy(tmp_path: Path) -> None:
+    """Same seed: the same assessments, recommendations, utilities and sessions whatever is served."""
+    runs = {}
+    for name, explore in (("confidence", None), ("plackett-luce", "plackett-luce")):
+        generate_sample(
+            tmp_path / name, assessments=50, seed=4, explore=explore, truth=tmp_path / name / "truth.ndjson"
+        )
+        runs[name] = tmp_path / name
+    for kind in WORLD:
+        assert (runs["confidence"] / f"{kind}.ndjson").read_bytes() == (
+            runs["plackett-luce"] / f"{kind}.ndjson"
+        ).read_bytes()
+    sessions = [
+        pl.read_ndjson(out / "impressions.ndjson", infer_schema_length=None).select(
+            "request_id", "timestamp", "user_id", "session_id", pl.col("items").list.len()
+        )
+        for out in runs.values()
+    ]
+    assert sessions[0].equals(sessions[1])
