@@ -178,3 +178,59 @@ def test_the_world_does_not_depend_on_the_policy(tmp_path: Path) -> None:
         for out in runs.values()
     ]
     assert sessions[0].equals(sessions[1])
+
+
+def test_users_split_by_a_seeded_hash() -> None:
+    """90/10 shares give about 90/10 of the users; the same seed the same split, another seed another."""
+    users = np.arange(20_000)
+    shares = np.cumsum([0.9, 0.1])
+    variant = sample._user_variants(7, users, shares)
+    assert set(np.unique(variant)) == {0, 1}
+    assert np.mean(variant == 1) == pytest.approx(0.1, abs=0.01)
+    assert np.array_equal(variant, sample._user_variants(7, users, shares))
+    assert np.array_equal(variant[:50], sample._user_variants(7, users[:50], shares))  # per user, not per run
+    assert np.mean(variant != sample._user_variants(8, users, shares)) > 0.1
+    three = sample._user_variants(7, users, np.cumsum([1 / 3, 1 / 3, 1 / 3]))
+    assert np.bincount(three) / len(users) == pytest.approx([1 / 3] * 3, abs=0.015)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--policy", "confidence", "--ab", "A=confidence,B=confidence"], "--ab"),
+        (["--ab", "A=confidence,B=x.txt", "--interleave", "A=confidence,B=x.txt"], "--interleave"),
+        (["--ab-split", "50,50"], "--ab-split"),
+        (["--epsilon", "0.1"], "--epsilon"),
+        (["--lambda", "0.5"], "--lambda"),
+        (["--no-diversity"], "--no-diversity"),
+        (["--top-k", "3"], "--top-k"),
+        (["--explore", "epsilon-greedy"], "--explore epsilon-greedy"),
+        (["--propensities", "marginal"], "--propensities"),
+        (["--policy", "confidence", "--propensities", "marginal"], "--propensities"),
+        (["--policy", "confidence", "--explore", "plackett-luce", "--epsilon", "0.1"], "--epsilon"),
+        (["--policy", "confidence", "--temperature", "0.5"], "--temperature"),
+        (["--interleave", "A=confidence,B=confidence", "--explore", "plackett-luce"], "--interleave"),
+        (["--interleave", "confidence"], "--interleave"),
+        (["--ab", "A=confidence"], "--ab"),
+        (["--ab", "A=confidence,A=confidence"], "--ab"),
+        (["--ab", "A=confidence,Bconfidence"], "--ab"),
+        (["--ab", "A=confidence,B=confidence", "--ab-split", "90"], "--ab-split"),
+        (["--ab", "A=confidence,B=confidence", "--ab-split", "90,0"], "--ab-split"),
+        (["--ab", "A=confidence,B=confidence", "--ab-split", "a,b"], "--ab-split"),
+    ],
+)
+def test_serving_options_that_do_not_fit_are_usage_errors(tmp_path: Path, args: list[str], flag: str) -> None:
+    from builders import run
+
+    code, out, err = run("sample", "--out", str(tmp_path / "out"), "--assessments", "3", *args)
+    assert code == 2, err
+    assert flag in err and out == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_model_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from builders import run
+
+    code, _, err = run("sample", "--out", str(tmp_path / "out"), "--assessments", "3", "--policy", "nope.txt")
+    assert code == 1 and "nope.txt" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
