@@ -32,7 +32,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
@@ -42,6 +42,7 @@ import polars as pl
 
 from recctl import defaults, propensities
 from recctl.errors import OutputExistsError
+from recctl.exploration import EXACT_UP_TO
 from recctl.records import (
     CLOUD_PROVIDERS,
     COMPANY_SIZES,
@@ -495,7 +496,9 @@ def generate_sample(
             examination_json = curve.as_json(recommendations_per_assessment[1])
             truth_writers["examination"].write((json.dumps(examination_json, indent=2) + "\n").encode())
         if "rewards" in truth_writers:
-            truth_writers["rewards"].write(_rewards_json(tallies, split=len(tallies) > 1))
+            truth_writers["rewards"].write(
+                _rewards_json(tallies, split=isinstance(serving, _RankerPolicies) and serving.splits_users)
+            )
     return SampleSummary(
         assessments=counts["assessments"],
         recommendations=counts["recommendations"],
@@ -621,20 +624,38 @@ class _RankerPolicies:
         served_lists: list[PolicyLists] = []
         placements_of: dict[str, tuple[_Placements, ...]] = {}
         list_policy_names: list[str] = []
+        explore = self.options.explore
+        logs_marginals = explore is not None and explore.marginals
+        # Marginals are found once per assessment (below), not per session as serving would.
+        options = self.options
+        if explore is not None:
+            options = replace(options, explore=replace(explore, marginals=False))
+        first_seeds = [seeds[i] for i in first_session]
         for ranker, (name, _) in zip(self.rankers, self.reward_policies(), strict=True):
-            policy = ranker.policy(featured, sizes.tolist(), self.options)
+            policy = ranker.policy(featured, sizes.tolist(), options)
             lists = policy.serve(seeds)
-            served_lists.append(lists)
             list_policy_names.append(policy.name)
-            first_rec_of_session = first_rec[sessions.owner]
             if lists.prefix_propensity is None:  # deterministic: the served order is the policy
-                placements_of[name] = _placements_of_orders(lists.orders, sizes, first_rec_of_session)
+                placements_of[name] = _placements_of_orders(lists.orders, sizes, first_rec[sessions.owner])
             else:
-                per_assessment = ranker.policy(catalog, list_size.tolist(), self.options)
-                marginals = per_assessment.marginals([seeds[i] for i in first_session])
-                placements_of[name] = _placements_of_marginals(
-                    marginals, sessions.owner, first_rec, exact_up_to=propensities.DEFAULT_EXACT_UP_TO
+                marginals = _assessment_marginals(
+                    ranker, catalog, list_size, options, first_seeds, exact_only=not logs_marginals
                 )
+                placements_of[name] = _placements_of_marginals(
+                    marginals, sessions.owner, first_rec, exact_up_to=EXACT_UP_TO
+                )
+                if logs_marginals:
+                    lists = replace(
+                        lists,
+                        propensity=[
+                            marginals[owner][order, np.arange(len(order))]
+                            for owner, order in zip(sessions.owner.tolist(), lists.orders, strict=True)
+                        ],
+                        propensity_method=[
+                            propensities.marginal_method(int(size), EXACT_UP_TO) for size in sizes.tolist()
+                        ],
+                    )
+            served_lists.append(lists)
         if self.interleave:
             variant = np.full(len(sessions.owner), -1, dtype=np.int64)
             chosen = team_draft(served_lists[0], served_lists[1], seeds)
@@ -655,6 +676,76 @@ class _RankerPolicies:
                 pl.Series(list_policy_names, dtype=pl.String).gather(variant),
             )
         return _served_of(chosen, first_rec[sessions.owner]), labels, placements_of, variant
+
+
+TRUTH_DRAWS = 64
+"""Lists drawn per assessment for the expected rewards of an exploring ranker's lists longer than
+the exact cap, when the log does not carry marginals. Monte Carlo is unbiased and the truth
+averages it over every list, so its error is far below one list's: see :func:`_assessment_marginals`."""
+#: Largest number of item rows ranked at once when drawing those lists (replicas of the lists).
+_DRAW_ROWS_PER_CHUNK = 1 << 18
+
+
+def _assessment_marginals(
+    ranker: Ranker,
+    catalog: pl.DataFrame,
+    list_size: np.ndarray,
+    options: RankOptions,
+    seeds: list[int],
+    *,
+    exact_only: bool,
+) -> list[np.ndarray]:
+    """Per assessment, the ``(candidates, slots)`` placement probabilities of the exploring ranker.
+
+    Lists of up to ``EXACT_UP_TO`` items: exact (the ranker's dynamic programme). Longer ones: the
+    ranker's own Monte Carlo marginals (what ``rank --propensities marginal`` logs), or with
+    ``exact_only`` the average placement of :data:`TRUTH_DRAWS` lists drawn by the ranker from
+    independent streams (replicas of the lists ranked together). A list's expected clicks vary
+    little from one drawn order to the next (a standard deviation of about 0.2 clicks), so over
+    ``m`` such lists the truth's Monte Carlo error is about ``0.2 / sqrt(64 m)`` clicks per list:
+    below 0.1% of the clicks per list from a few dozen long lists on.
+    """
+    out: list[np.ndarray] = [np.zeros((0, 0))] * len(list_size)
+    long = list_size > EXACT_UP_TO if exact_only else np.zeros(len(list_size), dtype=bool)
+    if (~long).any():
+        members = np.flatnonzero(~long)
+        frame = catalog.filter(pl.Series(np.repeat(~long, list_size)))
+        policy = ranker.policy(frame, list_size[~long].tolist(), options)
+        for a, marginal in zip(
+            members.tolist(), policy.marginals([seeds[a] for a in members.tolist()]), strict=True
+        ):
+            out[a] = marginal
+    if not long.any():
+        return out
+    members = np.flatnonzero(long)
+    rows = np.flatnonzero(np.repeat(long, list_size))
+    sizes = list_size[long]
+    base = np.array([seeds[a] for a in members.tolist()], dtype=np.uint64)
+    replicas = max(1, min(TRUTH_DRAWS, _DRAW_ROWS_PER_CHUNK // max(len(rows), 1)))
+    counts: list[np.ndarray | None] = [None] * len(members)
+    for first in range(0, TRUTH_DRAWS, replicas):
+        draws = range(first, min(first + replicas, TRUTH_DRAWS))
+        frame = catalog[np.tile(rows, len(draws))]
+        policy = ranker.policy(frame, np.tile(sizes, len(draws)).tolist(), options)
+        lists = policy.serve(np.concatenate([_mixed_seeds(base, draw) for draw in draws]).tolist())
+        for number, order in enumerate(lists.orders):
+            row = number % len(members)
+            if counts[row] is None:
+                counts[row] = np.zeros((int(sizes[row]), len(order)))
+            counts[row][order, np.arange(len(order))] += 1.0  # type: ignore[index]
+    for a, count in zip(members.tolist(), counts, strict=True):
+        assert count is not None
+        out[a] = count / TRUTH_DRAWS
+    return out
+
+
+def _mixed_seeds(seeds: np.ndarray, draw: int) -> np.ndarray:
+    """Independent list seeds for Monte Carlo draw ``draw`` of each list (splitmix64 of both)."""
+    with np.errstate(over="ignore"):
+        z = seeds ^ (np.uint64(draw + 1) * np.uint64(0xD1B54A32D192ED03))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
 def _records(kind: Literal["recommendations", "assessments"], lines: bytes) -> pl.DataFrame:

@@ -146,7 +146,7 @@ def _mean_clicks_within_error(out: Path, truth: Path, name: str = "all") -> None
     error = per_list.std() / np.sqrt(len(per_list))
     expected = _rewards(truth)["policies"][name]["clicks_per_list"]
     assert abs(per_list.mean() - expected) < 4 * error, (per_list.mean(), expected, error)
-    assert error < 0.012 * expected  # many lists: the check has teeth
+    assert error < 0.015 * expected  # many lists: the check has teeth
 
 
 @pytest.mark.parametrize("explore", [None, "plackett-luce"])
@@ -154,7 +154,7 @@ def test_expected_clicks_match_the_simulated_clicks(tmp_path: Path, explore: str
     """Over thousands of simulated lists, the mean clicks per list is the truth within sampling error."""
     truth = tmp_path / "truth.ndjson"
     generate_sample(
-        tmp_path, assessments=1500, seed=9, explore=explore, truth=truth, sessions_per_assessment=(4, 4)
+        tmp_path, assessments=1000, seed=9, explore=explore, truth=truth, sessions_per_assessment=(4, 4)
     )
     _mean_clicks_within_error(tmp_path, truth)
 
@@ -234,3 +234,127 @@ def test_a_missing_model_is_refused_before_anything_is_written(tmp_path: Path) -
     code, _, err = run("sample", "--out", str(tmp_path / "out"), "--assessments", "3", "--policy", "nope.txt")
     assert code == 1 and "nope.txt" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# --- serving through recctl's ranker -------------------------------------------------------------
+
+
+def _ranker(*policies: tuple[str, str | Path], **options: object) -> sample.RankerServing:
+    from recctl.exploration import Exploration
+    from recctl.ranking import RankOptions
+
+    explore = options.pop("explore", None)
+    split = options.pop("split", None)
+    interleave = bool(options.pop("interleave", False))
+    rank_options = RankOptions(
+        explore=Exploration(str(explore), marginals=bool(options.pop("marginals", False)))
+        if explore
+        else None,
+        **options,  # type: ignore[arg-type]
+    )
+    return sample.RankerServing(tuple(policies), split=split, interleave=interleave, options=rank_options)  # type: ignore[arg-type]
+
+
+def test_ranker_confidence_order_is_the_simulators_own(tmp_path: Path) -> None:
+    """rank without a model and without MMR serves the simulator's confidence order: the same
+    impressions byte for byte and the same truth, so the ranker saw exactly the simulated catalog."""
+    own, ranked = tmp_path / "own", tmp_path / "ranked"
+    generate_sample(own, assessments=200, seed=3, truth=own / "truth.ndjson")
+    generate_sample(
+        ranked,
+        assessments=200,
+        seed=3,
+        truth=ranked / "truth.ndjson",
+        serve=_ranker(("control", "confidence"), diversity=False),
+    )
+    for name in ("assessments", "recommendations", "impressions", "truth"):
+        assert (own / f"{name}.ndjson").read_bytes() == (ranked / f"{name}.ndjson").read_bytes(), name
+    assert _rewards(own / "truth.ndjson") == _rewards(ranked / "truth.ndjson")
+
+
+def test_model_with_exploration_logs_and_its_truth(tmp_path: Path, sample_model: Path) -> None:
+    """A model exploring with Plackett-Luce: the world is the default one, the impressions carry the
+    model, policy and propensities, and the mean simulated clicks per list is the truth's."""
+    default, served = tmp_path / "default", tmp_path / "served"
+    world = {
+        "assessments": 900,
+        "seed": 11,
+        "sessions_per_assessment": (4, 4),
+        "recommendations_per_assessment": (4, 10),
+    }
+    generate_sample(default, **world)  # type: ignore[arg-type]
+    truth = served / "truth.ndjson"
+    summary = generate_sample(
+        served,
+        **world,
+        truth=truth,
+        serve=_ranker(("control", sample_model), explore="plackett-luce", marginals=True),  # type: ignore[arg-type]
+    )
+    assert summary.policy == "plackett-luce"
+    for name in ("assessments", "recommendations"):
+        assert (default / f"{name}.ndjson").read_bytes() == (served / f"{name}.ndjson").read_bytes()
+    lists = pl.read_ndjson(served / "impressions.ndjson", infer_schema_length=None)
+    base = pl.read_ndjson(default / "impressions.ndjson", infer_schema_length=None)
+    assert lists["request_id"].to_list() == base["request_id"].to_list()
+    assert set(lists["policy"]) == {"plackett-luce"} and set(lists["variant"]) == {"control"}
+    assert lists["model_version"].n_unique() == 1 and lists["model_version"][0] != sample.MODEL_VERSION
+    items = lists["items"].explode().struct.unnest()
+    assert items["propensity"].is_between(0, 1, closed="right").all()
+    assert items["prefix_propensity"].is_between(0, 1, closed="right").all()
+    # Sessions of one assessment share candidates, so each item's marginal at a slot is one number.
+    first = items.filter(pl.col("position") == 0)
+    assert (first["propensity"] >= first["prefix_propensity"] - 1e-6).all()
+    rewards = _rewards(truth)["policies"]["all"]
+    assert rewards["policy"] == "plackett-luce" and rewards["method"] == "exact"
+    _mean_clicks_within_error(served, truth)
+
+
+def test_ab_split_users_and_interleaving(tmp_path: Path, sample_model: Path) -> None:
+    """--ab: a user's lists all have one variant, each variant's model version; the truth of each
+    variant is that policy served to everyone, as a single-policy run of the same world says."""
+    world = {"assessments": 300, "seed": 6}
+    alone = tmp_path / "alone"
+    generate_sample(alone, **world, truth=alone / "truth.ndjson", serve=_ranker(("control", sample_model)))  # type: ignore[arg-type]
+    ab = tmp_path / "ab"
+    generate_sample(
+        ab,
+        **world,
+        truth=ab / "truth.ndjson",  # type: ignore[arg-type]
+        serve=_ranker(("A", "confidence"), ("B", sample_model), split=(70, 30)),
+    )
+    lists = pl.read_ndjson(ab / "impressions.ndjson", infer_schema_length=None)
+    per_user = lists.group_by("user_id").agg(pl.col("variant").n_unique())
+    assert (per_user["variant"] == 1).all()
+    users = lists.unique("user_id")["variant"].value_counts().sort("variant")
+    assert users["variant"].to_list() == ["A", "B"]
+    assert users["count"][1] / users["count"].sum() == pytest.approx(0.3, abs=0.08)
+    versions = lists.group_by("variant").agg(pl.col("model_version").unique())
+    assert (
+        dict(zip(versions["variant"], versions["model_version"].list.first(), strict=True))["A"]
+        == sample.MODEL_VERSION
+    )
+    clicks = _events(ab, "click")
+    assert set(clicks["context"].struct.field("variant")) == {"A", "B"}
+    rewards = _rewards(ab / "truth.ndjson")["policies"]
+    assert rewards["B"]["clicks_per_list"] == pytest.approx(
+        _rewards(alone / "truth.ndjson")["policies"]["all"]["clicks_per_list"]
+    )
+    assert rewards["A"]["lists"] == rewards["B"]["lists"] == lists.height
+    assert rewards["A"]["assigned"]["lists"] + rewards["B"]["assigned"]["lists"] == lists.height
+    assert rewards["B"]["assigned"]["users"] == users["count"][1]
+
+    interleaved = tmp_path / "interleaved"
+    summary = generate_sample(
+        interleaved,
+        **world,
+        truth=interleaved / "truth.ndjson",  # type: ignore[arg-type]
+        serve=_ranker(("A", "confidence"), ("B", sample_model), interleave=True),
+    )
+    assert summary.policy == "team-draft"
+    lists = pl.read_ndjson(interleaved / "impressions.ndjson", infer_schema_length=None)
+    teams = lists["items"].explode().struct.field("team")
+    assert set(teams) == {"A", "B"} and set(lists["policy"]) == {"team-draft"}
+    assert _rewards(interleaved / "truth.ndjson")["policies"] == {
+        name: {key: value for key, value in entry.items() if key != "assigned"}
+        for name, entry in rewards.items()
+    }

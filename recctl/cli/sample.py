@@ -370,8 +370,9 @@ def _rank_options(
     no_diversity: bool,
     top_k: int | None,
 ) -> RankOptions:
-    from recctl.exploration import DEFAULT_EPSILON, Exploration
-    from recctl.exploration import DEFAULT_TEMPERATURE as RANK_TEMPERATURE
+    from recctl.defaults import DEFAULT_EPSILON
+    from recctl.defaults import DEFAULT_TEMPERATURE as RANK_TEMPERATURE
+    from recctl.exploration import Exploration
     from recctl.ranking import RankOptions
 
     exploration = None
