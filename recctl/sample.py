@@ -32,16 +32,17 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal
 
 import numpy as np
 import polars as pl
 
 from recctl import defaults, propensities
 from recctl.errors import OutputExistsError
+from recctl.exploration import EXACT_UP_TO
 from recctl.records import (
     CLOUD_PROVIDERS,
     COMPANY_SIZES,
@@ -80,7 +81,20 @@ from recctl.sample_vocabulary import (
     WORKLOAD_TYPES,
 )
 
-__all__ = ["ExaminationCurve", "SampleSummary", "generate_sample", "truth_examination_path"]
+if TYPE_CHECKING:
+    from recctl.exploration import PolicyLists
+    from recctl.ranking import Ranker, RankOptions
+
+__all__ = [
+    "ExaminationCurve",
+    "RankerServing",
+    "SampleSummary",
+    "click_probability",
+    "generate_sample",
+    "implement_probability",
+    "truth_examination_path",
+    "truth_rewards_path",
+]
 
 #: Assessments simulated (and written) together; fixed so output never depends on memory.
 BLOCK_ASSESSMENTS = 2000
@@ -198,9 +212,12 @@ class SampleSummary:
     assessments_path, recommendations_path, interactions_path, impressions_path : Path
         The files written (``.ndjson`` or ``.ndjson.gz``).
     policy : str
-        The logging policy: ``deterministic`` or ``plackett-luce``.
+        The logging policy: ``deterministic``, ``plackett-luce``, ``epsilon-greedy`` or
+        ``team-draft``.
     truth_path : Path or None
         The truth file (and its ``.examination.json`` sibling), when one was asked for.
+    rewards_path : Path or None
+        The policies' true expected rewards (``.rewards.json`` beside the truth), when written.
     """
 
     assessments: int
@@ -214,6 +231,7 @@ class SampleSummary:
     impressions_path: Path
     policy: str = "deterministic"
     truth_path: Path | None = None
+    rewards_path: Path | None = None
 
     @property
     def paths(self) -> tuple[Path, Path, Path, Path]:
@@ -238,6 +256,7 @@ class SampleSummary:
             "interactions_path": str(self.interactions_path),
             "impressions_path": str(self.impressions_path),
             "truth_path": None if self.truth_path is None else str(self.truth_path),
+            "rewards_path": None if self.rewards_path is None else str(self.rewards_path),
         }
 
 
@@ -271,6 +290,49 @@ class _Serving:
     def policy(self) -> str:
         return self.explore or "deterministic"
 
+    def reward_policies(self) -> list[tuple[str, str]]:
+        """The (name, policy) of each policy the truth's expected rewards are written for."""
+        return [("all", self.policy)]
+
+
+CONFIDENCE = "confidence"
+"""The policy source that names rank without a model: the confidence order (with rank's MMR)."""
+INTERLEAVED_VARIANT = "interleaved"
+"""The ``variant`` of team-draft interleaved lists."""
+
+
+@dataclass(frozen=True)
+class RankerServing:
+    """Serve every session's list through recctl's ranker, exactly as ``recctl rank`` would.
+
+    Each list's candidates (its assessment's recommendations, with the assessment) go through
+    the features and the ranker of ``rank``; its random stream, when the policy explores, is
+    seeded by ``list_seed(seed, request_id)`` as ``rank --seed`` seeds it, never by the
+    simulator's own streams, so the simulated world (assessments, recommendations, hidden
+    utilities, sessions) is the same for every policy given the same seed.
+
+    Attributes
+    ----------
+    policies : tuple of (str, str or Path)
+        ``(name, source)`` pairs: the name goes into the impressions' ``variant``; the source
+        is ``"confidence"`` (rank without a model) or a model file. One pair: every list.
+        Several: users (not lists) are split between them by a seeded hash of the user (an A/B
+        test). Two with ``interleave``: every list team-draft interleaves the two (teams ``A``
+        and ``B`` in this order).
+    split : tuple of float, optional
+        With several policies, each one's share of the users: positive weights, normalised
+        (``(90, 10)`` and ``(0.9, 0.1)`` are the same). Default: equal shares.
+    interleave : bool
+        Team-draft interleave the two policies' lists instead of splitting users.
+    options : RankOptions, optional
+        rank's options (``lambda_``, ``diversity``, ``top_k``, ``explore``); default rank's.
+    """
+
+    policies: tuple[tuple[str, str | Path], ...]
+    split: tuple[float, ...] | None = None
+    interleave: bool = False
+    options: RankOptions | None = None
+
 
 def generate_sample(
     out_dir: Path,
@@ -288,6 +350,7 @@ def generate_sample(
     compress: bool = False,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = True,
+    serve: RankerServing | None = None,
 ) -> SampleSummary:
     """Simulate assessments, their recommendations, served lists and users' interactions; write NDJSON.
 
@@ -318,7 +381,9 @@ def generate_sample(
         ``None``: every list in confidence order (policy ``deterministic``, propensity 1.0).
         ``"plackett-luce"``: each session's list drawn from softmax(confidence_score /
         ``temperature``), logging each item's exact ``prefix_propensity`` and marginal
-        ``propensity`` (exact for lists up to 14 items, Monte Carlo above).
+        ``propensity`` (exact for lists up to 14 items, Monte Carlo above). This is the
+        simulator's own exploration; to explore as ``rank --explore`` does, give ``serve``
+        with ``options.explore`` instead (``explore`` must then be None).
     temperature : float
         The Plackett-Luce temperature, > 0 (lower: closer to the confidence order).
     examination : str, sequence of float or ExaminationCurve
@@ -327,7 +392,8 @@ def generate_sample(
     truth : Path, optional
         Also write the truth: one NDJSON line per recommendation (``recommendation_id``,
         ``assessment_id``, ``utility``, ``grade`` 0..4 cut at :data:`GRADE_CUTS`) to ``truth``,
-        and the examination curve to :func:`truth_examination_path` of it.
+        the examination curve to :func:`truth_examination_path` of it, and each policy's true
+        expected reward to :func:`truth_rewards_path` of it (see :func:`write_rewards`).
     compress : bool
         Write gzip files (``.ndjson.gz``, reproducible: no timestamp in the gzip header).
     progress : callable, optional
@@ -336,6 +402,11 @@ def generate_sample(
     overwrite : bool
         With ``False``, a directory that already holds anything is refused before any work
         (:class:`~recctl.errors.OutputExistsError`), so a data set is never replaced by accident.
+    serve : RankerServing, optional
+        Serve the lists through recctl's ranker (a model, or the confidence order, with rank's
+        options and exploration; one policy, an A/B split of users, or team-draft
+        interleaving) instead of the simulator's own confidence order. The world is the same
+        as without it: only the served lists, and so the interactions, differ.
 
     Returns
     -------
@@ -348,6 +419,8 @@ def generate_sample(
         If an argument is out of the ranges above.
     OutputExistsError
         If ``out_dir`` is a file, or (without ``overwrite``) a directory that is not empty.
+    ModelError
+        If a model of ``serve`` is missing or unreadable.
 
     Examples
     --------
@@ -357,7 +430,13 @@ def generate_sample(
     (5, True, True)
     """
     _check_arguments(assessments, seed, days, recommendations_per_assessment, sessions_per_assessment)
-    serving = _check_serving(explore, temperature)
+    serving: _Serving | _RankerPolicies = _check_serving(explore, temperature)
+    if serve is not None:
+        if explore is not None:
+            raise ValueError(
+                "explore is the simulator's own Plackett-Luce: with serve, explore through serve.options"
+            )
+        serving = _RankerPolicies.load(serve, seed)
     curve = ExaminationCurve.parse(examination)
     out_dir = Path(out_dir)
     check_output_dir(out_dir, overwrite=overwrite)
@@ -370,16 +449,28 @@ def generate_sample(
     if truth is not None:
         truth = Path(truth)
         truth.parent.mkdir(parents=True, exist_ok=True)
-        plain_paths = {"truth": truth, "examination": truth_examination_path(truth)}
+        plain_paths = {
+            "truth": truth,
+            "examination": truth_examination_path(truth),
+            "rewards": truth_rewards_path(truth),
+        }
 
     population = _Population.draw(np.random.default_rng([seed, 0]), assessments)
+    slots = recommendations_per_assessment[1]
+    tallies = {
+        name: (
+            _RewardTally(policy, population.users_used, slots),
+            _RewardTally(policy, population.users_used, slots),
+        )
+        for name, policy in serving.reward_policies()
+    }
     counts = dict.fromkeys(names, 0)
     if progress is not None:
         progress(0, assessments)
     with _atomic_outputs(paths, compress) as writers, _atomic_outputs(plain_paths, False) as truth_writers:
         for block_no, first in enumerate(range(0, assessments, BLOCK_ASSESSMENTS)):
             assessment_numbers = np.arange(first, min(first + BLOCK_ASSESSMENTS, assessments))
-            block = _simulate_block(
+            block, rewards = _simulate_block(
                 np.random.default_rng([seed, 1, block_no]),
                 assessment_numbers,
                 population,
@@ -388,17 +479,26 @@ def generate_sample(
                 sessions_per_assessment,
                 serving,
                 curve,
+                with_rewards=truth is not None,
             )
             for name in names:
                 writers[name].write(block[name])
                 counts[name] += block[name].count(b"\n")
             if "truth" in truth_writers:
                 truth_writers["truth"].write(block["truth"])
+            for name, (list_rewards, users, assigned) in rewards.items():
+                everyone, own = tallies[name]
+                everyone.add(list_rewards, users)
+                own.add(list_rewards, users, assigned)
             if progress is not None:
                 progress(int(assessment_numbers[-1]) + 1, assessments)
         if "examination" in truth_writers:
             examination_json = curve.as_json(recommendations_per_assessment[1])
             truth_writers["examination"].write((json.dumps(examination_json, indent=2) + "\n").encode())
+        if "rewards" in truth_writers:
+            truth_writers["rewards"].write(
+                _rewards_json(tallies, split=isinstance(serving, _RankerPolicies) and serving.splits_users)
+            )
     return SampleSummary(
         assessments=counts["assessments"],
         recommendations=counts["recommendations"],
@@ -411,7 +511,382 @@ def generate_sample(
         impressions_path=paths["impressions"],
         policy=serving.policy,
         truth_path=truth,
+        rewards_path=plain_paths.get("rewards"),
     )
+
+
+class _RankerPolicies:
+    """A :class:`RankerServing` with its models loaded: serves a block's sessions."""
+
+    def __init__(
+        self,
+        names: list[str],
+        rankers: list[Ranker],
+        shares: np.ndarray,
+        interleave: bool,
+        options: RankOptions,
+        seed: int,
+    ) -> None:
+        self.names = names
+        self.rankers = rankers
+        self.shares = shares  # cumulative user shares per policy, ending at 1.0
+        self.interleave = interleave
+        self.options = options
+        self.seed = seed
+
+    @classmethod
+    def load(cls, serve: RankerServing, seed: int) -> _RankerPolicies:
+        """Check ``serve`` and load its models (before any work): ValueError, ModelError."""
+        from recctl.ranking import Ranker, RankOptions
+
+        names = [str(name) for name, _ in serve.policies]
+        if not names:
+            raise ValueError("serve: name at least one policy")
+        if any(not name.strip() for name in names) or len(set(names)) != len(names):
+            raise ValueError(f"serve: policy names must be distinct and non-empty, got {names}")
+        weights = np.ones(len(names)) if serve.split is None else np.asarray(serve.split, dtype=np.float64)
+        if len(weights) != len(names) or not (np.isfinite(weights).all() and (weights > 0).all()):
+            raise ValueError(
+                f"serve: split must give one positive share per policy ({len(names)}), got {list(weights)}"
+            )
+        options = serve.options or RankOptions()
+        if serve.interleave:
+            if len(names) != 2:
+                raise ValueError(f"serve: interleaving needs exactly two policies, got {len(names)}")
+            if options.explore is not None:
+                raise ValueError("serve: interleaving interleaves two deterministic lists: no exploration")
+            if serve.split is not None:
+                raise ValueError("serve: a split is for an A/B test, not for interleaving")
+        rankers = [
+            Ranker.without_model() if str(source) == CONFIDENCE else Ranker(source, require_model=True)
+            for _, source in serve.policies
+        ]
+        shares = np.cumsum(weights) / weights.sum()
+        shares[-1] = 1.0
+        return cls(names, rankers, shares, serve.interleave, options, seed)
+
+    @property
+    def policy(self) -> str:
+        if self.interleave:
+            return "team-draft"
+        return self.options.explore.policy if self.options.explore is not None else "deterministic"
+
+    @property
+    def splits_users(self) -> bool:
+        return len(self.names) > 1 and not self.interleave
+
+    def reward_policies(self) -> list[tuple[str, str]]:
+        """Each policy's name ("all" for a single one) and kind, for the expected rewards."""
+        kind = self.options.explore.policy if self.options.explore is not None else "deterministic"
+        if len(self.names) == 1:
+            return [("all", kind)]
+        return [(name, kind) for name in self.names]
+
+    def model_version(self, number: int) -> str:
+        return self.rankers[number].model_version or MODEL_VERSION
+
+    def serve(
+        self,
+        sessions: _Sessions,
+        recommendations: dict[str, np.ndarray],
+        ids: _SessionIds,
+        users: np.ndarray,
+        assessment_lines: bytes,
+        recommendation_lines: bytes,
+    ) -> tuple[_Served, _SessionLabels, dict[str, tuple[_Placements, ...]], np.ndarray]:
+        """Rank every session's candidates with each policy, as ``rank`` would, and serve each
+        session the list of its user's policy (or the two policies' team-draft interleaving).
+
+        Returns the served rows, the sessions' labels, per reward policy its placements over
+        *every* session (what that policy would have served each list), and each session's
+        policy number (-1 for interleaved lists).
+        """
+        from recctl.exploration import list_seed, team_draft
+        from recctl.features import candidates, compute_features
+
+        catalog = compute_features(
+            candidates(
+                _records("recommendations", recommendation_lines), _records("assessments", assessment_lines)
+            )
+        )
+        list_size = np.bincount(recommendations["owner"])
+        first_rec = np.cumsum(list_size) - list_size
+        sizes = list_size[sessions.owner]
+        session_rows = np.repeat(first_rec[sessions.owner], sizes) + (
+            np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        )
+        featured = catalog[session_rows]  # each session's candidates, as one rank batch each
+        seeds = [list_seed(self.seed, request_id) for request_id in ids.request_id.to_list()]
+        # Sessions of one assessment have the same candidates, so the same placement probabilities:
+        # those are computed once per assessment (seeded by its first session's list).
+        first_session = np.flatnonzero(sessions.number == 0)
+        assert np.array_equal(sessions.owner[first_session], np.arange(len(list_size)))
+        served_lists: list[PolicyLists] = []
+        placements_of: dict[str, tuple[_Placements, ...]] = {}
+        list_policy_names: list[str] = []
+        explore = self.options.explore
+        logs_marginals = explore is not None and explore.marginals
+        # Marginals are found once per assessment (below), not per session as serving would.
+        options = self.options
+        if explore is not None:
+            options = replace(options, explore=replace(explore, marginals=False))
+        first_seeds = [seeds[i] for i in first_session]
+        for ranker, (name, _) in zip(self.rankers, self.reward_policies(), strict=True):
+            policy = ranker.policy(featured, sizes.tolist(), options)
+            lists = policy.serve(seeds)
+            list_policy_names.append(policy.name)
+            if lists.prefix_propensity is None:  # deterministic: the served order is the policy
+                placements_of[name] = _placements_of_orders(lists.orders, sizes, first_rec[sessions.owner])
+            else:
+                marginals = _assessment_marginals(
+                    ranker, catalog, list_size, options, first_seeds, exact_only=not logs_marginals
+                )
+                placements_of[name] = _placements_of_marginals(
+                    marginals, sessions.owner, first_rec, exact_up_to=EXACT_UP_TO
+                )
+                if logs_marginals:
+                    lists = replace(
+                        lists,
+                        propensity=[
+                            marginals[owner][order, np.arange(len(order))]
+                            for owner, order in zip(sessions.owner.tolist(), lists.orders, strict=True)
+                        ],
+                        propensity_method=[
+                            propensities.marginal_method(int(size), EXACT_UP_TO) for size in sizes.tolist()
+                        ],
+                    )
+            served_lists.append(lists)
+        if self.interleave:
+            variant = np.full(len(sessions.owner), -1, dtype=np.int64)
+            chosen = team_draft(served_lists[0], served_lists[1], seeds)
+            labels = _SessionLabels.constant(
+                len(sessions.owner), self.model_version(0), INTERLEAVED_VARIANT, "team-draft"
+            )
+        else:
+            variant = (
+                _user_variants(self.seed, users, self.shares)
+                if self.splits_users
+                else np.zeros(len(sessions.owner), dtype=np.int64)
+            )
+            chosen = served_lists[0] if len(served_lists) == 1 else _pick_lists(served_lists, variant)
+            versions = [self.model_version(number) for number in range(len(self.names))]
+            labels = _SessionLabels(
+                pl.Series(versions, dtype=pl.String).gather(variant),
+                pl.Series(self.names, dtype=pl.String).gather(variant),
+                pl.Series(list_policy_names, dtype=pl.String).gather(variant),
+            )
+        return _served_of(chosen, first_rec[sessions.owner]), labels, placements_of, variant
+
+
+TRUTH_DRAWS = 64
+"""Lists drawn per assessment for the expected rewards of an exploring ranker's lists longer than
+the exact cap, when the log does not carry marginals. Monte Carlo is unbiased and the truth
+averages it over every list, so its error is far below one list's: see :func:`_assessment_marginals`."""
+#: Largest number of item rows ranked at once when drawing those lists (replicas of the lists).
+_DRAW_ROWS_PER_CHUNK = 1 << 18
+
+
+def _assessment_marginals(
+    ranker: Ranker,
+    catalog: pl.DataFrame,
+    list_size: np.ndarray,
+    options: RankOptions,
+    seeds: list[int],
+    *,
+    exact_only: bool,
+) -> list[np.ndarray]:
+    """Per assessment, the ``(candidates, slots)`` placement probabilities of the exploring ranker.
+
+    Lists of up to ``EXACT_UP_TO`` items: exact (the ranker's dynamic programme). Longer ones: the
+    ranker's own Monte Carlo marginals (what ``rank --propensities marginal`` logs), or with
+    ``exact_only`` the average placement of :data:`TRUTH_DRAWS` lists drawn by the ranker from
+    independent streams (replicas of the lists ranked together). A list's expected clicks vary
+    little from one drawn order to the next (a standard deviation of about 0.2 clicks), so over
+    ``m`` such lists the truth's Monte Carlo error is about ``0.2 / sqrt(64 m)`` clicks per list:
+    below 0.1% of the clicks per list from a few dozen long lists on.
+    """
+    out: list[np.ndarray] = [np.zeros((0, 0))] * len(list_size)
+    long = list_size > EXACT_UP_TO if exact_only else np.zeros(len(list_size), dtype=bool)
+    if (~long).any():
+        members = np.flatnonzero(~long)
+        frame = catalog.filter(pl.Series(np.repeat(~long, list_size)))
+        policy = ranker.policy(frame, list_size[~long].tolist(), options)
+        for a, marginal in zip(
+            members.tolist(), policy.marginals([seeds[a] for a in members.tolist()]), strict=True
+        ):
+            out[a] = marginal
+    if not long.any():
+        return out
+    members = np.flatnonzero(long)
+    rows = np.flatnonzero(np.repeat(long, list_size))
+    sizes = list_size[long]
+    base = np.array([seeds[a] for a in members.tolist()], dtype=np.uint64)
+    replicas = max(1, min(TRUTH_DRAWS, _DRAW_ROWS_PER_CHUNK // max(len(rows), 1)))
+    counts: list[np.ndarray | None] = [None] * len(members)
+    for first in range(0, TRUTH_DRAWS, replicas):
+        draws = range(first, min(first + replicas, TRUTH_DRAWS))
+        frame = catalog[np.tile(rows, len(draws))]
+        policy = ranker.policy(frame, np.tile(sizes, len(draws)).tolist(), options)
+        lists = policy.serve(np.concatenate([_mixed_seeds(base, draw) for draw in draws]).tolist())
+        for number, order in enumerate(lists.orders):
+            row = number % len(members)
+            if counts[row] is None:
+                counts[row] = np.zeros((int(sizes[row]), len(order)))
+            counts[row][order, np.arange(len(order))] += 1.0  # type: ignore[index]
+    for a, count in zip(members.tolist(), counts, strict=True):
+        assert count is not None
+        out[a] = count / TRUTH_DRAWS
+    return out
+
+
+def _mixed_seeds(seeds: np.ndarray, draw: int) -> np.ndarray:
+    """Independent list seeds for Monte Carlo draw ``draw`` of each list (splitmix64 of both)."""
+    with np.errstate(over="ignore"):
+        z = seeds ^ (np.uint64(draw + 1) * np.uint64(0xD1B54A32D192ED03))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _records(kind: Literal["recommendations", "assessments"], lines: bytes) -> pl.DataFrame:
+    """The simulated NDJSON lines of a catalog as recctl's records (the rules of ``ingest`` and
+    ``rank``), so the ranker sees exactly what it would see in production."""
+    from recctl.labels import DEFAULT_POLICY
+    from recctl.records.validation import validate
+
+    raw = pl.Series("raw", lines.decode().splitlines(), dtype=pl.String)
+    chunk = pl.DataFrame({"raw": raw}).select(
+        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("input_position"),
+        "raw",
+        pl.col("raw").alias("json"),
+        pl.lit(None, dtype=pl.String).alias("error"),
+    )
+    checked = validate(kind, chunk, DEFAULT_POLICY, keep_extra=False, guard=False)
+    if checked.rejects.height:  # the simulator writes valid records only: a bug, not bad input
+        raise RuntimeError(f"simulated {kind} break the record rules: {checked.rejects['reason'][0]}")
+    return checked.records
+
+
+def _user_variants(seed: int, users: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """The policy number of each user index: a seeded 64-bit hash of (seed, user) (splitmix64)
+    read as a uniform number in [0, 1), against the cumulative ``shares``. A user keeps their
+    variant in every list, however many assessments there are."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(users, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z += np.uint64(seed % 2**64) * np.uint64(0xD1B54A32D192ED03) + np.uint64(0x632BE59BD9B4E019)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    uniform = (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+    return np.minimum(np.searchsorted(shares, uniform, side="right"), len(shares) - 1)
+
+
+def _pick_lists(lists: Sequence[PolicyLists], choice: np.ndarray) -> PolicyLists:
+    """Per list ``l``, list ``l`` of ``lists[choice[l]]`` (its order, propensities, diversity)."""
+    from recctl.exploration import PolicyLists
+
+    def pick(field: str) -> Any:
+        values = [getattr(one, field) for one in lists]
+        if any(value is None for value in values):
+            return None
+        return [values[number][row] for row, number in enumerate(choice.tolist())]
+
+    return PolicyLists(
+        orders=pick("orders"),
+        prefix_propensity=pick("prefix_propensity"),
+        propensity=pick("propensity"),
+        propensity_method=pick("propensity_method"),
+        teams=None,
+        diversity=pick("diversity"),
+        diversity_discounted=pick("diversity_discounted"),
+    )
+
+
+def _served_of(lists: PolicyLists, first_rec_of_session: np.ndarray) -> _Served:
+    """Flat served rows (session by session, in slot order) of one list per session."""
+    lengths = np.array([len(order) for order in lists.orders], dtype=np.int64)
+    session = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    item = np.concatenate([*lists.orders, np.empty(0, dtype=np.int64)]).astype(np.int64)
+    rec = first_rec_of_session[session] + item
+    ones = np.ones(len(rec))
+
+    def flat(values: list[np.ndarray] | None, missing: float) -> np.ndarray:
+        if values is None:
+            return np.full(len(rec), missing)
+        return _significant(np.concatenate([*values, np.empty(0)]).astype(np.float64))
+
+    deterministic = lists.prefix_propensity is None
+    team = (
+        None if lists.teams is None else np.array([t for teams in lists.teams for t in teams], dtype=object)
+    )
+    return _Served(
+        session,
+        rec,
+        position,
+        ones if deterministic else flat(lists.propensity, np.nan),
+        ones.copy() if deterministic else flat(lists.prefix_propensity, np.nan),
+        team=team,
+    )
+
+
+def _placements_of_orders(
+    orders: Sequence[np.ndarray], sizes: np.ndarray, first_rec_of_session: np.ndarray
+) -> tuple[_Placements, ...]:
+    """The placements of deterministic lists: probability 1 for each served item at its slot."""
+    lengths = np.array([len(order) for order in orders], dtype=np.int64)
+    groups = []
+    for size, length in sorted(set(zip(sizes.tolist(), lengths.tolist(), strict=True))):
+        of_shape = np.flatnonzero((sizes == size) & (lengths == length))
+        probability = np.zeros((len(of_shape), size, length))
+        picked = np.stack([orders[row] for row in of_shape.tolist()]).reshape(len(of_shape), length)
+        probability[np.arange(len(of_shape))[:, None], picked, np.arange(length)] = 1.0
+        candidates = first_rec_of_session[of_shape][:, None] + np.arange(size)
+        groups.append(_Placements(of_shape, candidates, probability))
+    return tuple(groups)
+
+
+def _placements_of_marginals(
+    marginals: Sequence[np.ndarray], owner: np.ndarray, first_rec: np.ndarray, *, exact_up_to: int
+) -> tuple[_Placements, ...]:
+    """The placements of each session from its assessment's ``(candidates, slots)`` marginals."""
+    shapes = [marginal.shape for marginal in marginals]
+    groups = []
+    for shape in sorted(set(shapes)):
+        assessments_of_shape = np.array(
+            [a for a, other in enumerate(shapes) if other == shape], dtype=np.int64
+        )
+        stacked = np.stack([marginals[a] for a in assessments_of_shape.tolist()])
+        of_shape = np.flatnonzero(np.isin(owner, assessments_of_shape))
+        row = np.searchsorted(assessments_of_shape, owner[of_shape])
+        candidates = first_rec[owner[of_shape]][:, None] + np.arange(shape[0])
+        method = propensities.marginal_method(shape[0], exact_up_to)
+        groups.append(_Placements(of_shape, candidates, stacked[row], method))
+    return tuple(groups)
+
+
+def _rewards_json(tallies: dict[str, tuple[_RewardTally, _RewardTally]], *, split: bool) -> bytes:
+    """The ``.rewards.json`` text: ``{"depth", "policies": {name: {...}}}`` (see :func:`generate_sample`)."""
+    depth = max((everyone.longest for everyone, _ in tallies.values()), default=0)
+    policies = {}
+    for name, (everyone, own) in tallies.items():
+        entry = everyone.as_json(depth)
+        if split:
+            assigned = own.as_json(depth)
+            entry["assigned"] = {
+                key: assigned[key]
+                for key in (
+                    "lists",
+                    "users",
+                    "items",
+                    "clicks_per_list",
+                    "implementations_per_list",
+                    "ctr",
+                    "implementation_rate",
+                )
+            }
+        policies[name] = entry
+    return (json.dumps({"depth": depth, "policies": policies}, indent=2) + "\n").encode()
 
 
 def _check_arguments(
@@ -491,28 +966,55 @@ def _simulate_block(
     window: _Window,
     recommendations_per_assessment: tuple[int, int],
     sessions_per_assessment: tuple[int, int],
-    serving: _Serving,
+    serving: _Serving | _RankerPolicies,
     curve: ExaminationCurve,
-) -> dict[str, bytes]:
-    """Simulate one block of assessments; return the NDJSON bytes of each file (and the truth)."""
+    *,
+    with_rewards: bool = False,
+) -> tuple[dict[str, bytes], dict[str, tuple[_ListRewards, np.ndarray, np.ndarray]]]:
+    """Simulate one block of assessments; return the NDJSON bytes of each file (and the truth),
+    and (``with_rewards``) per reward policy its lists' expected rewards, the users of the lists
+    and the mask of the lists it served.
+
+    The world (assessments, recommendations, utilities, sessions) is drawn from ``rng`` before
+    anything is served; the simulator's own policies draw from ``rng`` after it, the ranker
+    draws from each list's own seed, and the users' reactions come last from ``rng``.
+    """
     assessments = _draw_assessments(rng, assessment_numbers, population, window)
     recommendations = _draw_recommendations(rng, assessments, recommendations_per_assessment)
     utility = _true_utility(rng, assessments, recommendations, population)
     recommendations["confidence_score"] = _old_confidence(rng, utility, recommendations)
     recommendations["position"] = _positions_by_confidence(recommendations)
     sessions = _draw_sessions(rng, assessments, window, sessions_per_assessment)
-    served = _serve_lists(rng, sessions, recommendations, serving)
-    interactions = _simulate_interactions(rng, sessions, served, utility, curve)
     ids = _SessionIds.of(sessions, assessments, population.id_width)
-    return {
-        "assessments": _ndjson(_assessment_frame(assessments, population.id_width)),
-        "recommendations": _ndjson(_recommendation_frame(recommendations, assessments)),
-        "interactions": _interaction_lines(rng, interactions, ids, assessments, recommendations),
+    assessment_lines = _ndjson(_assessment_frame(assessments, population.id_width))
+    recommendation_lines = _ndjson(_recommendation_frame(recommendations, assessments))
+    users = assessments["user"][sessions.owner]
+    if isinstance(serving, _RankerPolicies):
+        served, labels, placements_of, variant = serving.serve(
+            sessions, recommendations, ids, users, assessment_lines, recommendation_lines
+        )
+    else:
+        served = _serve_lists(rng, sessions, recommendations, serving)
+        labels = _SessionLabels.constant(len(sessions.owner), MODEL_VERSION, VARIANT, serving.policy)
+        placements_of = {"all": served.placements}
+        variant = np.zeros(len(sessions.owner), dtype=np.int64)
+    interactions = _simulate_interactions(rng, sessions, served, utility, curve)
+    rewards = {}
+    if with_rewards:
+        slots = recommendations_per_assessment[1]
+        for number, (name, placements) in enumerate(placements_of.items()):
+            list_rewards = _expected_rewards(placements, len(sessions.owner), slots, utility, curve)
+            rewards[name] = (list_rewards, users, variant == number)
+    block = {
+        "assessments": assessment_lines,
+        "recommendations": recommendation_lines,
+        "interactions": _interaction_lines(rng, interactions, ids, labels, assessments, recommendations),
         "impressions": _ndjson(
-            _impression_frame(sessions, served, ids, assessments, recommendations, serving)
+            _impression_frame(sessions, served, ids, labels, assessments, recommendations)
         ),
         "truth": _ndjson(_truth_frame(utility, assessments, recommendations)),
     }
+    return block, rewards
 
 
 # --- assessments -------------------------------------------------------------------------------
@@ -876,17 +1378,36 @@ def _draw_sessions(
 
 
 @dataclass(frozen=True)
-class _Served:
-    """One row per (session, recommendation of its assessment): the served lists, item by item.
+class _Placements:
+    """Where a policy puts each item, in probability, for lists that share a shape.
 
-    Rows run session by session, each session's items in catalog order.
+    ``session[l]`` is list ``l``'s session, ``rec[l, i]`` its ``i``-th candidate and
+    ``probability[l, i, j]`` the policy's P(that candidate at slot ``j``) (0 or 1 for a
+    deterministic list; ``j`` runs over the served slots). ``method`` says how the probabilities
+    were found: ``exact`` or ``monte-carlo``.
+    """
+
+    session: np.ndarray  # (lists,)
+    rec: np.ndarray  # (lists, candidates) block-local recommendation index
+    probability: np.ndarray  # (lists, candidates, slots)
+    method: str = "exact"
+
+
+@dataclass(frozen=True)
+class _Served:
+    """One row per served (session, recommendation): the served lists, item by item.
+
+    Rows run session by session. ``placements`` is the policy's distribution over lists that the
+    rows were drawn from, for the truth's expected rewards.
     """
 
     session: np.ndarray
     rec: np.ndarray  # block-local recommendation index
     position: np.ndarray
-    propensity: np.ndarray  # the policy's P(this item at this position)
+    propensity: np.ndarray  # the policy's P(this item at this position); NaN: not logged
     prefix_propensity: np.ndarray  # the policy's P(this list down to this position)
+    placements: tuple[_Placements, ...] = ()
+    team: np.ndarray | None = None  # team-draft interleaving: "A" or "B" per row
 
 
 def _serve_lists(
@@ -910,11 +1431,15 @@ def _serve_lists(
     rec = first_rec[sessions.owner][session] + item
     if serving.explore is None:
         ones = np.ones(len(rec))
-        return _Served(session, rec, recommendations["position"][rec], ones, ones.copy())
+        position = recommendations["position"][rec]
+        return _Served(
+            session, rec, position, ones, ones.copy(), _fixed_placements(session, rec, position, first_row)
+        )
 
     position = np.empty(len(rec), dtype=np.int64)
     propensity = np.empty(len(rec))
     prefix_propensity = np.empty(len(rec))
+    placements = []
     confidence = recommendations["confidence_score"]
     for size in np.unique(items_per_session):
         owners = np.flatnonzero(list_size == size)  # assessments with lists of this size
@@ -934,8 +1459,39 @@ def _serve_lists(
         # smallest estimate there is, since a logged placement is never impossible.
         floor = 0.0 if size <= EXACT_PROPENSITIES_UP_TO else 1.0 / propensities.MONTE_CARLO_DRAWS
         propensity[rows] = np.maximum(marginals[owner_row[:, None], np.arange(size), item_position], floor)
+        placements.append(
+            _Placements(
+                of_size,
+                rec[rows],
+                marginals[owner_row],
+                propensities.marginal_method(int(size), EXACT_PROPENSITIES_UP_TO),
+            )
+        )
     # Six significant digits: exact for any use of a propensity, and short lines.
-    return _Served(session, rec, position, _significant(propensity), _significant(prefix_propensity))
+    return _Served(
+        session,
+        rec,
+        position,
+        _significant(propensity),
+        _significant(prefix_propensity),
+        tuple(placements),
+    )
+
+
+def _fixed_placements(
+    session: np.ndarray, rec: np.ndarray, position: np.ndarray, first_row: np.ndarray
+) -> tuple[_Placements, ...]:
+    """The placements of deterministic lists (rows session by session): probability 1 at each
+    item's own slot, one group per list length."""
+    lengths = np.bincount(session, minlength=len(first_row))
+    groups = []
+    for size in np.unique(lengths[lengths > 0]):
+        of_size = np.flatnonzero(lengths == size)
+        rows = first_row[of_size][:, None] + np.arange(size)
+        probability = np.zeros((len(of_size), size, size))
+        np.put_along_axis(probability, position[rows][:, :, None], 1.0, axis=2)
+        groups.append(_Placements(of_size, rec[rows], probability))
+    return tuple(groups)
 
 
 def _significant(values: np.ndarray, digits: int = 6) -> np.ndarray:
@@ -993,9 +1549,9 @@ def _simulate_interactions(
 
     on_screen = position < sessions.page_slots[session]
     examined = rng.random(n_pairs) < curve.at(position)
-    clicked = examined & (rng.random(n_pairs) < _sigmoid(-1.2 + 2.0 * u))
+    clicked = examined & (rng.random(n_pairs) < click_probability(u))
     saved = clicked & (rng.random(n_pairs) < _sigmoid(-1.8 + 1.6 * u))
-    implemented = clicked & (rng.random(n_pairs) < _sigmoid(-2.3 + 2.2 * u))
+    implemented = clicked & (rng.random(n_pairs) < implement_probability(u))
     shared = clicked & (rng.random(n_pairs) < _sigmoid(-2.8 + 1.2 * u))
     rated = clicked & (rng.random(n_pairs) < 0.25)
     dismissed = examined & ~clicked & (rng.random(n_pairs) < 0.4 * _sigmoid(-1.5 - 2.0 * u))
@@ -1049,10 +1605,21 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def click_probability(utility: np.ndarray) -> np.ndarray:
+    """P(click | examined) of items of hidden ``utility``: sigmoid(-1.2 + 2 u)."""
+    return _sigmoid(-1.2 + 2.0 * np.asarray(utility))
+
+
+def implement_probability(utility: np.ndarray) -> np.ndarray:
+    """P(implement | clicked) of items of hidden ``utility``: sigmoid(-2.3 + 2.2 u)."""
+    return _sigmoid(-2.3 + 2.2 * np.asarray(utility))
+
+
 def _interaction_lines(
     rng: np.random.Generator,
     interactions: pl.DataFrame,
     ids: _SessionIds,
+    labels: _SessionLabels,
     assessments: dict[str, np.ndarray],
     recommendations: dict[str, np.ndarray],
 ) -> bytes:
@@ -1101,7 +1668,9 @@ def _interaction_lines(
             ids.request_id.gather(session).alias("request_id"),
             pl.Series("has_request_id", has_request_id),
             interactions["position"],
-            interactions["propensity"],
+            interactions["propensity"].fill_nan(None),
+            labels.model_version.gather(session).alias("model_version"),
+            labels.variant.gather(session).alias("variant"),
         ]
     ).with_columns(
         pl.when("has_event_id").then("evt-" + pl.col("event_hex")).alias("event_id"),
@@ -1122,7 +1691,8 @@ def _interaction_lines(
             _json_member("context_assessment_id", "assessment_id"),
             _json_member("position"),
             _json_member("propensity"),
-            pl.lit(f'"model_version":"{MODEL_VERSION}","variant":"{VARIANT}"'),
+            _json_member("model_version"),
+            _json_member("variant"),
         ],
         separator=",",
         ignore_nulls=True,
@@ -1153,27 +1723,32 @@ def _impression_frame(
     sessions: _Sessions,
     served: _Served,
     ids: _SessionIds,
+    labels: _SessionLabels,
     assessments: dict[str, np.ndarray],
     recommendations: dict[str, np.ndarray],
-    serving: _Serving,
 ) -> pl.DataFrame:
-    """One impression record per session: its list's items in position order, with propensities."""
+    """One impression record per session: its list's items in position order, with propensities
+    (``propensity`` null when the policy did not compute marginals) and, for interleaved lists,
+    each item's ``team``."""
     rec = served.rec
+    fields = ["recommendation_id", "position", "propensity", "prefix_propensity"]
+    columns = [
+        pl.Series("session", served.session),
+        _recommendation_ids(
+            assessments["number"][recommendations["owner"][rec]], recommendations["slot"][rec]
+        ).alias("recommendation_id"),
+        pl.Series("position", served.position),
+        pl.Series("propensity", served.propensity).fill_nan(None),
+        pl.Series("prefix_propensity", served.prefix_propensity),
+    ]
+    if served.team is not None:
+        columns.append(pl.Series("team", served.team, dtype=pl.String))
+        fields.append("team")
     items = (
-        pl.DataFrame(
-            {
-                "session": served.session,
-                "recommendation_id": _recommendation_ids(
-                    assessments["number"][recommendations["owner"][rec]], recommendations["slot"][rec]
-                ),
-                "position": served.position,
-                "propensity": served.propensity,
-                "prefix_propensity": served.prefix_propensity,
-            }
-        )
+        pl.DataFrame(columns)
         .sort("session", "position")
         .group_by("session", maintain_order=True)
-        .agg(items=pl.struct("recommendation_id", "position", "propensity", "prefix_propensity"))
+        .agg(items=pl.struct(fields))
     )
     return pl.DataFrame(
         [
@@ -1182,12 +1757,29 @@ def _impression_frame(
             ids.assessment_id.alias("assessment_id"),
             ids.user_id.alias("user_id"),
             ids.session_id.alias("session_id"),
-            pl.Series("model_version", [MODEL_VERSION] * len(sessions.owner), dtype=pl.String),
-            pl.Series("variant", [VARIANT] * len(sessions.owner), dtype=pl.String),
-            pl.Series("policy", [serving.policy] * len(sessions.owner), dtype=pl.String),
+            labels.model_version.alias("model_version"),
+            labels.variant.alias("variant"),
+            labels.policy.alias("policy"),
             items["items"],
         ]
     )
+
+
+@dataclass(frozen=True)
+class _SessionLabels:
+    """Per session: the model version, variant and policy its impression and interactions name."""
+
+    model_version: pl.Series
+    variant: pl.Series
+    policy: pl.Series
+
+    @classmethod
+    def constant(cls, sessions: int, model_version: str, variant: str, policy: str) -> _SessionLabels:
+        return cls(
+            pl.Series([model_version] * sessions, dtype=pl.String),
+            pl.Series([variant] * sessions, dtype=pl.String),
+            pl.Series([policy] * sessions, dtype=pl.String),
+        )
 
 
 def _truth_frame(
@@ -1205,6 +1797,134 @@ def _truth_frame(
             pl.Series("grade", np.digitize(utility, GRADE_CUTS).astype(np.int64)),
         ]
     )
+
+
+@dataclass(frozen=True)
+class _ListRewards:
+    """Per session of a block, the expected clicks and implementations at each slot (padded with
+    zeros past the list's end) and the number of items served."""
+
+    clicks: np.ndarray  # (sessions, slots)
+    implementations: np.ndarray  # (sessions, slots)
+    items: np.ndarray  # (sessions,)
+    methods: frozenset[str]
+    #: Expected number of items implemented at least once over all the block's sessions: the
+    #: implementations the log keeps, since a repeat of an implemented item is dropped.
+    distinct_implementations: float = 0.0
+
+
+def _expected_rewards(
+    placements: Sequence[_Placements],
+    sessions: int,
+    slots: int,
+    utility: np.ndarray,
+    curve: ExaminationCurve,
+) -> _ListRewards:
+    """The exact expectation of each list's clicks and implementations under the hidden click model.
+
+    For a list, slot ``j`` earns ``sum_i P(item i at j) * examination(j) * P(click | u_i)`` clicks and
+    that times ``P(implement | click, u_i)`` implementations: examination, click and implementation
+    are independent given the slot and the item, so the expectation is linear in the placement
+    probabilities. It is exact for exact placements (and for deterministic lists); a Monte Carlo
+    placement gives an unbiased estimate.
+
+    The simulated users implement an item at most once (a later session's implement of it is
+    dropped from the log). That makes one list's implementations depend on the others', so the
+    per-list figures leave the rule out: they are what serving a list earns on its own, the value
+    an off-policy estimate of one list targets. ``distinct_implementations`` has the rule: with
+    ``q[s, i]`` the probability that session ``s`` implements item ``i`` (sessions are independent
+    given the world), the log keeps ``sum_i (1 - prod_s (1 - q[s, i]))`` implementations in
+    expectation.
+    """
+    clicks = np.zeros((sessions, slots))
+    implementations = np.zeros((sessions, slots))
+    items = np.zeros(sessions, dtype=np.int64)
+    click_p = click_probability(utility)
+    implement_p = click_p * implement_probability(utility)
+    never_implemented = np.zeros(len(utility))  # per item: sum over sessions of log(1 - q)
+    for group in placements:
+        served = group.probability.shape[2]
+        examination = curve.at(np.arange(served))
+        clicks[group.session, :served] = np.einsum(
+            "ln,lns,s->ls", click_p[group.rec], group.probability, examination
+        )
+        implementations[group.session, :served] = np.einsum(
+            "ln,lns,s->ls", implement_p[group.rec], group.probability, examination
+        )
+        items[group.session] = served
+        implemented = np.einsum("ln,lns,s->ln", implement_p[group.rec], group.probability, examination)
+        never_implemented += np.bincount(
+            group.rec.ravel(), np.log1p(-implemented.ravel()), minlength=len(utility)
+        )
+    return _ListRewards(
+        clicks,
+        implementations,
+        items,
+        frozenset(g.method for g in placements),
+        float(np.sum(-np.expm1(never_implemented))),
+    )
+
+
+class _RewardTally:
+    """A policy's expected rewards summed over the lists of every block."""
+
+    def __init__(self, policy: str, users: int, slots: int) -> None:
+        self.policy = policy
+        self.lists = 0
+        self.items = 0
+        self.longest = 0
+        self.users = np.zeros(users, dtype=bool)
+        self.clicks = np.zeros(slots)
+        self.implementations = np.zeros(slots)
+        self.distinct_implementations = 0.0
+        self.methods: set[str] = set()
+
+    def add(self, rewards: _ListRewards, users: np.ndarray, chosen: np.ndarray | None = None) -> None:
+        """Add the lists ``chosen`` (a boolean mask over sessions; default all), served to ``users``."""
+        if chosen is not None:
+            rewards = _ListRewards(
+                rewards.clicks[chosen],
+                rewards.implementations[chosen],
+                rewards.items[chosen],
+                rewards.methods,
+                float("nan"),  # the at-most-once rule couples lists: not defined for a subset
+            )
+            users = users[chosen]
+        self.distinct_implementations += rewards.distinct_implementations
+        self.lists += len(rewards.items)
+        self.items += int(rewards.items.sum())
+        self.longest = max(self.longest, int(rewards.items.max(initial=0)))
+        self.users[users] = True
+        self.clicks += rewards.clicks.sum(axis=0)
+        self.implementations += rewards.implementations.sum(axis=0)
+        if len(rewards.items):
+            self.methods |= rewards.methods
+
+    def as_json(self, depth: int) -> dict[str, object]:
+        lists = max(self.lists, 1)
+        clicks = float(self.clicks.sum())
+        implementations = float(self.implementations.sum())
+        return {
+            "policy": self.policy,
+            "lists": self.lists,
+            "users": int(self.users.sum()),
+            "items": self.items,
+            "clicks_per_list": clicks / lists,
+            "implementations_per_list": implementations / lists,
+            "ctr": clicks / self.items if self.items else None,
+            "implementation_rate": implementations / self.items if self.items else None,
+            "logged_implementations_per_list": self.distinct_implementations / lists,
+            "clicks_per_list_by_depth": (np.cumsum(self.clicks[:depth]) / lists).tolist(),
+            "implementations_per_list_by_depth": (np.cumsum(self.implementations[:depth]) / lists).tolist(),
+            "method": "monte-carlo" if "monte-carlo" in self.methods else "exact",
+        }
+
+
+def truth_rewards_path(truth: Path) -> Path:
+    """The expected rewards beside a truth file: ``truth.ndjson`` -> ``truth.rewards.json``."""
+    truth = Path(truth)
+    stem = truth.name[: -len(".ndjson")] if truth.name.endswith(".ndjson") else truth.name
+    return truth.with_name(f"{stem}.rewards.json")
 
 
 def _json_member(column: str, key: str | None = None) -> pl.Expr:

@@ -15,6 +15,9 @@ from recctl.cli.common import print_json, settings
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from recctl.ranking import RankOptions
+    from recctl.sample import RankerServing
+
 DEFAULT_OUT = Path("recctl-sample")
 #: The Plackett-Luce temperature when none is given (recctl.sample.DEFAULT_TEMPERATURE, kept
 #: here so --help does not import the simulator).
@@ -23,6 +26,15 @@ DEFAULT_TEMPERATURE = 0.2
 
 class Explore(StrEnum):
     plackett_luce = "plackett-luce"
+    epsilon_greedy = "epsilon-greedy"
+
+
+class Propensities(StrEnum):
+    prefix = "prefix"
+    marginal = "marginal"
+
+
+_SERVING = "Serving through recctl's ranker"
 
 
 def sample_command(
@@ -52,18 +64,91 @@ def sample_command(
     explore: Annotated[
         Explore | None,
         typer.Option(
-            help="Serve each session a randomised list: plackett-luce draws it from "
-            "softmax(confidence_score / --temperature) and logs exact propensities. "
+            help="Serve each session a randomised list. Alone: plackett-luce draws it from "
+            "softmax(confidence_score / --temperature) and logs exact propensities. With --policy "
+            "or --ab: rank --explore's policies (plackett-luce or epsilon-greedy). "
             "Default: every list in confidence order (propensity 1.0)."
         ),
     ] = None,
     temperature: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="Plackett-Luce temperature on confidence_score (0.3..0.98): lower stays closer "
-            "to the confidence order; at 0.2 a confidence gap of 0.1 makes an item 1.65 times likelier.",
+            help="Plackett-Luce temperature. Alone: on confidence_score (0.3..0.98), default "
+            f"{DEFAULT_TEMPERATURE}: at 0.2 a confidence gap of 0.1 makes an item 1.65 times likelier. "
+            "With --policy or --ab: rank --temperature (on the MMR objective) and its default.",
         ),
-    ] = DEFAULT_TEMPERATURE,
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve every list through recctl's ranker, as rank would: 'confidence' (rank "
+            "without a model) or a model file, with --lambda, --no-diversity, --top-k and --explore.",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    ab: Annotated[
+        str | None,
+        typer.Option(
+            "--ab",
+            metavar="NAME=POLICY,...",
+            help="An A/B test: split users (not lists) between policies, e.g. "
+            "A=confidence,B=model.txt; each list's impression names its variant.",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    ab_split: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHARES",
+            help="With --ab: each variant's share of the users, e.g. 90,10 (normalised; default equal).",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    interleave: Annotated[
+        str | None,
+        typer.Option(
+            metavar="A=POLICY,B=POLICY | POLICY",
+            help="Team-draft interleave two policies' lists (each item's team A or B): "
+            "A=confidence,B=model.txt, or with --policy the other policy (team B).",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    epsilon: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --explore epsilon-greedy: the chance of a uniformly drawn remaining item per slot.",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    propensities: Annotated[
+        Propensities,
+        typer.Option(
+            help="With --policy/--ab and --explore: also log each item's marginal propensity "
+            "(marginal); prefix propensities are always logged.",
+            rich_help_panel=_SERVING,
+        ),
+    ] = Propensities.prefix,
+    lambda_: Annotated[
+        float | None,
+        typer.Option(
+            "--lambda",
+            min=0.0,
+            max=1.0,
+            help=f"rank's MMR trade-off (default {defaults.DEFAULT_LAMBDA}): 1 = relevance only.",
+            rich_help_panel=_SERVING,
+        ),
+    ] = None,
+    no_diversity: Annotated[
+        bool, typer.Option("--no-diversity", help="rank by score only, no MMR.", rich_help_panel=_SERVING)
+    ] = False,
+    top_k: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Serve only the best K recommendations of each list.", rich_help_panel=_SERVING
+        ),
+    ] = None,
     examination: Annotated[
         str,
         typer.Option(
@@ -76,8 +161,9 @@ def sample_command(
         Path | None,
         typer.Option(
             help="Also write the hidden truth: per recommendation its utility and a 0..4 grade "
-            "(NDJSON, usable as evaluate --grades), and the examination curve beside it "
-            "(PATH without .ndjson + .examination.json)."
+            "(NDJSON, usable as evaluate --grades), the examination curve beside it "
+            "(PATH without .ndjson + .examination.json) and each policy's true expected clicks "
+            "and implementations per list (+ .rewards.json)."
         ),
     ] = None,
     compress: Annotated[
@@ -98,13 +184,31 @@ def sample_command(
     learnable signal are both in the logs. Impressions record every served list; views are what
     the frontend logs (every item on the first screen, with the page's dwell time); how likely a
     user was to look at a slot is never logged, only --truth tells it.
+
+    With --policy, --ab or --interleave the lists are served by recctl's ranker instead (a model
+    or the confidence order, with rank's options and exploration). The simulated world is the
+    same for the same --seed whatever the policy, so --truth's rewards of one run are the truth
+    for a log of another.
     """
     from recctl.errors import OutputExistsError
     from recctl.sample import ExaminationCurve, check_output_dir, generate_sample
 
     options = settings(ctx)
-    if not temperature > 0:
+    if temperature is not None and not temperature > 0:
         raise typer.BadParameter(f"must be > 0, got {temperature}", param_hint="--temperature")
+    serve = _ranker_serving(
+        policy,
+        ab,
+        ab_split,
+        interleave,
+        explore,
+        temperature,
+        epsilon,
+        propensities,
+        lambda_,
+        no_diversity,
+        top_k,
+    )
     try:
         curve = ExaminationCurve.parse(examination)
     except ValueError as exc:
@@ -121,13 +225,14 @@ def sample_command(
         seed=seed,
         start=start,
         days=days,
-        explore=explore.value if explore else None,
-        temperature=temperature,
+        explore=explore.value if explore and serve is None else None,
+        temperature=DEFAULT_TEMPERATURE if temperature is None or serve is not None else temperature,
         examination=curve,
         truth=truth,
         compress=compress,
         progress=bar.update if bar else None,
         overwrite=force,
+        serve=serve,
     )
     if bar:
         bar.stop()
@@ -138,6 +243,151 @@ def sample_command(
         f"{summary.interactions:,} interactions, {summary.impressions:,} served lists "
         f"({summary.users:,} users, {summary.policy}) -> {out}" + (f"; truth -> {truth}" if truth else ""),
         markup=False,
+    )
+
+
+def _ranker_serving(
+    policy: str | None,
+    ab: str | None,
+    ab_split: str | None,
+    interleave: str | None,
+    explore: Explore | None,
+    temperature: float | None,
+    epsilon: float | None,
+    propensities: Propensities,
+    lambda_: float | None,
+    no_diversity: bool,
+    top_k: int | None,
+) -> RankerServing | None:
+    """The ranker serving the options ask for (None: the simulator's own order); usage errors."""
+    from recctl.sample import VARIANT, RankerServing
+
+    if ab is not None and policy is not None:
+        raise typer.BadParameter(
+            "give --policy (every list) or --ab (a user split), not both", param_hint="--ab"
+        )
+    if ab is not None and interleave is not None:
+        raise typer.BadParameter("give --ab or --interleave, not both", param_hint="--interleave")
+    if ab_split is not None and ab is None:
+        raise typer.BadParameter("needs --ab", param_hint="--ab-split")
+    ranker_only = {
+        "--epsilon": epsilon is not None,
+        "--propensities": propensities is not Propensities.prefix,
+        "--lambda": lambda_ is not None,
+        "--no-diversity": no_diversity,
+        "--top-k": top_k is not None,
+        "--explore epsilon-greedy": explore is Explore.epsilon_greedy,
+    }
+    if policy is None and ab is None and interleave is None:
+        for flag, given in ranker_only.items():
+            if given:
+                raise typer.BadParameter(
+                    "serves through recctl's ranker: give --policy, --ab or --interleave", param_hint=flag
+                )
+        return None
+    if interleave is not None and explore is not None:
+        raise typer.BadParameter(
+            "interleaves two deterministic lists: drop --explore", param_hint="--interleave"
+        )
+    if propensities is Propensities.marginal and explore is None:
+        raise typer.BadParameter(
+            "needs --explore (a deterministic list's propensities are 1)", param_hint="--propensities"
+        )
+    if epsilon is not None and explore is not Explore.epsilon_greedy:
+        raise typer.BadParameter("needs --explore epsilon-greedy", param_hint="--epsilon")
+    if temperature is not None and explore is not Explore.plackett_luce:
+        raise typer.BadParameter(
+            "with --policy, --ab or --interleave: needs --explore plackett-luce", param_hint="--temperature"
+        )
+
+    split: tuple[float, ...] | None = None
+    if ab is not None:
+        policies = _named_policies(ab, "--ab")
+        if len(policies) < 2:
+            raise typer.BadParameter(
+                "name two or more variants, e.g. A=confidence,B=model.txt", param_hint="--ab"
+            )
+        if ab_split is not None:
+            split = _shares(ab_split, len(policies))
+    elif interleave is not None:
+        if policy is not None:
+            policies = [("A", policy), ("B", interleave)]
+        else:
+            policies = _named_policies(interleave, "--interleave")
+            if len(policies) != 2:
+                raise typer.BadParameter(
+                    "name two policies, A=POLICY,B=POLICY (or give --policy and the other one)",
+                    param_hint="--interleave",
+                )
+    else:
+        assert policy is not None
+        policies = [(VARIANT, policy)]
+    return RankerServing(
+        policies=tuple(policies),
+        split=split,
+        interleave=interleave is not None,
+        options=_rank_options(explore, temperature, epsilon, propensities, lambda_, no_diversity, top_k),
+    )
+
+
+def _named_policies(spec: str, flag: str) -> list[tuple[str, str]]:
+    """``A=confidence,B=model.txt`` -> [("A", "confidence"), ("B", "model.txt")]."""
+    policies = []
+    for part in spec.split(","):
+        name, equals, source = part.partition("=")
+        if not equals or not name.strip() or not source.strip():
+            raise typer.BadParameter(
+                f"expected NAME=POLICY pairs separated by commas, got {part!r}", param_hint=flag
+            )
+        policies.append((name.strip(), source.strip()))
+    names = [name for name, _ in policies]
+    if len(set(names)) != len(names):
+        raise typer.BadParameter(f"variant names must be distinct, got {', '.join(names)}", param_hint=flag)
+    return policies
+
+
+def _shares(spec: str, variants: int) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(part) for part in spec.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected comma-separated numbers, got {spec!r}", param_hint="--ab-split"
+        ) from None
+    if len(shares) != variants or not all(share > 0 for share in shares):
+        raise typer.BadParameter(
+            f"expected {variants} positive shares (one per --ab variant), got {spec!r}",
+            param_hint="--ab-split",
+        )
+    return shares
+
+
+def _rank_options(
+    explore: Explore | None,
+    temperature: float | None,
+    epsilon: float | None,
+    propensities: Propensities,
+    lambda_: float | None,
+    no_diversity: bool,
+    top_k: int | None,
+) -> RankOptions:
+    from recctl.defaults import DEFAULT_EPSILON
+    from recctl.defaults import DEFAULT_TEMPERATURE as RANK_TEMPERATURE
+    from recctl.exploration import Exploration
+    from recctl.ranking import RankOptions
+
+    exploration = None
+    if explore is not None:
+        exploration = Exploration(
+            policy=explore.value,
+            temperature=RANK_TEMPERATURE if temperature is None else temperature,
+            epsilon=DEFAULT_EPSILON if epsilon is None else epsilon,
+            marginals=propensities is Propensities.marginal,
+        )
+    return RankOptions(
+        lambda_=defaults.DEFAULT_LAMBDA if lambda_ is None else lambda_,
+        top_k=top_k,
+        diversity=not no_diversity,
+        explore=exploration,
     )
 
 
