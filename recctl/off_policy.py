@@ -38,9 +38,11 @@ placement the target can serve, the logger could serve too):
     values that stay within the rewards' range.
 
 The **effective sample size** of an estimator is Kish's ``(sum w)^2 / sum w^2`` over its weights:
-the list weights for ``ips``/``snips``, and for the slot-wise estimators the smallest of that figure
-over the evaluated slots (the deepest slots, with the most variable weights, usually). It equals the
-number of lists when the target is the logging policy.
+the list weights for ``ips``/``snips``. For the slot-wise estimators it is computed per slot, over
+the lists that reach that slot, as a share of those lists (its *efficiency*); the figure reported
+is the number of lists times the worst slot's efficiency (a deep slot, with the most variable
+weights, usually). Either way it equals the number of lists when the target is the logging
+policy, and a figure far below it says the estimate rests on a few lists.
 
 Intervals are percentile bootstrap intervals that resample *groups* (assessments: the lists of one
 assessment share its catalog and user, so they are not independent). Every figure is computed from
@@ -66,6 +68,7 @@ __all__ = [
     "TargetProbabilities",
     "deterministic_conflicts",
     "estimate",
+    "logged_value",
     "needed_propensity",
 ]
 
@@ -231,6 +234,16 @@ def estimate(
     return results
 
 
+def logged_value(
+    log: SlateLog, *, resamples: int = 1000, seed: int = 0, confidence: float = 0.95
+) -> Estimate:
+    """The logging policy's own average reward per list, with its bootstrap interval (ESS: the lists)."""
+    probabilities = TargetProbabilities(log.mask.astype(np.float64))
+    return estimate(log, probabilities, ["logged"], resamples=resamples, seed=seed, confidence=confidence)[
+        "logged"
+    ]
+
+
 def _with_lists(totals: FloatArray, part: slice) -> FloatArray:
     """Column 0 (the number of lists) beside an estimator's own columns."""
     return np.column_stack([totals[:, 0], totals[:, part.start + 1 : part.stop + 1]])
@@ -274,6 +287,8 @@ class _Terms:
         """The per-list columns an estimator sums, and how its value follows from the totals
         (column 0 of the totals is the number of lists, then the estimator's own columns)."""
         reward = self.rewards
+        if name == "logged":
+            return [reward.sum(axis=1)], _mean
         if name == "ips":
             return [self.list_weights() * reward.sum(axis=1)], _mean
         if name == "snips":
@@ -299,6 +314,8 @@ class _Terms:
         raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
 
     def ess(self, name: str, frequency: FloatArray) -> float:
+        if name == "logged":
+            return float(frequency.sum())
         if name in ("ips", "snips"):
             return _kish(self.list_weights()[:, None], frequency, np.ones((self.log.lists, 1), bool))
         kind = "prefix" if name in ("rips", "snrips") else "marginal"
@@ -329,14 +346,17 @@ def _slotwise_ratio(totals: FloatArray, slots: int) -> FloatArray:
 
 
 def _kish(weights: FloatArray, frequency: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
-    """``min over columns of (sum f w)^2 / sum f w^2`` over the masked cells; 0 if no weight."""
+    """Lists x the worst column's efficiency: ``min over columns of [(sum f w)^2 / sum f w^2] / (sum f)``
+    over the masked cells, times the number of lists (``sum f``); 0 if no weight anywhere."""
     counted = np.where(mask, weights, 0.0)
     first = (frequency[:, None] * counted).sum(axis=0)
     second = (frequency[:, None] * counted**2).sum(axis=0)
-    used = mask.any(axis=0) & (second > 0)
+    present = (frequency[:, None] * mask).sum(axis=0)
+    used = (present > 0) & (second > 0)
     if not used.any():
         return 0.0
-    return float(np.min(first[used] ** 2 / second[used]))
+    efficiency = first[used] ** 2 / second[used] / present[used]
+    return float(frequency.sum() * np.min(efficiency))
 
 
 def _group_sums(stats: FloatArray, groups: npt.NDArray[np.int64]) -> FloatArray:
