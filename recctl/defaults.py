@@ -48,3 +48,11 @@ ATTRIBUTION_HOURS = 24.0
 recommendation at most this many hours before it."""
 IPS_CLIP = 10.0
 """Inverse-propensity weights are clipped to at most this."""
+
+DEFAULT_TEMPERATURE = 0.1
+"""Plackett-Luce exploration: each slot is drawn from softmax(objective / temperature), the objective
+being MMR's value at that step (relevance scaled to 0..1). At 0.1, an item 0.1 of relevance behind
+another is drawn e^-1 (about 0.37) times as often at the same step."""
+DEFAULT_EPSILON = 0.1
+"""Epsilon-greedy exploration: the chance that a slot is filled by a uniformly drawn remaining item
+instead of MMR's choice."""

@@ -34,8 +34,9 @@ import polars as pl
 
 from recctl import native
 from recctl.defaults import DEFAULT_LAMBDA, DIVERSIFY_DEPTH
-from recctl.diversity import list_traits_of, mmr_many
+from recctl.diversity import list_traits_of
 from recctl.errors import ModelError
+from recctl.exploration import Exploration, ListPolicy, PolicyLists, list_seed, team_draft
 from recctl.features import FEATURE_NAMES, candidates, compute_features, feature_matrix
 from recctl.jsontext import BatchError, dumps, parse_json
 from recctl.model import ModelBundle, load_bundle
@@ -59,6 +60,16 @@ class RankOptions:
     log: bool = False
     """Also give each served list as an impression record (:func:`impression_of`); a list that
     cannot be one (no assessment_id to log it under) is then the batch's error."""
+    explore: Exploration | None = None
+    """Draw each list from an exploring policy (:mod:`recctl.exploration`) instead of serving MMR's
+    order; its random stream is seeded by ``list_seed(seed, request_id)``."""
+    interleave: str | Path | None = None
+    """Another model: serve the team-draft interleaving of this ranker's list (team "A") and that
+    model's (team "B"), each item naming its team. Not together with ``explore``."""
+
+    def __post_init__(self) -> None:
+        if self.explore is not None and self.interleave is not None:
+            raise ValueError("interleaving merges two deterministic lists: it cannot also explore")
 
 
 LARGE_LINE_BYTES = 1 << 20
@@ -163,11 +174,17 @@ class Ranker:
     fallback. ``warning`` says why the fallback is in use (None when the model is).
     """
 
-    def __init__(self, model_path: str | Path, *, require_model: bool = False) -> None:
-        model_path = Path(model_path)
+    def __init__(self, model_path: str | Path | None, *, require_model: bool = False) -> None:
         self.bundle: ModelBundle | None = None
         self.warning: str | None = None
         self._scorer: native.NativeBooster | native.PackageBooster | None = None
+        # Batches may be ranked from two threads: LightGBM's predictor is not safe to share
+        # (LightGBM issues #6142, #5482), so every call into it takes this lock.
+        self._scorer_lock = threading.Lock()
+        self._others: dict[str, Ranker] = {}
+        if model_path is None:
+            return
+        model_path = Path(model_path)
         try:
             # A model may use fewer features than the registry (train --exclude-features).
             self.bundle = load_bundle(model_path, known_features=FEATURE_NAMES)
@@ -186,9 +203,24 @@ class Ranker:
                 raise
             self.bundle = None
             self.warning = f"{exc}; ranking by confidence_score"
-        # Batches may be ranked from two threads: LightGBM's predictor is not safe to share
-        # (LightGBM issues #6142, #5482), so every call into it takes this lock.
-        self._scorer_lock = threading.Lock()
+
+    @classmethod
+    def without_model(cls) -> Ranker:
+        """The confidence order: what a ranker does without a model (no warning)."""
+        return cls(None)
+
+    def interleaved_with(self, model_path: str | Path) -> Ranker:
+        """The ranker of the other model of team-draft interleaving (loaded once; it must be usable).
+
+        Raises
+        ------
+        ModelError
+            If that model cannot be loaded.
+        """
+        key = str(model_path)
+        if key not in self._others:
+            self._others[key] = Ranker(model_path, require_model=True)
+        return self._others[key]
 
     @property
     def model_version(self) -> str | None:
@@ -350,36 +382,56 @@ class Ranker:
         )
 
     # -- scoring and ordering -------------------------------------------------------------------------
-    def _rank_valid(
-        self, valid: _Valid, results: list[dict[str, Any] | BatchError], options: RankOptions
-    ) -> None:
-        frame = compute_features(candidates(valid.recommendations, valid.assessments))
+    def policy(self, featured: pl.DataFrame, sizes: Sequence[int], options: RankOptions) -> ListPolicy:
+        """The policy this ranker serves ``featured``'s lists by (``compute_features(candidates(...))``,
+        each list's rows contiguous, in ``sizes`` order): its scores, MMR and ``options.explore``.
+
+        ``rank`` is this followed by :meth:`ListPolicy.serve` with ``list_seed(options.seed,
+        request_id)`` per list, so a caller who serves the same lists gets the same orders."""
+        return self._policy(featured, sizes, options)[0]
+
+    def _policy(
+        self, featured: pl.DataFrame, sizes: Sequence[int], options: RankOptions
+    ) -> tuple[ListPolicy, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         names = self.bundle.feature_names if self.bundle is not None else FEATURE_NAMES
-        matrix = feature_matrix(frame, names).to_numpy().astype(np.float64, copy=False)
-        scores = self._scores(matrix, frame)
-        contributions = (
-            self._contributions(matrix) if options.explain and self.bundle and len(matrix) else None
-        )
-        sizes = [len(batch.recommendations) for _, batch in valid.batches]
-        traits = list_traits_of(frame, sizes)
+        matrix = feature_matrix(featured, names).to_numpy().astype(np.float64, copy=False)
+        scores = self._scores(matrix, featured)
         finite = np.where(np.isfinite(scores), scores, np.min(scores[np.isfinite(scores)], initial=0.0) - 1.0)
-        ranked = mmr_many(
+        policy = ListPolicy(
             finite,
-            traits,
+            list_traits_of(featured, sizes),
             lambda_=options.lambda_,
             top_k=options.top_k,
             diversity=options.diversity,
             depth=options.diversify_depth,
+            exploration=options.explore,
         )
+        return policy, matrix, scores
+
+    def _rank_valid(
+        self, valid: _Valid, results: list[dict[str, Any] | BatchError], options: RankOptions
+    ) -> None:
+        frame = compute_features(candidates(valid.recommendations, valid.assessments))
+        sizes = [len(batch.recommendations) for _, batch in valid.batches]
+        policy, matrix, scores = self._policy(frame, sizes, options)
+        contributions = (
+            self._contributions(matrix) if options.explain and self.bundle and len(matrix) else None
+        )
+        seeds = [list_seed(options.seed, batch.request_id) for _, batch in valid.batches]
+        served = policy.serve(seeds)
+        name = policy.name
+        if options.interleave is not None:
+            other = self.interleaved_with(options.interleave).policy(frame, sizes, options)
+            served = team_draft(served, other.serve(seeds), seeds, traits=policy.traits, depth=policy.depth)
+            name = "team-draft"
         start = 0
-        for (number, batch), picks, diversity_score, discounted in zip(
-            valid.batches, ranked.orders, ranked.diversity, ranked.diversity_discounted, strict=True
-        ):
+        for row, (number, batch) in enumerate(valid.batches):
             stop = start + len(batch.recommendations)
             results[number] = self._document(
                 batch,
-                picks,
-                (diversity_score, discounted),
+                served,
+                row,
+                name,
                 scores[start:stop],
                 None if contributions is None else contributions[start:stop],
                 matrix[start:stop],
@@ -405,19 +457,30 @@ class Ranker:
     def _document(
         self,
         batch: _Batch,
-        chosen: list[int],
-        diversity: tuple[float, float],
+        served: PolicyLists,
+        row: int,
+        policy_name: str,
         scores: npt.NDArray[np.float64],
         contributions: npt.NDArray[np.float64] | None,
         matrix: npt.NDArray[np.float64],
         options: RankOptions,
     ) -> dict[str, Any]:
         ranked = []
+        chosen = served.orders[row].tolist()
+        prefix = None if served.prefix_propensity is None else served.prefix_propensity[row].tolist()
+        marginal = None if served.propensity is None else served.propensity[row].tolist()
+        teams = None if served.teams is None else served.teams[row]
         for position, index in enumerate(chosen):
             item = batch.recommendations[index]  # parsed for this call only: filled in place
             item["ml_score"] = float(scores[index]) if self.bundle is not None else None
             item["rank"] = position + 1
             item["position"] = position
+            if prefix is not None:
+                item["prefix_propensity"] = prefix[position]
+            if marginal is not None:
+                item["propensity"] = marginal[position]
+            if teams is not None:
+                item["team"] = teams[position]
             if contributions is not None:
                 assert self.bundle is not None  # contributions come from the model
                 item["explanation"] = _explanation(
@@ -426,11 +489,13 @@ class Ranker:
             ranked.append(item)
         summary = {
             "ml_ranking_applied": self.bundle is not None,
-            "diversity_score": float(diversity[0]),
-            "diversity_discounted": float(diversity[1]),
+            "diversity_score": float(served.diversity[row]),
+            "diversity_discounted": float(served.diversity_discounted[row]),
             "model_version": self.model_version,
             "mmr_lambda": options.lambda_ if options.diversity else None,
             "count": len(ranked),
+            "policy": policy_name,
+            "propensity_method": served.propensity_method[row],
         }
         document = dict(batch.document) if batch.document is not None else {}
         document["request_id"] = batch.request_id
@@ -444,10 +509,11 @@ def impression_of(result: dict[str, Any], now: datetime | None = None) -> dict[s
     the list as it was served, for ``recctl ingest impressions``; None for an empty list.
 
     ``request_id``, ``timestamp`` (``now``, UTC, ISO-8601 with ``Z``), ``assessment_id``,
-    ``model_version`` (the summary's, when a model ranked the list), ``policy``
-    (``deterministic``: rank orders by score and MMR, without randomness), the batch's
+    ``model_version`` (the summary's, when a model ranked the list), ``policy`` (the summary's:
+    ``deterministic``, ``plackett-luce``, ``epsilon-greedy`` or ``team-draft``), the batch's
     ``user_id`` and ``session_id`` when it names them, and ``items``: each recommendation's
-    ``recommendation_id`` and ``position`` as the output gives them.
+    ``recommendation_id`` and ``position`` as the output gives them, with its ``propensity``,
+    ``prefix_propensity`` and ``team`` when the output has them.
 
     The ``assessment_id`` is the batch's ``assessment.assessment_id``, else the one every
     recommendation names. A list with neither (no assessment, and recommendations naming none
@@ -482,12 +548,20 @@ def impression_of(result: dict[str, Any], now: datetime | None = None) -> dict[s
     model_version = result.get("summary", {}).get("model_version")
     if model_version is not None:
         record["model_version"] = model_version
-    record["policy"] = "deterministic"
-    record["items"] = [
-        {"recommendation_id": item.get("recommendation_id"), "position": item["position"]}
-        for item in recommendations
-    ]
+    record["policy"] = result.get("summary", {}).get("policy") or "deterministic"
+    record["items"] = [_logged_item(item) for item in recommendations]
     return record
+
+
+_LOGGED_EXTRAS = ("propensity", "prefix_propensity", "team")
+
+
+def _logged_item(item: dict[str, Any]) -> dict[str, Any]:
+    logged = {"recommendation_id": item.get("recommendation_id"), "position": item["position"]}
+    for name in _LOGGED_EXTRAS:
+        if name in item:
+            logged[name] = item[name]
+    return logged
 
 
 def impression_line(result: dict[str, Any], now: datetime | None = None) -> bytes:

@@ -336,16 +336,16 @@ def test_diversify_depth_bounds_mmr(sample_model: Path) -> None:
 def test_one_failing_batch_costs_only_its_line(sample_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch that makes ranking fail (here: memory, injected for lists over 20 items) is ranked
     alone and answered by its error; the other batches of its chunk are still answered."""
-    import recctl.ranking
+    import recctl.exploration
 
-    real = recctl.ranking.mmr_many
+    real = recctl.exploration.mmr_many
 
     def failing_on_long_lists(scores: Any, traits: Any, **options: Any) -> Any:
         if traits.sizes.max(initial=0) > 20:
             raise MemoryError("injected")
         return real(scores, traits, **options)
 
-    monkeypatch.setattr(recctl.ranking, "mmr_many", failing_on_long_lists)
+    monkeypatch.setattr(recctl.exploration, "mmr_many", failing_on_long_lists)
     batches = sample_batches(6)
     long_batch = {**batches[0], "recommendations": [r for b in batches[:3] for r in b["recommendations"]]}
     lines = [json.dumps(b) for b in batches[3:]] + [json.dumps(long_batch), json.dumps(batches[1])]
