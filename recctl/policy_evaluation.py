@@ -44,10 +44,16 @@ from recctl.off_policy import (
 )
 
 if TYPE_CHECKING:
+    from recctl.dataset import TimeWindow
+    from recctl.labels import LabelPolicy
     from recctl.ranking import Ranker, RankOptions
     from recctl.served import ServedLists
+    from recctl.stores.base import Store
 
-__all__ = ["OffPolicyReport", "SupportError", "Target", "evaluate_off_policy"]
+__all__ = ["OffPolicyReport", "SupportError", "Target", "evaluate_off_policy", "evaluate_store"]
+
+
+_NO_WEIGHT = "no logged list agrees with the target on the evaluated slots (effective sample size 0)"
 
 
 class SupportError(InsufficientDataError):
@@ -101,6 +107,30 @@ class OffPolicyReport:
             "left_out": self.left_out,
             "reward_model": self.reward_model,
         }
+
+
+def evaluate_store(
+    store: Store,
+    window: TimeWindow,
+    target: Target,
+    *,
+    labels: LabelPolicy | None = None,
+    attribution_hours: float | None = None,
+    **options: Any,
+) -> OffPolicyReport:
+    """:func:`evaluate_off_policy` on the lists ``store`` served in ``window``
+    (:func:`recctl.served.read_served`); ``options`` are :func:`evaluate_off_policy`'s."""
+    from recctl import defaults
+    from recctl.labels import DEFAULT_POLICY
+    from recctl.served import read_served
+
+    served = read_served(
+        store,
+        window,
+        policy=labels or DEFAULT_POLICY,
+        attribution_hours=defaults.ATTRIBUTION_HOURS if attribution_hours is None else attribution_hours,
+    )
+    return evaluate_off_policy(served, target, **options)
 
 
 def evaluate_off_policy(
@@ -159,6 +189,13 @@ def evaluate_off_policy(
     results = estimate(
         log, probabilities, runnable, reward_model=reward_terms, resamples=resamples, seed=seed
     )
+    for name in [name for name, result in results.items() if result.ess == 0]:
+        if estimators is not None:
+            raise SupportError(f"{name} cannot be estimated from these logs: {_NO_WEIGHT}")
+        skipped[name] = _NO_WEIGHT
+        del results[name]
+    if not results:
+        raise SupportError(f"no estimator has any support: {_NO_WEIGHT}")
     return OffPolicyReport(
         target=target.name,
         reward=reward,
