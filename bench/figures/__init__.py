@@ -21,6 +21,7 @@ rank-big      recctl rank, one batch of 50,000, --top-k 10        -             
 rank-mixed    rank --ndjson, 300 batches of 11 + one of 5,000     the 5,000 batch alone (peak RSS)  <= 1.3x
 mmr           MMR top-10 of 1,000 candidates (rank's mmr_many)    brute-force numpy MMR             <= 5 ms
 ndcg          evaluate NDCG@10 over 100k groups                   -                                 <= 1 s
+off-policy    evaluate --off-policy on ~100k randomised lists     -                                 <= 60 s
 ============  ==================================================  ================================  ========
 
 Later figures reuse what earlier ones made (the store, the export, the model) and build it
@@ -39,6 +40,7 @@ from bench.figures import (
     ingest_mongo,
     mmr,
     ndcg,
+    off_policy,
     rank_big,
     rank_cold,
     rank_explore,
@@ -63,4 +65,5 @@ FIGURES: dict[str, ModuleType] = {
     "rank-mixed": rank_mixed,
     "mmr": mmr,
     "ndcg": ndcg,
+    "off-policy": off_policy,
 }

@@ -1,7 +1,10 @@
-"""``recctl evaluate``: NDCG@k of a model against the confidence, random and ideal orders."""
+"""``recctl evaluate``: NDCG@k of a model against the confidence, random and ideal orders; with
+``--off-policy``, what a ranking policy would earn per served list, estimated from logged lists."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +24,31 @@ from recctl.cli.options import (
     ModelPath,
     Since,
     Until,
+    resolve_window,
     training_data,
 )
 from recctl.cli.train import json_failures
+
+OFF_POLICY = "Off-policy evaluation (--off-policy)"
+LOW_ESS = 30
+"""Below this effective sample size the report warns that an estimator's interval is not to be trusted."""
+ESTIMATOR_NAMES = ("ips", "snips", "iips", "sniips", "rips", "snrips", "dr")  # recctl.off_policy.ESTIMATORS
+
+
+class Reward(StrEnum):
+    click = "click"
+    implement = "implement"
+    label = "label"
+
+
+class LoggedOrConfidence(StrEnum):
+    confidence = "confidence"
+    logged = "logged"
+
+
+class ExplorePolicy(StrEnum):
+    plackett_luce = "plackett-luce"
+    epsilon_greedy = "epsilon-greedy"
 
 
 def evaluate_command(
@@ -61,6 +86,83 @@ def evaluate_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the results as one JSON object on stdout.")
     ] = False,
+    off_policy: Annotated[
+        bool,
+        typer.Option(
+            "--off-policy",
+            help="Estimate what a ranking policy (--model with rank's options, or --policy) would earn "
+            "per served list, from the logged lists of the window and their interactions.",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = False,
+    policy: Annotated[
+        LoggedOrConfidence | None,
+        typer.Option(
+            help="The target instead of --model: confidence (the confidence-score order) or logged "
+            "(the logging policy itself: every weight 1, a check).",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = None,
+    reward: Annotated[
+        Reward,
+        typer.Option(
+            help="What a slot earns: a click, an implementation, or the item's label (0..1).",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = Reward.click,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Count the first N slots of each list (default: all).", rich_help_panel=OFF_POLICY
+        ),
+    ] = None,
+    estimator: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--estimator",
+            help="An estimator to run (repeatable): ips, snips, iips, sniips, rips, snrips, dr. "
+            "Default: every one the logged propensities support (the report names those skipped).",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = None,
+    lambda_: Annotated[
+        float,
+        typer.Option(
+            "--lambda",
+            min=0.0,
+            max=1.0,
+            help="The target's MMR trade-off, as in rank.",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = defaults.DEFAULT_LAMBDA,
+    top_k: Annotated[
+        int | None,
+        typer.Option(min=1, help="The target shows only its best K, as in rank.", rich_help_panel=OFF_POLICY),
+    ] = None,
+    no_diversity: Annotated[
+        bool,
+        typer.Option("--no-diversity", help="The target orders by score only.", rich_help_panel=OFF_POLICY),
+    ] = False,
+    explore: Annotated[
+        ExplorePolicy | None,
+        typer.Option(help="The target explores, as rank --explore.", rich_help_panel=OFF_POLICY),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="The exploring target's Plackett-Luce temperature.", rich_help_panel=OFF_POLICY),
+    ] = None,
+    epsilon: Annotated[
+        float | None,
+        typer.Option(help="The exploring target's epsilon-greedy epsilon.", rich_help_panel=OFF_POLICY),
+    ] = None,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            help="Cross-fitting folds of dr's reward model (by assessment).",
+            rich_help_panel=OFF_POLICY,
+        ),
+    ] = 2,
 ) -> None:
     """Score a model on a data set: NDCG@k for the model, the confidence order, random and ideal.
 
@@ -73,10 +175,39 @@ def evaluate_command(
     grades, or `recctl sample --truth`): a recommendation the file does not judge counts as grade
     0, and a group with no judged recommendation is left out; the report gives both counts.
     """
+    options = settings(ctx)
+    if off_policy:
+        _check_off_policy_options(ctx, data, policy, explore, temperature, epsilon, estimator)
+        with json_failures(json_output):
+            from recctl.labels import load_policy
+            from recctl.policy_evaluation import evaluate_store
+
+            target = _target(model, policy, lambda_, top_k, no_diversity, explore, temperature, epsilon, seed)
+            store = options.open_store(existing=True)
+            report = evaluate_store(
+                store,
+                resolve_window(since, until, lookback_days),
+                target,
+                labels=load_policy(labels),
+                attribution_hours=attribution_hours,
+                reward=reward.value,
+                depth=depth,
+                estimators=estimator,
+                resamples=resamples,
+                seed=seed,
+                folds=folds,
+            ).as_json()
+        if json_output:
+            print_json(report)
+        _render_off_policy(options.console, report)
+        return
+    for name in _OFF_POLICY_ONLY:
+        if _given(ctx, name):
+            raise typer.BadParameter(f"--{name.replace('_', '-')} is an --off-policy option")
+
     from recctl.evaluation import evaluate, read_judgments
     from recctl.model import load_bundle
 
-    options = settings(ctx)
     try:
         cutoffs = tuple(sorted({int(part) for part in k.split(",") if part.strip()}))
     except ValueError:
@@ -168,3 +299,130 @@ def _render_overlap(console: Any, overlap: dict[str, Any] | None, groups: int) -
 
 def _interval(bounds: list[float]) -> str:
     return f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
+_OFF_POLICY_ONLY = (
+    "policy",
+    "reward",
+    "depth",
+    "estimator",
+    "lambda_",
+    "top_k",
+    "no_diversity",
+    "explore",
+    "temperature",
+    "epsilon",
+    "folds",
+)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)  # None or DEFAULT: not on the command line
+    return source is not None and source.name != "DEFAULT"
+
+
+def _check_off_policy_options(
+    ctx: typer.Context,
+    data: Path | None,
+    policy: LoggedOrConfidence | None,
+    explore: ExplorePolicy | None,
+    temperature: float | None,
+    epsilon: float | None,
+    estimators: list[str] | None,
+) -> None:
+    if data is not None:
+        raise typer.BadParameter("--off-policy reads the served lists from the store, not --data")
+    for name in ("grades", "holdout_only", "k"):
+        if _given(ctx, name):
+            raise typer.BadParameter(f"--{name.replace('_', '-')} does not apply to --off-policy")
+    if policy is not None:
+        if _given(ctx, "model"):
+            raise typer.BadParameter("give the target as --model or as --policy, not both")
+        if policy is LoggedOrConfidence.logged:
+            for name in ("lambda_", "top_k", "no_diversity", "explore"):
+                if _given(ctx, name):
+                    flag = "--lambda" if name == "lambda_" else f"--{name.replace('_', '-')}"
+                    raise typer.BadParameter(f"{flag} does not apply to --policy logged")
+    if temperature is not None and explore is not ExplorePolicy.plackett_luce:
+        raise typer.BadParameter("--temperature needs --explore plackett-luce")
+    if epsilon is not None and explore is not ExplorePolicy.epsilon_greedy:
+        raise typer.BadParameter("--epsilon needs --explore epsilon-greedy")
+    unknown = [name for name in estimators or [] if name not in ESTIMATOR_NAMES]
+    if unknown:
+        raise typer.BadParameter(
+            f"--estimator: unknown {', '.join(unknown)} (choose from {', '.join(ESTIMATOR_NAMES)})"
+        )
+
+
+def _target(
+    model: Path,
+    policy: LoggedOrConfidence | None,
+    lambda_: float,
+    top_k: int | None,
+    no_diversity: bool,
+    explore: ExplorePolicy | None,
+    temperature: float | None,
+    epsilon: float | None,
+    seed: int,
+) -> Any:
+    from recctl.policy_evaluation import Target
+
+    if policy is LoggedOrConfidence.logged:
+        return Target("logged")
+    from recctl.exploration import Exploration
+    from recctl.ranking import Ranker, RankOptions
+
+    exploration = None
+    if explore is not None:
+        try:
+            exploration = Exploration(explore.value)
+            if temperature is not None:
+                exploration = replace(exploration, temperature=temperature)
+            if epsilon is not None:
+                exploration = replace(exploration, epsilon=epsilon)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    rank_options = RankOptions(lambda_=lambda_, top_k=top_k, diversity=not no_diversity, explore=exploration)
+    if policy is LoggedOrConfidence.confidence:
+        return Target("confidence", Ranker.without_model(), rank_options, seed)
+    return Target(str(model), Ranker(model, require_model=True), rank_options, seed)
+
+
+def _render_off_policy(console: Any, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    depth = "all slots" if report["depth"] is None else f"the first {report['depth']} slots"
+    table = Table(
+        title=f"{report['target']}: expected {report['reward']} reward per list over {depth} "
+        f"({report['lists']:,} lists, {report['assessments']:,} assessments)",
+        title_justify="left",
+    )
+    for column, justify in (("estimator", "left"), ("value", "right"), ("95% interval", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("ESS", justify="right")
+    table.add_column("unbiased if")
+    logged = report["logged"]
+    table.add_row(
+        "logged policy", f"{logged['value']:.4f}", _interval([logged["low"], logged["high"]]), "", ""
+    )
+    for name, result in report["estimators"].items():
+        table.add_row(
+            name,
+            f"{result['value']:.4f}",
+            _interval([result["low"], result["high"]]),
+            f"{result['ess']:,.0f}",
+            result["assumption"].split(":")[0].split(";")[0],
+        )
+    console.print(table)
+    few = [name for name, result in report["estimators"].items() if result["ess"] < LOW_ESS]
+    if few:
+        console.print(
+            f"[yellow]Warning[/]: {', '.join(few)} rest on fewer than {LOW_ESS} effective lists; "
+            "their intervals are not to be trusted"
+        )
+    for name, reason in report["skipped"].items():
+        console.print(f"skipped {name}: {reason}", markup=False)
+    left_out = {reason: count for reason, count in report["left_out"].items() if count}
+    for reason, count in left_out.items():
+        console.print(f"left out {count:,} list(s): {reason.replace('_', ' ')}", markup=False)
+    console.print("ESS: effective sample size (lists); intervals: bootstrap over assessments", style="dim")
