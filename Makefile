@@ -7,7 +7,7 @@ DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
 DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
-.PHONY: install demo test lint bench check-debias check-mq2008 clean
+.PHONY: install demo test lint bench check-debias check-off-policy check-experiments check-mq2008 clean
 
 install: $(INSTALLED)
 
@@ -36,11 +36,15 @@ demo: install
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson --model demo-output/naive.txt
+	@echo "== off-policy: what that model would earn in clicks per list, estimated from the randomised lists of late October =="
+	$(RECCTL) --store $(DEMO_STORE) evaluate --off-policy --since 2025-10-15 --until 2025-11-01
 	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
 	$(RECCTL) --store $(DEMO_STORE) stats --sort implementation_rate --min-views 3 --limit 10
 	$(RECCTL) --store $(DEMO_STORE) history user-0139 --limit 5
 	@echo "== rank one batch (sample_data/rank_batch.json) with that model and MMR diversity, logging the served list =="
 	$(RECCTL) rank sample_data/rank_batch.json --log demo-output/served.ndjson | $(RECCTL) show
+	@echo "== the same batch drawn by Plackett-Luce exploration (seeded), logged with its propensities for later off-policy evaluation =="
+	$(RECCTL) rank sample_data/rank_batch.json --explore plackett-luce --seed 1 --log demo-output/served.ndjson | $(RECCTL) show
 
 # Extra pytest arguments, e.g. make test ARGS="-m 'not slow' -x" while iterating (slow tests run by default).
 ARGS ?=
@@ -54,6 +58,15 @@ bench: install
 # What debiasing buys against the simulator's truth, on two fresh simulated worlds; not part of `make test` (~5 min).
 check-debias: install
 	$(BIN)/python checks/debiasing.py
+
+# Off-policy estimates against the simulator's true expected clicks, ten fresh worlds; not part of `make test` (~15 min).
+check-off-policy: install
+	$(BIN)/python checks/off_policy.py
+
+# A/A calibration, A/B coverage, the sample-ratio check and interleaving against A/B, on simulated logs;
+# not part of `make test` (~10 min).
+check-experiments: install
+	$(BIN)/python checks/experiments.py
 
 # LightGBM parity on LETOR 4.0 MQ2008, which the repository does not ship; not part of `make test`.
 # make check-mq2008 MQ2008=/path/to/MQ2008/Fold1   (a folder with train.txt, vali.txt, test.txt)

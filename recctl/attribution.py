@@ -13,11 +13,16 @@ others), so linking is linear in the rows, whatever their number.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from recctl import defaults
+
+if TYPE_CHECKING:
+    from recctl.stores.base import Store
 
 LINK_COLUMNS = ("request_id", "list_position")
 """The columns :func:`link_interactions` sets: the linked list and the item's slot in it."""
@@ -106,3 +111,35 @@ def _newest_list_before(rows: pl.DataFrame, items: pl.DataFrame, window: timedel
         .unique("__row", keep="first")
         .select("__row", "request_id", "list_position")
     )
+
+
+def linked_window(
+    store: Store,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    interaction_columns: Sequence[str],
+    catalog_columns: Sequence[str] = (),
+    attribution_hours: float = defaults.ATTRIBUTION_HOURS,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """The lists served in ``since <= timestamp < until``, the interactions linked to them, the
+    catalog and the counts of interactions read and left unlinked.
+
+    Interactions are read up to ``attribution_hours`` past the window's end, so that feedback on a
+    list served just before the end still counts; they get their assessment from the catalog when
+    they name none, then :func:`link_interactions`. ``interaction_columns`` are read (they must
+    include the linking ones); the catalog has ``recommendation_id``, ``assessment_id`` and
+    ``catalog_columns``.
+    """
+    impressions = store.read("impressions", since=since, until=until)
+    end = until + timedelta(hours=attribution_hours) if until is not None else None
+    interactions = store.read("interactions", since=since, until=end, columns=list(interaction_columns))
+    catalog = store.read("recommendations", columns=["recommendation_id", "assessment_id", *catalog_columns])
+    linked = link_interactions(
+        fill_assessment_ids(interactions, catalog), impressions, attribution_hours=attribution_hours
+    )
+    counts = {
+        "interactions": interactions.height,
+        "unlinked_interactions": int(linked["request_id"].null_count()),
+    }
+    return impressions, linked, catalog, counts

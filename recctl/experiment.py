@@ -52,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -486,15 +486,13 @@ def served_items_from_store(
     catalog's recommendations, and how many interactions were read and left unlinked.
     Interactions are read up to ``attribution_hours`` past the window's end, so feedback on a
     list served just before the end still counts."""
-    from recctl.attribution import fill_assessment_ids, link_interactions
+    from recctl.attribution import linked_window
 
-    impressions = store.read("impressions", since=since, until=until)
-    end = until + timedelta(hours=attribution_hours) if until is not None else None
-    interactions = store.read(
-        "interactions",
-        since=since,
-        until=end,
-        columns=[
+    impressions, linked, catalog, counts = linked_window(
+        store,
+        since,
+        until,
+        interaction_columns=[
             "event_id",
             "recommendation_id",
             "user_id",
@@ -505,15 +503,9 @@ def served_items_from_store(
             "interaction_value",
             "variant",
         ],
+        catalog_columns=_TRAITS,
+        attribution_hours=attribution_hours,
     )
-    catalog = store.read("recommendations", columns=["recommendation_id", "assessment_id", *_TRAITS])
-    linked = link_interactions(
-        fill_assessment_ids(interactions, catalog), impressions, attribution_hours=attribution_hours
-    )
-    counts = {
-        "interactions": interactions.height,
-        "unlinked_interactions": int(linked["request_id"].null_count()),
-    }
     return served_items(impressions, linked, policy), catalog, counts
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -110,16 +109,14 @@ def click_log_from_store(
     """The click log of the lists shown in ``window``, and how many interactions were read and
     left unlinked. Interactions are read up to ``attribution_hours`` past the window's end, so a
     click on a list shown just before the end still counts."""
-    from recctl.attribution import fill_assessment_ids, link_interactions
+    from recctl.attribution import linked_window
     from recctl.bias import click_log
 
-    impressions = store.read("impressions", since=window.since, until=window.until)
-    end = window.until + timedelta(hours=attribution_hours) if window.until is not None else None
-    interactions = store.read(
-        "interactions",
-        since=window.since,
-        until=end,
-        columns=[
+    impressions, linked, _, counts = linked_window(
+        store,
+        window.since,
+        window.until,
+        interaction_columns=[
             "event_id",
             "recommendation_id",
             "user_id",
@@ -128,13 +125,8 @@ def click_log_from_store(
             "request_id",
             "interaction_type",
         ],
+        attribution_hours=attribution_hours,
     )
-    catalog = store.read("recommendations", columns=["recommendation_id", "assessment_id"])
-    linked = link_interactions(
-        fill_assessment_ids(interactions, catalog), impressions, attribution_hours=attribution_hours
-    )
-    unlinked = int(linked["request_id"].null_count())
-    counts = {"interactions": interactions.height, "unlinked_interactions": unlinked}
     return click_log(impressions, linked), counts
 
 
