@@ -29,6 +29,17 @@ LINK_COLUMNS = ("request_id", "list_position")
 
 _ITEM_KEYS = ["assessment_id", "recommendation_id"]
 
+LINKED_INTERACTION_COLUMNS = (
+    "event_id",
+    "recommendation_id",
+    "user_id",
+    "assessment_id",
+    "timestamp",
+    "request_id",
+    "interaction_type",
+)
+"""The interaction columns :func:`linked_window` reads unless told to read more."""
+
 
 def fill_assessment_ids(interactions: pl.DataFrame, recommendations: pl.DataFrame) -> pl.DataFrame:
     """``interactions`` with a null ``assessment_id`` taken from the catalog's recommendation
@@ -118,7 +129,7 @@ def linked_window(
     since: datetime | None,
     until: datetime | None,
     *,
-    interaction_columns: Sequence[str],
+    interaction_columns: Sequence[str] = LINKED_INTERACTION_COLUMNS,
     catalog_columns: Sequence[str] = (),
     attribution_hours: float = defaults.ATTRIBUTION_HOURS,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -127,9 +138,9 @@ def linked_window(
 
     Interactions are read up to ``attribution_hours`` past the window's end, so that feedback on a
     list served just before the end still counts; they get their assessment from the catalog when
-    they name none, then :func:`link_interactions`. ``interaction_columns`` are read (they must
-    include the linking ones); the catalog has ``recommendation_id``, ``assessment_id`` and
-    ``catalog_columns``.
+    they name none, then :func:`link_interactions`. ``interaction_columns`` are the ones read
+    (:data:`LINKED_INTERACTION_COLUMNS` and any others); the catalog has ``recommendation_id``,
+    ``assessment_id`` and ``catalog_columns``.
     """
     impressions = store.read("impressions", since=since, until=until)
     end = until + timedelta(hours=attribution_hours) if until is not None else None

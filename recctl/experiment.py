@@ -486,23 +486,13 @@ def served_items_from_store(
     catalog's recommendations, and how many interactions were read and left unlinked.
     Interactions are read up to ``attribution_hours`` past the window's end, so feedback on a
     list served just before the end still counts."""
-    from recctl.attribution import linked_window
+    from recctl.attribution import LINKED_INTERACTION_COLUMNS, linked_window
 
     impressions, linked, catalog, counts = linked_window(
         store,
         since,
         until,
-        interaction_columns=[
-            "event_id",
-            "recommendation_id",
-            "user_id",
-            "assessment_id",
-            "timestamp",
-            "request_id",
-            "interaction_type",
-            "interaction_value",
-            "variant",
-        ],
+        interaction_columns=[*LINKED_INTERACTION_COLUMNS, "interaction_value", "variant"],
         catalog_columns=_TRAITS,
         attribution_hours=attribution_hours,
     )

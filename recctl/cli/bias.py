@@ -116,15 +116,6 @@ def click_log_from_store(
         store,
         window.since,
         window.until,
-        interaction_columns=[
-            "event_id",
-            "recommendation_id",
-            "user_id",
-            "assessment_id",
-            "timestamp",
-            "request_id",
-            "interaction_type",
-        ],
         attribution_hours=attribution_hours,
     )
     return click_log(impressions, linked), counts
