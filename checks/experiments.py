@@ -91,6 +91,21 @@ def experiment(store: Path, *args: str) -> dict[str, Any]:
     return dict(json.loads(recctl("--store", str(store), "experiment", "--format", "json", *args)))
 
 
+def experiment_or_none(store: Path, *args: str) -> dict[str, Any] | None:
+    """:func:`experiment`, or None when the log is too small to analyse (exit 3: e.g. every user
+    fell into one variant, or no interleaved list was clicked): on a ladder, a miss."""
+    result = CliRunner().invoke(
+        app, ["--store", str(store), "experiment", "--format", "json", *args], catch_exceptions=False
+    )
+    if result.exit_code == 3:
+        return None
+    if result.exit_code != 0:
+        sys.exit(
+            f"recctl experiment {' '.join(args)} exited {result.exit_code}: {result.stderr.strip()[-2000:]}"
+        )
+    return dict(json.loads(result.stdout))
+
+
 def ctr_comparison(report: dict[str, Any]) -> dict[str, Any]:
     return next(row for row in report["comparisons"] if row["metric"] == "ctr")
 
@@ -168,12 +183,16 @@ def interleaving(work: Path, model: Path, sizes: list[int], replicates: int, bet
             hits, lists = 0, 0
             for replicate in range(replicates):
                 store, _ = simulate(
-                    work, f"il-{size}-{replicate}", seed=SEED + 3000 + 100 * size + replicate, assessments=size,
+                    work,
+                    f"il-{size}-{replicate}",
+                    seed=SEED + 3000 + 100 * size + replicate,
+                    assessments=size,
                     serving=("--interleave", f"A={model},B=confidence"),
-                )  # fmt: skip
-                report = experiment(store, "--interleaving")
-                hits += report["winner"] == better and report["sign_test"]["p_value"] < 0.05
-                lists += report["lists"]
+                )
+                report = experiment_or_none(store, "--interleaving")
+                if report is not None:
+                    hits += report["winner"] == better and report["sign_test"]["p_value"] < 0.05
+                    lists += report["lists"]
             step["interleaving"] = {"power": hits / replicates, "lists": lists / replicates}
             if hits >= 0.8 * replicates:
                 found["interleaving"] = {"assessments": size, **step["interleaving"]}
@@ -181,13 +200,17 @@ def interleaving(work: Path, model: Path, sizes: list[int], replicates: int, bet
             hits, lists = 0, 0
             for replicate in range(replicates):
                 store, _ = simulate(
-                    work, f"abn-{size}-{replicate}", seed=SEED + 4000 + 100 * size + replicate, assessments=size,
+                    work,
+                    f"abn-{size}-{replicate}",
+                    seed=SEED + 4000 + 100 * size + replicate,
+                    assessments=size,
                     serving=("--ab", f"A={model},B=confidence"),
-                )  # fmt: skip
-                report = experiment(store, "--control", "B")
-                ctr = ctr_comparison(report)
-                hits += (ctr["low"] > 0) if sign > 0 else (ctr["high"] < 0)
-                lists += sum(variant["lists"] for variant in report["variants"].values())
+                )
+                report = experiment_or_none(store, "--control", "B")
+                if report is not None:
+                    ctr = ctr_comparison(report)
+                    hits += (ctr["low"] > 0) if sign > 0 else (ctr["high"] < 0)
+                    lists += sum(variant["lists"] for variant in report["variants"].values())
             step["ab"] = {"power": hits / replicates, "lists": lists / replicates}
             if hits >= 0.8 * replicates:
                 found["ab"] = {"assessments": size, **step["ab"]}
@@ -233,9 +256,13 @@ def main() -> None:
     parser.add_argument("--aa-assessments", type=int, default=150, help="assessments per A/A log")
     parser.add_argument("--ab-seeds", type=int, default=5, help="A/B worlds with a known difference")
     parser.add_argument("--ab-assessments", type=int, default=2000)
-    parser.add_argument("--sizes", default="5,10,20,40,80,160,320,640,1280", help="interleaving ladder (assessments)")
+    parser.add_argument(
+        "--sizes", default="10,20,40,80,160,320,640,1280", help="interleaving ladder (assessments)"
+    )
     parser.add_argument("--replicates", type=int, default=10, help="logs per ladder step and method")
-    parser.add_argument("--skip-aa", action="store_true", help="leave out the A/A calibration (the slowest part)")
+    parser.add_argument(
+        "--skip-aa", action="store_true", help="leave out the A/A calibration (the slowest part)"
+    )
     parser.add_argument("--json", action="store_true")
     arguments = parser.parse_args()
     use_ab = has_option("sample", "--ab")

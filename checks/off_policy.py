@@ -40,7 +40,9 @@ MIN_COVERAGE = 0.8
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "recctl", *args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "recctl", *args], capture_output=True, text=True, check=False
+    )
     if check and done.returncode != 0:
         sys.exit(f"recctl {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return done
@@ -48,8 +50,19 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def sample(out: Path, seed: int, *args: str) -> Path:
     truth = out / "truth.ndjson"
-    run("sample", "--out", str(out), "--assessments", str(ASSESSMENTS), "--seed", str(seed), "--force",
-        "--truth", str(truth), *args)
+    run(
+        "sample",
+        "--out",
+        str(out),
+        "--assessments",
+        str(ASSESSMENTS),
+        "--seed",
+        str(seed),
+        "--force",
+        "--truth",
+        str(truth),
+        *args,
+    )
     return out / "truth.rewards.json"
 
 
@@ -72,7 +85,9 @@ def train_model(work: Path) -> Path:
 
 
 def estimate(store: Path, target: tuple[str, ...]) -> dict[str, Any]:
-    done = run("--store", str(store), "evaluate", "--off-policy", *WINDOW, *target, "--reward", "click", "--json")
+    done = run(
+        "--store", str(store), "evaluate", "--off-policy", *WINDOW, *target, "--reward", "click", "--json"
+    )
     return dict(json.loads(done.stdout))
 
 
@@ -96,25 +111,48 @@ def main() -> None:
             for name, target in targets.items():
                 truth = true_clicks(sample(work / f"truth-{seed}", seed, *target_as_policy(target)))
                 result = estimate(store, target)
-                row = {"seed": seed, "target": name, "truth": truth, "lists": result["lists"],
-                       "logged": result["logged"]["value"], "estimators": result["estimators"]}
+                row = {
+                    "seed": seed,
+                    "target": name,
+                    "truth": truth,
+                    "lists": result["lists"],
+                    "logged": result["logged"]["value"],
+                    "estimators": result["estimators"],
+                }
                 rows.append(row)
-                print(f"seed {seed} {name}: truth {truth:.4f}, " + ", ".join(
-                    f"{key} {value['value']:.4f} [{value['low']:.4f}, {value['high']:.4f}]"
-                    for key, value in result["estimators"].items()), file=sys.stderr)
+                print(
+                    f"seed {seed} {name}: truth {truth:.4f}, "
+                    + ", ".join(
+                        f"{key} {value['value']:.4f} [{value['low']:.4f}, {value['high']:.4f}]"
+                        for key, value in result["estimators"].items()
+                    ),
+                    file=sys.stderr,
+                )
         deterministic = work / "deterministic"
         sample(deterministic, SEEDS[0])
         refused_store = work / "store-deterministic"
         ingest(refused_store, deterministic)
-        refused = run("--store", str(refused_store), "evaluate", "--off-policy", *WINDOW, "--model", str(model),
-                      check=False)
+        refused = run(
+            "--store",
+            str(refused_store),
+            "evaluate",
+            "--off-policy",
+            *WINDOW,
+            "--model",
+            str(model),
+            check=False,
+        )
     summary = summarise(rows)
     summary["deterministic_log"] = {"exit_code": refused.returncode, "message": refused.stderr.strip()}
     report(summary)
     if args.json:
         print(json.dumps({"rows": rows, **summary}, indent=2))
-    failed = [f"{t}/{e}" for t, per in summary["targets"].items() for e in GATED
-              if per[e]["mean_relative_error"] > MAX_MEAN_RELATIVE_ERROR or per[e]["coverage"] < MIN_COVERAGE]
+    failed = [
+        f"{t}/{e}"
+        for t, per in summary["targets"].items()
+        for e in GATED
+        if per[e]["mean_relative_error"] > MAX_MEAN_RELATIVE_ERROR or per[e]["coverage"] < MIN_COVERAGE
+    ]
     if refused.returncode != 3:
         failed.append(f"deterministic log: exit {refused.returncode}, expected 3")
     if failed:
@@ -132,15 +170,19 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     targets: dict[str, Any] = {}
     for name in dict.fromkeys(row["target"] for row in rows):
         mine = [row for row in rows if row["target"] == name]
-        per: dict[str, Any] = {"truth_mean": statistics.fmean(row["truth"] for row in mine),
-                               "logged_mean": statistics.fmean(row["logged"] for row in mine)}
+        per: dict[str, Any] = {
+            "truth_mean": statistics.fmean(row["truth"] for row in mine),
+            "logged_mean": statistics.fmean(row["logged"] for row in mine),
+        }
         for key in ESTIMATORS:
             found = [row for row in mine if key in row["estimators"]]
             if not found:
                 continue
             errors = [abs(row["estimators"][key]["value"] - row["truth"]) / row["truth"] for row in found]
-            covered = [row["estimators"][key]["low"] <= row["truth"] <= row["estimators"][key]["high"]
-                       for row in found]
+            covered = [
+                row["estimators"][key]["low"] <= row["truth"] <= row["estimators"][key]["high"]
+                for row in found
+            ]
             per[key] = {
                 "mean_relative_error": statistics.fmean(errors),
                 "coverage": sum(covered) / len(covered),
@@ -155,13 +197,20 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def report(summary: dict[str, Any]) -> None:
     print(f"lists per log: {summary['lists_mean']:,.0f} (mean over seeds)")
     for name, per in summary["targets"].items():
-        print(f"\n{name}: true clicks per list {per['truth_mean']:.4f} (logged policy {per['logged_mean']:.4f})")
-        print(f"  {'estimator':<9} {'mean est.':>10} {'mean rel. error':>16} {'95% coverage':>13} {'mean ESS':>10}")
+        print(
+            f"\n{name}: true clicks per list {per['truth_mean']:.4f} (logged policy {per['logged_mean']:.4f})"
+        )
+        print(
+            f"  {'estimator':<9} {'mean est.':>10} {'mean rel. error':>16} "
+            f"{'95% coverage':>13} {'mean ESS':>10}"
+        )
         for key in ESTIMATORS:
             if key in per:
                 row = per[key]
-                print(f"  {key:<9} {row['mean_estimate']:>10.4f} {row['mean_relative_error']:>15.1%} "
-                      f"{row['coverage']:>12.0%} {row['mean_ess']:>10,.0f}")
+                print(
+                    f"  {key:<9} {row['mean_estimate']:>10.4f} {row['mean_relative_error']:>15.1%} "
+                    f"{row['coverage']:>12.0%} {row['mean_ess']:>10,.0f}"
+                )
     refused = summary["deterministic_log"]
     print(f"\ndeterministic log: exit {refused['exit_code']}: {refused['message']}")
 
