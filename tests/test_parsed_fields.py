@@ -21,7 +21,20 @@ from recctl.records.validation import _validate_texts
 texts = st.one_of(
     st.text(alphabet=st.sampled_from(list('aZ 0.5e-"\\/\n\t\x01é😀[]{}:,')), max_size=8),
     st.sampled_from(
-        ["", " ", "42.5", "1e400", "true", "null", "[1]", '["a"]', "{}", "High", "AWS", "2025-09-19T17:29:03Z"]
+        [
+            "",
+            " ",
+            "42.5",
+            "1e400",
+            "true",
+            "null",
+            "[1]",
+            '["a"]',
+            "{}",
+            "High",
+            "AWS",
+            "2025-09-19T17:29:03Z",
+        ]
     ),
 )
 numbers = st.one_of(
@@ -120,12 +133,11 @@ def test_a_rejected_object_keeps_its_json_as_raw() -> None:
         keep_extra=False,
         overrides={"assessment_id": ["b0"]},
     )
+    raw = (
+        '{"recommendation_id":"rec-1","category":"security","confidence_score":2,"priority":"high",'
+        '"estimated_cost":12,"implementation_time_days":5,"cloud_provider":"aws","services":["IAM","KMS"],'
+        '"tags":[],"created_at":"2025-09-19T17:29:03Z"}'
+    )
     assert checked.rejects.to_dicts() == [
-        {
-            "input_position": 0,
-            "raw": '{"recommendation_id":"rec-1","category":"security","confidence_score":2,"priority":"high",'
-            '"estimated_cost":12,"implementation_time_days":5,"cloud_provider":"aws","services":["IAM","KMS"],'
-            '"tags":[],"created_at":"2025-09-19T17:29:03Z"}',
-            "reason": "confidence_score: must be <= 1",
-        }
+        {"input_position": 0, "raw": raw, "reason": "confidence_score: must be <= 1"}
     ]

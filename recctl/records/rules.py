@@ -83,7 +83,9 @@ class Rules:
         self.overridden = set(overrides or ())
         self.parsed = parsed
         if parsed is not None and keep_extra:
-            raise ValueError("unknown fields are read from the JSON text: parsed fields need keep_extra=False")
+            raise ValueError(
+                "unknown fields are read from the JSON text: parsed fields need keep_extra=False"
+            )
         if parsed is None:
             chunk, texts = checked_objects(chunk, top_level)
         else:

@@ -9,9 +9,11 @@ text as given).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
+import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -263,11 +265,16 @@ def fields_of_objects(
     columns: dict[str, pl.Series] = {}
     lists: dict[str, pl.Series] = {}
     as_json: dict[str, pl.Series] = {}
-    for name, dtype in schema.items():
-        if name == "extra" or name in skip:
-            continue
+    names = [name for name in schema if name != "extra" and name not in skip]
+    by_field: Sequence[Sequence[Any]] | None = None
+    if len(names) > 1:  # (itemgetter of one name gives the value itself, not a tuple)
+        with contextlib.suppress(KeyError):  # usually every object has every field: one pass each
+            by_field = list(zip(*map(operator.itemgetter(*names), objects), strict=True))
+    if by_field is None:
+        by_field = [[item.get(name) for item in objects] for name in names]
+    for name, values in zip(names, by_field, strict=True):
+        dtype = schema[name]
         column = f"__top__{name}"
-        values = [item.get(name) for item in objects]
         types = set(map(type, values)) - {_NONE}
         if types <= {str}:
             columns[column] = pl.Series(column, values, dtype=pl.String)
@@ -291,7 +298,7 @@ def fields_of_objects(
     return ParsedFields(pl.DataFrame(list(columns.values())), lists, as_json)
 
 
-def _string_lists(values: list[Any]) -> pl.Series | None:
+def _string_lists(values: Sequence[Any]) -> pl.Series | None:
     """Lists of strings (or None) as a typed column; None when an element is not a string."""
     if not set(map(type, chain.from_iterable(value for value in values if value is not None))) <= {str}:
         return None
@@ -302,7 +309,7 @@ def _string_lists(values: list[Any]) -> pl.Series | None:
     return pl.Series([text]).str.json_decode(pl.List(STRING_LIST)).explode()
 
 
-def _number_texts(values: list[Any]) -> pl.Series | None:
+def _number_texts(values: Sequence[Any]) -> pl.Series | None:
     """Numbers (or None) as the text orjson writes each; None when it cannot write them all
     (an integer beyond 64 bits)."""
     try:

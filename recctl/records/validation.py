@@ -493,7 +493,10 @@ def validate_objects(
     chunk = pl.DataFrame(
         {
             "input_position": pl.int_range(0, len(objects), eager=True, dtype=pl.Int64),
-            **{name: pl.repeat(None, len(objects), dtype=pl.String, eager=True) for name in ("raw", "json", "error")},
+            **{
+                name: pl.repeat(None, len(objects), dtype=pl.String, eager=True)
+                for name in ("raw", "json", "error")
+            },
         }
     )
     validator = validate_recommendations if kind == "recommendations" else validate_assessments
@@ -524,5 +527,11 @@ def _validate_texts(
         pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
     return validate(
-        kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=overrides, guard=False
+        kind,
+        chunk,
+        policy or DEFAULT_POLICY,
+        now=now,
+        keep_extra=keep_extra,
+        overrides=overrides,
+        guard=False,
     )
