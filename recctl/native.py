@@ -65,6 +65,8 @@ class NativeBooster:
         outputs = ctypes.c_int()
         self._call(library.LGBM_BoosterNumModelPerIteration, self._handle, ctypes.byref(outputs))
         self.num_outputs = outputs.value  # scores per row (trees per iteration): 1 for a ranker
+        self.threads = 0
+        """Threads per prediction (LightGBM's ``num_threads``); 0: LightGBM's default (all cores)."""
 
     def predict(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Scores of a (rows, features) matrix, NaN = missing; as ``Booster.predict(matrix)``:
@@ -104,7 +106,7 @@ class NativeBooster:
             ctypes.c_int(kind),
             start,
             every,
-            ctypes.c_char_p(b""),
+            ctypes.c_char_p(f"num_threads={self.threads}".encode() if self.threads > 0 else b""),
             ctypes.byref(written),
             out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
         )
@@ -128,9 +130,11 @@ class PackageBooster:
     def __init__(self, booster: Any) -> None:
         self._booster = booster
         self.num_outputs: int = booster.num_model_per_iteration()
+        self.threads = 0
 
     def predict(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self._booster.predict(matrix), dtype=np.float64)
+        threads = {"num_threads": self.threads} if self.threads > 0 else {}
+        return np.asarray(self._booster.predict(matrix, **threads), dtype=np.float64)
 
     def contributions(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         import lightgbm

@@ -222,6 +222,13 @@ class Ranker:
             self._others[key] = Ranker(model_path, require_model=True)
         return self._others[key]
 
+    def score_in_one_thread(self) -> None:
+        """Let each scoring call use one thread (also for the interleaving models loaded so far): for
+        a caller that ranks several chunks at once, one per core."""
+        for ranker in (self, *self._others.values()):
+            if ranker._scorer is not None:
+                ranker._scorer.threads = 1
+
     @property
     def model_version(self) -> str | None:
         return self.bundle.version if self.bundle else None

@@ -19,6 +19,7 @@ import polars as pl
 from recctl.records.scan import (
     PLAIN_STRING_LIST_RE,
     STRING_LIST_RE,
+    ParsedFields,
     checked_objects,
     extra_fields,
     non_id_values,
@@ -72,11 +73,23 @@ class Rules:
         *,
         keep_extra: bool = True,
         overrides: Mapping[str, pl.Series] | None = None,
+        parsed: ParsedFields | None = None,
     ) -> None:
+        """``parsed``: the top-level fields already read from parsed objects (every row is an
+        object; :func:`~recctl.records.scan.fields_of_objects`), instead of from ``chunk``'s
+        ``json`` text."""
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
         self.overridden = set(overrides or ())
-        chunk, texts = checked_objects(chunk, top_level)
+        self.parsed = parsed
+        if parsed is not None and keep_extra:
+            raise ValueError(
+                "unknown fields are read from the JSON text: parsed fields need keep_extra=False"
+            )
+        if parsed is None:
+            chunk, texts = checked_objects(chunk, top_level)
+        else:
+            texts = parsed.texts.hstack(list(parsed.lists.values()))
         if overrides:  # values the caller sets, as if each record held them (text, like every field)
             texts = texts.with_columns(values.alias(f"__top__{name}") for name, values in overrides.items())
         self.chunk = chunk
@@ -131,6 +144,8 @@ class Rules:
         Logs (interactions, impressions) are only checked on rows that lack a required field (the
         others are fine).
         """
+        if self.parsed is not None:
+            raise ValueError("the guard reads the JSON text: it cannot run on parsed fields")
         own = REQUIRED[kind]
         catalog = not KINDS[kind].log
         json_text = self.chunk["json"]
@@ -239,6 +254,10 @@ class Rules:
             if key in self.overridden or key not in self.top_level:
                 return  # a value the caller set (as text), not one the record gave
             objects, values = self.chunk["json"], self.texts[f"__top__{key}"]
+            if self.parsed is not None:
+                if key not in self.parsed.objects:
+                    return  # strings and numbers taken as they are: no boolean, no float text
+                objects = self.parsed.objects[key]
         else:
             objects = self.objects[source]
             read = self.objects.get(f"{source}.{key}")
@@ -292,6 +311,9 @@ class Rules:
         return value
 
     def string_list(self, name: str) -> None:
+        if self.parsed is not None and name in self.parsed.lists:
+            self.typed[name] = pl.col(f"__top__{name}")  # lists of strings already
+            return
         column = self.text(name)
         # The canonical text and its check get their own columns: the check and the typed value read both.
         canonical, valid = pl.col(f"{column}__json"), pl.col(f"{column}__valid")

@@ -9,15 +9,21 @@ text as given).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
+import orjson
 import polars as pl
 
-from recctl.records.schema import CONTEXT_FIELDS
+from recctl.jsontext import dumps_text
+from recctl.records.schema import CONTEXT_FIELDS, STRING_LIST
 
 JSON_STRING = r'"(?:[^"\\]|\\.)*"'
 JSON_NUMBER = r"-?[0-9][0-9.eE+-]*"
@@ -222,3 +228,93 @@ def _extra_fields_slow(json_text: pl.Series, known: set[str]) -> pl.Series:
         )
         values.append(json.dumps(unknown, ensure_ascii=False, separators=(",", ":")) if unknown else None)
     return pl.Series("extra", values, dtype=pl.String)
+
+
+@dataclass(frozen=True)
+class ParsedFields:
+    """The top-level fields of already-parsed JSON objects, as :func:`top_level_texts` gives them
+    from the objects' JSON text (see :func:`fields_of_objects`)."""
+
+    texts: pl.DataFrame
+    """``__top__<field>`` per field: its text (strings unquoted, numbers as written), or null."""
+    lists: dict[str, pl.Series]
+    """String-list fields whose every value is a list of strings (or missing), already typed."""
+    objects: dict[str, pl.Series]
+    """Per field read from JSON text (values other than strings, numbers and lists of strings),
+    the one-field object ``{"<field>": value}`` of each row: what an id check looks at."""
+
+
+_NONE = type(None)
+
+
+def fields_of_objects(
+    objects: Sequence[Any], schema: dict[str, pl.DataType], skip: Collection[str] = ()
+) -> ParsedFields | None:
+    """The fields of ``schema`` (but ``skip`` and ``extra``) of parsed JSON objects, from the
+    objects themselves: what :func:`top_level_texts` reads from their compact JSON text, without
+    writing it and reading it back.
+
+    A field's values are taken as they are when they are all strings, all numbers (for a
+    ``Float64`` field: the numbers' text as orjson writes it, which casts to the same floats), or
+    all lists of strings (for a list field: typed directly); a field with other values (booleans,
+    objects, a mix) is read as JSON text, one field at a time, exactly as the whole object would
+    be. None when an object is not a ``dict`` (or there is none): the caller reads the text then.
+    """
+    if not objects or set(map(type, objects)) != {dict}:
+        return None
+    columns: dict[str, pl.Series] = {}
+    lists: dict[str, pl.Series] = {}
+    as_json: dict[str, pl.Series] = {}
+    names = [name for name in schema if name != "extra" and name not in skip]
+    by_field: Sequence[Sequence[Any]] | None = None
+    if len(names) > 1:  # (itemgetter of one name gives the value itself, not a tuple)
+        with contextlib.suppress(KeyError):  # usually every object has every field: one pass each
+            by_field = list(zip(*map(operator.itemgetter(*names), objects), strict=True))
+    if by_field is None:
+        by_field = [[item.get(name) for item in objects] for name in names]
+    for name, values in zip(names, by_field, strict=True):
+        dtype = schema[name]
+        column = f"__top__{name}"
+        types = set(map(type, values)) - {_NONE}
+        if types <= {str}:
+            columns[column] = pl.Series(column, values, dtype=pl.String)
+            continue
+        if dtype == STRING_LIST and types <= {list}:
+            typed = _string_lists(values)
+            if typed is not None:
+                lists[name] = typed.alias(column)
+                continue
+        elif dtype == pl.Float64 and types <= {int, float}:
+            text = _number_texts(values)
+            if text is not None:
+                columns[column] = text.alias(column)
+                continue
+        one_field = pl.Series("json", [dumps_text({name: value}) for value in values], dtype=pl.String)
+        read = read_objects(one_field, {name: pl.String()})
+        if read is None:
+            return None
+        columns[column] = read[name].alias(column)
+        as_json[name] = one_field
+    return ParsedFields(pl.DataFrame(list(columns.values())), lists, as_json)
+
+
+def _string_lists(values: Sequence[Any]) -> pl.Series | None:
+    """Lists of strings (or None) as a typed column; None when an element is not a string."""
+    if not set(map(type, chain.from_iterable(value for value in values if value is not None))) <= {str}:
+        return None
+    try:  # one text for the whole column, decoded by polars (building it list by list is slow)
+        text = orjson.dumps(values).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return None
+    return pl.Series([text]).str.json_decode(pl.List(STRING_LIST)).explode()
+
+
+def _number_texts(values: Sequence[Any]) -> pl.Series | None:
+    """Numbers (or None) as the text orjson writes each; None when it cannot write them all
+    (an integer beyond 64 bits)."""
+    try:
+        body = orjson.dumps(values)
+    except orjson.JSONEncodeError:
+        return None
+    tokens = pl.Series([body[1:-1].decode("ascii")]).str.split(",").explode()
+    return pl.select(pl.when(tokens != "null").then(tokens)).to_series()

@@ -26,7 +26,7 @@ import polars as pl
 from recctl.jsontext import dumps_text
 from recctl.labels import DEFAULT_POLICY, LabelPolicy
 from recctl.records.rules import Rules, ValidationResult
-from recctl.records.scan import JSON_NUMBER, NUMBER_OBJECT_RE, read_objects
+from recctl.records.scan import JSON_NUMBER, NUMBER_OBJECT_RE, ParsedFields, fields_of_objects, read_objects
 from recctl.records.schema import (
     ASSESSMENT_SCHEMA,
     CLOUD_PROVIDERS,
@@ -41,6 +41,7 @@ from recctl.records.schema import (
     LEVELS,
     PRIORITIES,
     RECOMMENDATION_SCHEMA,
+    SCHEMAS,
     RecordKind,
 )
 
@@ -163,10 +164,12 @@ def validate_recommendations(
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
     guard: bool = True,
+    parsed: ParsedFields | None = None,
 ) -> ValidationResult:
-    """Validate recommendation catalog records."""
+    """Validate recommendation catalog records (``parsed``: their fields already read, see
+    :class:`~recctl.records.rules.Rules`)."""
     fields = [name for name in RECOMMENDATION_SCHEMA if name != "extra"]
-    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides, parsed=parsed)
     if guard:
         rules.guard("recommendations")
     rules.string("recommendation_id", required=True, identifier=True)
@@ -199,10 +202,11 @@ def validate_assessments(
     keep_extra: bool = True,
     overrides: Mapping[str, pl.Series] | None = None,
     guard: bool = True,
+    parsed: ParsedFields | None = None,
 ) -> ValidationResult:
-    """Validate assessment catalog records."""
+    """Validate assessment catalog records (``parsed`` as for :func:`validate_recommendations`)."""
     fields = [name for name in ASSESSMENT_SCHEMA if name != "extra"]
-    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides)
+    rules = Rules(chunk, fields, keep_extra=keep_extra, overrides=overrides, parsed=parsed)
     if guard:
         rules.guard("assessments")
     rules.string("assessment_id", required=True, identifier=True)
@@ -472,11 +476,48 @@ def validate_objects(
 ) -> ValidationResult:
     """Validate already-parsed JSON values (a rank batch, say); ``input_position`` is the list index.
 
-    Each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`): a batch is small,
-    and going through the same validation as ``ingest`` keeps one definition of what a valid record
-    is. A value that is not an object is rejected with the reason ``not a JSON object``. The guard
+    The values go through the same rules as ``ingest``, which keeps one definition of what a valid
+    record is. Catalog records without their unknown fields (``keep_extra=False``, as ``rank``
+    asks) are read from the objects themselves (:func:`~recctl.records.scan.fields_of_objects`);
+    otherwise each value is serialised once (compact, :func:`recctl.jsontext.dumps_text`) and read
+    as text. Both give the same rows and reasons; a rejected row's ``raw`` is its compact JSON. A
+    value that is not an object is rejected with the reason ``not a JSON object``. The guard
     against records of another kind is for files (``ingest``) and is off here.
     """
+    series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
+    parsed = None
+    if not keep_extra and kind in ("recommendations", "assessments"):
+        parsed = fields_of_objects(objects, SCHEMAS[kind], skip=series)
+    if parsed is None:
+        return _validate_texts(kind, objects, policy, now=now, keep_extra=keep_extra, overrides=series)
+    chunk = pl.DataFrame(
+        {
+            "input_position": pl.int_range(0, len(objects), eager=True, dtype=pl.Int64),
+            **{
+                name: pl.repeat(None, len(objects), dtype=pl.String, eager=True)
+                for name in ("raw", "json", "error")
+            },
+        }
+    )
+    validator = validate_recommendations if kind == "recommendations" else validate_assessments
+    result = validator(chunk, now=now, keep_extra=False, overrides=series, guard=False, parsed=parsed)
+    if result.rejects.is_empty():
+        return result
+    raw = [dumps_text(objects[position]) for position in result.rejects["input_position"].to_list()]
+    rejects = result.rejects.with_columns(pl.Series("raw", raw, dtype=pl.String))
+    return ValidationResult(result.records, rejects, result.duplicates)
+
+
+def _validate_texts(
+    kind: RecordKind,
+    objects: Sequence[Any],
+    policy: LabelPolicy | None,
+    *,
+    now: datetime | None,
+    keep_extra: bool,
+    overrides: Mapping[str, pl.Series],
+) -> ValidationResult:
+    """:func:`validate_objects` by the objects' compact JSON text, read as ``ingest`` reads a file."""
     raw = pl.Series("raw", [dumps_text(item) for item in objects], dtype=pl.String)
     is_object = pl.col("raw").str.starts_with("{")  # the text is our own compact JSON: no need to re-parse
     chunk = pl.DataFrame({"raw": raw}).select(
@@ -485,7 +526,12 @@ def validate_objects(
         pl.when(is_object).then(pl.col("raw")).alias("json"),
         pl.when(is_object).then(None).otherwise(pl.lit("not a JSON object")).cast(pl.String).alias("error"),
     )
-    series = {name: pl.Series(name, values, dtype=pl.String) for name, values in (overrides or {}).items()}
     return validate(
-        kind, chunk, policy or DEFAULT_POLICY, now=now, keep_extra=keep_extra, overrides=series, guard=False
+        kind,
+        chunk,
+        policy or DEFAULT_POLICY,
+        now=now,
+        keep_extra=keep_extra,
+        overrides=overrides,
+        guard=False,
     )
