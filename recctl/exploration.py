@@ -75,7 +75,7 @@ MONTE_CARLO_DRAWS = 2000
 #: Largest number of (list, subset, item) cells the exact marginals hold at once (32 MB of float64).
 _CELLS_PER_CHUNK = 1 << 22
 #: Largest number of (list, draw, item) cells the Monte Carlo marginals hold at once.
-_DRAW_CELLS_PER_CHUNK = 1 << 20
+_DRAW_CELLS_PER_CHUNK = 1 << 17
 #: Counters of a list's stream: the served list uses 0.., Monte Carlo draws start here, coins here.
 _MONTE_CARLO_COUNTER = 1 << 40
 _TEAM_COUNTER = 1 << 60
@@ -128,14 +128,21 @@ def list_seed(seed: int | None, request_id: str | int) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def _uniforms(seeds: npt.NDArray[np.uint64], counters: npt.NDArray[np.uint64]) -> Values:
-    """``(len(seeds), len(counters))`` uniforms in [0, 1): splitmix64 of each seed at each counter."""
+def _splitmix(seeds: npt.NDArray[np.uint64], counters: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``(len(seeds), len(counters))`` 64-bit values: splitmix64 of each seed at each counter."""
     with np.errstate(over="ignore"):
         z = seeds[:, None] + (counters[None, :] + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return z
+
+
+def _uniforms(seeds: npt.NDArray[np.uint64], counters: npt.NDArray[np.uint64]) -> Values:
+    """``(len(seeds), len(counters))`` uniforms in [0, 1): splitmix64 of each seed at each counter."""
+    return (_splitmix(seeds, counters) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def _seed_array(seeds: Sequence[int]) -> npt.NDArray[np.uint64]:
@@ -517,13 +524,99 @@ class _State:
         """The average over :data:`MONTE_CARLO_DRAWS` simulated lists of each step's choice
         probabilities given the drawn history, vectorised over lists and draws.
 
-        Each step keeps one number per (draw, item) and updates it with one row of a table that
-        depends only on the item just placed, because MMR's objective is a minimum over the placed
-        items: ``lambda * rel_i - (1 - lambda) * max_j sim(j, i) = min_j (lambda * rel_i -
+        Each step keeps one number per (item, draw) and updates it with one column of a table
+        that depends only on the item just placed, because MMR's objective is a minimum over the
+        placed items: ``lambda * rel_i - (1 - lambda) * max_j sim(j, i) = min_j (lambda * rel_i -
         (1 - lambda) * sim(j, i))``. Plackett-Luce keeps the weight ``exp((objective - lambda) /
         temperature)`` the same way (``exp`` is monotone), so no step evaluates ``exp``; an item's
-        own row entry (0 weight, -inf objective) takes it out of the draw.
+        own table entry (0 weight, -inf objective) takes it out of the draw.
         """
+        if self.policy_name == "plackett-luce":
+            return self._plackett_luce_monte_carlo(seeds)
+        return self._epsilon_greedy_monte_carlo(seeds)
+
+    def _plackett_luce_monte_carlo(self, seeds: npt.NDArray[np.uint64]) -> Values:
+        """Plackett-Luce's Monte Carlo marginals, laid out (list, item, draw) so that every step
+        is a few passes over contiguous rows of draws and two small matrix products per list.
+
+        A step: the running sums of the weights over the items, in order (so they never decrease);
+        the choice probabilities ``weight / total`` averaged over the draws (the estimate); the
+        drawn item, the first whose running sum exceeds ``u * total`` (kept below the total, so it
+        always has a positive weight), as a one-hot column per draw; and the weights' update, the
+        minimum with the table's column of the drawn item, taken as ``table @ one_hot`` (a product
+        with one 1 per column, so the gathered values are exact).
+        """
+        n = self.width
+        draws = MONTE_CARLO_DRAWS
+        served = int(self.returned[0])
+        steps = min(self.steps, served)
+        drawn_steps = steps - 1 if steps == served else steps  # the last step has no draw to make
+        similarity = self.similarity_matrix()
+        out = np.zeros((len(self.sizes), n, served))
+        # float32 halves the memory traffic; at these temperatures no weight gets near underflow
+        # (every weight is at least exp(-1 / temperature) of the largest)
+        single = self.temperature >= 0.05
+        dtype = np.float32 if single else np.float64
+        chunk = max(1, _DRAW_CELLS_PER_CHUNK // (draws * n))
+        lambda_ = self.lambda_
+        diagonal = np.arange(n)
+        for first in range(0, len(self.sizes), chunk):
+            part = slice(first, first + chunk)
+            m = len(self.sizes[part])
+            uniforms = _draw_uniforms(seeds[part], drawn_steps, draws, single)
+            base = np.exp(lambda_ * (self.relevance[part] - 1.0) / self.temperature)  # (m, n)
+            # table[l, i, j]: item i's weight once item j is placed (0 for j itself)
+            factor = np.exp(-(1.0 - lambda_) * similarity[part] / self.temperature)  # [l, j, i]
+            table = np.ascontiguousarray((base[:, None, :] * factor).transpose(0, 2, 1), dtype=dtype)
+            table[:, diagonal, diagonal] = 0.0
+            state = np.empty((m, n, draws), dtype=dtype)
+            state[...] = base.astype(dtype)[:, :, None]
+            running = np.empty_like(state)
+            below = np.empty(state.shape, dtype=bool)
+            drawn = np.empty(state.shape, dtype=bool)
+            hot = np.empty_like(state)
+            averaged = np.empty((m, n, 1), dtype=dtype)
+            threshold = np.empty((m, draws), dtype=dtype)
+            for step in range(steps):
+                np.copyto(running[:, 0], state[:, 0])
+                for item in range(1, n):
+                    np.add(running[:, item - 1], state[:, item], out=running[:, item])
+                total = running[:, -1]
+                np.matmul(state, (1.0 / total)[:, :, None], out=averaged)
+                out[part, :, step] = averaged[:, :, 0] / draws
+                if step >= drawn_steps:
+                    break
+                np.multiply(uniforms[:, step], total, out=threshold)  # < total (see _draw_uniforms)
+                np.less_equal(running, threshold[:, None, :], out=below)
+                np.logical_not(below[:, 0], out=drawn[:, 0])  # the drawn item: where `below` ends
+                np.greater(below[:, :-1], below[:, 1:], out=drawn[:, 1:])
+                np.copyto(hot, drawn.view(np.uint8), casting="unsafe")
+                np.minimum(state, np.matmul(table, hot, out=running), out=state)
+            if steps < served:  # the rest follow by score: the remaining columns in order
+                self._by_score_tail(out, part, state > 0, steps, served, axis=1)
+        return out
+
+    def _by_score_tail(
+        self, out: Values, part: slice, available: npt.NDArray[np.bool_], steps: int, served: int, axis: int
+    ) -> None:
+        """Add the slots after the drawn ones to ``out[part]``: each draw's ``available`` columns
+        (``(list, item, draw)`` with ``axis`` 1, ``(list, draw, item)`` with ``axis`` 2) fill them
+        in column order."""
+        m = available.shape[0]
+        n = available.shape[axis]
+        draws = available.shape[3 - axis]
+        slot = steps + np.cumsum(available, axis=axis) - 1
+        keep = available & (slot < served)
+        shape = [1, 1, 1]
+        shape[axis] = n
+        list_no = np.broadcast_to(np.arange(m)[:, None, None], available.shape)
+        item = np.broadcast_to(np.arange(n).reshape(shape), available.shape)
+        flat = ((list_no * n + item) * served + slot)[keep]
+        out[part] += np.bincount(flat, minlength=m * n * served).reshape(m, n, served) / draws
+
+    def _epsilon_greedy_monte_carlo(self, seeds: npt.NDArray[np.uint64]) -> Values:
+        """Epsilon-greedy's Monte Carlo marginals: per step, MMR's choice of each draw (the first
+        best objective) and the uniform part, ``epsilon / remaining`` for every item not placed."""
         n = self.width
         draws = MONTE_CARLO_DRAWS
         served = int(self.returned[0])
@@ -532,7 +625,6 @@ class _State:
         out = np.zeros((len(self.sizes), n, served))
         chunk = max(1, _DRAW_CELLS_PER_CHUNK // (draws * n))
         counters = _MONTE_CARLO_COUNTER + np.arange(draws * max(steps, 1), dtype=np.uint64)
-        plackett_luce = self.policy_name == "plackett-luce"
         lambda_ = self.lambda_
         diagonal = np.arange(n)
         for first in range(0, len(self.sizes), chunk):
@@ -540,82 +632,57 @@ class _State:
             m = len(self.sizes[part])
             uniforms = _uniforms(seeds[part], counters).reshape(m, draws, max(steps, 1))
             relevance = self.relevance[part]
-            # table[l, j, i]: item i's value once item j is placed (its own entry removes j)
-            if plackett_luce:
-                # float32 halves the memory traffic; at this temperature no weight gets near underflow
-                dtype = np.float32 if self.temperature >= 0.05 else np.float64
-                base = np.exp(lambda_ * (relevance - 1.0) / self.temperature)
-                factor = np.exp(-(1.0 - lambda_) * similarity[part] / self.temperature)
-                table = (base[:, None, :] * factor).astype(dtype)
-                table[:, diagonal, diagonal] = 0.0
-                state = np.broadcast_to(base.astype(dtype)[:, None, :], (m, draws, n)).copy()
-                # running sums as one matrix product (much faster than cumsum along a short axis)
-                upper = np.triu(np.ones((n, n), dtype=dtype))
-                below = np.empty((m, draws, n), dtype=bool)
-            else:
-                table = lambda_ * relevance[:, None, :] - (1.0 - lambda_) * similarity[part]
-                table[:, diagonal, diagonal] = -np.inf
-                state = np.broadcast_to((lambda_ * relevance)[:, None, :], (m, draws, n)).copy()
+            # table[l, j, i]: item i's objective once item j is placed (-inf for j itself)
+            table = lambda_ * relevance[:, None, :] - (1.0 - lambda_) * similarity[part]
+            table[:, diagonal, diagonal] = -np.inf
+            state = np.broadcast_to((lambda_ * relevance)[:, None, :], (m, draws, n)).copy()
             flat_table = table.reshape(m * n, n)
             list_base = (np.arange(m) * n)[:, None]
-            placed = np.zeros((m, n))  # epsilon-greedy: in how many draws each item is placed
+            placed = np.zeros((m, n))  # in how many draws each item is placed
             for step in range(steps):
-                last = step + 1 == steps
                 u = uniforms[:, :, step]
-                if plackett_luce:
-                    cumulative = state @ upper
-                    total = cumulative[:, :, -1]
-                    inverse = (1.0 / total)[:, None, :]
-                    out[part, :, step] = np.matmul(inverse, state)[:, 0, :] / draws
-                    if last and steps == served:
-                        break
-                    np.less_equal(cumulative, (u * total)[:, :, None], out=below)
-                    pick = _fix_rounding(np.einsum("ldi->ld", below.view(np.uint8)).astype(np.int64), state)
-                else:
-                    greedy = np.argmax(state, axis=2)
-                    remaining = n - step
-                    greedy_count = np.bincount((list_base + greedy).ravel(), minlength=m * n).reshape(m, n)
-                    out[part, :, step] = (
-                        self.epsilon / remaining * (1.0 - placed / draws)
-                        + (1.0 - self.epsilon) * greedy_count / draws
-                    )
-                    if last and steps == served:
-                        break
-                    pick = greedy
-                    explore = np.flatnonzero(u.ravel() < self.epsilon)
-                    if len(explore):
-                        open_items = np.isfinite(state.reshape(m * draws, n)[explore])
-                        k = np.minimum(np.floor(u.ravel()[explore] / self.epsilon * remaining), remaining - 1)
-                        kth = np.argmax(np.cumsum(open_items, axis=1) > k[:, None], axis=1)
-                        pick = pick.ravel().copy()
-                        pick[explore] = kth
-                        pick = pick.reshape(m, draws)
-                    placed += np.bincount((list_base + pick).ravel(), minlength=m * n).reshape(m, n)
+                greedy = np.argmax(state, axis=2)
+                remaining = n - step
+                greedy_count = np.bincount((list_base + greedy).ravel(), minlength=m * n).reshape(m, n)
+                out[part, :, step] = (
+                    self.epsilon / remaining * (1.0 - placed / draws)
+                    + (1.0 - self.epsilon) * greedy_count / draws
+                )
+                if step + 1 == steps and steps == served:
+                    break
+                pick = greedy
+                explore = np.flatnonzero(u.ravel() < self.epsilon)
+                if len(explore):
+                    open_items = np.isfinite(state.reshape(m * draws, n)[explore])
+                    k = np.minimum(np.floor(u.ravel()[explore] / self.epsilon * remaining), remaining - 1)
+                    kth = np.argmax(np.cumsum(open_items, axis=1) > k[:, None], axis=1)
+                    pick = pick.ravel().copy()
+                    pick[explore] = kth
+                    pick = pick.reshape(m, draws)
+                placed += np.bincount((list_base + pick).ravel(), minlength=m * n).reshape(m, n)
                 np.minimum(state, np.take(flat_table, list_base + pick, axis=0), out=state)
             if steps < served:  # the rest follow by score: the remaining columns in order
-                available = state > 0 if plackett_luce else np.isfinite(state)
-                slot = steps + np.cumsum(available, axis=2) - 1
-                keep = available & (slot < served)
-                list_no = np.broadcast_to(np.arange(m)[:, None, None], available.shape)
-                item = np.broadcast_to(np.arange(n)[None, None, :], available.shape)
-                flat = ((list_no * n + item) * served + slot)[keep]
-                out[part] += np.bincount(flat, minlength=m * n * served).reshape(m, n, served) / draws
+                self._by_score_tail(out, part, np.isfinite(state), steps, served, axis=2)
         return out
 
 
-def _fix_rounding(pick: Indices, weights: npt.NDArray[np.floating]) -> Indices:
-    """Where ``u * total`` rounded up to the total, the count points past the last item that can
-    be drawn: take that item instead."""
-    n = weights.shape[-1]
-    clipped = np.minimum(pick, n - 1)
-    chosen = weights.reshape(-1)[np.arange(clipped.size) * n + clipped.reshape(-1)]
-    wrong = np.flatnonzero((pick.reshape(-1) >= n) | (chosen <= 0))
-    if len(wrong):
-        flat = weights.reshape(-1, n)[wrong]
-        clipped = clipped.reshape(-1).copy()
-        clipped[wrong] = n - 1 - np.argmax((flat > 0)[:, ::-1], axis=1)
-        clipped = clipped.reshape(pick.shape)
-    return clipped
+def _draw_uniforms(seeds: npt.NDArray[np.uint64], steps: int, draws: int, single: bool) -> Values:
+    """``(len(seeds), steps, draws)`` uniforms for the Monte Carlo draws, from the lists' streams
+    past :data:`_MONTE_CARLO_COUNTER`: multiples of ``2 ** -23`` below 1, two from each 64-bit
+    value (``single``: float32), else multiples of ``2 ** -52`` (float64). One bit short of the
+    type's precision, so that ``u * total`` rounds to less than ``total`` (the draw then always
+    falls on an item of positive weight)."""
+    cells = steps * draws
+    if not single:
+        z = _splitmix(seeds, _MONTE_CARLO_COUNTER + np.arange(cells, dtype=np.uint64))
+        return ((z >> np.uint64(12)).astype(np.float64) * (1.0 / (1 << 52))).reshape(len(seeds), steps, draws)
+    pairs = (cells + 1) // 2
+    z = _splitmix(seeds, _MONTE_CARLO_COUNTER + np.arange(pairs, dtype=np.uint64))
+    out = np.empty((len(seeds), 2 * pairs), dtype=np.float32)
+    np.copyto(out[:, :pairs], z >> np.uint64(41), casting="unsafe")
+    np.copyto(out[:, pairs:], (z >> np.uint64(9)) & np.uint64((1 << 23) - 1), casting="unsafe")
+    out *= np.float32(1.0 / (1 << 23))
+    return out[:, :cells].reshape(len(seeds), steps, draws)
 
 
 def _inverse_cdf(probabilities: Values, available: npt.NDArray[np.bool_], uniforms: Values) -> Indices:
