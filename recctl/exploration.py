@@ -29,7 +29,7 @@ list follows by score, as in the deterministic order. For each served list they 
   23-bit uniforms, errors far below the simulation's own (about 0.01 at 2,000 draws).
 
 Randomness: every list has its own stream, seeded by :func:`list_seed` from the run's seed and the
-list's request id, and the uniforms of that stream are a counter-based hash (splitmix64) of the seed,
+list's request id, and the uniforms of that stream are a counter-based hash (splitmix64) of the list seed,
 the draw and the slot (the Monte Carlo draws take theirs from counters of their own, two float32
 uniforms per hash value). A list therefore gets the same order whatever other lists it is ranked with,
 however a stream is chunked or threaded, and the same request always gets the same list.
