@@ -166,6 +166,9 @@ class ExplainError(ModelError):
     def message(self, flag: Callable[[str], str] | None = None) -> str:
         return f"{flag('explain')}: {self.reason}" if flag else f"cannot explain the scores: {self.reason}"
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (raised in a helper process, re-raised here)
+        return (type(self), (self.reason,))
+
 
 class Ranker:
     """Loads the model once and ranks batches; falls back to confidence order without a model.
@@ -187,22 +190,31 @@ class Ranker:
         model_path = Path(model_path)
         try:
             # A model may use fewer features than the registry (train --exclude-features).
-            self.bundle = load_bundle(model_path, known_features=FEATURE_NAMES)
-            try:
-                scorer = native.load(self.bundle.model_text) or native.PackageBooster(self.bundle.booster())
-            except native.NativeError as exc:
-                raise ModelError(f"{model_path}: not a readable LightGBM model ({exc})") from None
-            self._scorer = scorer
-            outputs = scorer.num_outputs
-            if outputs != 1:
-                raise ModelError(
-                    f"{model_path}: gives {outputs} scores per row (multiclass?); a ranker gives 1"
-                )
+            self._use(load_bundle(model_path, known_features=FEATURE_NAMES))
         except ModelError as exc:
             if require_model:
                 raise
             self.bundle = None
+            self._scorer = None
             self.warning = f"{exc}; ranking by confidence_score"
+
+    def _use(self, bundle: ModelBundle) -> None:
+        """Score with ``bundle``'s model (raises :class:`ModelError` when it cannot be used)."""
+        self.bundle = bundle
+        try:
+            scorer = native.load(bundle.model_text) or native.PackageBooster(bundle.booster())
+        except native.NativeError as exc:
+            raise ModelError(f"{bundle.path}: not a readable LightGBM model ({exc})") from None
+        self._scorer = scorer
+        outputs = scorer.num_outputs
+        if outputs != 1:
+            raise ModelError(f"{bundle.path}: gives {outputs} scores per row (multiclass?); a ranker gives 1")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its loaded models (not their paths): a copy in another process ranks with the
+        very models this one loaded, even if the files have been replaced since."""
+        others = {key: other.bundle for key, other in self._others.items()}
+        return (_ranker_of_bundles, (self.bundle, self.warning, others))
 
     @classmethod
     def without_model(cls) -> Ranker:
@@ -600,3 +612,18 @@ def _located(path: str, reason: str) -> str:
     if not sep or " " in field:  # reader-level reasons like "not a JSON object"
         return f"{path}: {reason}"
     return f"{path}.{field}: {message}"
+
+
+def _ranker_of_bundles(
+    bundle: ModelBundle | None, warning: str | None, others: dict[str, ModelBundle | None]
+) -> Ranker:
+    """The :class:`Ranker` a pickled one stood for (:meth:`Ranker.__reduce__`)."""
+    ranker = Ranker(None)
+    ranker.warning = warning
+    if bundle is not None:
+        ranker._use(bundle)
+    for key, other_bundle in others.items():
+        other = ranker._others[key] = Ranker(None)
+        if other_bundle is not None:
+            other._use(other_bundle)
+    return ranker

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import os
 import queue
@@ -12,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -23,11 +23,13 @@ from recctl.cli.common import settings
 from recctl.cli.options import Epsilon, Explore, ModelPath, Temperature
 
 if TYPE_CHECKING:
+    from recctl.rank_process import HelperProcess
     from recctl.ranking import RankedLines, Ranker, RankOptions
 
 READ_BYTES = 1 << 16
 CHUNK_BYTES = 8 << 20  # at most this much input is ranked in one go
-IN_FLIGHT = 2  # chunks being ranked at once (two cores)
+IN_FLIGHT = 2  # chunks being ranked at once by threads (two cores)
+THREADS_BESIDE_HELPER = 1  # once the helper process is up: it and one thread, a core each
 
 
 class LineErrors(StrEnum):
@@ -189,6 +191,20 @@ def _polars_threads_for_stream() -> None:
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 
+@dataclass
+class _Chunk:
+    """Lines of a stream in order: waiting (no ``future`` yet), or being ranked by a thread or by
+    the helper process."""
+
+    first_line: int
+    lines: list[bytes]
+    future: Future[RankedLines] | None = None
+    in_helper: bool = False
+
+    def busy(self) -> bool:
+        return self.future is not None and not self.future.done()
+
+
 def _rank_stream(
     stream: IO[bytes],
     ranker: Ranker,
@@ -196,27 +212,29 @@ def _rank_stream(
     *,
     errors_inline: bool,
     log_file: IO[bytes] | None = None,
+    helper_allowed: bool = True,
 ) -> int:
     """Rank NDJSON batches as they arrive; returns the number of lines that failed.
 
     Chunks of lines (everything that has arrived, see :func:`_line_chunks`) are ranked two at a
-    time: parsing and building a chunk's documents holds the GIL, while polars and LightGBM release
-    it, so on two cores one chunk's Python work overlaps the other's frames. Results are written in
-    input order as soon as each is ready; at most ``IN_FLIGHT`` chunks are held.
+    time by threads: parsing and building a chunk's documents holds the GIL, while polars and
+    LightGBM release it, so on two cores one chunk's Python work overlaps the other's frames. When
+    a chunk waits for both threads (a fast producer), a helper process
+    (:class:`recctl.rank_process.HelperProcess`) is started; once it is up, it and one thread
+    rank a chunk each, a core each with no lock between them. A helper that dies has its chunk
+    ranked here, and no other is started. Results are written in input order as soon as each is
+    ready; at most ``IN_FLIGHT + 2`` chunks are held (raw lines only while they wait).
     """
-    # A stream allocates many objects that live for one chunk, and every collection scans the ones
-    # alive: move start-up objects (modules, the model) out of the collector's way and collect
-    # rarely. Parsed JSON holds no reference cycles; the collector still runs (measured: the
-    # default thresholds cost about 10% of the throughput, these about nothing).
-    gc.freeze()
-    gc.set_threshold(500_000, 100, 1000)
-    # Likewise LightGBM: one thread per scoring call, the other core ranks the other chunk.
+    from recctl.rank_process import HelperProcess, collect_rarely
+
+    collect_rarely()
+    # LightGBM: one thread per scoring call, the other core ranks the other chunk.
     ranker.score_in_one_thread()
     # Hand the GIL over more often (default 5 ms): a worker coming back from polars or LightGBM
     # then waits less for the other worker's Python code.
     sys.setswitchinterval(0.001)
     events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    slots = threading.Semaphore(IN_FLIGHT)
+    slots = threading.Semaphore(IN_FLIGHT + 2)
 
     def read() -> None:
         try:
@@ -227,32 +245,82 @@ def _rank_stream(
         except BaseException as exc:  # handed to the main thread, which reports it
             events.put(("error", exc))
 
+    def wake(_: Future[Any]) -> None:
+        events.put(("done", None))
+
     threading.Thread(target=read, name="recctl-rank-reader", daemon=True).start()
-    pending: deque[Future[RankedLines]] = deque()
+    pending: deque[_Chunk] = deque()
+    helper: HelperProcess | None = None
     failures = 0
     reading = True
     with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="recctl-rank") as pool:
+
+        def on_thread(chunk: _Chunk) -> None:
+            chunk.future = pool.submit(
+                ranker.rank_lines, chunk.lines, chunk.first_line, options, errors_inline=errors_inline
+            )
+            chunk.in_helper = False
+            chunk.future.add_done_callback(wake)
+
         try:
             while reading or pending:
                 kind, payload = events.get()
                 if kind == "chunk":
-                    first_line, lines = payload
-                    future = pool.submit(
-                        ranker.rank_lines, lines, first_line, options, errors_inline=errors_inline
-                    )
-                    future.add_done_callback(lambda _: events.put(("done", None)))
-                    pending.append(future)
+                    pending.append(_Chunk(*payload))
                 elif kind == "end":
                     reading = False
                 elif kind == "error":
                     raise payload
-                while pending and pending[0].done():
-                    failures += _write(pending.popleft().result(), log_file)
+                helper_up = _helper_up(helper)
+                for chunk in pending:
+                    if chunk.future is not None:
+                        continue
+                    if helper_up and not any(c.in_helper and c.busy() for c in pending):
+                        assert helper is not None
+                        chunk.future = helper.submit(chunk.lines, chunk.first_line)
+                        chunk.in_helper = True
+                        chunk.future.add_done_callback(wake)
+                    elif sum(not c.in_helper and c.busy() for c in pending) < (
+                        THREADS_BESIDE_HELPER if helper_up else IN_FLIGHT
+                    ):
+                        on_thread(chunk)
+                    else:  # a backlog: the threads alone do not keep up
+                        if helper is None and helper_allowed:
+                            helper = HelperProcess(ranker, options, errors_inline=errors_inline)
+                            helper.ready.add_done_callback(wake)
+                        break
+                while pending and pending[0].future is not None and pending[0].future.done():
+                    chunk = pending[0]
+                    assert chunk.future is not None
+                    if chunk.in_helper and chunk.future.exception() is not None and _broken(chunk.future):
+                        on_thread(chunk)  # the helper died (killed?): its chunk is ranked here
+                        helper_allowed = False
+                        break
+                    failures += _write(chunk.future.result(), log_file)
+                    pending.popleft()
                     slots.release()
+                if helper is not None and not helper_allowed:
+                    helper.close()
+                    helper = None
         finally:
-            for future in pending:
-                future.cancel()
+            for chunk in pending:
+                if chunk.future is not None:
+                    chunk.future.cancel()
+            if helper is not None:
+                helper.close()
     return failures
+
+
+def _helper_up(helper: HelperProcess | None) -> bool:
+    """The helper process has started (one that failed to start is never used)."""
+    return helper is not None and helper.ready.done() and helper.ready.exception() is None
+
+
+def _broken(future: Future[Any]) -> bool:
+    """The helper process died (killed, out of memory) before it gave this chunk back."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(future.exception(), BrokenProcessPool)
 
 
 def _write(chunk: RankedLines, log_file: IO[bytes] | None = None) -> int:
