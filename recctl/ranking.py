@@ -19,6 +19,7 @@ loaded where that library cannot be found.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import threading
 import uuid
@@ -244,6 +245,13 @@ class Ranker:
     @property
     def model_version(self) -> str | None:
         return self.bundle.version if self.bundle else None
+
+    @property
+    def models(self) -> tuple[str | None, ...]:
+        """What this ranker scores with: a digest of its model bundle (None: confidence order),
+        then each interleaving model's path and digest (a few milliseconds: hashes the models)."""
+        others = sorted((key, other.models[0]) for key, other in self._others.items())
+        return (_digest(self.bundle), *(part for pair in others for part in pair))
 
     def rank(
         self,
@@ -627,3 +635,11 @@ def _ranker_of_bundles(
         if other_bundle is not None:
             other._use(other_bundle)
     return ranker
+
+
+def _digest(bundle: ModelBundle | None) -> str | None:
+    """A digest of a bundle's model text and meta data (None for no bundle)."""
+    if bundle is None:
+        return None
+    meta = json.dumps(bundle.meta, sort_keys=True, default=str)
+    return hashlib.sha256(bundle.model_text.encode() + b"\0" + meta.encode()).hexdigest()

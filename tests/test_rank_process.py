@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import SAMPLE_DATA
+from builders import SAMPLE_DATA, run
 
 from recctl import rank_process
 from recctl.cli import rank
@@ -73,8 +73,9 @@ def helpers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     started: list[Any] = []
     start, submit = rank_process.HelperProcess.__init__, rank_process.HelperProcess.submit
 
-    def start_and_wait(self: Any, *args: Any, **kwargs: Any) -> None:
-        start(self, *args, **kwargs)
+    def start_and_wait(self: Any, ranker: Any, *args: Any, **kwargs: Any) -> None:
+        start(self, ranker, *args, **kwargs)
+        self.recipe = ranker
         self.ready.result(timeout=60)
         self.chunks = 0
         started.append(self)
@@ -120,3 +121,35 @@ def test_a_helper_that_dies_loses_no_line(
     monkeypatch.setattr(rank_process.HelperProcess, "submit", killed_first)
     assert ranked_stream(lines, ranker, capsysbinary) == alone
     assert len(helpers) == 1 and helpers[0].chunks >= 1
+
+
+def test_a_large_input_file_starts_the_helper_from_the_model_path(
+    sample_model: Path, tmp_path: Path, helpers: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of more than two chunks still to read: the helper is started (from the model's path)
+    before this process loads the model; the answers are those of a stream without it."""
+    source = tmp_path / "batches.ndjson"
+    source.write_bytes(b"\n".join(stream_lines(120)) + b"\n")
+    command = ["rank", "--ndjson", "--seed", "3", "--errors", "inline", "--model", str(sample_model)]
+    monkeypatch.setattr(rank, "CHUNK_BYTES", source.stat().st_size // 3 - 1)
+    assert rank._large_file(source.open("rb"))
+    code, out, err = run(*command, str(source))
+    assert len(helpers) == 1 and isinstance(helpers[0].recipe, rank_process.RankerRecipe)
+    assert helpers[0].chunks > 0
+    monkeypatch.setattr(rank, "CHUNK_BYTES", source.stat().st_size)  # one chunk: no helper
+    assert run(*command, str(source)) == (code, out, err) and len(helpers) == 1
+    assert code == 1 and len(out.splitlines()) == 120
+
+
+def test_a_helper_that_loaded_other_models_is_not_used(
+    sample_model: Path, capsysbinary: pytest.CaptureFixture[bytes], helpers: list[Any]
+) -> None:
+    ranker, lines = Ranker(sample_model), stream_lines(200)
+    alone = ranked_stream(lines, ranker, capsysbinary, helper_allowed=False)
+    elsewhere = rank_process.HelperProcess(
+        rank_process.RankerRecipe(sample_model.parent / "replaced.txt"), OPTIONS, errors_inline=True
+    )
+    assert elsewhere.ready.result(timeout=60) == (None,) != ranker.models
+    assert ranked_stream(lines, ranker, capsysbinary, helper=elsewhere) == alone
+    assert elsewhere.chunks == 0  # stopped unused; a copy of this ranker took over
+    assert len(helpers) == 2 and helpers[1].chunks > 0

@@ -6,6 +6,7 @@ import io
 import os
 import queue
 import select
+import stat
 import sys
 import threading
 from collections import deque
@@ -124,11 +125,6 @@ def rank_command(
     """
     if ndjson:
         _polars_threads_for_stream()
-    from recctl.errors import InputError
-    from recctl.exploration import Exploration
-    from recctl.jsontext import BatchError, dumps, parse_json
-    from recctl.ranking import RankedLines, Ranker, RankOptions, impression_line
-
     options = settings(ctx)
     if errors == LineErrors.inline and not ndjson:
         raise typer.BadParameter("--errors inline answers bad lines of a stream: it needs --ndjson")
@@ -142,44 +138,70 @@ def rank_command(
         )
     log_file = _open_log(log) if log is not None else None  # an unwritable --log fails before any work
     stream = _open(source)
-    ranker = Ranker(model, require_model=require_model)
-    if ranker.warning:
-        typer.echo(f"warning: {ranker.warning}", err=True)
-    if interleave is not None:
-        ranker.interleaved_with(interleave)  # an unusable other model fails before any work
-    exploration = (
-        None
+    chosen = {  # RankOptions' fields as plain values (see rank_options)
+        "lambda_": lambda_,
+        "top_k": top_k,
+        "diversity": not no_diversity,
+        "explain": explain,
+        "diversify_depth": diversify_depth,
+        "seed": seed,
+        "log": log_file is not None,
+        "explore": None
         if explore is None
-        else Exploration(explore.value, temperature, epsilon, marginals=propensities == Propensities.marginal)
-    )
-    rank_options = RankOptions(
-        lambda_=lambda_,
-        top_k=top_k,
-        diversity=not no_diversity,
-        explain=explain,
-        diversify_depth=diversify_depth,
-        seed=seed,
-        log=log_file is not None,
-        explore=exploration,
-        interleave=interleave,
-    )
-    if not ndjson:
-        try:
-            result = ranker.rank([parse_json(stream.read())], rank_options)[0]
-            logged = impression_line(result) if log_file is not None and isinstance(result, dict) else b""
-        except BatchError as exc:
-            result = exc
-        if isinstance(result, BatchError):
-            raise InputError(str(result))
-        _write(RankedLines(dumps(result) + b"\n", [], logged), log_file)
-        return
-    failures = _rank_stream(
-        stream, ranker, rank_options, errors_inline=errors == LineErrors.inline, log_file=log_file
-    )
+        else (explore.value, temperature, epsilon, propensities == Propensities.marginal),
+        "interleave": interleave,
+    }
+    errors_inline = errors == LineErrors.inline
+    helper = None
+    if ndjson and _large_file(stream):  # start the helper process now: it loads as this one does
+        from recctl.rank_process import HelperProcess, RankerRecipe
+
+        helper = HelperProcess(
+            RankerRecipe(model, require_model, interleave), chosen, errors_inline=errors_inline
+        )
+    try:
+        from recctl.errors import InputError
+        from recctl.jsontext import BatchError, dumps, parse_json
+        from recctl.rank_process import rank_options
+        from recctl.ranking import RankedLines, Ranker, impression_line
+
+        ranker = Ranker(model, require_model=require_model)
+        if ranker.warning:
+            typer.echo(f"warning: {ranker.warning}", err=True)
+        if interleave is not None:
+            ranker.interleaved_with(interleave)  # an unusable other model fails before any work
+        how = rank_options(chosen)
+        if not ndjson:
+            try:
+                result = ranker.rank([parse_json(stream.read())], how)[0]
+                logged = impression_line(result) if log_file is not None and isinstance(result, dict) else b""
+            except BatchError as exc:
+                result = exc
+            if isinstance(result, BatchError):
+                raise InputError(str(result))
+            _write(RankedLines(dumps(result) + b"\n", [], logged), log_file)
+            return
+        failures = _rank_stream(
+            stream, ranker, how, errors_inline=errors_inline, log_file=log_file, helper=helper
+        )
+    finally:
+        if helper is not None:
+            helper.close()
     if failures:
         if not options.quiet:
             typer.echo(f"Error: {failures} line(s) could not be ranked; the others were written", err=True)
         raise typer.Exit(1)
+
+
+def _large_file(stream: IO[bytes]) -> bool:
+    """Whether ``stream`` is a regular file with more than two chunks still to read: then a helper
+    process will be wanted (see :func:`_rank_stream`), and is best started at once."""
+    try:
+        status = os.fstat(stream.fileno())
+        left = status.st_size - stream.tell()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISREG(status.st_mode) and left > 2 * CHUNK_BYTES
 
 
 def _polars_threads_for_stream() -> None:
@@ -213,6 +235,7 @@ def _rank_stream(
     errors_inline: bool,
     log_file: IO[bytes] | None = None,
     helper_allowed: bool = True,
+    helper: HelperProcess | None = None,
 ) -> int:
     """Rank NDJSON batches as they arrive; returns the number of lines that failed.
 
@@ -224,6 +247,10 @@ def _rank_stream(
     rank a chunk each, a core each with no lock between them. A helper that dies has its chunk
     ranked here, and no other is started. Results are written in input order as soon as each is
     ready; at most ``IN_FLIGHT + 2`` chunks are held (raw lines only while they wait).
+
+    ``helper``: one started already (from the model's path, for a large input file); it is used
+    once it is up if it loaded the same models as ``ranker``, else it is stopped and the stream
+    goes on as if it had never been started.
     """
     from recctl.rank_process import HelperProcess, collect_rarely
 
@@ -250,7 +277,10 @@ def _rank_stream(
 
     threading.Thread(target=read, name="recctl-rank-reader", daemon=True).start()
     pending: deque[_Chunk] = deque()
-    helper: HelperProcess | None = None
+    models = ranker.models
+    early = helper is not None
+    if helper is not None:
+        helper.ready.add_done_callback(wake)
     failures = 0
     reading = True
     with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="recctl-rank") as pool:
@@ -271,7 +301,13 @@ def _rank_stream(
                     reading = False
                 elif kind == "error":
                     raise payload
-                helper_up = _helper_up(helper)
+                if helper is not None and helper.failed(models):
+                    helper.close()
+                    helper = None
+                    # One started from the model's path may have found another model there (the
+                    # file was replaced): a copy of this process's ranker may still be started.
+                    helper_allowed, early = helper_allowed and early, False
+                helper_up = helper is not None and helper.serves(models)
                 for chunk in pending:
                     if chunk.future is not None:
                         continue
@@ -309,11 +345,6 @@ def _rank_stream(
             if helper is not None:
                 helper.close()
     return failures
-
-
-def _helper_up(helper: HelperProcess | None) -> bool:
-    """The helper process has started (one that failed to start is never used)."""
-    return helper is not None and helper.ready.done() and helper.ready.exception() is None
 
 
 def _broken(future: Future[Any]) -> bool:
