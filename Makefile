@@ -48,8 +48,9 @@ demo: install
 
 # Extra pytest arguments, e.g. make test ARGS="-m 'not slow' -x" while iterating (slow tests run by default).
 ARGS ?=
+# On every core, at most four workers (ARGS="-n 0" runs the tests in this process, one by one).
 test: install
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 $(ARGS)
 
 # The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install
