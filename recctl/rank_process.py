@@ -15,16 +15,16 @@ at once; it is used only if it loaded the very models the stream did.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import signal
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from recctl.ranking import RankedLines, Ranker, RankOptions
 
 
@@ -88,7 +88,11 @@ class HelperProcess:
         *,
         errors_inline: bool,
     ) -> None:
-        self._pool = ProcessPoolExecutor(
+        # (imported here: a single batch, which starts no helper, does not pay for them)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool: ProcessPoolExecutor = ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
@@ -108,6 +112,8 @@ class HelperProcess:
         """Rank a chunk in the helper; a helper that has died gives a future holding
         :class:`~concurrent.futures.process.BrokenProcessPool` (the chunk is not lost: the caller
         ranks it elsewhere)."""
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             return self._pool.submit(_rank_chunk, list(lines), first_line)
         except BrokenProcessPool as exc:
