@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +36,14 @@ class RankerRecipe:
     require_model: bool = False
     interleave: Path | None = None
 
-    def build(self) -> Ranker:
+    def build(self, warn: Callable[[str], None] | None = None) -> Ranker:
+        """The ranker; ``warn`` is told why it falls back to confidence order (before the
+        interleaving model, which must be usable, is loaded)."""
         from recctl.ranking import Ranker
 
         ranker = Ranker(self.model, require_model=self.require_model)
+        if ranker.warning and warn is not None:
+            warn(ranker.warning)
         if self.interleave is not None:
             ranker.interleaved_with(self.interleave)
         return ranker

@@ -151,25 +151,23 @@ def rank_command(
         else (explore.value, temperature, epsilon, propensities == Propensities.marginal),
         "interleave": interleave,
     }
+    from recctl.rank_process import RankerRecipe
+
     errors_inline = errors == LineErrors.inline
+    recipe = RankerRecipe(model, require_model, interleave)
     helper = None
     if ndjson and _large_file(stream):  # start the helper process now: it loads as this one does
-        from recctl.rank_process import HelperProcess, RankerRecipe
+        from recctl.rank_process import HelperProcess
 
-        helper = HelperProcess(
-            RankerRecipe(model, require_model, interleave), chosen, errors_inline=errors_inline
-        )
+        helper = HelperProcess(recipe, chosen, errors_inline=errors_inline)
     try:
         from recctl.errors import InputError
         from recctl.jsontext import BatchError, dumps, parse_json
         from recctl.rank_process import rank_options
-        from recctl.ranking import RankedLines, Ranker, impression_line
+        from recctl.ranking import RankedLines, impression_line
 
-        ranker = Ranker(model, require_model=require_model)
-        if ranker.warning:
-            typer.echo(f"warning: {ranker.warning}", err=True)
-        if interleave is not None:
-            ranker.interleaved_with(interleave)  # an unusable other model fails before any work
+        # (an unusable interleaving model fails here, before any work)
+        ranker = recipe.build(warn=lambda reason: typer.echo(f"warning: {reason}", err=True))
         how = rank_options(chosen)
         if not ndjson:
             try:
@@ -277,7 +275,7 @@ def _rank_stream(
 
     threading.Thread(target=read, name="recctl-rank-reader", daemon=True).start()
     pending: deque[_Chunk] = deque()
-    models = ranker.models
+    models: tuple[str | None, ...] = ()  # ranker.models (hashes them): only once a helper is started
     early = helper is not None
     if helper is not None:
         helper.ready.add_done_callback(wake)
@@ -301,6 +299,8 @@ def _rank_stream(
                     reading = False
                 elif kind == "error":
                     raise payload
+                if helper is not None and not models:
+                    models = ranker.models
                 if helper is not None and helper.failed(models):
                     helper.close()
                     helper = None
