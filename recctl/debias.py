@@ -52,6 +52,20 @@ def estimated_curve(click_log: Any) -> tuple[BiasCurve | None, str]:
     return curve, f"estimated from the window's lists ({curve.method})"
 
 
+def with_window_curve(train_options: Any, click_log: Any) -> tuple[Any, str | None]:
+    """``train_options`` (a :class:`~recctl.training.TrainOptions`) with the curve of the training
+    window's own lists (``click_log``) when it has none and a correction may need one (ips weights;
+    early stopping on the IPS estimate of NDCG), and why there is none (None: nothing to say)."""
+    import dataclasses
+
+    if train_options.bias_curve is not None or train_options.debias == "none" or click_log is None:
+        return train_options, None
+    curve, note = estimated_curve(click_log)
+    if curve is None:
+        return train_options, note
+    return dataclasses.replace(train_options, bias_curve=curve, bias_curve_source="estimated"), None
+
+
 def read_bias_curve(path: str | Path) -> BiasCurve:
     """The bias curve saved at ``path`` (by ``recctl bias --out``); :class:`InputError` (one line)
     when it cannot be read or is not one."""

@@ -175,6 +175,101 @@ def evaluate(
 
 
 @dataclass(frozen=True)
+class ModelComparison:
+    """Two models scored on the same groups: per cut-off each one's NDCG and their difference
+    (``a - b``) with a paired bootstrap 95% interval (the groups resampled together for both)."""
+
+    models: tuple[tuple[Path, str], tuple[Path, str]]
+    """``(path, version)`` of model A and of model B."""
+    data: str
+    groups: int
+    rows: int
+    training_overlap: tuple[dict[str, Any] | None, dict[str, Any] | None]
+    differences: dict[str, tuple[float, float, float, float, float]]
+    """``{"ndcg@10": (a, b, a - b, low, high)}``."""
+    judgments: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        (path_a, version_a), (path_b, version_b) = self.models
+        return {
+            "status": "compared",
+            "groups": self.groups,
+            "rows": self.rows,
+            "data": self.data,
+            "grades": self.judgments or {"source": "data"},
+            "a": {
+                "model_path": str(path_a),
+                "model_version": version_a,
+                "training_overlap": self.training_overlap[0],
+            },
+            "b": {
+                "model_path": str(path_b),
+                "model_version": version_b,
+                "training_overlap": self.training_overlap[1],
+            },
+            "ndcg": {
+                metric: {"a": a, "b": b, "difference": difference, "interval": [low, high]}
+                for metric, (a, b, difference, low, high) in self.differences.items()
+            },
+        }
+
+
+def compare_models(
+    model_a: str | Path,
+    model_b: str | Path,
+    training: TrainingData,
+    *,
+    ks: tuple[int, ...] = defaults.EVALUATE_K,
+    resamples: int = defaults.BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    holdout_only: bool = False,
+    judgments: Judgments | None = None,
+) -> ModelComparison:
+    """Score two models on the same groups of ``training`` and bootstrap their difference.
+
+    The groups are those both may be judged on: with ``holdout_only``, every group either model
+    was trained or validated on is left out. Each group's NDCG@k difference (A - B) is resampled
+    by group (``resamples``, ``seed``), so the interval is of the paired difference: two identical
+    models differ by exactly 0. ``judgments`` replace the data's grades as in :func:`evaluate`.
+    """
+    from recctl.model import load_bundle
+
+    paths = (Path(model_a), Path(model_b))
+    bundles = [load_bundle(path, known_features=training.data.feature_names) for path in paths]
+    judged = training.data
+    overlaps = []
+    for bundle in bundles:
+        judged, overlap = evaluation_data(judged, bundle.meta, holdout_only=holdout_only)
+        overlaps.append(overlap)
+    matched = None
+    if judgments is not None:
+        judged, matched = judgments.apply(judged)
+    scores = [score(bundle.booster(), judged.select_features(bundle.feature_names)) for bundle in bundles]
+    differences = {}
+    for k in ks:
+        per_a, per_b = (
+            ndcg(judged.grades, model_scores, judged.group_sizes, k).per_group for model_scores in scores
+        )
+        low, high = bootstrap_interval(per_a - per_b, resamples=resamples, seed=seed)
+        differences[f"ndcg@{k}"] = (
+            float(per_a.mean()),
+            float(per_b.mean()),
+            float((per_a - per_b).mean()),
+            low,
+            high,
+        )
+    return ModelComparison(
+        models=((paths[0], bundles[0].version), (paths[1], bundles[1].version)),
+        data=training.source,
+        groups=judged.num_groups,
+        rows=judged.num_rows,
+        training_overlap=(overlaps[0], overlaps[1]),
+        differences=differences,
+        judgments=matched,
+    )
+
+
+@dataclass(frozen=True)
 class Judgments:
     """External relevance judgments: one whole ``grade`` 0..4 per ``recommendation_id``.
 

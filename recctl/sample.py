@@ -351,6 +351,8 @@ def generate_sample(
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = True,
     serve: RankerServing | None = None,
+    first_assessment: int = 0,
+    world_assessments: int | None = None,
 ) -> SampleSummary:
     """Simulate assessments, their recommendations, served lists and users' interactions; write NDJSON.
 
@@ -407,6 +409,14 @@ def generate_sample(
         options and exploration; one policy, an A/B split of users, or team-draft
         interleaving) instead of the simulator's own confidence order. The world is the same
         as without it: only the served lists, and so the interactions, differ.
+    first_assessment : int
+        Simulate the assessments numbered ``first_assessment`` onwards of a larger world (one
+        round of ``recctl simulate``): their ids, users and random streams are those of that
+        world, so rounds of the same world never share an assessment, a session or a stream.
+    world_assessments : int, optional
+        The assessments of the whole world its users are drawn for (default: ``first_assessment
+        + assessments``, this call's). Users own 1..3 of them, so in a world of several calls
+        a user comes back across them.
 
     Returns
     -------
@@ -430,6 +440,12 @@ def generate_sample(
     (5, True, True)
     """
     _check_arguments(assessments, seed, days, recommendations_per_assessment, sessions_per_assessment)
+    world_assessments = first_assessment + assessments if world_assessments is None else world_assessments
+    if first_assessment < 0 or world_assessments < first_assessment + assessments:
+        raise ValueError(
+            f"the assessments {first_assessment}..{first_assessment + assessments - 1} must lie "
+            f"in the world's 0..{world_assessments - 1}"
+        )
     serving: _Serving | _RankerPolicies = _check_serving(explore, temperature)
     if serve is not None:
         if explore is not None:
@@ -455,7 +471,7 @@ def generate_sample(
             "rewards": truth_rewards_path(truth),
         }
 
-    population = _Population.draw(np.random.default_rng([seed, 0]), assessments)
+    population = _Population.draw(np.random.default_rng([seed, 0]), world_assessments)
     slots = recommendations_per_assessment[1]
     tallies = {
         name: (
@@ -468,10 +484,12 @@ def generate_sample(
     if progress is not None:
         progress(0, assessments)
     with _atomic_outputs(paths, compress) as writers, _atomic_outputs(plain_paths, False) as truth_writers:
-        for block_no, first in enumerate(range(0, assessments, BLOCK_ASSESSMENTS)):
-            assessment_numbers = np.arange(first, min(first + BLOCK_ASSESSMENTS, assessments))
+        last = first_assessment + assessments
+        for block_no, first in enumerate(range(first_assessment, last, BLOCK_ASSESSMENTS)):
+            assessment_numbers = np.arange(first, min(first + BLOCK_ASSESSMENTS, last))
+            stream = [seed, 1, block_no] if first_assessment == 0 else [seed, 1, first_assessment, block_no]
             block, rewards = _simulate_block(
-                np.random.default_rng([seed, 1, block_no]),
+                np.random.default_rng(stream),
                 assessment_numbers,
                 population,
                 window,
@@ -491,7 +509,7 @@ def generate_sample(
                 everyone.add(list_rewards, users)
                 own.add(list_rewards, users, assigned)
             if progress is not None:
-                progress(int(assessment_numbers[-1]) + 1, assessments)
+                progress(int(assessment_numbers[-1]) + 1 - first_assessment, assessments)
         if "examination" in truth_writers:
             examination_json = curve.as_json(recommendations_per_assessment[1])
             truth_writers["examination"].write((json.dumps(examination_json, indent=2) + "\n").encode())
@@ -504,7 +522,9 @@ def generate_sample(
         recommendations=counts["recommendations"],
         interactions=counts["interactions"],
         impressions=counts["impressions"],
-        users=population.users_used,
+        users=len(
+            np.unique(population.user_of_assessment[first_assessment : first_assessment + assessments])
+        ),
         assessments_path=paths["assessments"],
         recommendations_path=paths["recommendations"],
         interactions_path=paths["interactions"],

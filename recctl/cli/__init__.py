@@ -18,9 +18,11 @@ from recctl.cli import export as export_cli
 from recctl.cli import features as features_cli
 from recctl.cli import history as history_cli
 from recctl.cli import ingest as ingest_cli
+from recctl.cli import models as models_cli
 from recctl.cli import rank as rank_cli
 from recctl.cli import sample as sample_cli
 from recctl.cli import show as show_cli
+from recctl.cli import simulate as simulate_cli
 from recctl.cli import stats as stats_cli
 from recctl.cli import train as train_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
@@ -80,10 +82,12 @@ app.command("export", rich_help_panel="Modelling")(export_cli.export_command)
 app.command("train", rich_help_panel="Modelling")(train_cli.train_command)
 app.command("evaluate", rich_help_panel="Modelling")(evaluate_cli.evaluate_command)
 app.command("features", rich_help_panel="Modelling")(features_cli.features_command)
+app.add_typer(models_cli.models_app, name="models", rich_help_panel="Modelling")
 app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
 app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("bias", rich_help_panel="Analysis")(bias_cli.bias_command)
 app.command("experiment", rich_help_panel="Analysis")(experiment_cli.experiment_command)
+app.command("simulate", rich_help_panel="Analysis")(simulate_cli.simulate_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
 app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 

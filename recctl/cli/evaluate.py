@@ -21,7 +21,6 @@ from recctl.cli.options import (
     Labels,
     LookbackDays,
     MinInteractions,
-    ModelPath,
     Since,
     Until,
     resolve_window,
@@ -57,7 +56,15 @@ def evaluate_command(
     label_col: LabelCol = "grade",
     group_col: GroupCol = "query_id",
     feature_cols: FeatureCols = None,
-    model: ModelPath = defaults.DEFAULT_MODEL_PATH,
+    models: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model",
+            help="The model file (default models/recommendation_ranker.txt); its meta is "
+            "<name>.meta.json beside it. Give it twice (A, then B) to compare two models on the same "
+            "groups: each one's NDCG and A - B with a paired bootstrap interval.",
+        ),
+    ] = None,
     min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
     lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,
@@ -176,6 +183,14 @@ def evaluate_command(
     0, and a group with no judged recommendation is left out; the report gives both counts.
     """
     options = settings(ctx)
+    if len(models or []) > 2:
+        raise typer.BadParameter("give --model once, or twice to compare two models", param_hint="--model")
+    model = models[0] if models else defaults.DEFAULT_MODEL_PATH
+    other = models[1] if models and len(models) == 2 else None
+    if other is not None and off_policy:
+        raise typer.BadParameter(
+            "--off-policy estimates one target: run it once per model", param_hint="--model"
+        )
     if off_policy:
         _check_off_policy_options(ctx, data, policy, explore, temperature, epsilon, estimator)
         with json_failures(json_output):
@@ -214,6 +229,11 @@ def evaluate_command(
         raise typer.BadParameter(f"--k wants integers like 1,3,5,10, got {k!r}") from None
     if not cutoffs or min(cutoffs) < 1:
         raise typer.BadParameter("--k values must be >= 1")
+    if other is not None:
+        _compare(options, model, other, data, label_col, group_col, feature_cols, min_interactions,
+                 lookback_days, since, until, labels, attribution_hours, cutoffs, resamples, seed,
+                 holdout_only, grades, json_output)  # fmt: skip
+        return
     with json_failures(json_output, model_path=model):
         bundle = load_bundle(model)  # a bad model or grades file fails before the data is read
         judgments = read_judgments(grades) if grades is not None else None
@@ -244,6 +264,80 @@ def evaluate_command(
     if json_output:
         print_json(summary)
     _render(options.console, summary, cutoffs)
+
+
+def _compare(
+    options: Any,
+    model_a: Path,
+    model_b: Path,
+    data: Path | None,
+    label_col: str,
+    group_col: str,
+    feature_cols: str | None,
+    min_interactions: int,
+    lookback_days: int,
+    since: Any,
+    until: Any,
+    labels: Path | None,
+    attribution_hours: float,
+    cutoffs: tuple[int, ...],
+    resamples: int,
+    seed: int,
+    holdout_only: bool,
+    grades: Path | None,
+    json_output: bool,
+) -> None:
+    """``evaluate --model A --model B``: both on the same groups, A - B with a paired interval."""
+    from recctl.evaluation import compare_models, read_judgments
+    from recctl.model import load_bundle
+
+    with json_failures(json_output, model_path=model_a):
+        bundles = [load_bundle(path) for path in (model_a, model_b)]  # both fail before the data is read
+        judgments = read_judgments(grades) if grades is not None else None
+        trimmed = any(bundle.meta.get("excluded_features") for bundle in bundles)
+        widths = {len(bundle.feature_names) for bundle in bundles}
+        training = training_data(
+            options, data, label_col, group_col, feature_cols, min_interactions, lookback_days, since,
+            until, labels, num_features=None if trimmed or len(widths) > 1 else widths.pop(),
+            attribution_hours=attribution_hours,
+        )  # fmt: skip
+        summary = compare_models(
+            model_a,
+            model_b,
+            training,
+            ks=cutoffs,
+            resamples=resamples,
+            seed=seed,
+            holdout_only=holdout_only,
+            judgments=judgments,
+        ).as_json()
+    if json_output:
+        print_json(summary)
+    _render_comparison(options.console, summary, cutoffs)
+
+
+def _render_comparison(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"A = {summary['a']['model_path']} ({summary['a']['model_version']}), "
+        f"B = {summary['b']['model_path']} ({summary['b']['model_version']}), "
+        f"on the same {summary['groups']:,} groups",
+        title_justify="left",
+    )
+    for name in ("NDCG", "A", "B", "A - B", "95% interval (paired)"):
+        table.add_column(name, justify="right")
+    for k in cutoffs:
+        row = summary["ndcg"][f"ndcg@{k}"]
+        table.add_row(
+            f"@{k}",
+            f"{row['a']:.4f}",
+            f"{row['b']:.4f}",
+            f"{row['difference']:+.4f}",
+            f"{row['interval'][0]:+.4f} to {row['interval'][1]:+.4f}",
+        )
+    console.print(table)
+    console.print("interval: groups resampled together for both models (bootstrap)", style="dim")
 
 
 def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> None:
@@ -336,7 +430,7 @@ def _check_off_policy_options(
         if _given(ctx, name):
             raise typer.BadParameter(f"--{name.replace('_', '-')} does not apply to --off-policy")
     if policy is not None:
-        if _given(ctx, "model"):
+        if _given(ctx, "models"):
             raise typer.BadParameter("give the target as --model or as --policy, not both")
         if policy is LoggedOrConfidence.logged:
             for name in ("lambda_", "top_k", "no_diversity", "explore"):

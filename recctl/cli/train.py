@@ -141,25 +141,10 @@ def train_command(
     """
     from recctl.errors import QualityGateError
     from recctl.model import load_bundle
-    from recctl.training import TrainOptions, parse_param, unknown_params
+    from recctl.training import TrainOptions
 
     options = settings(ctx)
-    overrides = {}
-    for text in param or []:
-        try:
-            key, value = parse_param(text)
-        except ValueError:
-            raise typer.BadParameter(f"--param wants KEY=VALUE, got {text!r}", param_hint="--param") from None
-        overrides[key] = value
-    unknown = unknown_params(overrides)
-    if unknown:
-        raise typer.BadParameter(
-            "; ".join(
-                f"unknown LightGBM parameter {name!r}" + (f" (did you mean {close!r}?)" if close else "")
-                for name, close in unknown.items()
-            ),
-            param_hint="--param",
-        )
+    overrides = lightgbm_params(param)
     if validation_split == 0 and (min_ndcg is not None or fail_below_baseline):
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
     _check_exclusions(exclude_features or [], data)
@@ -219,6 +204,29 @@ def train_command(
         raise QualityGateError("; ".join(summary["gate_failures"]))
 
 
+def lightgbm_params(param: list[str] | None) -> dict[str, Any]:
+    """The ``--param KEY=VALUE`` overrides; a usage error for a malformed one or an unknown name."""
+    from recctl.training import parse_param, unknown_params
+
+    overrides = {}
+    for text in param or []:
+        try:
+            key, value = parse_param(text)
+        except ValueError:
+            raise typer.BadParameter(f"--param wants KEY=VALUE, got {text!r}", param_hint="--param") from None
+        overrides[key] = value
+    unknown = unknown_params(overrides)
+    if unknown:
+        raise typer.BadParameter(
+            "; ".join(
+                f"unknown LightGBM parameter {name!r}" + (f" (did you mean {close!r}?)" if close else "")
+                for name, close in unknown.items()
+            ),
+            param_hint="--param",
+        )
+    return overrides
+
+
 def _check_exclusions(requests: list[str], data: Path | None) -> None:
     """A usage error, before any work, for an ``--exclude-features`` name that is neither a
     feature nor a group. With ``--data`` a name may be one of the data's own columns, so that check
@@ -264,19 +272,14 @@ def _bias_curve(debias: DebiasChoice, path: Path | None, data: Path | None) -> A
 
 def with_estimated_curve(train_options: Any, training: TrainingData, console: Console) -> Any:
     """``train_options`` with the curve of the window's own lists when no --bias was given and a
-    correction may need one (ips weights; early stopping on the IPS estimate of NDCG)."""
-    import dataclasses
+    correction may need one (:func:`recctl.debias.with_window_curve`)."""
+    from recctl.debias import with_window_curve
 
-    from recctl.debias import estimated_curve
-
-    if train_options.bias_curve is not None or train_options.debias == "none" or training.click_log is None:
-        return train_options
     with console.status("estimating the position bias"):
-        curve, note = estimated_curve(training.click_log)
-    if curve is None:
+        train_options, note = with_window_curve(train_options, training.click_log)
+    if note is not None:
         console.print(f"No bias curve from the window's lists: {note}", markup=False)
-        return train_options
-    return dataclasses.replace(train_options, bias_curve=curve, bias_curve_source="estimated")
+    return train_options
 
 
 def report_links(console: Console, manifest: dict[str, Any]) -> None:
