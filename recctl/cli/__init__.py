@@ -25,6 +25,7 @@ from recctl.cli import show as show_cli
 from recctl.cli import simulate as simulate_cli
 from recctl.cli import stats as stats_cli
 from recctl.cli import train as train_cli
+from recctl.cli import tune as tune_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
 
 app = typer.Typer(
@@ -88,6 +89,7 @@ app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
 app.command("bias", rich_help_panel="Analysis")(bias_cli.bias_command)
 app.command("experiment", rich_help_panel="Analysis")(experiment_cli.experiment_command)
 app.command("simulate", rich_help_panel="Analysis")(simulate_cli.simulate_command)
+app.command("tune", rich_help_panel="Analysis")(tune_cli.tune_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
 app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 
