@@ -175,7 +175,8 @@ def _zip(members: dict[str, str]) -> bytes:
     sink = io.BytesIO()
     with zipfile.ZipFile(sink, "w") as archive:
         for member, content in members.items():
-            archive.writestr(member, content)
+            # a fixed time: test ids hold these bytes, and every xdist worker must collect the same ids
+            archive.writestr(zipfile.ZipInfo(member, date_time=(2025, 1, 1, 0, 0, 0)), content)
     return sink.getvalue()
 
 
@@ -196,7 +197,11 @@ def _zip(members: dict[str, str]) -> bytes:
         ("logs.zip", _zip({"events.ndjson": "{}"}), "a zip archive"),
         ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "an Excel 97-2003 workbook"),
         ("unicode.txt", "user_id\tx\n".encode("utf-16"), "UTF-16 text"),
-        ("book.xlsx.gz", gzip.compress(_zip({"[Content_Types].xml": "<Types/>"})), "an Excel workbook"),
+        (
+            "book.xlsx.gz",
+            gzip.compress(_zip({"[Content_Types].xml": "<Types/>"}), mtime=0),
+            "an Excel workbook",
+        ),
     ],
 )
 def test_spreadsheets_and_archives_are_named_plainly(

@@ -20,6 +20,7 @@ from recctl.cli import history as history_cli
 from recctl.cli import ingest as ingest_cli
 from recctl.cli import models as models_cli
 from recctl.cli import rank as rank_cli
+from recctl.cli import report as report_cli
 from recctl.cli import sample as sample_cli
 from recctl.cli import show as show_cli
 from recctl.cli import simulate as simulate_cli
@@ -90,6 +91,7 @@ app.command("bias", rich_help_panel="Analysis")(bias_cli.bias_command)
 app.command("experiment", rich_help_panel="Analysis")(experiment_cli.experiment_command)
 app.command("simulate", rich_help_panel="Analysis")(simulate_cli.simulate_command)
 app.command("tune", rich_help_panel="Analysis")(tune_cli.tune_command)
+app.command("report", rich_help_panel="Analysis")(report_cli.report_command)
 app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
 app.command("show", rich_help_panel="Serving")(show_cli.show_command)
 

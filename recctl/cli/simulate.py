@@ -65,6 +65,10 @@ def simulate_command(
         list[str] | None, typer.Option(help="LightGBM parameter KEY=VALUE for training (repeatable).")
     ] = None,
     min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
+    plot: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Also draw the rounds' figures to PATH (.svg or .png)."),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the rounds as one JSON object on stdout.")
     ] = False,
@@ -92,6 +96,13 @@ def simulate_command(
 
     options = settings(ctx)
     overrides = lightgbm_params(param)
+    if plot is not None:
+        from recctl.plots import kind_of
+
+        try:
+            kind_of(plot)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--plot") from None
     try:
         ExaminationCurve.parse(examination)
     except ValueError as exc:
@@ -126,6 +137,10 @@ def simulate_command(
             results = _run(options.console, simulate(store, out, simulation, progress=None), simulation)
         finally:
             store.close()
+    if plot is not None:
+        from recctl.plots import rounds_chart, save
+
+        save(rounds_chart(results), plot)
     summary = {
         "status": "simulated",
         "seed": seed,
