@@ -7,7 +7,7 @@ DEMO_STORE ?= recctl-data
 RECCTL := $(BIN)/recctl
 DEMO_WINDOW := --since 2025-09-01 --until 2025-11-01
 
-.PHONY: install demo test lint bench check-debias check-off-policy check-experiments check-mq2008 clean
+.PHONY: install demo test lint bench screenshot check-debias check-off-policy check-experiments check-mq2008 clean
 
 install: $(INSTALLED)
 
@@ -36,6 +36,15 @@ demo: install
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson
 	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson --model demo-output/naive.txt
+	@echo "== the two models side by side on the same held-out lists, against the truth (paired bootstrap of the difference) =="
+	$(RECCTL) --store $(DEMO_STORE) evaluate --since 2025-10-15 --until 2025-11-01 --holdout-only --grades sample_data/truth.ndjson --model models/recommendation_ranker.txt --model demo-output/naive.txt
+	$(RECCTL) models show models/recommendation_ranker.txt
+	@echo "== tune MMR's lambda: relevance against the truth vs diversity on late October's lists, the knee suggested =="
+	$(RECCTL) --store $(DEMO_STORE) tune --since 2025-10-15 --until 2025-11-01 --lambda 0.3:1:0.1 --grades sample_data/truth.ndjson --plot demo-output/frontier.svg
+	@echo "== one self-contained HTML report of the window and the model =="
+	$(RECCTL) --store $(DEMO_STORE) report $(DEMO_WINDOW) --out demo-output/report.html
+	@echo "== the whole loop, simulated: three rounds of serve -> react -> ingest -> retrain, judged by the users' hidden truth =="
+	$(RECCTL) simulate --rounds 2 --assessments-per-round 300 --seed 5 --explore plackett-luce --out demo-output/simulation --force
 	@echo "== off-policy: what that model would earn in clicks per list, estimated from the randomised lists of late October =="
 	$(RECCTL) --store $(DEMO_STORE) evaluate --off-policy --since 2025-10-15 --until 2025-11-01
 	@echo "== engagement: top recommendations by implementation rate (min 3 views), and one user's history =="
@@ -51,6 +60,10 @@ ARGS ?=
 # On every core, at most four workers (ARGS="-n 0" runs the tests in this process, one by one).
 test: install
 	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 $(ARGS)
+
+# The README's picture of `recctl report`, taken by the browser test (needs chromium).
+screenshot: install
+	RECCTL_SCREENSHOT=$(CURDIR)/docs/images/report.png $(BIN)/python -m pytest -q -n 0 tests/test_report_browser.py
 
 # The performance figures against their baselines; not part of `make test` (~10 min).
 bench: install
@@ -85,5 +98,5 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects recctl-sample demo-output bench-data bench-results.json
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_STORE) recctl-rejects recctl-sample demo-output recctl-simulation report.html bench-data bench-results.json
 	rm -f models/recommendation_ranker.txt models/recommendation_ranker.meta.json

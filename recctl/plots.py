@@ -114,7 +114,7 @@ def rounds_chart(rounds: Sequence[dict[str, Any]]) -> alt.Chart:
         alt.Chart(alt.Data(values=rows))
         .mark_line(point=True)
         .encode(
-            x=alt.X("round:O", title="round"),
+            x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0)),
             y=alt.Y("value:Q", title=None),
             color=alt.Color("figure:N", title=None, sort=list(names.values())),
             tooltip=["round:O", "figure:N", alt.Tooltip("value:Q", format=".3f")],
@@ -159,7 +159,9 @@ def bias_chart(positions: Sequence[dict[str, Any]]) -> alt.LayerChart:
     """Examination by slot with its interval, as ``recctl bias --json`` gives ``positions``."""
     alt = _altair()
     rows = [row for row in positions if row.get("examination") is not None]
-    base = alt.Chart(alt.Data(values=rows)).encode(x=alt.X("position:O", title="slot (0 = first)"))
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("position:O", title="slot (0 = first)", axis=alt.Axis(labelAngle=0))
+    )
     band = base.mark_rule(color="#9ecae9", strokeWidth=3).encode(y="low:Q", y2="high:Q")
     line = base.mark_line(point=True, color="#4c78a8").encode(
         y=alt.Y("examination:Q", title="examination, relative to slot 0"),

@@ -21,6 +21,7 @@ from recctl.cli.options import (
     Labels,
     LookbackDays,
     MinInteractions,
+    Reward,
     Since,
     Until,
     resolve_window,
@@ -32,12 +33,6 @@ OFF_POLICY = "Off-policy evaluation (--off-policy)"
 LOW_ESS = 30
 """Below this effective sample size the report warns that an estimator's interval is not to be trusted."""
 ESTIMATOR_NAMES = ("ips", "snips", "iips", "sniips", "rips", "snrips", "dr")  # recctl.off_policy.ESTIMATORS
-
-
-class Reward(StrEnum):
-    click = "click"
-    implement = "implement"
-    label = "label"
 
 
 class LoggedOrConfidence(StrEnum):

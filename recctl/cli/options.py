@@ -182,6 +182,14 @@ def training_data(
         store.close()
 
 
+class Reward(StrEnum):
+    """What a slot earns in an off-policy estimate (``evaluate --off-policy``, ``tune --off-policy``)."""
+
+    click = "click"
+    implement = "implement"
+    label = "label"
+
+
 class ExplorePolicy(StrEnum):
     """The exploring policies of ``rank --explore`` (and the commands that serve like rank)."""
 

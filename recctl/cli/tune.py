@@ -10,7 +10,7 @@ import typer
 
 from recctl import defaults
 from recctl.cli.common import print_json, settings
-from recctl.cli.options import LookbackDays, MinInteractions, ModelPath, Since, Until, resolve_window
+from recctl.cli.options import LookbackDays, MinInteractions, ModelPath, Reward, Since, Until, resolve_window
 from recctl.cli.train import json_failures
 
 if TYPE_CHECKING:
@@ -24,12 +24,6 @@ class OffPolicyEstimator(StrEnum):
     sniips = "sniips"
     rips = "rips"
     snrips = "snrips"
-
-
-class Reward(StrEnum):
-    click = "click"
-    implement = "implement"
-    label = "label"
 
 
 def tune_command(
