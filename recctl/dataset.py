@@ -32,6 +32,7 @@ catalog are counted as orphans, list items not in the catalog as ``list_items_no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -542,22 +543,61 @@ def output_paths(out: Path) -> tuple[Path, Path]:
     return out / "training_set.parquet", out / "manifest.json"
 
 
-def write_training_set(training: TrainingSet, out: Path) -> tuple[Path, Path]:
-    """Write the Parquet file and ``manifest.json``; returns both paths.
+def write_training_set(training: TrainingSet, out: Path, *, partitions: int = 1) -> tuple[Path, Path]:
+    """Write the Parquet file(s) and ``manifest.json``; returns the data path and the manifest's.
 
     ``out`` ending in ``.parquet`` is the file itself, with ``<stem>.manifest.json`` beside it;
-    any other ``out`` is a directory holding ``training_set.parquet`` and ``manifest.json``.
-    Both are written under temporary names and renamed into place.
+    any other ``out`` is a directory holding ``training_set.parquet`` and ``manifest.json``. With
+    ``partitions`` > 1 the directory holds ``part-00000.parquet`` ... instead, each of whole query
+    groups (consecutive groups, about the same number of rows each), listed in the manifest's
+    ``data_files``; the data path returned is then the directory, and the export's files of an
+    earlier run there (``training_set.parquet``, other ``part-*.parquet``) are removed. Every file
+    is written under a temporary name and renamed into place.
     """
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
     data_path, manifest_path = output_paths(out)
+    if partitions > 1 and out.suffix == ".parquet":
+        raise OutputPathError(out, reason="a partitioned export is a directory, not one .parquet file")
     try:
         data_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = f"cannot create {data_path.parent}: {exc.strerror or exc}"
         raise OutputPathError(out, reason=reason) from None
-    manifest = {**training.manifest, "data_file": data_path.name}
-    write_atomically(
-        data_path, lambda tmp: training.frame.write_parquet(tmp, compression="zstd", statistics=True)
-    )
+    if partitions == 1:
+        pieces = {data_path: training.frame}
+    else:
+        pieces = {
+            data_path.parent / f"part-{number:05d}.parquet": piece
+            for number, piece in enumerate(_whole_group_slices(training.frame, partitions))
+        }
+    for path, piece in pieces.items():
+        write_atomically(path, functools.partial(_write_parquet, piece))
+    names = [path.name for path in pieces]
+    manifest = {**training.manifest, "data_file": names[0] if partitions == 1 else None, "data_files": names}
     write_text_atomically(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    return data_path, manifest_path
+    if out.suffix != ".parquet":
+        for stale in [data_path.parent / "training_set.parquet", *data_path.parent.glob("part-*.parquet")]:
+            if stale.name not in names:
+                stale.unlink(missing_ok=True)
+    return (data_path if partitions == 1 else data_path.parent), manifest_path
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_parquet(path, compression="zstd", statistics=True)
+
+
+def _whole_group_slices(frame: pl.DataFrame, partitions: int) -> list[pl.DataFrame]:
+    """``frame`` cut into ``partitions`` runs of consecutive query groups of about equal rows
+    (fewer when there are fewer groups); a group is never cut."""
+    import numpy as np
+
+    sizes = frame.group_by(GROUP, maintain_order=True).len()["len"].to_numpy()
+    ends = np.cumsum(sizes)
+    targets = ends[-1] * np.arange(1, partitions) / partitions if len(ends) else np.zeros(0)
+    cuts = np.unique(
+        np.concatenate([[0], ends[np.minimum(np.searchsorted(ends, targets), len(ends) - 1)], ends[-1:]])
+    )
+    return [
+        frame.slice(int(start), int(length)) for start, length in zip(cuts[:-1], np.diff(cuts), strict=True)
+    ]

@@ -304,8 +304,17 @@ def _grades(values: pl.Series, what: str) -> npt.NDArray[np.int32]:
 
 
 def _parquet_files(location: Path) -> list[Path]:
+    """The Parquet files of ``location``: the file itself; an export directory's ``data_files``
+    (its manifest's list: files of an earlier export there are not read); else every *.parquet."""
     if not location.is_dir():
         return [location]
+    listed = _manifest(location).get("data_files")
+    if listed:
+        files = [location / str(name) for name in listed]
+        missing = [file.name for file in files if not file.is_file()]
+        if missing:
+            raise InputError(f"{location}: the manifest lists {', '.join(missing)}, which is missing")
+        return files
     files = sorted(
         (file for file in location.iterdir() if file.suffix.lower() == ".parquet" and file.is_file()),
         key=lambda file: file.name,
@@ -315,20 +324,25 @@ def _parquet_files(location: Path) -> list[Path]:
     return files
 
 
-def _manifest_features(location: Path) -> list[str] | None:
-    """``feature_names`` of a recctl export's manifest: ``<dir>/manifest.json`` for an export
-    directory, ``<stem>.manifest.json`` beside a single exported ``<stem>.parquet``."""
+def _manifest(location: Path) -> dict[str, Any]:
+    """A recctl export's manifest: ``<dir>/manifest.json`` for an export directory,
+    ``<stem>.manifest.json`` beside a single exported ``<stem>.parquet``; {} when there is none."""
     if location.is_dir():
         manifest = location / "manifest.json"
     else:
         manifest = location.with_name(f"{location.stem}.manifest.json")
     if not manifest.is_file():
-        return None
+        return {}
     try:
         content = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read {manifest}: {exc}") from exc
-    names = content.get("feature_names") if isinstance(content, dict) else None
+    return content if isinstance(content, dict) else {}
+
+
+def _manifest_features(location: Path) -> list[str] | None:
+    """``feature_names`` of a recctl export's manifest (:func:`_manifest`), or None."""
+    names = _manifest(location).get("feature_names")
     if isinstance(names, list) and names and all(isinstance(name, str) for name in names):
         return names
     return None

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from recctl import defaults
 from recctl.debias import Requested, ips_weights, plan_debias
-from recctl.errors import InsufficientDataError, RecctlError, first_line
+from recctl.errors import InputError, InsufficientDataError, RecctlError, first_line
 from recctl.ltrdata import LtrData
 from recctl.metrics import ndcg
 from recctl.provenance import training_groups_meta
@@ -79,6 +79,8 @@ class TrainOptions:
     """Where :attr:`bias_curve` came from (a path, or ``estimated``), for the report and the meta."""
     ips_clip: float = defaults.IPS_CLIP
     """The largest weight ``ips`` gives a row."""
+    dask: str | None = None
+    """Train on a Dask cluster (:mod:`recctl.distributed`): ``local:N`` or a scheduler address."""
 
 
 @dataclass
@@ -305,13 +307,7 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         raise InsufficientDataError(
             f"{groups} usable query group(s); training with a validation split needs at least {needed}"
         )
-    plan = plan_debias(
-        data,
-        options.debias,
-        curve=options.bias_curve,
-        curve_source=options.bias_curve_source,
-        clip=options.ips_clip,
-    )
+    plan = _debias_plan(data, options)
     train_mask, valid_mask = split_groups(data, options.validation_split, split, options.seed or 0)
     if options.gated:
         check_gate_groups(int(valid_mask.sum()), options.min_valid_groups)
@@ -359,19 +355,24 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
             callbacks.append(
                 lightgbm.early_stopping(options.early_stopping_rounds, first_metric_only=True, verbose=False)
             )
-    try:
-        booster = lightgbm.train(
-            params,
-            train_set,
-            num_boost_round=options.num_boost_round,
-            valid_sets=valid_sets,
-            callbacks=callbacks,
-            feval=feval,
-            keep_training_booster=True,  # keeps its scores of the training rows (see _scores_at)
+    if options.dask is not None:
+        booster, best, watched = _train_on_dask(
+            params, train, valid, plan, options, train_rows, watched, stops_early
         )
-    except lightgbm.basic.LightGBMError as exc:
-        raise RecctlError(f"LightGBM refused the training run: {first_line(exc)}") from None
-    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    else:
+        try:
+            booster = lightgbm.train(
+                params,
+                train_set,
+                num_boost_round=options.num_boost_round,
+                valid_sets=valid_sets,
+                callbacks=callbacks,
+                feval=feval,
+                keep_training_booster=True,  # keeps its scores of the training rows (see _scores_at)
+            )
+        except lightgbm.basic.LightGBMError as exc:
+            raise RecctlError(f"LightGBM refused the training run: {first_line(exc)}") from None
+        best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
     splits = tree_splits(booster, best)
     if options.gated:
         refuse_constant_model(splits, "the trained model")
@@ -401,6 +402,89 @@ def train_model(data: LtrData, options: TrainOptions) -> TrainResult:
         training_groups=training_groups_meta(train, valid),
         debias={**plan.as_json(), "early_stopping_on": watched if valid_sets else None},
     )
+
+
+def _debias_plan(data: LtrData, options: TrainOptions) -> Any:
+    """The position correction of ``options`` (:func:`recctl.debias.plan_debias`); on Dask, which
+    takes no positions, ``auto`` debiases by IPS weights when there is a curve, else not at all."""
+    from recctl.debias import DebiasPlan
+
+    def plan(requested: Any) -> Any:
+        return plan_debias(
+            data,
+            requested,
+            curve=options.bias_curve,
+            curve_source=options.bias_curve_source,
+            clip=options.ips_clip,
+        )
+
+    if options.dask is None:
+        return plan(options.debias)
+    if options.debias == "position":
+        raise InputError(
+            "--debias position passes positions to LightGBM's Dataset, which its Dask interface cannot "
+            "take: use --debias ips (weights from a bias curve) or auto with --dask"
+        )
+    chosen = plan(options.debias)
+    if chosen.method != "position":
+        return chosen
+    no_positions = "; LightGBM's Dask interface takes no positions"
+    if options.bias_curve is None:
+        return DebiasPlan(
+            options.debias, "none", f"{chosen.reason}{no_positions}, and there is no bias curve for ips"
+        )
+    by_weights = plan("ips")
+    return DebiasPlan(
+        options.debias,
+        "ips",
+        f"{chosen.reason}{no_positions}: IPS weights instead",
+        by_weights.curve,
+        by_weights.clip,
+        by_weights.weights,
+        by_weights.curve_source,
+    )
+
+
+def _train_on_dask(
+    params: dict[str, Any],
+    train: LtrData,
+    valid: LtrData,
+    plan: Any,
+    options: TrainOptions,
+    train_rows: npt.NDArray[np.bool_],
+    watched: str,
+    stops_early: bool,
+) -> tuple[lightgbm.Booster, int, str]:
+    """Train on the cluster of ``options.dask`` every round, then keep the round a validation
+    pass finds best by ``watched`` (:mod:`recctl.distributed`); the booster, that round and what
+    was watched."""
+    from recctl import distributed
+
+    cluster = distributed.Cluster.parse(str(options.dask))
+    distributed.check_available()
+    weights = plan.weights[train_rows] if plan.weights is not None else None
+    # Dask sets each worker's threads, and the validation pass replaces LightGBM's evaluation.
+    dask_params = {
+        key: value for key, value in params.items() if key not in ("num_threads", "eval_at", "metric")
+    }
+    with distributed.client_for(cluster) as client:
+        workers = cluster.workers or max(1, len(client.scheduler_info().get("workers", {})))
+        booster = distributed.fit(client, dask_params, train, weights, options.num_boost_round, workers)
+    rounds = booster.current_iteration()
+    if not stops_early or len(valid.group_sizes) == 0:
+        return booster, rounds, f"{watched} (Dask: every round)"
+    if plan.curve is not None:
+        valid_weights = ips_weights(valid, plan.curve, options.ips_clip)
+        best, _ = distributed.best_round(
+            booster,
+            valid,
+            lambda s: ndcg(valid.grades, s, valid.group_sizes, 10, gain_weights=valid_weights).mean,
+        )
+    else:
+        best, _ = distributed.best_round(
+            booster, valid, lambda s: ndcg(valid.grades, s, valid.group_sizes, 10).mean
+        )
+    return booster, best, f"{watched} (Dask: every round trained, the best kept by a validation pass)"
 
 
 def _debiased_ndcg(
@@ -433,10 +517,13 @@ def _scores_at(
         held.append(np.asarray(predictions, dtype=np.float64))
         return "held", 0.0, True
 
-    if data_index == 0:
-        booster.eval_train(feval=capture)
-    else:
-        booster.eval_valid(feval=capture)
+    try:
+        if data_index == 0:
+            booster.eval_train(feval=capture)
+        else:
+            booster.eval_valid(feval=capture)
+    except ValueError:  # a booster that holds no data (trained on Dask): score the rows
+        return score(booster, data, iteration)
     return held[0] if held and len(held[0]) == len(data.grades) else score(booster, data, iteration)
 
 

@@ -110,7 +110,7 @@ def test_the_readme_tour_runs_in_a_store_of_its_own(tmp_path: Path) -> None:
         for line in _sh_block_after("### `recctl train` / `recctl evaluate`")
         if line.startswith(("recctl export", "recctl train --data"))
     ]
-    assert len(training) == 2  # the export that makes what `train --data` reads, then that train
+    assert len(training) == 4  # each export that makes what a `train --data` reads, then that train
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     script = "\n".join(["set -e", *tour, *training])
     completed = subprocess.run(

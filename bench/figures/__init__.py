@@ -11,6 +11,7 @@ impressions   ingest 100k impressions (~1M items) -> file store   polars read_nd
 bias          recctl bias on ~100k randomised lists (~1M items)   -                                 <= 60 s
 export        export 1M interactions -> training set              -                                 <= 10 s
 train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
+train-dask    train --dask local:2 (sample, 1M interactions)      recctl train, one machine         <= 3.0x
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
 rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 20x
 rank-warm     recctl rank --ndjson warm throughput, batches of 20 -                                 >= 2000/s
@@ -48,6 +49,7 @@ from bench.figures import (
     rank_warm,
     stats,
     train,
+    train_dask,
 )
 
 FIGURES: dict[str, ModuleType] = {
@@ -57,6 +59,7 @@ FIGURES: dict[str, ModuleType] = {
     "bias": bias,
     "export": export,
     "train": train,
+    "train-dask": train_dask,
     "stats": stats,
     "rank-cold": rank_cold,
     "rank-warm": rank_warm,

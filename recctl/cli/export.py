@@ -31,6 +31,14 @@ def export_command(
     min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
     labels: Labels = None,
     attribution_hours: AttributionHours = defaults.ATTRIBUTION_HOURS,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Write the directory as this many part-NNNNN.parquet files of whole query groups "
+            "(for train --dask), listed in the manifest.",
+        ),
+    ] = 1,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the manifest summary as JSON on stdout.")
     ] = False,
@@ -47,6 +55,10 @@ def export_command(
 
     options = settings(ctx)
     output_paths(out)  # a bad --out fails before the work, not after it
+    if partitions > 1 and out.suffix == ".parquet":
+        raise typer.BadParameter(
+            "a partitioned export is a directory: give --out DIR", param_hint="--partitions"
+        )
     window = resolve_window(since, until, lookback_days)
     policy = load_policy(labels)
     store = options.open_store(existing=True)
@@ -61,7 +73,7 @@ def export_command(
                 progress=lambda message: status.update(message),
             )
             status.update("writing")
-            data_path, manifest_path = write_training_set(training, out)
+            data_path, manifest_path = write_training_set(training, out, partitions=partitions)
     finally:
         store.close()
     summary = manifest_summary(training.manifest, data_path, manifest_path)

@@ -125,6 +125,16 @@ def train_command(
         float, typer.Option(min=1.0, help="The largest weight ips gives a row.")
     ] = defaults.IPS_CLIP,
     exclude_features: ExcludeFeatures = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            metavar="local:N|ADDRESS",
+            help="Train on a Dask cluster: local:N starts N worker processes here, or give a scheduler "
+            "address (tcp://host:8786). LightGBM's Dask interface has no early stopping (every round is "
+            "trained, the best kept by a validation pass) and takes no positions (auto debiases by IPS "
+            "weights). Needs pip install 'recctl[dask]'.",
+        ),
+    ] = None,
     evaluate_only: Annotated[
         bool, typer.Option(help="Do not train: report the current model on this data (gates still apply).")
     ] = False,
@@ -149,6 +159,8 @@ def train_command(
         raise typer.BadParameter("quality gates need a validation split", param_hint="--validation-split")
     _check_exclusions(exclude_features or [], data)
     curve = _bias_curve(debias, bias, data)
+    if dask is not None:
+        _check_dask(dask, debias, evaluate_only)
     train_options = TrainOptions(
         num_boost_round=num_boost_round,
         early_stopping_rounds=early_stopping_rounds,
@@ -162,6 +174,7 @@ def train_command(
         bias_curve=curve,
         ips_clip=ips_clip,
         bias_curve_source=str(bias) if bias is not None else None,
+        dask=dask,
     )
     console = options.console
     with json_failures(json_output, model_path=model):
@@ -225,6 +238,24 @@ def lightgbm_params(param: list[str] | None) -> dict[str, Any]:
             param_hint="--param",
         )
     return overrides
+
+
+def _check_dask(spec: str, debias: DebiasChoice, evaluate_only: bool) -> None:
+    """Usage errors of --dask, before any data is read."""
+    from recctl.distributed import Cluster, check_available
+    from recctl.errors import InputError
+
+    try:
+        Cluster.parse(spec)
+        check_available()
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dask") from None
+    if debias == DebiasChoice.position:
+        raise typer.BadParameter(
+            "LightGBM's Dask interface takes no positions: use --debias ips or auto", param_hint="--dask"
+        )
+    if evaluate_only:
+        raise typer.BadParameter("--evaluate-only trains nothing: drop --dask", param_hint="--dask")
 
 
 def _check_exclusions(requests: list[str], data: Path | None) -> None:
