@@ -4,6 +4,7 @@ on the same data for the same rounds."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -134,4 +135,4 @@ def test_chunks_are_whole_groups_covering_every_row(sizes: list[int], chunks: in
     assert sum(groups) == len(sizes) and sum(rows) == sum(sizes)
     assert 1 <= len(groups) <= chunks and all(count > 0 for count in groups)
     bounds = np.cumsum((0, *groups))
-    assert [int(group_sizes[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True)] == list(rows)
+    assert [int(group_sizes[a:b].sum()) for a, b in itertools.pairwise(bounds)] == list(rows)

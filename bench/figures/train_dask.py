@@ -23,14 +23,18 @@ def run(context: Context) -> Result:
     for attempt in range(context.runs):
         folder = workspace.scratch("train-dask")
         common = (*train_args(data, rounds), "--json")
-        dask = run_child(recctl("-q", "train", *common, "--dask", "local:2", "--model", folder / "dask.txt"), capture=True)
+        dask = run_child(
+            recctl("-q", "train", *common, "--dask", "local:2", "--model", folder / "dask.txt"), capture=True
+        )
         single = run_child(recctl("-q", "train", *common, "--model", folder / "single.txt"), capture=True)
         result.add(dask, single)
         ndcg = {
             name: json.loads(done.stdout)["metrics"]["train"]["ndcg@10"]
             for name, done in (("dask", dask), ("single", single))
         }
-        log(f"  run {attempt + 1}: dask {dask.seconds:.1f} s, one machine {single.seconds:.1f} s, NDCG@10 {ndcg}")
+        log(
+            f"  run {attempt + 1}: dask {dask.seconds:.1f} s, one machine {single.seconds:.1f} s, NDCG@10 {ndcg}"
+        )
     result.details = {"num_boost_round": rounds, "train_ndcg@10": ndcg}
     result.note = (
         f"{rounds} rounds; training NDCG@10 {ndcg.get('dask', 0):.4f} on Dask, {ndcg.get('single', 0):.4f} on one "
