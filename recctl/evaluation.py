@@ -236,11 +236,14 @@ def compare_models(
 
     paths = (Path(model_a), Path(model_b))
     bundles = [load_bundle(path, known_features=training.data.feature_names) for path in paths]
-    judged = training.data
+    # Each model's overlap is counted on all of the data; then what either learned from is left out.
     overlaps = []
     for bundle in bundles:
-        judged, overlap = evaluation_data(judged, bundle.meta, holdout_only=holdout_only)
-        overlaps.append(overlap)
+        _, overlap = evaluation_data(training.data, bundle.meta, holdout_only=False)
+        overlaps.append({**overlap, "left_out": holdout_only} if overlap is not None else None)
+    judged = training.data
+    for bundle in bundles:
+        judged, _ = evaluation_data(judged, bundle.meta, holdout_only=holdout_only)
     matched = None
     if judgments is not None:
         judged, matched = judgments.apply(judged)

@@ -28,11 +28,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from recctl import defaults
+from recctl.errors import RecctlError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from recctl.ranking import RankOptions
     from recctl.records import RecordKind
     from recctl.stores.base import Store
@@ -118,18 +119,58 @@ class RoundResult:
         }
 
 
+MARKER_FILE = ".recctl-simulation"
+"""Written into ``--out`` by :func:`simulate`: what marks a folder as one an earlier run wrote."""
+
+
+def _written_by_a_run(out_dir: Path) -> list[Path]:
+    """The paths of ``out_dir`` a run writes: ``round-<N>/``, ``models/``, ``store/``, the rounds file."""
+    names = [path for path in out_dir.glob("round-*") if path.name.removeprefix("round-").isdigit()]
+    return [
+        *names,
+        *(out_dir / name for name in ("models", "store", ROUNDS_FILE) if (out_dir / name).exists()),
+    ]
+
+
 def clear_earlier_run(out_dir: Path) -> None:
     """Remove what an earlier :func:`simulate` wrote into ``out_dir`` (its rounds, models, rounds
     file and the store it made there), so a new run does not train on the old one's records.
-    Nothing else in ``out_dir`` is touched."""
+
+    Only a folder an earlier run marked (:data:`MARKER_FILE`) is cleared; nothing else in it is
+    touched. A folder holding such names without the mark is refused
+    (:class:`~recctl.errors.OutputExistsError`): they are somebody else's.
+    """
     import shutil
+
+    from recctl.errors import OutputExistsError
 
     if not out_dir.is_dir():
         return
-    for path in [*out_dir.glob("round-*"), out_dir / "models", out_dir / "store"]:
+    ours = _written_by_a_run(out_dir)
+    if not ours:
+        return
+    if not (out_dir / MARKER_FILE).is_file():
+        names = ", ".join(sorted(path.name for path in ours))
+        raise OutputExistsError(f"{out_dir} holds {names}, which no simulation wrote: choose another --out")
+    for path in ours:
         if path.is_dir():
             shutil.rmtree(path)
-    (out_dir / ROUNDS_FILE).unlink(missing_ok=True)
+        else:
+            path.unlink()
+
+
+def check_empty_store(store: Store) -> None:
+    """:class:`~recctl.errors.InputError` unless ``store`` holds no record: a simulated world's
+    ids (``asm-000001``, ...) would replace real catalog rows and its dates overlap real ones."""
+    from recctl.errors import InputError
+    from recctl.records import KEYS
+
+    for kind in ROUND_KINDS:
+        if store.read(kind, columns=[KEYS[kind]]).height:
+            raise InputError(
+                f"{store.description} already holds {kind}: simulate into a new or empty store "
+                "(its simulated ids and dates would mix with what is there)"
+            )
 
 
 def simulate(
@@ -150,6 +191,7 @@ def simulate(
     import time
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER_FILE).write_text("written by recctl simulate\n")
     rounds_path = out_dir / ROUNDS_FILE
     rounds_path.write_bytes(b"")
     model: Path | None = None
@@ -170,19 +212,38 @@ def simulate(
             if progress is not None:
                 progress(number, "training")
             model = out_dir / "models" / f"round-{number}.txt"
-            training = _retrain(store, options, number, model)
+            try:
+                training = _retrain(store, options, number, model)
+            except RecctlError as exc:  # e.g. a LightGBM parameter it refuses: the round is kept
+                failed = {"status": "error", "reason": exc.message()}
+                _append_round(rounds_path, number, serving_version, began, failed, figures)
+                raise
             if training.get("status") != "trained":
                 model = None  # too little data: the next round is served without a model
-        result = RoundResult(
-            round=number,
-            model_version=serving_version,
-            seconds=time.perf_counter() - began,
-            training=training,
-            **figures,
-        )
-        with rounds_path.open("ab") as rounds_file:
-            rounds_file.write(json.dumps(result.as_json()).encode() + b"\n")
-        yield result
+        yield _append_round(rounds_path, number, serving_version, began, training, figures)
+
+
+def _append_round(
+    rounds_path: Path,
+    number: int,
+    serving_version: str | None,
+    began: float,
+    training: dict[str, Any] | None,
+    figures: dict[str, Any],
+) -> RoundResult:
+    """The round's result, appended to the rounds file."""
+    import time
+
+    result = RoundResult(
+        round=number,
+        model_version=serving_version,
+        seconds=time.perf_counter() - began,
+        training=training,
+        **figures,
+    )
+    with rounds_path.open("ab") as rounds_file:
+        rounds_file.write(json.dumps(result.as_json()).encode() + b"\n")
+    return result
 
 
 def _serve_round(round_dir: Path, options: SimulationOptions, number: int, model: Path | None) -> str | None:
@@ -226,9 +287,7 @@ def measure_round(store: Store, window: tuple[datetime, datetime], truth: Path) 
     (a grades file: ``recommendation_id``, ``grade``)."""
     import polars as pl
 
-    from recctl.evaluation import read_judgments
     from recctl.experiment import list_outcomes, served_items_from_store
-    from recctl.metrics import ndcg
 
     since, until = window
     items, catalog, _ = served_items_from_store(store, since=since, until=until)
@@ -236,14 +295,8 @@ def measure_round(store: Store, window: tuple[datetime, datetime], truth: Path) 
     shown, clicks, implementations = (
         int(lists[name].sum()) for name in ("items", "clicks", "implementations")
     )
-    graded = items.join(
-        read_judgments(truth).grades, on="recommendation_id", how="left", maintain_order="left"
-    ).with_columns(pl.col("grade").fill_null(0))
-    sizes = lists["items"].to_numpy()
-    true_ndcg = None
-    if len(sizes):
-        served_order = -np.arange(graded.height, dtype=np.float64)  # each list's first slot scores highest
-        true_ndcg = ndcg(graded["grade"].to_numpy(), served_order, sizes, 10).mean
+    truth_schema = {"recommendation_id": pl.String, "assessment_id": pl.String, "grade": pl.Int64}
+    true_ndcg = true_ndcg_at_10(items, pl.read_ndjson(truth, schema=truth_schema)) if lists.height else None
     diversity = lists["diversity_discounted"].cast(pl.Float64).mean() if lists.height else None
     return {
         "lists": lists.height,
@@ -257,6 +310,38 @@ def measure_round(store: Store, window: tuple[datetime, datetime], truth: Path) 
     }
 
 
+def true_ndcg_at_10(items: pl.DataFrame, truth: pl.DataFrame) -> float:
+    """Mean NDCG@10 of served lists against hidden grades: ``items`` one row per shown item
+    (``request_id``, ``recommendation_id``, lists contiguous in slot order), ``truth`` every
+    candidate's ``grade`` and ``assessment_id``. The ideal is over every candidate of the list's
+    assessment, so a list cut short (``--top-k``) is judged against what it could have shown;
+    gain 2^grade - 1, discount 1/log2(slot + 2), a list with nothing relevant to show scores 1
+    (LightGBM's convention, as ``evaluate``)."""
+    import polars as pl
+
+    discount = 1.0 / (pl.col("slot") + 2).cast(pl.Float64).log(2)
+    gain = (2.0 ** pl.col("grade").cast(pl.Float64)) - 1.0
+    served = (
+        items.select("request_id", "recommendation_id")
+        .join(truth, on="recommendation_id", how="left", maintain_order="left")
+        .with_columns(pl.col("grade").fill_null(0), pl.int_range(pl.len()).over("request_id").alias("slot"))
+    )
+    dcg = served.group_by("request_id", maintain_order=True).agg(
+        (gain * discount).filter(pl.col("slot") < 10).sum().alias("dcg"),
+        pl.col("assessment_id").drop_nulls().first(),
+    )
+    ideal = (
+        truth.sort("grade", descending=True)
+        .with_columns(pl.int_range(pl.len()).over("assessment_id").alias("slot"))
+        .filter(pl.col("slot") < 10)
+        .group_by("assessment_id")
+        .agg((gain * discount).sum().alias("idcg"))
+    )
+    scored = dcg.join(ideal, on="assessment_id", how="left").with_columns(pl.col("idcg").fill_null(0.0))
+    per_list = pl.when(pl.col("idcg") > 0).then(pl.col("dcg") / pl.col("idcg")).otherwise(1.0)
+    return float(scored.select(per_list.mean()).item())
+
+
 def _retrain(store: Store, options: SimulationOptions, number: int, model: Path) -> dict[str, Any]:
     """Train on every round up to ``number`` and save to ``model``; the training report
     (``status`` ``trained``, or ``insufficient_data`` with the reason)."""
@@ -264,13 +349,14 @@ def _retrain(store: Store, options: SimulationOptions, number: int, model: Path)
     from recctl.debias import with_window_curve
     from recctl.errors import InsufficientDataError
     from recctl.provenance import save_model
+    from recctl.records import as_utc
     from recctl.training import TrainOptions, train_model
     from recctl.training_data import data_from_store
 
     _, until = options.window(number)
     try:
         training = data_from_store(
-            store, TimeWindow(options.start, until), min_interactions=options.min_interactions
+            store, TimeWindow(as_utc(options.start), as_utc(until)), min_interactions=options.min_interactions
         )
         train_options, _ = with_window_curve(options.train or TrainOptions(), training.click_log)
         result = train_model(training.data, train_options)

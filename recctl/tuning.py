@@ -19,6 +19,7 @@ buying little diversity. Ties go to the larger lambda (the one closer to plain r
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,15 +93,18 @@ class FrontierPoint:
     diversity: float
     pareto: bool
     knee: bool
+    estimate: dict[str, float] | None = None
+    """With an off-policy relevance: its 95% interval (``low``, ``high``) and effective sample size."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        point = {
             "lambda": self.lambda_,
             "relevance": self.relevance,
             "diversity": self.diversity,
             "pareto": self.pareto,
             "knee": self.knee,
         }
+        return point if self.estimate is None else {**point, **self.estimate}
 
 
 def frontier(lambdas: list[float], relevance: list[float], diversity: list[float]) -> list[FrontierPoint]:
@@ -242,13 +246,19 @@ def tune_store(
         relevance.append(ndcg_value)
         diversity.append(spread)
     label = f"ndcg@{cut} ({'grades' if judgments is not None else 'logged labels'})"
+    points = frontier(lambdas, relevance, diversity)
     if off_policy is not None:
-        relevance = _off_policy_relevance(
+        estimates = _off_policy_relevance(
             store, window, model_path, lambdas, top_k, off_policy, reward, hours, seed
         )
         label = f"{off_policy} estimate of {reward}s per list"
+        marked = frontier(lambdas, [estimate.value for estimate in estimates], diversity)
+        points = [
+            dataclasses.replace(point, estimate={"low": e.low, "high": e.high, "ess": e.ess})
+            for point, e in zip(marked, estimates, strict=True)
+        ]
     return TuneReport(
-        points=frontier(lambdas, relevance, diversity),
+        points=points,
         relevance=label,
         lists=data.num_groups,
         rows=data.num_rows,
@@ -268,8 +278,9 @@ def _off_policy_relevance(
     reward: str,
     attribution_hours: float,
     seed: int,
-) -> list[float]:
-    """Per lambda, ``estimator``'s estimate of the deterministic MMR policy's ``reward`` per list."""
+) -> list[Any]:
+    """Per lambda, ``estimator``'s :class:`~recctl.off_policy.Estimate` of the deterministic MMR
+    policy's ``reward`` per list (value, 95% interval, effective sample size)."""
     from recctl.policy_evaluation import Target, evaluate_off_policy
     from recctl.ranking import Ranker, RankOptions
     from recctl.served import read_served
@@ -280,7 +291,7 @@ def _off_policy_relevance(
     for lambda_ in lambdas:
         target = Target(f"lambda {lambda_}", ranker, RankOptions(lambda_=lambda_, top_k=top_k), seed)
         report = evaluate_off_policy(
-            served, target, reward=reward, estimators=[estimator], resamples=10, seed=seed
+            served, target, reward=reward, estimators=[estimator], resamples=200, seed=seed
         )
-        values.append(report.estimates[estimator].value)
+        values.append(report.estimates[estimator])
     return values

@@ -333,6 +333,10 @@ def _render_comparison(console: Any, summary: dict[str, Any], cutoffs: tuple[int
         )
     console.print(table)
     console.print("interval: groups resampled together for both models (bootstrap)", style="dim")
+    _render_grades(console, summary["grades"])
+    for name in ("a", "b"):
+        console.print(f"Model {name.upper()}: ", end="", markup=False)
+        _render_overlap(console, summary[name]["training_overlap"], summary["groups"])
 
 
 def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> None:
@@ -357,7 +361,11 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
         table.add_row("", *(_interval(intervals[f"ndcg@{k}"]) for k in cutoffs), style="dim")
     console.print(table)
     console.print("dim rows: bootstrap 95% intervals over groups", style="dim")
-    judged = summary["grades"]
+    _render_grades(console, summary["grades"])
+    _render_overlap(console, summary["training_overlap"], summary["groups"])
+
+
+def _render_grades(console: Any, judged: dict[str, Any]) -> None:
     if judged.get("source") != "data":
         console.print(
             f"Grades from {judged['source']} ({judged['judgments']:,} judgments): "
@@ -365,7 +373,6 @@ def _render(console: Any, summary: dict[str, Any], cutoffs: tuple[int, ...]) -> 
             f"{judged['groups_left_out_unjudged']:,} group(s) with no judged row left out",
             markup=False,
         )
-    _render_overlap(console, summary["training_overlap"], summary["groups"])
 
 
 def _render_overlap(console: Any, overlap: dict[str, Any] | None, groups: int) -> None:

@@ -25,7 +25,7 @@ def show_command(
         typer.Option("--json", help="Print the whole meta, with model_path, as one JSON object on stdout."),
     ] = False,
 ) -> None:
-    """Show a model bundle: version, status, data window, size of the training set, metrics
+    """Show a model bundle on stdout: version, status, data window, size of the training set, metrics
     against the confidence order, position correction, features, top features and parameters.
 
     The model file and its meta are checked as rank and evaluate check them: a missing,
@@ -33,13 +33,16 @@ def show_command(
     """
     from recctl.model import load_bundle
 
-    options = settings(ctx)
+    settings(ctx)
     with json_failures(json_output, model_path=path):
         bundle = load_bundle(path)
     meta = {"model_path": str(path), **bundle.meta}
     if json_output:
         print_json(meta)
-    _render(options.console, meta)
+        return
+    from rich.console import Console
+
+    _render(Console(highlight=False), meta)  # the table is this command's data: stdout
 
 
 def _render(console: Console, meta: dict[str, Any]) -> None:

@@ -40,7 +40,14 @@ def simulate_command(
             "written as it ends); the store too, unless --store is given."
         ),
     ] = DEFAULT_OUT,
-    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it is not empty.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a non-empty --out; an earlier simulation's rounds, models and store there "
+            "are deleted first (a folder no simulation wrote is refused).",
+        ),
+    ] = False,
     lambda_: Annotated[
         float,
         typer.Option("--lambda", min=0.0, max=1.0, help="rank's MMR trade-off: 1 = relevance only."),
@@ -91,7 +98,7 @@ def simulate_command(
     from recctl.exploration import Exploration
     from recctl.ranking import RankOptions
     from recctl.sample import ExaminationCurve, check_output_dir
-    from recctl.simulation import SimulationOptions, clear_earlier_run, simulate
+    from recctl.simulation import SimulationOptions, check_empty_store, clear_earlier_run, simulate
     from recctl.training import TrainOptions
 
     options = settings(ctx)
@@ -130,10 +137,14 @@ def simulate_command(
         try:
             check_output_dir(out, overwrite=force)
         except OutputExistsError as exc:
-            raise OutputExistsError(f"{exc} (pass --force to replace an earlier simulation there)") from None
+            hint = (
+                "" if force or not out.is_dir() else " (pass --force to replace an earlier simulation there)"
+            )
+            raise OutputExistsError(f"{exc}{hint}") from None
         clear_earlier_run(out)
         store = _open_store(ctx, out)
         try:
+            check_empty_store(store)
             results = _run(options.console, simulate(store, out, simulation, progress=None), simulation)
         finally:
             store.close()

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+LOW_ESS = 30
+"""Below this effective sample size an off-policy estimate is flagged."""
+
+
 class OffPolicyEstimator(StrEnum):
     ips = "ips"
     snips = "snips"
@@ -38,7 +42,10 @@ def tune_command(
     top_k: Annotated[
         int | None, typer.Option(min=1, help="Rank only the best K of each list, as rank --top-k.")
     ] = None,
-    k: Annotated[int, typer.Option("--k", min=1, help="Relevance is NDCG@k (at most --top-k).")] = 10,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", min=1, help="Relevance is NDCG@k (default 10, or --top-k when smaller)."),
+    ] = None,
     grades: Annotated[
         Path | None,
         typer.Option(
@@ -86,6 +93,8 @@ def tune_command(
         grid = lambda_grid(lambdas)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lambda") from None
+    if k is None:
+        k = min(10, top_k) if top_k is not None else 10
     if top_k is not None and k > top_k:
         raise typer.BadParameter(
             f"NDCG@{k} of lists cut to {top_k} items: give --k <= --top-k", param_hint="--k"
@@ -138,18 +147,28 @@ def _render(console: Console, summary: dict[str, Any]) -> None:
         title=f"lambda frontier over {summary['lists']:,} lists (model {summary['model_version']})",
         title_justify="left",
     )
-    for name in ("lambda", summary["relevance"], "diversity", "pareto", "knee"):
+    estimated = "ess" in summary["points"][0]
+    extra = ["95% interval", "ESS"] if estimated else []
+    for name in ["lambda", summary["relevance"], *extra, "diversity", "pareto", "knee"]:
         table.add_column(name, justify="right")
     for point in summary["points"]:
+        estimate = [f"{point['low']:.3f}-{point['high']:.3f}", f"{point['ess']:,.0f}"] if estimated else []
         table.add_row(
             f"{point['lambda']:.2f}",
             f"{point['relevance']:.4f}",
+            *estimate,
             f"{point['diversity']:.4f}",
             "yes" if point["pareto"] else "",
             "<- knee" if point["knee"] else "",
             style="bold" if point["knee"] else None,
         )
     console.print(table)
+    if estimated and min(point["ess"] for point in summary["points"]) < LOW_ESS:
+        console.print(
+            f"[yellow]Warning[/]: some estimates rest on an effective sample of fewer than {LOW_ESS} lists: "
+            "their intervals are wide and the knee is not to be trusted (an item-level estimator such as "
+            "iips or rips, or more randomised lists, helps)"
+        )
     console.print(f"Suggested: --lambda {summary['knee']:.2f}", markup=False)
     if "plot" in summary:
         console.print(f"Frontier drawn to {summary['plot']}", markup=False)

@@ -16,8 +16,10 @@ def test_models_show_gives_the_meta_as_a_table_and_as_json(sample_model: Path) -
     meta = json.loads(out)
     on_disk = json.loads(sample_model.with_name("ranker.meta.json").read_text())
     assert meta == {"model_path": str(sample_model), **on_disk}
+    code, table, err = run("models", "show", str(sample_model), columns=120)
+    assert code == 0 and err == ""
     for shown in (meta["model_version"], "position correction", "train", "valid", "Top features"):
-        assert shown in err
+        assert shown in table  # the table is the data: on stdout, for grep
 
 
 @pytest.mark.parametrize("broken", ["missing", "truncated"])
@@ -122,6 +124,14 @@ def test_holdout_only_leaves_out_what_either_model_learned_from(sample_store: Pa
         assert code == 0, err
         alone[until] = json.loads(out)["groups"]
     assert held_out["groups"] == alone["2025-10-15"] < alone["2025-10-01"]
+    everything = compare(sample_store, models["2025-10-01"], models["2025-10-15"])
+    for name, until in (("a", "2025-10-01"), ("b", "2025-10-15")):  # each counted on all the groups
+        code, out, err = run(
+            "--store", str(sample_store), "evaluate", *SAMPLE_WINDOW, "--model", str(models[until]), "--json"
+        )
+        assert code == 0, err
+        assert held_out[name]["training_overlap"]["groups"] == json.loads(out)["training_overlap"]["groups"]
+        assert everything[name]["training_overlap"]["groups"] == held_out[name]["training_overlap"]["groups"]
     assert held_out["a"]["training_overlap"]["left_out"] and held_out["b"]["training_overlap"]["left_out"]
 
 

@@ -101,3 +101,48 @@ def test_bad_arguments_are_usage_errors_before_any_work(
     code, _, err = run("simulate", "--out", str(tmp_path / "sim"), *args)
     assert code == 2 and message in err
     assert not (tmp_path / "sim").exists()
+
+
+def test_force_never_deletes_what_no_simulation_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "project"
+    (out / "models").mkdir(parents=True)
+    (out / "models" / "recommendation_ranker.txt").write_text("precious")
+    (out / "round-trip").mkdir()
+    code, _, err = run(
+        "simulate", "--rounds", "0", "--assessments-per-round", "20", "--out", str(out), "--force"
+    )
+    assert code == 1 and "no simulation wrote" in err and err.count("\n") == 1
+    assert (out / "models" / "recommendation_ranker.txt").read_text() == "precious"
+    assert (out / "round-trip").is_dir()
+
+
+def test_a_store_that_holds_records_is_refused(tmp_path: Path, sample_store: Path) -> None:
+    import shutil
+
+    store = tmp_path / "real"
+    shutil.copytree(sample_store, store)
+    code, _, err = run("--store", str(store), "simulate", "--rounds", "0", "--assessments-per-round", "20",
+                       "--out", str(tmp_path / "sim"))  # fmt: skip
+    assert code == 1 and "already holds" in err
+    assert stored_count(open_store(str(store)), "assessments") == stored_count(
+        open_store(str(sample_store)), "assessments"
+    )
+
+
+def test_true_ndcg_of_a_cut_list_is_judged_against_all_its_candidates() -> None:
+    import math
+
+    import polars as pl
+
+    from recctl.simulation import true_ndcg_at_10
+
+    truth = pl.DataFrame(
+        {"recommendation_id": ["a", "b", "c", "d"], "assessment_id": ["x"] * 3 + ["y"], "grade": [0, 2, 1, 0]}
+    )
+    items = pl.DataFrame({"request_id": ["r1", "r2", "r2"], "recommendation_id": ["a", "b", "c"]})
+    # r1 shows only a (grade 0) of x's three candidates: 0; r2 shows b then c: the ideal order, 1.
+    assert true_ndcg_at_10(items, truth) == pytest.approx(0.5)
+    items = pl.DataFrame({"request_id": ["r1", "r2"], "recommendation_id": ["c", "d"]})
+    ideal = 3.0 + 1.0 / math.log2(3)
+    # r1 shows c (grade 1) at slot 0 against x's ideal b, c; r2: nothing relevant to show, 1
+    assert true_ndcg_at_10(items, truth) == pytest.approx((1.0 / ideal + 1.0) / 2)
