@@ -6,42 +6,41 @@ import polars, pyarrow, pymongo and lightgbm inside the functions that need them
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import typer
 
 from recctl._version import __version__
-from recctl.cli import bias as bias_cli
-from recctl.cli import evaluate as evaluate_cli
-from recctl.cli import experiment as experiment_cli
-from recctl.cli import export as export_cli
-from recctl.cli import features as features_cli
-from recctl.cli import history as history_cli
-from recctl.cli import ingest as ingest_cli
-from recctl.cli import models as models_cli
-from recctl.cli import rank as rank_cli
-from recctl.cli import report as report_cli
-from recctl.cli import sample as sample_cli
-from recctl.cli import show as show_cli
-from recctl.cli import simulate as simulate_cli
-from recctl.cli import stats as stats_cli
-from recctl.cli import train as train_cli
-from recctl.cli import tune as tune_cli
 from recctl.cli.common import DEFAULT_STORE, RecctlGroup, Settings
 
-app = typer.Typer(
-    cls=RecctlGroup,
-    name="recctl",
-    help="Learning-to-rank toolkit for recommendation feedback loops: ingest, export, train, rank, stats.",
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    # Plain help, as click lays it out: options and their help in two columns that read at any
-    # width (Typer's rich panels give the help one word per line at 80 columns), and usage
-    # errors as one "Error: ..." line under the usage.
-    rich_markup_mode=None,
-)
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (the function or Typer group in recctl.cli.<name>, its section of the help)
+    "ingest": ("ingest_command", "Data"),
+    "sample": ("sample_command", "Data"),
+    "export": ("export_command", "Modelling"),
+    "train": ("train_command", "Modelling"),
+    "evaluate": ("evaluate_command", "Modelling"),
+    "features": ("features_command", "Modelling"),
+    "models": ("models_app", "Modelling"),
+    "stats": ("stats_command", "Analysis"),
+    "history": ("history_command", "Analysis"),
+    "bias": ("bias_command", "Analysis"),
+    "experiment": ("experiment_command", "Analysis"),
+    "simulate": ("simulate_command", "Analysis"),
+    "tune": ("tune_command", "Analysis"),
+    "report": ("report_command", "Analysis"),
+    "rank": ("rank_command", "Serving"),
+    "show": ("show_command", "Serving"),
+}
+"""Every command, in the order ``recctl --help`` lists them."""
+
+HELP = "Learning-to-rank toolkit for recommendation feedback loops: ingest, export, train, rank, stats."
+
+app: typer.Typer
+"""The whole command line (every command), built on first use: ``from recctl.cli import app``."""
 
 
 def _print_version(value: bool) -> None:
@@ -50,7 +49,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     ctx: typer.Context,
     store: Annotated[
@@ -78,24 +76,56 @@ def main_options(
     ctx.obj = Settings(store=store, verbose=verbose, quiet=quiet and not verbose)
 
 
-app.command("ingest", rich_help_panel="Data")(ingest_cli.ingest_command)
-app.command("sample", rich_help_panel="Data")(sample_cli.sample_command)
-app.command("export", rich_help_panel="Modelling")(export_cli.export_command)
-app.command("train", rich_help_panel="Modelling")(train_cli.train_command)
-app.command("evaluate", rich_help_panel="Modelling")(evaluate_cli.evaluate_command)
-app.command("features", rich_help_panel="Modelling")(features_cli.features_command)
-app.add_typer(models_cli.models_app, name="models", rich_help_panel="Modelling")
-app.command("stats", rich_help_panel="Analysis")(stats_cli.stats_command)
-app.command("history", rich_help_panel="Analysis")(history_cli.history_command)
-app.command("bias", rich_help_panel="Analysis")(bias_cli.bias_command)
-app.command("experiment", rich_help_panel="Analysis")(experiment_cli.experiment_command)
-app.command("simulate", rich_help_panel="Analysis")(simulate_cli.simulate_command)
-app.command("tune", rich_help_panel="Analysis")(tune_cli.tune_command)
-app.command("report", rich_help_panel="Analysis")(report_cli.report_command)
-app.command("rank", rich_help_panel="Serving")(rank_cli.rank_command)
-app.command("show", rich_help_panel="Serving")(show_cli.show_command)
+def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
+    """A ``recctl`` command line with the global options and ``commands`` (default: all)."""
+    built = typer.Typer(
+        cls=RecctlGroup,
+        name="recctl",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_enable=False,
+        # Plain help, as click lays it out: options and their help in two columns that read at any
+        # width (Typer's rich panels give the help one word per line at 80 columns), and usage
+        # errors as one "Error: ..." line under the usage.
+        rich_markup_mode=None,
+    )
+    built.callback()(main_options)
+    for name in commands:
+        attribute, panel = COMMANDS[name]
+        target = getattr(importlib.import_module(f"recctl.cli.{name}"), attribute)
+        if isinstance(target, typer.Typer):
+            built.add_typer(target, name=name, rich_help_panel=panel)
+        else:
+            built.command(name, rich_help_panel=panel)(target)
+    return built
+
+
+def invoked_command(args: Sequence[str]) -> str | None:
+    """The command ``args`` run (the first word after the global options); None when they ask for
+    the top-level help or version, or name no known command."""
+    words = iter(args)
+    for word in words:
+        if word in ("-h", "--help", "--version", "--"):
+            return None
+        if word == "--store":
+            next(words, None)  # its value
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Only the command being run is built (and its module imported):
+    Typer inspects every option of every command it is given, which each start-up of ``recctl
+    rank`` would pay for all sixteen. The help, a typo and ``--version`` get the whole command line."""
+    command = invoked_command(sys.argv[1:])
+    (build_app([command]) if command else build_app())()

@@ -36,7 +36,14 @@ class InputFormat(StrEnum):
 
 def ingest_command(
     ctx: typer.Context,
-    kind: Annotated[Kind, typer.Argument(help="What the input holds.", show_default=False)],
+    kind: Annotated[
+        Kind,
+        typer.Argument(
+            help="What the input holds: interactions, recommendations, assessments or impressions.",
+            metavar="KIND",
+            show_default=False,
+        ),
+    ],
     files: Annotated[
         list[str] | None,
         typer.Argument(

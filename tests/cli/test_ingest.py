@@ -108,7 +108,7 @@ def test_unreachable_mongo_fails_fast_without_the_password(tmp_path: Path) -> No
     )
     elapsed = time.monotonic() - started
     assert completed.returncode == 1
-    assert elapsed < 8  # 5 s of server selection plus interpreter start-up
+    assert elapsed < 12  # 5 s of server selection plus start-up on a loaded machine; pymongo alone waits 30 s
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot reach MongoDB")
     assert "s3cr3t-pw" not in completed.stderr + completed.stdout

@@ -30,6 +30,13 @@ def rank(batch: Any, *options: str) -> tuple[int, Any, str]:
     return code, (json.loads(out) if out.strip() else None), err
 
 
+def rank_each(batches: list[dict[str, Any]], *options: str) -> list[dict[str, Any]]:
+    """Every batch ranked by one ``rank --ndjson`` run (the model loaded once), answers in order."""
+    code, out, err = run("rank", "--ndjson", *options, input="".join(json.dumps(b) + "\n" for b in batches))
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
 def without_request_id(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key != "request_id"}
 
@@ -78,11 +85,10 @@ def test_lambda_one_equals_no_diversity(sample_model: Path) -> None:
 
 def test_lower_lambda_gives_more_diversity(sample_model: Path) -> None:
     means = []
+    batches = sample_batches(30)
     for lambda_ in ("0.9", "0.3"):
-        scores = []
-        for batch in sample_batches(30):
-            _, result, _ = rank(batch, "--model", str(sample_model), "--lambda", lambda_, "--top-k", "5")
-            scores.append(result["summary"]["diversity_score"])
+        results = rank_each(batches, "--model", str(sample_model), "--lambda", lambda_, "--top-k", "5")
+        scores = [result["summary"]["diversity_score"] for result in results]
         means.append(sum(scores) / len(scores))
     assert means[1] > means[0]
 
@@ -311,11 +317,10 @@ def test_errors_inline_keeps_one_answer_per_line(sample_model: Path) -> None:
 def test_diversity_discounted_rewards_diverse_tops(sample_model: Path) -> None:
     """Lower lambda puts dissimilar items near the top, which the order-aware figure sees."""
     means = []
+    batches = sample_batches(30)
     for lambda_ in ("1", "0.3"):
-        values = []
-        for batch in sample_batches(30):
-            _, result, _ = rank(batch, "--model", str(sample_model), "--lambda", lambda_)
-            values.append(result["summary"]["diversity_discounted"])
+        results = rank_each(batches, "--model", str(sample_model), "--lambda", lambda_)
+        values = [result["summary"]["diversity_discounted"] for result in results]
         means.append(sum(values) / len(values))
     assert means[1] > means[0]
 

@@ -22,7 +22,7 @@ def simulate(*args: str) -> dict[str, Any]:
 def test_with_debiasing_and_exploration_the_last_round_beats_round_0(tmp_path: Path) -> None:
     summary = simulate(
         "--rounds", "2", "--assessments-per-round", "400", "--seed", "4242",
-        "--explore", "plackett-luce", "--out", str(tmp_path / "loop"),
+        "--explore", "plackett-luce", "--num-boost-round", "100", "--out", str(tmp_path / "loop"),
     )  # fmt: skip
     first, last = summary["rounds"][0], summary["rounds"][-1]
     assert first["model_version"] is None and last["model_version"] is not None
@@ -33,6 +33,7 @@ def test_with_debiasing_and_exploration_the_last_round_beats_round_0(tmp_path: P
 
 def test_the_same_seed_gives_the_same_rounds_and_each_round_is_on_disk_as_it_ends(tmp_path: Path) -> None:
     args = ("--rounds", "1", "--assessments-per-round", "120", "--seed", "7", "--min-interactions", "10")
+    args += ("--num-boost-round", "40")
     one = simulate(*args, "--out", str(tmp_path / "one"))
     two = simulate(*args, "--out", str(tmp_path / "two"))
 

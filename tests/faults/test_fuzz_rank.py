@@ -94,13 +94,13 @@ def check_single(payload: bytes, document: Any = None) -> None:
         assert len(errors) == 1, err
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents)
 def test_generated_documents(document: Any) -> None:
     check_single(json.dumps(document).encode(), document)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(payload=st.binary(max_size=300))
 def test_random_bytes(payload: bytes) -> None:
     check_single(payload)

@@ -71,8 +71,9 @@ def test_unreachable_at_start_is_one_line_within_5_s(tmp_path: Path, small_log: 
         # one Error line (train's report heading may come before it), no traceback
         lines = [line for line in err.strip().splitlines() if "recctl train" not in line]
         assert len(lines) == 1 and lines[0].startswith("Error: cannot reach MongoDB at"), (command, err)
-    # 5 s of server selection, plus interpreter start-up for three processes on a shared machine
-    assert time.monotonic() - started < 9
+    # 5 s of server selection, plus start-up for three processes on a loaded two-core machine (a CI run
+    # took 9.2 s); far below pymongo's default 30 s, which is what this guards against
+    assert time.monotonic() - started < 15
     assert not (tmp_path / "export").exists() and not (tmp_path / "model.txt").exists()
 
 
