@@ -62,6 +62,9 @@ from recctl.records import SCHEMAS, as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
+INTERACTIONS_PER_BUCKET = 250_000
+"""An export of more interactions than this is built in buckets of assessments of about this many
+interactions each (see :mod:`recctl.bucketed_export`): its memory follows the bucket, not the window."""
 INTERACTION_COLUMNS = [
     "event_id",
     "recommendation_id",
@@ -182,7 +185,8 @@ class TimeWindow:
 
 @dataclass
 class TrainingSet:
-    """Rows sorted by ``query_id`` (then ``recommendation_id``) and the manifest describing them.
+    """Rows sorted by ``query_id`` (then ``recommendation_id``; a large window: by bucket first, see
+    :func:`assemble`) and the manifest describing them.
 
     ``click_log``: with served lists, one row per item shown and whether a click was linked to it
     (:func:`recctl.bias.click_log`), what a bias curve is estimated from; None without lists.
@@ -225,6 +229,11 @@ def pair_labels(interactions: pl.DataFrame, policy: LabelPolicy = DEFAULT_POLICY
     )
 
 
+def bucket_count(interactions: int, per_bucket: int = INTERACTIONS_PER_BUCKET) -> int:
+    """How many buckets a window of ``interactions`` interactions is exported in."""
+    return max(1, -(-interactions // per_bucket))
+
+
 def grade_of(label: pl.Expr) -> pl.Expr:
     """floor(4 * label + 0.5) as an integer grade clipped to 0..4."""
     return (label * MAX_GRADE + 0.5).floor().clip(0, MAX_GRADE).cast(pl.Int32)
@@ -238,9 +247,11 @@ def build_training_set(
     min_interactions: int = defaults.MIN_INTERACTIONS,
     attribution_hours: float = defaults.ATTRIBUTION_HOURS,
     progress: Callable[[str], None] | None = None,
+    interactions_per_bucket: int = INTERACTIONS_PER_BUCKET,
 ) -> TrainingSet:
     """Read the window's interactions, served lists and the catalogs from ``store`` and build the
-    training set (see the module docstring).
+    training set (see the module docstring), in memory; rows in the order of an export of the same
+    window (:func:`recctl.bucketed_export.export_training_set`, ``interactions_per_bucket`` as there).
 
     Lists are read from ``attribution_hours`` before the window starts, so that an interaction
     early in the window still finds the list it was shown in.
@@ -270,6 +281,7 @@ def build_training_set(
         impressions=impressions,
         lists_since=window.since,
         attribution_hours=attribution_hours,
+        buckets=bucket_count(interactions.height, interactions_per_bucket),
     )
     if training.frame.is_empty():
         groups = training.manifest["groups"]
@@ -295,8 +307,16 @@ def assemble(
     impressions: pl.DataFrame | None = None,
     lists_since: datetime | None = None,
     attribution_hours: float = defaults.ATTRIBUTION_HOURS,
+    buckets: int = 1,
+    group_ids: Callable[[pl.Series, pl.Series], None] | None = None,
 ) -> TrainingSet:
     """The training set from frames already in memory (see the module docstring for the rules).
+
+    Rows are sorted by the bucket of their ``assessment_id`` among ``buckets``
+    (:func:`recctl.buckets.bucket_of`), then ``query_id`` and ``recommendation_id``: the order an
+    export built one bucket at a time has (one bucket: by ``query_id``). ``group_ids``, when given,
+    is called with the ids of the list groups and of the assessment groups, and checking that
+    none is both is left to it (an export in buckets checks across its buckets).
 
     ``impressions`` are the stored item rows of the served lists (:data:`IMPRESSION_COLUMNS`);
     ``interactions`` then also need ``user_id``, ``assessment_id`` and ``request_id`` (missing
@@ -321,7 +341,10 @@ def assemble(
 
     assessment_rows = _assessment_rows(by_assessment, recommendations, assessments, policy)
     list_rows, items_not_in_catalog = _list_rows(on_lists, group_lists, recommendations, assessments, policy)
-    _refuse_shared_ids(list_rows, assessment_rows)
+    if group_ids is None:
+        _refuse_shared_ids(list_rows, assessment_rows)
+    else:
+        group_ids(list_rows[GROUP].unique(), assessment_rows[GROUP].unique())
     rows = pl.concat([assessment_rows, list_rows], how="vertical").with_columns(
         grade_of(pl.col("label")).alias("grade")
     )
@@ -337,7 +360,14 @@ def assemble(
     flat = rest.filter((pl.col("items") >= 2) & (pl.col("grades") < 2))[GROUP]
     left_out = pl.concat([unclicked, too_small, flat]).implode()
     kept = rows.filter(~pl.col(GROUP).is_in(left_out))
-    featured = compute_features(kept).sort(GROUP, "recommendation_id")
+    featured = compute_features(kept)
+    if buckets > 1:
+        from recctl.buckets import bucket_of
+
+        featured = featured.with_columns(bucket_of(featured["assessment_id"], buckets))
+        featured = featured.sort("__bucket", GROUP, "recommendation_id").drop("__bucket")
+    else:
+        featured = featured.sort(GROUP, "recommendation_id")
     frame = featured.select(*EXPORT_COLUMNS, *FEATURE_NAMES)
     kept_lists = int(featured.filter(pl.col("group_is_list"))[GROUP].n_unique())
     coverage = feature_coverage(present_shares(frame, list(FEATURE_NAMES)))
@@ -375,6 +405,7 @@ def assemble(
         "feature_coverage": coverage,
         "empty_feature_groups": empty_feature_groups(coverage),
         "data_fingerprint": fingerprint(frame),
+        "buckets": buckets,
     }
     shown = None
     if not lists.is_empty():

@@ -46,11 +46,14 @@ def export_command(
     """Build the learning-to-rank training set from the store: one row per (query group, recommendation).
 
     A query group is a served list (impressions) for an assessment with lists in the window, with
-    each item's position and propensities, else the assessment's catalog list.
+    each item's position and propensities, else the assessment's catalog list. A window of more
+    than 250,000 interactions is built in buckets of assessments of about that many, so memory
+    stays the same however long the window (scratch files go beside --out, removed at the end).
 
     Exit 3 when there are fewer than --min-interactions interactions in the window or no usable group.
     """
-    from recctl.dataset import build_training_set, output_paths, write_training_set
+    from recctl.bucketed_export import export_training_set
+    from recctl.dataset import output_paths
     from recctl.labels import load_policy
 
     options = settings(ctx)
@@ -64,19 +67,19 @@ def export_command(
     store = options.open_store(existing=True)
     try:
         with options.console.status("exporting") as status:
-            training = build_training_set(
+            exported = export_training_set(
                 store,
                 window,
+                out,
                 policy=policy,
                 min_interactions=min_interactions,
                 attribution_hours=attribution_hours,
+                partitions=partitions,
                 progress=lambda message: status.update(message),
             )
-            status.update("writing")
-            data_path, manifest_path = write_training_set(training, out, partitions=partitions)
     finally:
         store.close()
-    summary = manifest_summary(training.manifest, data_path, manifest_path)
+    summary = manifest_summary(exported.manifest, exported.data_path, exported.manifest_path)
     if json_output:
         print_json(summary)
     report(options.console, summary)

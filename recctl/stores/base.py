@@ -8,6 +8,7 @@ here, once: :data:`COUNTS_SCHEMA`, :data:`RECENT_SCHEMA` and :data:`CATALOG_SCHE
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -67,6 +68,9 @@ IMPRESSION_COUNTS_SCHEMA: dict[str, pl.DataType] = {
 }
 """What :meth:`Store.impression_counts` returns: per recommendation, how many times it was shown
 (items of stored impressions)."""
+
+READ_BATCH_ROWS = 250_000
+"""The rows of one batch of :meth:`Store.read_batches` unless told otherwise."""
 
 LOG_ORDER: dict[RecordKind, tuple[str, ...]] = {
     "interactions": ("timestamp", "event_id"),
@@ -158,6 +162,21 @@ class Store(Protocol):
         """Stored records of ``kind``; those of a log (interactions, impressions) optionally limited
         to ``since <= timestamp < until`` and sorted by :data:`LOG_ORDER` (impressions: one row
         per item, by timestamp, request_id and position)."""
+        ...
+
+    def read_batches(
+        self,
+        kind: RecordKind,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+        batch_rows: int = READ_BATCH_ROWS,
+    ) -> Iterator[pl.DataFrame]:
+        """The records :meth:`read` returns, as frames of about ``batch_rows`` rows each (a batch
+        may be larger by the records of one write or one millisecond), in no promised order and
+        together exactly once each: what a job that must not hold a whole log in memory reads.
+        A served list (impressions) is never split between two batches."""
         ...
 
     # -- the queries of stats and history ----------------------------------------------------------

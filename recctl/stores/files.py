@@ -31,7 +31,7 @@ import fcntl
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -46,6 +46,7 @@ from recctl.stores.base import (
     IMPRESSION_COUNTS_SCHEMA,
     LABEL_UNIT,
     LOG_ORDER,
+    READ_BATCH_ROWS,
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
@@ -222,6 +223,51 @@ class FileStore:
             scan = scan.filter(pl.col("timestamp") < as_utc(until))
         return scan.sort(*LOG_ORDER[kind]).select(selected).collect()
 
+    def read_batches(
+        self,
+        kind: RecordKind,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+        batch_rows: int = READ_BATCH_ROWS,
+    ) -> Iterator[pl.DataFrame]:
+        """A log a part file at a time (each is one write of one day, so at most an ingest's write
+        batch: the parts of one day merge until ``batch_rows``); a catalog ``batch_rows`` rows at a
+        time from its one file. Parts of days outside the window are not opened."""
+        schema = SCHEMAS[kind]
+        selected = columns or list(schema)
+        unknown = [c for c in selected if c not in schema]
+        if unknown:
+            raise ValueError(f"unknown {kind} column(s): {', '.join(unknown)}")
+        if not KINDS[kind].log:
+            path = self._catalog_path(kind)
+            if path.exists():
+                import pyarrow.parquet as pq
+
+                with pq.ParquetFile(path) as catalog:
+                    for batch in catalog.iter_batches(batch_size=batch_rows, columns=selected):
+                        yield pl.from_arrow(batch, schema={c: schema[c] for c in selected})  # type: ignore[misc]
+            return
+        pending: list[pl.DataFrame] = []
+        rows = 0
+        for part in sorted(self._log_dir(kind).glob(PART_GLOB)):
+            if not _day_may_overlap(part.parent.name, since, until):
+                continue
+            scan = pl.scan_parquet(part, schema=schema, missing_columns="insert", hive_partitioning=False)
+            if since is not None:
+                scan = scan.filter(pl.col("timestamp") >= as_utc(since))
+            if until is not None:
+                scan = scan.filter(pl.col("timestamp") < as_utc(until))
+            frame = scan.select(selected).collect()
+            pending.append(frame)
+            rows += frame.height
+            if rows >= batch_rows:
+                yield pl.concat(pending)
+                pending, rows = [], 0
+        if rows:
+            yield pl.concat(pending)
+
     def _scan_log(self, kind: RecordKind) -> pl.LazyFrame | None:
         """A lazy scan of all stored records of a log (for pushdown by callers), None when there are
         none. Parts written before a column existed (interactions' ``request_id``) read it as null."""
@@ -342,6 +388,17 @@ def _state(root: Path) -> str:
     except OSError as exc:
         raise StoreError(f"cannot read store {root}: {exc.strerror or exc}") from exc
     return "other"
+
+
+def _day_may_overlap(folder: str, since: datetime | None, until: datetime | None) -> bool:
+    """Whether the part folder ``date=YYYY-MM-DD`` can hold a record of ``since <= t < until``."""
+    try:
+        day = datetime.strptime(folder.removeprefix("date="), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return True  # not a folder name recctl writes: read it rather than guess
+    if since is not None and day + timedelta(days=1) <= as_utc(since):
+        return False
+    return until is None or day < as_utc(until)
 
 
 def _by_day(records: pl.DataFrame) -> Iterator[tuple[str, pl.DataFrame]]:

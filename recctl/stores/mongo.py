@@ -45,6 +45,7 @@ from recctl.stores.base import (
     IMPRESSION_COUNTS_SCHEMA,
     LABEL_UNIT,
     LOG_ORDER,
+    READ_BATCH_ROWS,
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
@@ -259,6 +260,81 @@ class MongoStore:
         except PyMongoError as exc:
             raise self._failure(f"cannot read {kind} from", exc) from None
         return frame.select(wanted)
+
+    def read_batches(
+        self,
+        kind: RecordKind,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+        batch_rows: int = READ_BATCH_ROWS,
+    ) -> Iterator[pl.DataFrame]:
+        """:meth:`read` over consecutive ranges of the log's ``timestamp`` (the catalog's key),
+        each of about ``batch_rows`` documents. The server finds where each range ends on its
+        index (a sort and a skip), so no range needs the one before it in memory. A range ends
+        between two timestamps: documents of one millisecond are never split, so a batch may be
+        larger by them."""
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+        schema = SCHEMAS[kind]
+        wanted = list(schema) if columns is None else list(columns)
+        unknown = [name for name in wanted if name not in schema]
+        if unknown:
+            raise ValueError(f"{kind}: unknown column(s) {', '.join(unknown)}")
+        log = KINDS[kind].log
+        field = "timestamp" if log else KEYS[kind]
+        try:
+            start: Any = since
+            while True:
+                end = self._range_end(kind, field, start, until if log else None, batch_rows)
+                frame = (
+                    self._read_log(
+                        kind, _range_match(field, start, end if end is not None else until), wanted
+                    )
+                    if log
+                    else self._read_catalog(kind, {field: _bounds(start, end)}).select(wanted)
+                )
+                if frame.height:
+                    yield frame
+                if end is None:
+                    break
+                start = end
+            # What no range reaches: a catalog's documents without a key (read with the text of
+            # their _id as key), a log's without a timestamp when the window is open.
+            if not log or (since is None and until is None):
+                rest = (
+                    self._read_log(kind, [{"$match": {field: None}}], wanted)
+                    if log
+                    else self._read_catalog(kind, {field: None}).select(wanted)
+                )
+                if rest.height:
+                    yield rest
+        except PyMongoError as exc:
+            raise self._failure(f"cannot read {kind} from", exc) from None
+
+    def _range_end(
+        self, kind: RecordKind, field: str, start: Any, until: datetime | None, batch_rows: int
+    ) -> Any:
+        """The ``field`` value ending the range that begins at ``start`` (None: the range runs to
+        ``until``): the value of the document ``batch_rows`` places on, or the next larger value
+        when that one equals ``start``."""
+        collection = self.collection(kind)
+        query = {field: _bounds(start, until)}
+        found = list(collection.find(query, {field: 1, "_id": 0}).sort(field, 1).skip(batch_rows).limit(1))
+        if not found:
+            return None
+        end = found[0][field]
+        if start is not None and end == start:
+            later = {field: {"$gt": start, **({"$lt": until} if until is not None else {})}}
+            after = list(collection.find(later, {field: 1, "_id": 0}).sort(field, 1).limit(1))
+            return after[0][field] if after else None
+        return end
+
+    def _read_log(self, kind: RecordKind, match: list[dict[str, Any]], wanted: list[str]) -> pl.DataFrame:
+        if kind == "interactions":
+            return self._read_interactions(None, None, wanted, match=match)
+        return self._read_impressions(None, None, wanted, match=match)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -567,10 +643,15 @@ class MongoStore:
 
     # -- reading ----------------------------------------------------------------------------------
     def _read_interactions(
-        self, since: datetime | None, until: datetime | None, wanted: list[str]
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        wanted: list[str],
+        *,
+        match: list[dict[str, Any]] | None = None,
     ) -> pl.DataFrame:
         schema = SCHEMAS["interactions"]
-        match = _time_match(since, until)
+        match = _time_match(since, until) if match is None else match
         json_columns = [name for name in _JSON_COLUMNS if name in wanted]
         needed = {*wanted, *_SORT_COLUMNS}
         typed = [name for name in schema if name not in _JSON_COLUMNS and name in needed]
@@ -612,12 +693,17 @@ class MongoStore:
         return pl.DataFrame({_ROW_KEY: keys, **values}, schema=schema)
 
     def _read_impressions(
-        self, since: datetime | None, until: datetime | None, wanted: list[str]
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        wanted: list[str],
+        *,
+        match: list[dict[str, Any]] | None = None,
     ) -> pl.DataFrame:
         """Impressions unwound to one row per item, through Arrow; ``extra`` / ``item_extra`` (JSON
         text) from a second query, encoded in Python (the slow path, as for interactions)."""
         schema = SCHEMAS["impressions"]
-        match = _time_match(since, until)
+        match = _time_match(since, until) if match is None else match
         json_columns = [name for name in ("extra", "item_extra") if name in wanted]
         needed = {*wanted, *LOG_ORDER["impressions"]}
         typed = [name for name in _IMPRESSION_PROJECTION if name in needed]
@@ -708,6 +794,17 @@ class MongoStore:
 
 
 # -- documents ------------------------------------------------------------------------------------
+def _bounds(start: Any, end: Any) -> dict[str, Any]:
+    """``start <= value < end`` as a query condition (an open end: no bound; no bound at all: any
+    value but null, so the documents without one are left to a query of their own)."""
+    bounds = {**({"$gte": start} if start is not None else {}), **({"$lt": end} if end is not None else {})}
+    return bounds or {"$ne": None}
+
+
+def _range_match(field: str, start: Any, end: Any) -> list[dict[str, Any]]:
+    return [{"$match": {field: _bounds(start, end)}}]
+
+
 def _time_match(since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
     """The ``$match`` stage of ``since <= timestamp < until`` (none when the window is open)."""
     window: dict[str, datetime] = {}
