@@ -1,7 +1,7 @@
 """``recctl export`` in bounded memory: the training set built one bucket of assessments at a time.
 
 A window of more than :data:`~recctl.dataset.INTERACTIONS_PER_BUCKET` interactions is exported in
-``B`` buckets of about that many interactions each. Every record goes to the bucket of the
+``B = ceil(interactions / INTERACTIONS_PER_BUCKET)`` buckets of at most about that many each. Every record goes to the bucket of the
 assessment whose groups it belongs to (:func:`recctl.buckets.bucket_of`, a stable hash), each bucket
 is assembled by the same code as a window held in memory (:func:`recctl.dataset.assemble`), and the
 buckets' rows are written one after the other. Peak memory follows the bucket, not the window; the
@@ -25,7 +25,6 @@ built in memory (:func:`recctl.dataset.build_training_set`); the tests hold both
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -54,6 +53,7 @@ from recctl.dataset import (
     assemble,
     bucket_count,
     build_training_set,
+    combined_fingerprint,
     output_paths,
     write_training_set,
 )
@@ -134,7 +134,8 @@ def export_training_set(
 
 
 class _Spill:
-    """Frames spilled to Parquet files by bucket: ``<root>/<name>/<bucket>/<n>.parquet``."""
+    """Frames spilled to Arrow IPC files by bucket: ``<root>/<name>/<bucket>/<n>.arrow`` (IPC: written
+    and read back at about the speed of a copy, which Parquet's encoding is not)."""
 
     def __init__(self, root: Path, name: str, schema: dict[str, pl.DataType]) -> None:
         self.folder = root / name
@@ -149,15 +150,15 @@ class _Spill:
         for (bucket,), part in tagged.partition_by("__bucket", as_dict=True, maintain_order=True).items():
             folder = self.folder / f"{bucket:05d}"
             folder.mkdir(parents=True, exist_ok=True)
-            part.drop("__bucket").write_parquet(folder / f"{self._written:07d}.parquet", compression="lz4")
+            part.drop("__bucket").write_ipc(folder / f"{self._written:07d}.arrow", compression="lz4")
             self._written += 1
 
     def read(self, bucket: int) -> pl.DataFrame:
         """Every row spilled to ``bucket``, in the order spilled."""
-        files = sorted((self.folder / f"{bucket:05d}").glob("*.parquet"))
+        files = sorted((self.folder / f"{bucket:05d}").glob("*.arrow"))
         if not files:
             return pl.DataFrame(schema=self.schema)
-        return pl.concat([pl.read_parquet(path) for path in files])
+        return pl.concat([pl.read_ipc(path) for path in files])
 
 
 @dataclass
@@ -170,6 +171,7 @@ class _BucketedExport:
     attribution_hours: float
     step: Callable[[str], None]
     outputs: list[Path] = field(default_factory=list)
+    heights: list[int] = field(default_factory=list)
     group_sizes: list[pl.Series] = field(default_factory=list)
 
     def run(self) -> dict[str, Any]:
@@ -275,10 +277,13 @@ class _BucketedExport:
                 group_ids=collect_ids,
             )
             totals.add(training.frame, training.manifest)
-            path = self.scratch / "out" / f"{bucket:05d}.parquet"
+            if training.frame.is_empty():
+                continue
+            path = self.scratch / "out" / f"{bucket:05d}.arrow"
             path.parent.mkdir(exist_ok=True)
-            training.frame.write_parquet(path, compression="zstd", statistics=True)
+            training.frame.write_ipc(path, compression="lz4")
             self.outputs.append(path)
+            self.heights.append(training.frame.height)
             self.group_sizes.append(training.frame.group_by(GROUP, maintain_order=True).len()["len"])
         for bucket in range(self.buckets):
             both = ids.read(bucket).group_by(GROUP).agg(pl.col("is_list").n_unique().alias("kinds"))
@@ -294,7 +299,7 @@ class _BucketedExport:
                 f"{totals.groups['seen']:,} groups seen, left out {dict(totals.left_out)}, "
                 f"{totals.orphans:,} orphan interactions"
             )
-        return totals.manifest(self.outputs, self.buckets, self.window, self.store.description)
+        return totals.manifest(self.buckets, self.window, self.store.description)
 
     def _hash(self, ids: pl.Series | pl.Expr) -> Any:
         if isinstance(ids, pl.Expr):
@@ -320,6 +325,7 @@ class _Totals:
     impressions: Counter[str] = field(default_factory=Counter)
     grades: Counter[str] = field(default_factory=Counter)
     present: Counter[str] = field(default_factory=Counter)
+    prints: list[str] = field(default_factory=list)
 
     def add(self, frame: pl.DataFrame, manifest: dict[str, Any]) -> None:
         self.first = self.first or manifest
@@ -335,10 +341,12 @@ class _Totals:
         for key in ("lists", "list_groups_seen", "assessments_with_lists", "list_items_not_in_catalog"):
             self.impressions[key] += manifest["impressions"][key]
         self.grades.update(manifest["grade_counts"])
+        if frame.height:
+            self.prints.append(manifest["data_fingerprint"])
         counts = frame.select(pl.col(name).fill_nan(None).is_not_null().sum() for name in FEATURE_NAMES)
         self.present.update({name: int(value) for name, value in counts.row(0, named=True).items()})
 
-    def manifest(self, outputs: list[Path], buckets: int, window: TimeWindow, source: str) -> dict[str, Any]:
+    def manifest(self, buckets: int, window: TimeWindow, source: str) -> dict[str, Any]:
         assert self.first is not None
         first = self.first
         shares = {name: (self.present[name] / self.rows if self.rows else 0.0) for name in FEATURE_NAMES}
@@ -366,38 +374,11 @@ class _Totals:
             "grade_counts": {grade: self.grades[grade] for grade in sorted(self.grades, key=int)},
             "feature_coverage": coverage,
             "empty_feature_groups": empty_feature_groups(coverage),
-            "data_fingerprint": _fingerprint_of_files(outputs),
+            "data_fingerprint": combined_fingerprint(self.prints),
             "buckets": buckets,
             "time_window": window.as_json(),
             "source": source,
         }
-
-
-def _fingerprint_of_files(paths: list[Path]) -> str:
-    """:func:`recctl.dataset.fingerprint` of the rows of ``paths`` one after the other, read a
-    column of a file at a time (the same bytes in the same order, so the same print)."""
-    digest = hashlib.sha256()
-    schema = pl.read_parquet_schema(paths[0])
-    for name, dtype in schema.items():
-        digest.update(f"{name}\x00{dtype}\x00".encode())
-        for column in _columns(paths, name):
-            digest.update(column.is_null().to_numpy().tobytes())
-        if dtype == pl.String:  # the whole column's values joined by \x1f, streamed file by file
-            pieces = (column for column in _columns(paths, name) if column.len())
-            for number, column in enumerate(pieces):
-                digest.update(
-                    (b"\x1f" if number else b"")
-                    + (column.fill_null("").str.join("\x1f").item() or "").encode()
-                )
-        else:
-            for column in _columns(paths, name):
-                digest.update(column.to_physical().fill_null(0).to_numpy().tobytes())
-    return "sha256:" + digest.hexdigest()
-
-
-def _columns(paths: list[Path], name: str) -> Iterator[pl.Series]:
-    for path in paths:
-        yield pl.read_parquet(path, columns=[name]).to_series()
 
 
 def _write(job: _BucketedExport, manifest: dict[str, Any], out: Path, partitions: int) -> Exported:
@@ -422,10 +403,9 @@ def _write(job: _BucketedExport, manifest: dict[str, Any], out: Path, partitions
 
     def rows_between(begin: int, end: int) -> Iterator[pl.DataFrame]:
         offset = 0
-        for path in job.outputs:
-            height = pq.ParquetFile(path).metadata.num_rows
+        for path, height in zip(job.outputs, job.heights, strict=True):
             if offset + height > begin and offset < end:
-                frame = pl.read_parquet(path)
+                frame = pl.read_ipc(path)
                 yield frame.slice(max(begin - offset, 0), min(end, offset + height) - max(begin, offset))
             offset += height
 

@@ -62,9 +62,10 @@ from recctl.records import SCHEMAS, as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
-INTERACTIONS_PER_BUCKET = 250_000
-"""An export of more interactions than this is built in buckets of assessments of about this many
-interactions each (see :mod:`recctl.bucketed_export`): its memory follows the bucket, not the window."""
+INTERACTIONS_PER_BUCKET = 1_500_000
+"""A window of up to this many interactions is built in memory (about 3 GB at peak); a larger one in
+buckets of assessments of at most about this many interactions each (see
+:mod:`recctl.bucketed_export`), so its peak memory stays that of one such window."""
 INTERACTION_COLUMNS = [
     "event_id",
     "recommendation_id",
@@ -404,7 +405,7 @@ def assemble(
         "grade_counts": {str(g): int(n) for g, n in frame["grade"].value_counts().sort("grade").iter_rows()},
         "feature_coverage": coverage,
         "empty_feature_groups": empty_feature_groups(coverage),
-        "data_fingerprint": fingerprint(frame),
+        "data_fingerprint": fingerprint(frame, buckets),
         "buckets": buckets,
     }
     shown = None
@@ -537,12 +538,22 @@ def _refuse_shared_ids(list_rows: pl.DataFrame, assessment_rows: pl.DataFrame) -
         )
 
 
-def fingerprint(frame: pl.DataFrame) -> str:
+def fingerprint(frame: pl.DataFrame, buckets: int = 1) -> str:
     """sha256 over the frame's column names, types, null masks and values: equal data, equal print.
 
     Built from the values themselves (not a file encoding), so the same rows read from either
-    store, in any chunking, give the same fingerprint.
+    store, in any chunking, give the same fingerprint. A frame of several ``buckets`` (rows in
+    bucket order, see :func:`assemble`) is printed a bucket at a time, and its print is the sha256
+    of its non-empty buckets' prints in order, so that an export written a bucket at a time can
+    compute it without holding the whole frame.
     """
+    if buckets > 1:
+        from recctl.buckets import bucket_of
+
+        parts = frame.with_columns(bucket_of(frame["assessment_id"], buckets)).partition_by(
+            "__bucket", maintain_order=True, include_key=False
+        )
+        return combined_fingerprint([fingerprint(part) for part in parts])
     digest = hashlib.sha256()
     for column in frame.get_columns():
         digest.update(f"{column.name}\x00{column.dtype}\x00".encode())
@@ -552,6 +563,11 @@ def fingerprint(frame: pl.DataFrame) -> str:
         else:
             digest.update(column.to_physical().fill_null(0).to_numpy().tobytes())
     return "sha256:" + digest.hexdigest()
+
+
+def combined_fingerprint(prints: list[str]) -> str:
+    """The print of a frame of several buckets, from its non-empty buckets' prints in order."""
+    return "sha256:" + hashlib.sha256("\n".join(prints).encode()).hexdigest()
 
 
 def _describe(window: TimeWindow) -> str:

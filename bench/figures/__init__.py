@@ -10,6 +10,7 @@ impressions   ingest 100k impressions (~1M items) -> file store   polars read_nd
               ... its peak RSS at 25k lists (input-independent)   -                                 -
 bias          recctl bias on ~100k randomised lists (~1M items)   -                                 <= 60 s
 export        export 1M interactions -> training set              -                                 <= 10 s
+              ... 5M interactions (the sample 5x): peak RSS       the 1M export's peak RSS          <= 1.2x
 train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
 train-dask    train --dask local:2 (sample, 1M interactions)      recctl train, one machine         <= 3.0x
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x

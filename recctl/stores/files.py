@@ -232,9 +232,10 @@ class FileStore:
         columns: list[str] | None = None,
         batch_rows: int = READ_BATCH_ROWS,
     ) -> Iterator[pl.DataFrame]:
-        """A log a part file at a time (each is one write of one day, so at most an ingest's write
-        batch: the parts of one day merge until ``batch_rows``); a catalog ``batch_rows`` rows at a
-        time from its one file. Parts of days outside the window are not opened."""
+        """A log a few part files at a time (each is one write of one day, so at most an ingest's
+        write batch), about ``batch_rows`` stored rows per batch before the window's filter; a
+        catalog ``batch_rows`` rows at a time from its one file. Parts of days outside the window
+        are not opened."""
         schema = SCHEMAS[kind]
         selected = columns or list(schema)
         unknown = [c for c in selected if c not in schema]
@@ -249,24 +250,29 @@ class FileStore:
                     for batch in catalog.iter_batches(batch_size=batch_rows, columns=selected):
                         yield pl.from_arrow(batch, schema={c: schema[c] for c in selected})  # type: ignore[misc]
             return
-        pending: list[pl.DataFrame] = []
+        import pyarrow.parquet as pq
+
+        parts = [
+            part
+            for part in sorted(self._log_dir(kind).glob(PART_GLOB))
+            if _day_may_overlap(part.parent.name, since, until)
+        ]
+        group: list[Path] = []
         rows = 0
-        for part in sorted(self._log_dir(kind).glob(PART_GLOB)):
-            if not _day_may_overlap(part.parent.name, since, until):
+        for number, part in enumerate(parts):
+            group.append(part)
+            rows += pq.read_metadata(part).num_rows
+            if rows < batch_rows and number < len(parts) - 1:
                 continue
-            scan = pl.scan_parquet(part, schema=schema, missing_columns="insert", hive_partitioning=False)
+            scan = pl.scan_parquet(group, schema=schema, missing_columns="insert", hive_partitioning=False)
             if since is not None:
                 scan = scan.filter(pl.col("timestamp") >= as_utc(since))
             if until is not None:
                 scan = scan.filter(pl.col("timestamp") < as_utc(until))
             frame = scan.select(selected).collect()
-            pending.append(frame)
-            rows += frame.height
-            if rows >= batch_rows:
-                yield pl.concat(pending)
-                pending, rows = [], 0
-        if rows:
-            yield pl.concat(pending)
+            if frame.height:
+                yield frame
+            group, rows = [], 0
 
     def _scan_log(self, kind: RecordKind) -> pl.LazyFrame | None:
         """A lazy scan of all stored records of a log (for pushdown by callers), None when there are
