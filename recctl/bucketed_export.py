@@ -1,10 +1,11 @@
 """``recctl export`` in bounded memory: the training set built one bucket of assessments at a time.
 
-A window of more than :data:`~recctl.dataset.INTERACTIONS_PER_BUCKET` interactions is exported in
-``B = ceil(interactions / INTERACTIONS_PER_BUCKET)`` buckets of at most about that many each. Every record goes to the bucket of the
-assessment whose groups it belongs to (:func:`recctl.buckets.bucket_of`, a stable hash), each bucket
-is assembled by the same code as a window held in memory (:func:`recctl.dataset.assemble`), and the
-buckets' rows are written one after the other. Peak memory follows the bucket, not the window; the
+A window of more than twice :data:`~recctl.dataset.INTERACTIONS_PER_BUCKET` interactions is
+exported in ``B = ceil(interactions / INTERACTIONS_PER_BUCKET)`` buckets of about that many each.
+Every record goes to the bucket of the assessment whose groups it belongs to
+(:func:`recctl.buckets.bucket_of`, a stable hash), each bucket is assembled by the same code as a
+window held in memory (:func:`recctl.dataset.assemble`), and the buckets' rows are written one after
+the other. Peak memory follows the bucket, not the window; the
 rest lives in a scratch folder beside the output, removed at the end.
 
 Which assessment a record belongs to:

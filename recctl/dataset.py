@@ -62,10 +62,11 @@ from recctl.records import SCHEMAS, as_utc
 from recctl.stores.base import Store
 
 MAX_GRADE = 4
-INTERACTIONS_PER_BUCKET = 1_500_000
-"""A window of up to this many interactions is built in memory (about 3 GB at peak); a larger one in
-buckets of assessments of at most about this many interactions each (see
-:mod:`recctl.bucketed_export`), so its peak memory stays that of one such window."""
+INTERACTIONS_PER_BUCKET = 750_000
+"""A window of up to twice this many interactions is built in memory (1.5M: about 3 GB at peak); a
+larger one in buckets of assessments of about this many interactions each (see
+:mod:`recctl.bucketed_export`), whose peak stays below that of the largest window built in memory
+(a bucket costs more than its share: the spilled inputs are read back beside it)."""
 INTERACTION_COLUMNS = [
     "event_id",
     "recommendation_id",
@@ -231,8 +232,9 @@ def pair_labels(interactions: pl.DataFrame, policy: LabelPolicy = DEFAULT_POLICY
 
 
 def bucket_count(interactions: int, per_bucket: int = INTERACTIONS_PER_BUCKET) -> int:
-    """How many buckets a window of ``interactions`` interactions is exported in."""
-    return max(1, -(-interactions // per_bucket))
+    """How many buckets a window of ``interactions`` interactions is exported in: one (in memory)
+    up to ``2 * per_bucket``, else ``ceil(interactions / per_bucket)``."""
+    return 1 if interactions <= 2 * per_bucket else -(-interactions // per_bucket)
 
 
 def grade_of(label: pl.Expr) -> pl.Expr:

@@ -48,7 +48,7 @@ def test_a_bucket_depends_on_the_id_alone(ids: list[str], buckets: int, cut: int
     assert whole == [bucket_of(pl.Series([one]), buckets)[0] for one in ids]
 
 
-@pytest.mark.parametrize("per_bucket", [1500])
+@pytest.mark.parametrize("per_bucket", [3000])
 def test_the_sample_exported_in_buckets_equals_the_export_in_memory(
     sample_store: Path, tmp_path: Path, per_bucket: int
 ) -> None:
@@ -75,10 +75,10 @@ def test_the_sample_exported_in_buckets_equals_the_export_in_memory(
 
 
 def cross_assessment_world(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Forty assessments whose lists also show another assessment's recommendation, interactions
+    """Twenty-four assessments whose lists also show another assessment's recommendation, interactions
     that name those lists, some with no list, some orphans: every rule that crosses buckets."""
     recommendations, assessments, lists, interactions = [], [], [], []
-    for a in range(40):
+    for a in range(24):
         assessments.append(assessment(assessment_id=f"asm-{a}", user_id=f"user-{a % 7}"))
         for r in range(4):
             recommendations.append(
@@ -89,7 +89,7 @@ def cross_assessment_world(tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
                     category=("security", "cost_optimization", "performance")[r % 3],
                 )
             )
-        other = (a * 7 + 3) % 40
+        other = (a * 7 + 3) % 24
         items = [f"rec-{a}-0", f"rec-{a}-1", f"rec-{other}-2", f"rec-{a}-3"]
         if a % 3 == 0:  # no lists: the assessment is one group of its catalog
             items = []
@@ -142,7 +142,7 @@ def fill(store: Any, tmp_path: Path, world: dict[str, list[dict[str, Any]]]) -> 
 def test_cross_assessment_lists_and_named_links_survive_buckets(store: Any, tmp_path: Path) -> None:
     fill(store, tmp_path, cross_assessment_world(tmp_path))
     window = TimeWindow.resolve(since=datetime(2025, 8, 1), until=datetime(2025, 11, 1))
-    for per_bucket in (9, 10_000):
+    for per_bucket in (12, 10_000):
         in_memory = build_training_set(store, window, min_interactions=10, interactions_per_bucket=per_bucket)
         exported = export_training_set(
             store,
@@ -153,7 +153,7 @@ def test_cross_assessment_lists_and_named_links_survive_buckets(store: Any, tmp_
         )
         assert_frame_equal(pl.read_parquet(exported.data_path), in_memory.frame)
         assert exported.manifest == in_memory.manifest
-        assert in_memory.manifest["orphan_interactions"] == 40
+        assert in_memory.manifest["orphan_interactions"] == 24
         assert in_memory.manifest["groups"]["assessments"] > 0 and in_memory.manifest["groups"]["lists"] > 0
     crossed = in_memory.frame.filter(
         pl.col("recommendation_id").str.extract(r"rec-(\d+)-")
@@ -180,7 +180,7 @@ def test_a_list_id_that_is_an_assessment_id_is_refused_across_buckets(store: Any
 def test_batches_hold_every_record_once(store: Any, tmp_path: Path, kind: str) -> None:
     world = cross_assessment_world(tmp_path)
     for n, record in enumerate(world["interactions"]):  # runs of one millisecond longer than a batch
-        record["timestamp"] = f"2025-09-0{1 + n // 50}T10:00:00Z"
+        record["timestamp"] = f"2025-09-0{1 + n // 30}T10:00:00Z"
     fill(store, tmp_path, world)
     window = {"since": datetime(2025, 9, 2), "until": datetime(2025, 9, 4)} if kind == "interactions" else {}
     whole = store.read(kind, **window)

@@ -14,7 +14,7 @@ export        export 1M interactions -> training set              -             
 train         train overhead (sample, 1M interactions)            bare lightgbm.train               <= 1.15x
 train-dask    train --dask local:2 (sample, 1M interactions)      recctl train, one machine         <= 3.0x
 stats         stats over 1M interactions, file store              polars scan_parquet group_by      <= 1.5x
-rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 20x
+rank-cold     recctl rank cold start, 20 recs, trained model      python -c pass                    <= 12x
 rank-warm     recctl rank --ndjson warm throughput, batches of 20 -                                 >= 2000/s
 rank-explore  ... with --explore plackett-luce (prefix propensity) -                                >= 1500/s
               ... and --propensities marginal (Monte Carlo)       -                                 >= 200/s

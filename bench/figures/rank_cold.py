@@ -25,7 +25,7 @@ def run(context: Context) -> Result:
     if json.loads(checked.stdout)["summary"]["ml_ranking_applied"] is not True:
         raise RuntimeError(f"rank did not use the model: {checked.stdout[:300]!r}")
     run_child(bare)
-    result = Result(NAME, "s", 20.0, "ratio_max", baseline_name="python -c pass")
+    result = Result(NAME, "s", 12.0, "ratio_max", baseline_name="python -c pass")
     for _ in range(context.cold_runs):
         mine = run_child(rank)
         theirs = run_child(bare)

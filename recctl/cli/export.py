@@ -47,9 +47,9 @@ def export_command(
 
     A query group is a served list (impressions) for an assessment with lists in the window, with
     each item's position and propensities, else the assessment's catalog list. A window of more
-    than 1,500,000 interactions is built in buckets of assessments of at most about that many, so
-    memory stays that of 1.5M interactions (about 3 GB) however long the window (scratch files go
-    beside --out, removed at the end).
+    than 1,500,000 interactions is built in buckets of assessments of about 750,000 each, so its
+    peak memory stays below that of 1.5M interactions (about 3 GB) however long the window
+    (scratch files go beside --out, removed at the end).
 
     Exit 3 when there are fewer than --min-interactions interactions in the window or no usable group.
     """
