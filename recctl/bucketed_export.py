@@ -91,7 +91,7 @@ def export_training_set(
 ) -> Exported:
     """Build the window's training set and write it to ``out`` (as
     :func:`~recctl.dataset.write_training_set` lays it out), in memory when the window holds at most
-    ``interactions_per_bucket`` interactions, else bucket by bucket (see the module docstring).
+    twice ``interactions_per_bucket`` interactions, else bucket by bucket (see the module docstring).
 
     Raises what :func:`~recctl.dataset.build_training_set` raises, for the same windows.
     """
