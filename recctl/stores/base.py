@@ -69,6 +69,18 @@ IMPRESSION_COUNTS_SCHEMA: dict[str, pl.DataType] = {
 """What :meth:`Store.impression_counts` returns: per recommendation, how many times it was shown
 (items of stored impressions)."""
 
+
+def read_columns(kind: RecordKind, columns: list[str] | None) -> list[str]:
+    """The columns a read of ``kind`` returns: ``columns`` (all of the schema's when None), checked
+    against the schema (ValueError naming the unknown ones)."""
+    schema = SCHEMAS[kind]
+    wanted = list(schema) if columns is None else list(columns)
+    unknown = [name for name in wanted if name not in schema]
+    if unknown:
+        raise ValueError(f"{kind}: unknown column(s) {', '.join(unknown)}")
+    return wanted
+
+
 READ_BATCH_ROWS = 250_000
 """The rows of one batch of :meth:`Store.read_batches` unless told otherwise."""
 

@@ -50,6 +50,7 @@ from recctl.stores.base import (
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
+    read_columns,
 )
 from recctl.stores.catalog import catalog_changes
 
@@ -205,10 +206,7 @@ class FileStore:
         columns: list[str] | None = None,
     ) -> pl.DataFrame:
         schema = SCHEMAS[kind]
-        selected = columns or list(schema)
-        unknown = [c for c in selected if c not in schema]
-        if unknown:
-            raise ValueError(f"unknown {kind} column(s): {', '.join(unknown)}")
+        selected = read_columns(kind, columns or None)
         if not KINDS[kind].log:
             path = self._catalog_path(kind)
             if not path.exists():
@@ -237,10 +235,7 @@ class FileStore:
         catalog ``batch_rows`` rows at a time from its one file. Parts of days outside the window
         are not opened."""
         schema = SCHEMAS[kind]
-        selected = columns or list(schema)
-        unknown = [c for c in selected if c not in schema]
-        if unknown:
-            raise ValueError(f"unknown {kind} column(s): {', '.join(unknown)}")
+        selected = read_columns(kind, columns or None)
         if not KINDS[kind].log:
             path = self._catalog_path(kind)
             if path.exists():

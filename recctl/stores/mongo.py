@@ -49,6 +49,7 @@ from recctl.stores.base import (
     RECENT_SCHEMA,
     InteractionFilter,
     WriteResult,
+    read_columns,
 )
 from recctl.stores.catalog import catalog_changes
 
@@ -245,11 +246,7 @@ class MongoStore:
         sorted by key; ``since``/``until`` do not apply to them. An original-API document without a key reads
         with the text of its ``_id`` as key.
         """
-        schema = SCHEMAS[kind]
-        wanted = list(schema) if columns is None else list(columns)
-        unknown = [name for name in wanted if name not in schema]
-        if unknown:
-            raise ValueError(f"{kind}: unknown column(s) {', '.join(unknown)}")
+        wanted = read_columns(kind, columns)
         try:
             if kind == "interactions":
                 frame = self._read_interactions(since, until, wanted)
@@ -277,11 +274,7 @@ class MongoStore:
         larger by them."""
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-        schema = SCHEMAS[kind]
-        wanted = list(schema) if columns is None else list(columns)
-        unknown = [name for name in wanted if name not in schema]
-        if unknown:
-            raise ValueError(f"{kind}: unknown column(s) {', '.join(unknown)}")
+        wanted = read_columns(kind, columns)
         log = KINDS[kind].log
         field = "timestamp" if log else KEYS[kind]
         try:
