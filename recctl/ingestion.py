@@ -6,18 +6,24 @@ is stored, counted as a duplicate (interactions whose ``event_id``, impressions 
 (catalog rows replacing a different stored row) or as unchanged (identical to the stored row), or
 written to the rejects file with its position and reason.
 Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
-so memory stays bounded whatever the input size. An impression (one served list) is one record
-and is counted as one, however many items (stored rows) it has; a list is never split between
-two writes.
+so memory stays bounded whatever the input size. Reading, validating and writing overlap: a thread
+reads the next chunks while one is validated, and a batch is written by a writer thread while
+the next one is validated (polars and the stores release the interpreter lock, so on two cores
+the three run side by side). Writes stay one at a time and in input order. An impression (one
+served list) is one record and is counted as one, however many items (stored rows) it has; a list
+is never split between two writes.
 """
 
 from __future__ import annotations
 
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +39,8 @@ from recctl.records import FLATTENED_FIELDS, KEYS, KINDS, RecordKind, validate
 from recctl.stores.base import Store, WriteResult
 
 BATCH_ROWS = 250_000
+READ_AHEAD = 2
+"""Chunks read ahead of the one being validated."""
 CHUNK_LISTS = 25_000
 """Records read at a time for a kind stored as several rows per record (impressions: a list of
 about ten items is ten rows): about one write batch of rows per chunk, as the per-chunk cost of
@@ -163,6 +171,8 @@ def ingest(
                     f"{checked.rejected} of {checked.read} rows are invalid, nothing was written "
                     f"(rejects in {rejects.path})"
                 )
+        writer = _Writer(store, kind, summary)
+        cleanup.callback(writer.close)
         batch: list[pl.DataFrame] = []
         pending = 0
         whole_records = KINDS[kind].items is not None
@@ -171,7 +181,7 @@ def ingest(
                 batch.append(records)
                 pending += records.height
                 if pending >= batch_rows:
-                    _flush(store, kind, batch, summary)
+                    writer.write(batch)
                     batch, pending = [], 0
                 continue
             # A chunk can be larger than a batch: cut it so that no write exceeds ``batch_rows``.
@@ -182,9 +192,10 @@ def ingest(
                 batch.append(piece)
                 pending += piece.height
                 if pending >= batch_rows:
-                    _flush(store, kind, batch, summary)
+                    writer.write(batch)
                     batch, pending = [], 0
-        _flush(store, kind, batch, summary)
+        writer.write(batch)
+        writer.finish()
     summary.rejects_path = str(rejects.path) if rejects.used else None
     return summary
 
@@ -214,9 +225,8 @@ def _validated(
     for source in sources:
         chunk: RawChunk | None = None
         read_before = summary.read
-        for chunk in read_records(
-            source, format=format, chunk_rows=chunk_rows, nested=FLATTENED_FIELDS[kind]
-        ):
+        chunks = read_records(source, format=format, chunk_rows=chunk_rows, nested=FLATTENED_FIELDS[kind])
+        for chunk in read_ahead(chunks, READ_AHEAD):
             result = validate(kind, chunk.rows, policy, now=now)
             records = result.records
             summary.duplicates += result.duplicates
@@ -239,16 +249,87 @@ def _validated(
             summary.empty_sources.append(names.get(source, source))
 
 
-def _flush(store: Store, kind: RecordKind, batch: list[pl.DataFrame], summary: IngestSummary) -> None:
-    if not batch:
-        return
+class _Writer:
+    """Writes batches to the store one at a time, in order, on a thread of its own.
+
+    :meth:`write` hands a batch over and returns at once, after waiting for the batch before it
+    (so at most one batch is being written while the next is built). A store failure is raised by
+    the next :meth:`write` or by :meth:`finish`, as a :class:`StoreError` that says how many rows
+    this ingest stored before it.
+    """
+
+    def __init__(self, store: Store, kind: RecordKind, summary: IngestSummary) -> None:
+        self.store, self.kind, self.summary = store, kind, summary
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="recctl-ingest-writer")
+        self._writing: Future[WriteResult] | None = None
+
+    def write(self, batch: list[pl.DataFrame]) -> None:
+        self.finish()
+        if batch:
+            self._writing = self._pool.submit(self.store.write, self.kind, pl.concat(batch))
+
+    def finish(self) -> None:
+        """Wait for the batch being written and count it."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        try:
+            self.summary.add(writing.result())
+        except StoreError as exc:
+            stored = self.summary.inserted + self.summary.updated + (exc.written or 0)
+            raise StoreError(
+                f"{exc}; {stored} rows were stored by this ingest before the failure", written=stored
+            ) from exc
+
+    def close(self) -> None:
+        """Let a write under way end (a part file is written whole or not at all), then stop."""
+        self._pool.shutdown(wait=True)
+
+
+_END = object()
+
+
+def read_ahead(items: Iterable[RawChunk], depth: int) -> Iterator[RawChunk]:
+    """The items of ``items``, produced by a thread of its own up to ``depth`` ahead of the
+    consumer. An exception of ``items`` is raised here, where it would have come; a consumer that
+    stops early stops the thread at its next item (which then closes ``items``, and so its file)."""
+    ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(value: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put((value, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not offer(item):
+                    return
+            offer(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer(_END, exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="recctl-ingest-reader", daemon=True).start()
     try:
-        summary.add(store.write(kind, pl.concat(batch)))
-    except StoreError as exc:
-        stored = summary.inserted + summary.updated + (exc.written or 0)
-        raise StoreError(
-            f"{exc}; {stored} rows were stored by this ingest before the failure", written=stored
-        ) from exc
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()  # not joined: a reader waiting on stdin would hold the caller up
 
 
 def _spooled(source: str, cleanup: ExitStack) -> str:

@@ -131,3 +131,36 @@ def test_ids_that_are_booleans_or_fractions_are_rejected_not_stored_as_text(
         "recommendation_id: must be a string or an integer": 1,  # row 1: 2.5
     }
     assert stored_count(store, "recommendations") == 0
+
+
+def test_read_ahead_gives_every_item_in_order_and_raises_where_the_source_did() -> None:
+    from recctl.ingestion import read_ahead
+
+    def source() -> Any:
+        yield from range(5)
+        raise ValueError("line 6: broken")
+
+    got = []
+    with pytest.raises(ValueError, match="line 6: broken"):
+        for item in read_ahead(source(), 2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_read_ahead_stopped_early_closes_its_source() -> None:
+    import threading
+
+    from recctl.ingestion import read_ahead
+
+    closed = threading.Event()
+
+    def source() -> Any:
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    for item in read_ahead(source(), 2):
+        if item == 3:
+            break
+    assert closed.wait(5), "the reader thread did not close its source"

@@ -36,38 +36,41 @@ def _parse_json_objects(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     return result["json"], result["error"]
 
 
-def _lines_of(block: bytes) -> tuple[pl.Series, pl.Series]:
-    """Split a block of whole lines into text lines and an invalid-UTF-8 flag per line."""
+def _lines_of(block: bytes | memoryview) -> tuple[pl.Series, pl.Series | None]:
+    """Split a block of whole lines into text lines (a line's final ``\\r`` dropped); per line an
+    invalid-UTF-8 flag, or None when every line is valid (the usual case)."""
     try:
-        text = block.decode("utf-8")
+        text = str(block, "utf-8")
     except UnicodeDecodeError:
         # Rare path: find the bad lines one by one so the good ones still count.
         decoded, bad = [], []
-        for line in block.split(b"\n"):
+        for line in bytes(block).split(b"\n"):
             try:
                 decoded.append(line.decode("utf-8"))
                 bad.append(False)
             except UnicodeDecodeError:
                 decoded.append(line.decode("utf-8", errors="replace"))
                 bad.append(True)
-        return pl.Series(decoded, dtype=pl.String), pl.Series(bad, dtype=pl.Boolean)
+        lines = pl.Series(decoded, dtype=pl.String).str.strip_suffix("\r")
+        return lines, pl.Series(bad, dtype=pl.Boolean)
     lines = pl.Series([text], dtype=pl.String).str.split("\n").explode()
-    return lines, pl.Series([False], dtype=pl.Boolean).extend_constant(False, len(lines) - 1)
+    return (lines.str.strip_suffix("\r") if "\r" in text else lines), None
 
 
-def _line_blocks(stream: IO[bytes]) -> Iterator[bytes]:
-    """Blocks of whole lines (without the final newline), a leading BOM removed."""
+def _line_blocks(stream: IO[bytes]) -> Iterator[bytes | memoryview]:
+    """Blocks of whole lines (without the final newline), a leading BOM removed; a block is
+    copied only to join a line that spans two reads."""
     pending = b""
     first = True
     while data := stream.read(BLOCK_BYTES):
         if first:
             data, first = data.removeprefix(BOM), False
-        data = pending + data
         cut = data.rfind(b"\n")
         if cut < 0:
-            pending = data
+            pending += data
             continue
-        yield data[:cut]
+        view = memoryview(data)
+        yield b"".join((pending, view[:cut])) if pending else view[:cut]
         pending = data[cut + 1 :]
     if pending:
         yield pending
@@ -79,22 +82,34 @@ def read_ndjson(
     first_line = 1
     for block in _line_blocks(stream):
         lines, bad_utf8 = _lines_of(block)
-        frame = pl.DataFrame({"raw": lines, "bad_utf8": bad_utf8}).with_columns(
-            pl.col("raw").str.strip_suffix("\r"),
-            input_position=pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64),
-        )
+        positions = pl.int_range(first_line, first_line + len(lines), eager=True, dtype=pl.Int64)
         first_line += len(lines)
-        frame = frame.filter(pl.col("raw").str.strip_chars().str.len_bytes() > 0)
+        # Blank lines are no records. A line that starts with "{" is not blank; only the others
+        # (usually none) are looked at closely.
+        maybe_blank = ~lines.str.starts_with("{")
+        if maybe_blank.any():
+            blank = maybe_blank & (lines.str.strip_chars().str.len_bytes() == 0)
+            if blank.any():
+                keep = ~blank
+                lines, positions = lines.filter(keep), positions.filter(keep)
+                bad_utf8 = None if bad_utf8 is None else bad_utf8.filter(keep)
         # Lines go on unchecked: validation parses them anyway and names the ones that are not
         # JSON objects (see recctl.records.checked_objects).
-        frame = frame.with_columns(
-            pl.when(pl.col("bad_utf8")).then(None).otherwise(pl.col("raw")).alias("json"),
-            pl.when(pl.col("bad_utf8")).then(pl.lit("invalid UTF-8")).alias("error"),
-        )
-        for start in range(0, frame.height, chunk_rows):
-            piece = frame.slice(start, chunk_rows)
+        if bad_utf8 is None:
+            json_text = lines
+            error = pl.repeat(None, len(lines), dtype=pl.String, eager=True)
+        else:
+            frame = pl.DataFrame({"raw": lines, "bad": bad_utf8})
+            json_text = frame.select(pl.when(~pl.col("bad")).then(pl.col("raw"))).to_series()
+            error = frame.select(pl.when(pl.col("bad")).then(pl.lit("invalid UTF-8"))).to_series()
+        for start in range(0, len(lines), chunk_rows):
             yield RawChunk(
-                chunk_frame(piece["input_position"], piece["raw"], piece["json"], piece["error"]),
+                chunk_frame(
+                    positions.slice(start, chunk_rows),
+                    lines.slice(start, chunk_rows),
+                    json_text.slice(start, chunk_rows),
+                    error.slice(start, chunk_rows),
+                ),
                 "line",
                 progress(),
             )

@@ -111,9 +111,9 @@ def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series 
 
 def read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
     """One ``read_ndjson`` over the texts (one object each), or None if polars refuses any of them."""
-    body = json_text.str.join("\n").item() or ""
+    body = json_text.str.join("\n").cast(pl.Binary).item() or b""
     try:
-        parsed = pl.read_ndjson(io.BytesIO(body.encode()), schema=schema)
+        parsed = pl.read_ndjson(io.BytesIO(body), schema=schema)
     except pl.exceptions.PolarsError:
         return None
     return parsed if parsed.height == json_text.len() else None

@@ -80,7 +80,7 @@ def derive_event_ids(keys: pl.DataFrame) -> pl.Series:
     ).to_series()
     return pl.Series(
         "event_id",
-        ["d-" + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() for key in joined.to_list()],
+        ["d-" + hashlib.blake2b(key, digest_size=12).hexdigest() for key in joined.cast(pl.Binary).to_list()],
         dtype=pl.String,
     )
 

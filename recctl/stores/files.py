@@ -53,6 +53,7 @@ from recctl.stores.base import (
     read_columns,
 )
 from recctl.stores.catalog import catalog_changes
+from recctl.stores.key_index import KeyIndex, may_repeat
 
 PART_GLOB = "date=*/part-*.parquet"
 TEMPORARY_GLOB = ".*.parquet.*.tmp"
@@ -70,7 +71,7 @@ class FileStore:
         self.description = str(root)
         # Per log, the keys stored (event ids, request ids) and the part files they were read from.
         self._indexed_files: dict[RecordKind, set[str]] = {}
-        self._known_keys: dict[RecordKind, pl.Series] = {}
+        self._known_keys: dict[RecordKind, KeyIndex] = {}
         if root.exists() and not root.is_dir():
             raise StoreError(f"store {root} exists and is not a directory")
         state = _state(root)
@@ -138,46 +139,45 @@ class FileStore:
         which are counted, kept or dropped together.
         """
         key = KEYS[kind]
-        stored = self._stored_keys(kind).implode()
+        stored = self._stored_keys(kind)
         if KINDS[kind].items is None:
-            unique = records.unique(subset=key, keep="first", maintain_order=True)
-            fresh = unique.filter(~pl.col(key).is_in(stored))
+            unique = records
+            if may_repeat(records[key]):
+                unique = records.unique(subset=key, keep="first", maintain_order=True)
+            fresh = unique.filter(~stored.contains(unique[key]))
             total, inserted = records.height, fresh.height
         else:
             keys = records[key].unique(maintain_order=True)
-            new_keys = keys.filter(~keys.is_in(stored))
+            new_keys = keys.filter(~stored.contains(keys))
             fresh = records.filter(pl.col(key).is_in(new_keys.implode()))
             total, inserted = keys.len(), new_keys.len()
-        written_keys: list[pl.Series] = []
+        written = 0
         try:
             for day, rows in _by_day(fresh):
                 path = self._log_dir(kind) / f"date={day}" / _part_name()
                 _write_parquet_atomically(rows, path)
                 self._indexed_files.setdefault(kind, set()).add(str(path))
-                written_keys.append(rows[key].unique(maintain_order=True))
+                day_keys = rows[key].unique(maintain_order=True)
+                stored.add(day_keys)
+                written += len(day_keys)
         except OSError as exc:
-            written = sum(len(keys) for keys in written_keys)
             raise StoreError(
                 f"writing {kind} to {self.root} failed after {written} records: {exc.strerror or exc}",
                 written=written,
             ) from exc
-        finally:
-            self._known_keys[kind] = pl.concat([self._stored_keys(kind, refresh=False), *written_keys])
         return WriteResult(inserted=inserted, duplicates=total - inserted)
 
-    def _stored_keys(self, kind: RecordKind, *, refresh: bool = True) -> pl.Series:
+    def _stored_keys(self, kind: RecordKind) -> KeyIndex:
         """Every stored key of a log; reads only the part files this object has not indexed yet."""
         key = KEYS[kind]
-        known = self._known_keys.get(kind, pl.Series(key, [], dtype=pl.String))
+        known = self._known_keys.setdefault(kind, KeyIndex(key))
         indexed = self._indexed_files.setdefault(kind, set())
-        if refresh:
-            current = {str(p) for p in self._log_dir(kind).glob(PART_GLOB)}
-            unseen = sorted(current - indexed)
-            if unseen:
-                keys = pl.scan_parquet(unseen).select(key).unique().collect().to_series()
-                known = pl.concat([known, keys])
-                indexed.update(unseen)
-        self._known_keys[kind] = known
+        current = {str(p) for p in self._log_dir(kind).glob(PART_GLOB)}
+        unseen = sorted(current - indexed)
+        if unseen:
+            keys = pl.scan_parquet(unseen).select(key).unique().collect().to_series()
+            known.add(keys.filter(~known.contains(keys)))
+            indexed.update(unseen)
         return known
 
     def _upsert_catalog(self, kind: RecordKind, records: pl.DataFrame) -> WriteResult:
