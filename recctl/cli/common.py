@@ -65,6 +65,27 @@ def flag(argument: str) -> str:
     return "--" + argument.replace("_", "-")
 
 
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` (its parameter name) was given, not left at its default."""
+    source = ctx.get_parameter_source(name)  # None or DEFAULT: not on the command line
+    return source is not None and source.name != "DEFAULT"
+
+
+def refuse_idle_options(ctx: typer.Context, *, explore: str | None, diversity: bool = True) -> None:
+    """A usage error for a ranking option that would be silently ignored: ``--temperature``
+    without ``--explore plackett-luce``, ``--epsilon`` without ``--explore epsilon-greedy``, and
+    (when the command has ``--no-diversity``) ``--lambda`` or ``--diversify-depth`` with it."""
+    if given(ctx, "temperature") and explore != "plackett-luce":
+        raise typer.BadParameter("--temperature needs --explore plackett-luce")
+    if given(ctx, "epsilon") and explore != "epsilon-greedy":
+        raise typer.BadParameter("--epsilon needs --explore epsilon-greedy")
+    if not diversity:
+        for name in ("lambda_", "diversify_depth"):
+            if given(ctx, name):
+                shown = "--lambda" if name == "lambda_" else flag(name)
+                raise typer.BadParameter(f"{shown} sets MMR diversity, which --no-diversity turns off")
+
+
 def user_message(exc: RecctlError) -> str:
     """What a user reads of a recctl error: the arguments it names are the command's flags."""
     return exc.message(flag)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from recctl import defaults
-from recctl.cli.common import print_json, settings
+from recctl.cli.common import given, print_json, settings
 from recctl.cli.options import (
     AttributionHours,
     Data,
@@ -212,7 +212,7 @@ def evaluate_command(
         _render_off_policy(options.console, report)
         return
     for name in _OFF_POLICY_ONLY:
-        if _given(ctx, name):
+        if given(ctx, name):
             raise typer.BadParameter(f"--{name.replace('_', '-')} is an --off-policy option")
 
     from recctl.evaluation import evaluate, read_judgments
@@ -412,11 +412,6 @@ _OFF_POLICY_ONLY = (
 )
 
 
-def _given(ctx: typer.Context, name: str) -> bool:
-    source = ctx.get_parameter_source(name)  # None or DEFAULT: not on the command line
-    return source is not None and source.name != "DEFAULT"
-
-
 def _check_off_policy_options(
     ctx: typer.Context,
     data: Path | None,
@@ -429,14 +424,14 @@ def _check_off_policy_options(
     if data is not None:
         raise typer.BadParameter("--off-policy reads the served lists from the store, not --data")
     for name in ("grades", "holdout_only", "k"):
-        if _given(ctx, name):
+        if given(ctx, name):
             raise typer.BadParameter(f"--{name.replace('_', '-')} does not apply to --off-policy")
     if policy is not None:
-        if _given(ctx, "models"):
+        if given(ctx, "models"):
             raise typer.BadParameter("give the target as --model or as --policy, not both")
         if policy is LoggedOrConfidence.logged:
             for name in ("lambda_", "top_k", "no_diversity", "explore"):
-                if _given(ctx, name):
+                if given(ctx, name):
                     flag = "--lambda" if name == "lambda_" else f"--{name.replace('_', '-')}"
                     raise typer.BadParameter(f"{flag} does not apply to --policy logged")
     if temperature is not None and explore is not ExplorePolicy.plackett_luce:

@@ -91,6 +91,25 @@ LookbackDays = Annotated[
 MinInteractions = Annotated[
     int, typer.Option(min=0, help="Exit 3 when the window holds fewer interactions than this.")
 ]
+MinInteractionsPerSection = Annotated[
+    int,
+    typer.Option(
+        "--min-interactions",
+        min=0,
+        help="A section built from training data (model, bias, frontier) needs at least this many "
+        "interactions in the window; with fewer it says so and the report goes on.",
+    ),
+]
+MinInteractionsPerRound = Annotated[
+    int,
+    typer.Option(
+        "--min-interactions",
+        min=0,
+        help="A round trains a model only when every round so far holds at least this many "
+        "interactions; with fewer, the next round is served without a model (confidence order, as "
+        "round 0) and the round's training status says insufficient_data.",
+    ),
+]
 AttributionHours = Annotated[
     float,
     typer.Option(

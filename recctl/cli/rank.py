@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from recctl import defaults
-from recctl.cli.common import settings
+from recctl.cli.common import refuse_idle_options, settings
 from recctl.cli.options import Epsilon, Explore, ModelPath, Temperature
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ def rank_command(
         raise typer.BadParameter(
             "--propensities marginal: a deterministic order has no propensities to give; add --explore"
         )
+    refuse_idle_options(ctx, explore=None if explore is None else explore.value, diversity=not no_diversity)
     if interleave is not None and explore is not None:
         raise typer.BadParameter(
             "--interleave merges two deterministic lists: it cannot be used with --explore"

@@ -10,7 +10,7 @@ import typer
 
 from recctl import defaults
 from recctl.cli.common import print_json, settings
-from recctl.cli.options import LookbackDays, MinInteractions, ModelPath, Since, Until, resolve_window
+from recctl.cli.options import LookbackDays, MinInteractionsPerSection, ModelPath, Since, Until, resolve_window
 from recctl.cli.train import json_failures
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def report_command(
     lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,
     until: Until = None,
-    min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
+    min_interactions: MinInteractionsPerSection = defaults.MIN_INTERACTIONS,
     resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples for the intervals.")] = 200,
     json_output: Annotated[
         bool,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from recctl import defaults
-from recctl.cli.common import print_json, settings
-from recctl.cli.options import Epsilon, Explore, MinInteractions, Temperature
+from recctl.cli.common import print_json, refuse_idle_options, settings
+from recctl.cli.options import Epsilon, Explore, MinInteractionsPerRound, Temperature
 from recctl.cli.train import DebiasChoice, json_failures, lightgbm_params
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def simulate_command(
     param: Annotated[
         list[str] | None, typer.Option(help="LightGBM parameter KEY=VALUE for training (repeatable).")
     ] = None,
-    min_interactions: MinInteractions = defaults.MIN_INTERACTIONS,
+    min_interactions: MinInteractionsPerRound = defaults.MIN_INTERACTIONS,
     plot: Annotated[
         Path | None,
         typer.Option(metavar="PATH", help="Also draw the rounds' figures to PATH (.svg or .png)."),
@@ -114,6 +114,7 @@ def simulate_command(
         ExaminationCurve.parse(examination)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--examination") from None
+    refuse_idle_options(ctx, explore=None if explore is None else explore.value, diversity=not no_diversity)
     exploration = None
     if explore is not None:
         exploration = Exploration(policy=explore.value, temperature=temperature, epsilon=epsilon)

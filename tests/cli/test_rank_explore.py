@@ -28,7 +28,8 @@ def with_ids(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("policy", ["plackett-luce", "epsilon-greedy"])
 def test_explored_lists_carry_exact_prefix_propensities(sample_model: Path, policy: str) -> None:
     batches = with_ids(sample_batches(6))
-    options = ("--model", str(sample_model), "--explore", policy, "--seed", "4", "--epsilon", "0.5")
+    epsilon = ("--epsilon", "0.5") if policy == "epsilon-greedy" else ()
+    options = ("--model", str(sample_model), "--explore", policy, *epsilon, "--seed", "4")
     answers = ranked_lines(batches, *options)
     for answer, batch in zip(answers, batches, strict=True):
         assert answer["summary"]["policy"] == policy and answer["summary"]["propensity_method"] is None
@@ -43,7 +44,7 @@ def test_explored_lists_carry_exact_prefix_propensities(sample_model: Path, poli
     for batch, answer in zip(batches[:2], answers[:2], strict=True):
         (alone,) = ranked_lines([batch], *options)
         assert alone["recommendations"] == answer["recommendations"]
-    other_seed = ranked_lines(batches, *options[:-4], "--seed", "5", "--epsilon", "0.5")
+    other_seed = ranked_lines(batches, *options[:-2], "--seed", "5")
     orders = [[r["recommendation_id"] for r in a["recommendations"]] for a in (*answers, *other_seed)]
     assert orders[: len(batches)] != orders[len(batches) :]
 
@@ -113,6 +114,22 @@ def test_interleaving_gives_each_item_a_team_and_the_log_keeps_it(
 def test_bad_exploration_options_are_usage_errors(sample_model: Path, options: tuple[str, ...]) -> None:
     code, _, err = run("rank", "--model", str(sample_model), *options, input=json.dumps(sample_batches(1)[0]))
     assert code == 2 and "Error" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--epsilon", "0.2"), "--epsilon needs --explore epsilon-greedy"),
+        (("--explore", "epsilon-greedy", "--temperature", "0.5"), "--temperature needs --explore plackett-luce"),
+        (("--no-diversity", "--lambda", "0.3"), "--lambda sets MMR diversity"),
+        (("--no-diversity", "--diversify-depth", "5"), "--diversify-depth sets MMR diversity"),
+    ],
+)
+def test_options_that_would_be_ignored_are_usage_errors(
+    sample_model: Path, options: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run("rank", "--model", str(sample_model), *options, input=json.dumps(sample_batches(1)[0]))
+    assert code == 2 and message in " ".join(err.split()) and out == ""
 
 
 def test_an_unusable_interleaving_model_fails_before_ranking(sample_model: Path, tmp_path: Path) -> None:

@@ -94,6 +94,9 @@ def test_a_used_out_needs_force_which_replaces_the_earlier_run(tmp_path: Path) -
         (("--examination", "sideways"), "--examination"),
         (("--param", "num_leafs=3"), "num_leaves"),
         (("--temperature", "0"), "--temperature"),
+        (("--temperature", "0.5"), "--temperature needs --explore plackett-luce"),
+        (("--explore", "plackett-luce", "--epsilon", "0.2"), "--epsilon needs --explore epsilon-greedy"),
+        (("--no-diversity", "--lambda", "0.5"), "--lambda sets MMR diversity"),
     ],
 )
 def test_bad_arguments_are_usage_errors_before_any_work(
