@@ -10,7 +10,14 @@ import typer
 
 from recctl import defaults
 from recctl.cli.common import print_json, settings
-from recctl.cli.options import LookbackDays, MinInteractionsPerSection, ModelPath, Since, Until, resolve_window
+from recctl.cli.options import (
+    LookbackDays,
+    MinInteractionsPerSection,
+    ModelPath,
+    Since,
+    Until,
+    resolve_window,
+)
 from recctl.cli.train import json_failures
 
 if TYPE_CHECKING:

@@ -120,7 +120,10 @@ def test_bad_exploration_options_are_usage_errors(sample_model: Path, options: t
     ("options", "message"),
     [
         (("--epsilon", "0.2"), "--epsilon needs --explore epsilon-greedy"),
-        (("--explore", "epsilon-greedy", "--temperature", "0.5"), "--temperature needs --explore plackett-luce"),
+        (
+            ("--explore", "epsilon-greedy", "--temperature", "0.5"),
+            "--temperature needs --explore plackett-luce",
+        ),
         (("--no-diversity", "--lambda", "0.3"), "--lambda sets MMR diversity"),
         (("--no-diversity", "--diversify-depth", "5"), "--diversify-depth sets MMR diversity"),
     ],
@@ -128,7 +131,9 @@ def test_bad_exploration_options_are_usage_errors(sample_model: Path, options: t
 def test_options_that_would_be_ignored_are_usage_errors(
     sample_model: Path, options: tuple[str, ...], message: str
 ) -> None:
-    code, out, err = run("rank", "--model", str(sample_model), *options, input=json.dumps(sample_batches(1)[0]))
+    code, out, err = run(
+        "rank", "--model", str(sample_model), *options, input=json.dumps(sample_batches(1)[0])
+    )
     assert code == 2 and message in " ".join(err.split()) and out == ""
 
 
