@@ -1,7 +1,8 @@
-"""Shortcuts on the rank path give exactly what the general code gives.
+"""Shortcuts of validation give exactly what the general code gives.
 
-Each shortcut (common timestamps parsed with one format, string lists that need no rewriting) is
-switched off here and the results compared: rows, reasons and values must be the same.
+Each shortcut (common timestamps parsed with one format, string lists that need no rewriting, a
+served list's items read in the same parse as its other fields) is switched off here and the
+results compared: rows, reasons and values must be the same.
 """
 
 from __future__ import annotations
@@ -106,3 +107,75 @@ def test_plain_string_lists_skip_the_rewrite() -> None:
     other = pl.Series(['[ "a"]', '["\\q"]', '["\\ud800"]', "[1]", '["a",  "b"]', '["\x01"]'])
     assert plain.str.contains(rules.PLAIN_STRING_LIST_RE).all()
     assert not other.str.contains(rules.PLAIN_STRING_LIST_RE).any()
+
+
+# Items as a JSON file gives them, and the odd ones: not objects, nulls, repeats, strings of JSON,
+# unknown item fields, a field given twice.
+item_values = st.one_of(
+    st.fixed_dictionaries(
+        {"recommendation_id": st.sampled_from(["r1", "r2", 7, True, 1.5]), "position": st.integers(-1, 3)},
+        optional={
+            "propensity": st.sampled_from([0.5, 1, 0, "0.25", None]),
+            "team": st.sampled_from(["A", 3, None]),
+            "note": strings,
+        },
+    ),
+    st.sampled_from([None, 1, "x", [], {}]),
+)
+items_values = st.one_of(
+    st.lists(item_values, max_size=4),
+    st.lists(item_values, max_size=2).map(json.dumps),  # JSON text in a string
+    st.sampled_from([None, "", "nope", {}, 3]),
+)
+
+
+def _lines(values: list[Any]) -> pl.DataFrame:
+    texts = [
+        json.dumps(
+            {"request_id": f"q{i % 3}", "timestamp": "2025-09-01T00:00:00Z", "assessment_id": "a"}
+            | ({} if value is None else {"items": value}),
+            ensure_ascii=False,
+        )
+        for i, value in enumerate(values)
+    ]
+    return pl.DataFrame(
+        {
+            "input_position": pl.int_range(1, len(texts) + 1, eager=True, dtype=pl.Int64),
+            "raw": texts,
+            "json": texts,
+            "error": pl.Series([None] * len(texts), dtype=pl.String),
+        }
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(items_values, min_size=1, max_size=6))
+def test_items_read_with_the_lists_validate_as_the_general_route(values: list[Any]) -> None:
+    from recctl.labels import DEFAULT_POLICY
+    from recctl.records import scan, validate
+
+    chunk = _lines(values)
+    fast = validate("impressions", chunk, DEFAULT_POLICY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules, "fields_with_lists", lambda *args: None)
+        general = validate("impressions", chunk, DEFAULT_POLICY)
+    assert fast.records.rows() == general.records.rows()
+    assert fast.rejects.rows() == general.rejects.rows()
+    assert fast.duplicates == general.duplicates
+    assert scan.LIST_GIVEN not in str(fast.records.rows())
+
+
+def test_items_of_a_json_file_are_read_with_the_lists() -> None:
+    from recctl.records import scan
+
+    chunk = _lines(
+        [[{"recommendation_id": "r1", "position": 0}], [{"recommendation_id": "r2", "position": 1}]]
+    )
+    read = scan.fields_with_lists(chunk, ["request_id", "items"], ["items"])
+    assert read is not None
+    texts, elements = read
+    assert texts["__top__items"].to_list() == [scan.LIST_GIVEN] * 2
+    assert elements["items"].to_list() == [
+        ['{"recommendation_id": "r1", "position": 0}'],
+        ['{"recommendation_id": "r2", "position": 1}'],
+    ]

@@ -22,6 +22,7 @@ from recctl.records.scan import (
     ParsedFields,
     checked_objects,
     extra_fields,
+    fields_with_lists,
     non_id_values,
     read_objects,
     spread_rows,
@@ -74,10 +75,13 @@ class Rules:
         keep_extra: bool = True,
         overrides: Mapping[str, pl.Series] | None = None,
         parsed: ParsedFields | None = None,
+        element_lists: Sequence[str] = (),
     ) -> None:
         """``parsed``: the top-level fields already read from parsed objects (every row is an
         object; :func:`~recctl.records.scan.fields_of_objects`), instead of from ``chunk``'s
-        ``json`` text."""
+        ``json`` text. ``element_lists``: top-level array fields whose elements are wanted; when
+        every row gives them as arrays they are read in the same parse as the other fields, into
+        :attr:`elements` (see :func:`~recctl.records.scan.fields_with_lists`)."""
         self.keep_extra = keep_extra
         self.top_level = set(top_level)
         self.overridden = set(overrides or ())
@@ -86,7 +90,11 @@ class Rules:
             raise ValueError(
                 "unknown fields are read from the JSON text: parsed fields need keep_extra=False"
             )
-        if parsed is None:
+        self.elements: dict[str, pl.Series] = {}
+        with_lists = fields_with_lists(chunk, top_level, element_lists) if element_lists else None
+        if with_lists is not None and parsed is None:
+            texts, self.elements = with_lists
+        elif parsed is None:
             chunk, texts = checked_objects(chunk, top_level)
         else:
             texts = parsed.texts.hstack(list(parsed.lists.values()))

@@ -73,6 +73,37 @@ def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl
     return chunk, spread_rows(parsed.rename({field: f"__top__{field}" for field in fields}), present)
 
 
+LIST_GIVEN = "[...]"
+"""The text :func:`fields_with_lists` gives a list field that a row has (its elements are elsewhere)."""
+
+
+def fields_with_lists(
+    chunk: pl.DataFrame, fields: Sequence[str], lists: Sequence[str]
+) -> tuple[pl.DataFrame, dict[str, pl.Series]] | None:
+    """The :func:`top_level_texts` of ``fields`` and, for the ``lists`` among them, each row's
+    array elements as text (``List(String)``: objects as JSON text, strings unquoted), all from one
+    ``read_ndjson``. A list field's own text column only tells whether the row has the field
+    (:data:`LIST_GIVEN`). None when any row is not a JSON object, or a list field is not an array
+    in some row: the caller reads the texts as usual then (see :func:`checked_objects`).
+    """
+    json_text = chunk["json"]
+    if json_text.null_count():
+        return None
+    schema: dict[str, pl.DataType] = {
+        field: pl.List(pl.String()) if field in lists else pl.String() for field in fields
+    }
+    parsed = read_objects(json_text, schema)
+    if parsed is None:
+        return None
+    texts = parsed.select(
+        pl.when(pl.col(field).is_not_null()).then(pl.lit(LIST_GIVEN)).alias(f"__top__{field}")
+        if field in lists
+        else pl.col(field).alias(f"__top__{field}")
+        for field in fields
+    )
+    return texts, {field: parsed[field] for field in lists}
+
+
 # Text that a JSON boolean or a JSON number other than an integer could be read as (``true``,
 # ``1.5``, ``1e+22``). An integer reads as digits, and digits are an id whatever their JSON type
 # was, so they do not match (one regex: it runs on every id of every row).

@@ -264,7 +264,7 @@ def validate_impressions(
     """
     now = now or datetime.now(UTC)
     # The item fields are read at the top level too, only to know that no list has one there.
-    rules = Rules(chunk, [*_IMPRESSION_FIELDS, *_ITEM_FIELDS])
+    rules = Rules(chunk, [*_IMPRESSION_FIELDS, *_ITEM_FIELDS], element_lists=("items",))
     if guard:
         rules.guard("impressions")
     rules.string("request_id", required=True, identifier=True)
@@ -277,7 +277,7 @@ def validate_impressions(
         rules.typed["policy"].str.strip_chars().str.to_lowercase().fill_null(IMPRESSION_POLICIES[0])
     )
     rules.check(pl.col(rules.text("items")).is_null(), "items: required")
-    items = _items(rules.texts["__top__items"])
+    items = _items(rules.texts["__top__items"], rules.elements.get("items"))
     rules.reasons("items", items.reasons)
     rules.typed["__list_row"] = pl.int_range(0, pl.len(), dtype=pl.Int64)
     # The items' field names are known inside a list, so a list whose fields are all known skips
@@ -308,18 +308,23 @@ class _Items:
     (their order in the chunk)."""
 
 
-def _items(texts: pl.Series) -> _Items:
+def _items(texts: pl.Series, read: pl.Series | None = None) -> _Items:
     """Check the ``items`` of every list of a chunk, all items of all lists as one frame.
 
-    Every item's JSON text is read out of its list's array by one ``read_ndjson``; the items then
-    go through the same rule engine as a chunk of records, whose reasons are mapped back to their
-    lists (``items[i].<reason>``) and to the first bad item of each.
+    ``read``: every list's elements, already read with the records' other fields (then ``texts``
+    only tells which lists have items). Otherwise every item's JSON text is read out of its
+    list's array by one ``read_ndjson``. The items then go through the same rule engine as a
+    chunk of records, whose reasons are mapped back to their lists (``items[i].<reason>``) and
+    to the first bad item of each.
     """
     present = texts.is_not_null() & (texts.str.strip_chars().str.len_bytes() > 0)
-    # Usually every list's items are array text already (how a JSON file gives them): one parse
-    # takes them apart. Otherwise (CSV cells, strings, broken text) each is read as JSON first.
-    arrays = texts.filter(present)
-    elements = _elements(arrays) if arrays.str.strip_chars_start().str.starts_with("[").all() else None
+    if read is not None:
+        elements: pl.Series | None = read.filter(present)
+    else:
+        # Usually every list's items are array text already (how a JSON file gives them): one
+        # parse takes them apart. Otherwise (CSV cells, strings, broken text) each is read first.
+        arrays = texts.filter(present)
+        elements = _elements(arrays) if arrays.str.strip_chars_start().str.starts_with("[").all() else None
     if elements is not None:
         is_list = present
     else:
