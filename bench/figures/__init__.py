@@ -6,7 +6,7 @@ key           figure                                              baseline in th
 ============  ==================================================  ================================  ========
 ingest-files  ingest 1M interactions (NDJSON) -> file store       polars read_ndjson+write_parquet  <= 2.0x
 ingest-mongo  ingest 100k interactions -> MongoDB (SecantusDB)    pymongo insert_many(unordered)    <= 1.5x
-impressions   ingest 100k impressions (~1M items) -> file store   polars read_ndjson+write_parquet  <= 5.0x
+impressions   ingest 100k impressions (~1M items) -> file store   polars read_ndjson+write_parquet  <= 2.0x
               ... its peak RSS at 25k lists (input-independent)   -                                 -
 bias          recctl bias on ~100k randomised lists (~1M items)   -                                 <= 60 s
 export        export 1M interactions -> training set              -                                 <= 10 s

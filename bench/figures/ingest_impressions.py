@@ -74,7 +74,7 @@ def run(context: Context) -> Result:
     inputs = workspace.root / f"impressions-s{SEED}"
     source = served_lists(inputs / f"impressions-{LISTS}.ndjson", LISTS)
     small = served_lists(inputs / f"impressions-{SMALL_LISTS}.ndjson", SMALL_LISTS)
-    result = Result(NAME, "s", 5.0, "ratio_max", baseline_name="polars read_ndjson + write_parquet")
+    result = Result(NAME, "s", 2.0, "ratio_max", baseline_name="polars read_ndjson + write_parquet")
     summary: dict[str, int] = {}
     for attempt in range(context.runs):
         scratch = workspace.scratch("ingest-impressions")
