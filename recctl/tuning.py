@@ -32,18 +32,28 @@ if TYPE_CHECKING:
 Values = npt.NDArray[np.float64]
 
 
+MAX_LAMBDAS = 1_001
+"""The most lambdas a grid may have (each is a full pass over the evaluation lists)."""
+
+
 def lambda_grid(spec: str) -> list[float]:
     """The lambdas of ``START:STOP:STEP`` (both ends included when the steps land on them) or
-    of a comma-separated list; each in 0..1, sorted, without repeats. ValueError otherwise."""
+    of a comma-separated list; each in 0..1, sorted, without repeats, at most :data:`MAX_LAMBDAS`.
+    ValueError otherwise."""
     text = spec.strip()
     try:
         if ":" in text:
             start, stop, step = (float(part) for part in text.split(":"))
-            if not step > 0:
-                raise ValueError("the step must be > 0")
+            if not (step > 0 and np.isfinite(step)):
+                raise ValueError("the step must be a finite number > 0")
+            if not (0.0 <= start <= 1.0 and 0.0 <= stop <= 1.0):
+                raise ValueError("START and STOP must be in 0..1")
             if stop < start:
                 raise ValueError("START must not exceed STOP")
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
+            steps = np.floor((stop - start) / step + 1e-9)
+            if steps + 1 > MAX_LAMBDAS:
+                raise ValueError(f"the steps must give at most {MAX_LAMBDAS:,} lambdas, not {steps + 1:,.4g}")
+            count = int(steps) + 1
             values = [round(start + i * step, 10) for i in range(count)]
         else:
             values = [float(part) for part in text.split(",") if part.strip()]
@@ -56,7 +66,10 @@ def lambda_grid(spec: str) -> list[float]:
         raise ValueError(f"no lambda in {spec!r}")
     if any(not 0.0 <= value <= 1.0 for value in values):
         raise ValueError(f"every lambda must be in 0..1, got {spec!r}")
-    return sorted(set(values))
+    lambdas = sorted(set(values))
+    if len(lambdas) > MAX_LAMBDAS:
+        raise ValueError(f"at most {MAX_LAMBDAS:,} lambdas, got {len(lambdas):,}")
+    return lambdas
 
 
 def pareto_flags(relevance: npt.ArrayLike, diversity: npt.ArrayLike) -> npt.NDArray[np.bool_]:

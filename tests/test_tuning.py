@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recctl.diversity import list_traits_of
-from recctl.tuning import knee_index, lambda_grid, pareto_flags, ranked_figures
+from recctl.tuning import MAX_LAMBDAS, knee_index, lambda_grid, pareto_flags, ranked_figures
 
 figures = st.lists(
     st.tuples(st.sampled_from([0.1, 0.2, 0.3, 0.5, 0.8]), st.sampled_from([0.1, 0.4, 0.6, 0.9])),
@@ -62,10 +62,31 @@ def test_lambda_grids(spec: str, lambdas: list[float]) -> None:
     assert lambda_grid(spec) == lambdas
 
 
-@pytest.mark.parametrize("spec", ["", "0.5:0.2:0.1", "0:1:0", "0:1.5:0.5", "a,b", "0.2:0.4"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "0.5:0.2:0.1",
+        "0:1:0",
+        "0:1.5:0.5",
+        "a,b",
+        "0.2:0.4",
+        "0:1:1e-9",
+        "0:1:1e-300",
+        "0:inf:0.1",
+        "0:1:inf",
+    ],
+)
 def test_bad_lambda_grids(spec: str) -> None:
     with pytest.raises(ValueError, match=r"lambda|START|step|numbers|expected"):
         lambda_grid(spec)
+
+
+def test_a_grid_has_at_most_a_thousand_and_one_lambdas() -> None:
+    assert len(lambda_grid("0:1:0.001")) == MAX_LAMBDAS
+    assert lambda_grid(",".join(["0.5"] * 5_000)) == [0.5]  # repeats are one lambda
+    with pytest.raises(ValueError, match="at most 1,001 lambdas, got 3,000"):
+        lambda_grid(",".join(str(i / 3_000) for i in range(3_000)))
 
 
 def _traits(categories: list[str], sizes: list[int]):  # type: ignore[no-untyped-def]

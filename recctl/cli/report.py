@@ -41,7 +41,12 @@ def report_command(
     ] = ReportFormat.html,
     model: ModelPath = defaults.DEFAULT_MODEL_PATH,
     lambdas: Annotated[
-        str, typer.Option("--lambda", metavar="START:STOP:STEP|L1,L2,...", help="The frontier's lambdas.")
+        str,
+        typer.Option(
+            "--lambda",
+            metavar="START:STOP:STEP|L1,L2,...",
+            help="The frontier's lambdas (each in 0..1, at most 1,001).",
+        ),
     ] = "0:1:0.1",
     lookback_days: LookbackDays = defaults.LOOKBACK_DAYS,
     since: Since = None,

@@ -35,7 +35,9 @@ def tune_command(
     lambdas: Annotated[
         str,
         typer.Option(
-            "--lambda", metavar="START:STOP:STEP|L1,L2,...", help="The lambdas to try (each in 0..1)."
+            "--lambda",
+            metavar="START:STOP:STEP|L1,L2,...",
+            help="The lambdas to try (each in 0..1, at most 1,001).",
         ),
     ] = "0:1:0.05",
     model: ModelPath = defaults.DEFAULT_MODEL_PATH,
