@@ -115,7 +115,7 @@ def rounds_chart(rounds: Sequence[dict[str, Any]]) -> alt.Chart:
         .mark_line(point=True)
         .encode(
             x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title="figure (each 0..1)"),
             color=alt.Color("figure:N", title=None, sort=list(names.values())),
             tooltip=["round:O", "figure:N", alt.Tooltip("value:Q", format=".3f")],
         )
@@ -195,7 +195,7 @@ def category_chart(rows: Sequence[dict[str, Any]]) -> alt.Chart:
         .encode(
             x=alt.X("category:N", title=None, axis=alt.Axis(labelAngle=-30)),
             xOffset="rate:N",
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title="rate"),
             color=alt.Color("rate:N", title=None),
             tooltip=["category:N", "rate:N", alt.Tooltip("value:Q", format=".3f")],
         )

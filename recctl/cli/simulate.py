@@ -158,6 +158,22 @@ def simulate_command(
         "seed": seed,
         "assessments_per_round": assessments_per_round,
         "out": str(out),
+        "options": {  # everything else that made these rounds, so a run can be told apart and repeated
+            "rounds": rounds,
+            "days_per_round": days_per_round,
+            "examination": examination,
+            "lambda": lambda_,
+            "top_k": top_k,
+            "diversity": not no_diversity,
+            "explore": None
+            if exploration is None
+            else {"policy": exploration.policy, "temperature": temperature, "epsilon": epsilon},
+            "debias": debias.value,
+            "num_boost_round": num_boost_round,
+            "early_stopping_rounds": early_stopping_rounds,
+            "params": overrides,
+            "min_interactions": min_interactions,
+        },
         "rounds": results,
         "expected": _expected_json(),
     }

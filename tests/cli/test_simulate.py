@@ -46,6 +46,9 @@ def test_the_same_seed_gives_the_same_rounds_and_each_round_is_on_disk_as_it_end
 
     assert figures(one) == figures(two)
     assert [row["round"] for row in one["rounds"]] == [0, 1]
+    assert one["options"] == two["options"]
+    assert one["options"]["rounds"] == 1 and one["options"]["min_interactions"] == 10
+    assert one["options"]["num_boost_round"] == 40 and one["options"]["explore"] is None
     streamed = [json.loads(line) for line in (tmp_path / "one" / "rounds.ndjson").read_text().splitlines()]
     assert [row["true_ndcg@10"] for row in streamed] == [row["true_ndcg@10"] for row in one["rounds"]]
     assert (tmp_path / "one" / "models" / "round-0.txt").is_file()
