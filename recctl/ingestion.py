@@ -282,8 +282,11 @@ class _Writer:
             ) from exc
 
     def close(self) -> None:
-        """Let a write under way end (a part file is written whole or not at all), then stop."""
+        """Let a write under way end (a part file is written whole or not at all), then stop. A
+        failure of that write is raised here, also while another error is on its way out (the
+        store's failure came first: it is the one to report, with the other as its context)."""
         self._pool.shutdown(wait=True)
+        self.finish()
 
 
 _END = object()
@@ -306,8 +309,9 @@ def read_ahead(items: Iterable[RawChunk], depth: int) -> Iterator[RawChunk]:
         return False
 
     def produce() -> None:
-        iterator = iter(items)
+        iterator = None
         try:
+            iterator = iter(items)
             for item in iterator:
                 if not offer(item):
                     return

@@ -164,3 +164,26 @@ def test_read_ahead_stopped_early_closes_its_source() -> None:
         if item == 3:
             break
     assert closed.wait(5), "the reader thread did not close its source"
+
+
+def test_a_store_failure_is_reported_even_when_a_later_input_fails_too(tmp_path: Path) -> None:
+    from recctl.errors import StoreError
+    from recctl.stores.files import FileStore
+
+    class FullDisk(FileStore):  # a real directory store whose fourth write finds the disk full
+        writes = 0
+
+        def write(self, kind: Any, records: Any) -> Any:
+            FullDisk.writes += 1
+            if FullDisk.writes == 4:
+                raise StoreError("disk full", written=0)
+            return super().write(kind, records)
+
+    rows = [interaction(event_id=f"e{number}", recommendation_id=f"r{number}") for number in range(20)]
+    good = write_ndjson(tmp_path / "a.ndjson", rows)
+    broken = tmp_path / "b.json"
+    broken.write_text("[1,")
+    store = FullDisk(tmp_path / "store", create=True)
+    with pytest.raises(StoreError, match=r"disk full; 6 rows were stored by this ingest before the failure"):
+        ingest(store, "interactions", [str(good), str(broken)], batch_rows=2)
+    assert stored_count(store, "interactions") == 6

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from builders import assessment, impression, interaction, recommendation
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recctl.labels import DEFAULT_POLICY
@@ -485,3 +485,74 @@ def test_an_item_field_name_at_the_top_of_a_list_is_kept_as_extra() -> None:
     assert reasons == [] and json.loads(records["extra"][0]) == {"position": 3, "team": "x"}
     records, _ = check("impressions", impression(items=[item(0, score=1)]))
     assert records["extra"][0] is None and json.loads(records["item_extra"][0]) == {"score": 1}
+
+
+# Backslashes, quotes, control characters, non-BMP characters: what JSON escapes (after a letter:
+# blank text counts as missing).
+_escaped_text = st.text(alphabet=st.sampled_from(list('a\\"\t\n\x01é😀/u')), max_size=8).map("x".__add__)
+
+
+def _chunk_of(objects: list[dict[str, Any]]) -> pl.DataFrame:
+    texts = [json.dumps(item) for item in objects]
+    return pl.DataFrame(
+        {
+            "input_position": pl.int_range(1, len(texts) + 1, eager=True, dtype=pl.Int64),
+            "raw": texts,
+            "json": texts,
+            "error": pl.Series([None] * len(texts), dtype=pl.String),
+        }
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=_escaped_text, plain=st.booleans())
+def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: bool) -> None:
+    # A row without escapes beside one with them: the reader's fast route and the exact one meet.
+    other = "plain" if plain else value
+    interactions = [
+        {
+            "recommendation_id": "r1",
+            "user_id": "u",
+            "interaction_type": "click",
+            "timestamp": "2025-09-01T00:00:00Z",
+            "context": {"session_id": text, "variant": text, "note": text},
+        }
+        for text in (value, other)
+    ]
+    checked = validate("interactions", _chunk_of(interactions), DEFAULT_POLICY)
+    assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
+    assert checked.records["session_id"].to_list() == [value, other]
+    assert [json.loads(text)["note"] for text in checked.records["context"]] == [value, other]
+
+    lists = [
+        {
+            "request_id": f"q{number}",
+            "timestamp": "2025-09-01T00:00:00Z",
+            "assessment_id": "a",
+            "items": [
+                {"recommendation_id": text, "position": 0, "note": text},
+                {"recommendation_id": "r", "position": 1},
+            ],
+        }
+        for number, text in enumerate((value, other))
+    ]
+    checked = validate("impressions", _chunk_of(lists), DEFAULT_POLICY)
+    assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
+    assert checked.records["recommendation_id"].to_list() == [value, "r", other, "r"]
+    assert json.loads(checked.records["item_extra"][0]) == {"note": value}
+
+    catalog = [
+        {"recommendation_id": f"r{n}", "assessment_id": "a", "category": "cost", "confidence_score": 0.5,
+         "services": [text, "x"]}
+        for n, text in enumerate((value, other))
+    ]  # fmt: skip
+    checked = validate("recommendations", _chunk_of(catalog), DEFAULT_POLICY)
+    assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
+    assert checked.records["services"].to_list() == [[value, "x"], [other, "x"]]
+
+    assessments = [
+        {"assessment_id": f"a{n}", "priorities": {text: 0.5}} for n, text in enumerate((value, other))
+    ]
+    checked = validate("assessments", _chunk_of(assessments), DEFAULT_POLICY)
+    assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
+    assert [json.loads(text) for text in checked.records["priorities"]] == [{value: 0.5}, {other: 0.5}]

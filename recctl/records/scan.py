@@ -70,6 +70,7 @@ def checked_objects(chunk: pl.DataFrame, fields: Sequence[str] = ()) -> tuple[pl
             pl.when(problem.is_null()).then(pl.col("json")).alias("json"),
         )
         return chunk, top_level_texts(chunk["json"], fields)
+    parsed = with_exact_nested(parsed, json_text.filter(present))
     return chunk, spread_rows(parsed.rename({field: f"__top__{field}" for field in fields}), present)
 
 
@@ -87,8 +88,8 @@ def fields_with_lists(
     in some row: the caller reads the texts as usual then (see :func:`checked_objects`).
     """
     json_text = chunk["json"]
-    if json_text.null_count():
-        return None
+    if json_text.null_count() or json_text.str.contains("\\", literal=True).any():
+        return None  # (an escape: the elements would be written back wrong, see with_exact_nested)
     schema: dict[str, pl.DataType] = {
         field: pl.List(pl.String()) if field in lists else pl.String() for field in fields
     }
@@ -164,7 +165,31 @@ def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame
     if parsed is None:
         # The reader refused something the path lookups accept: take the slower, exact route.
         return pl.DataFrame({names[f]: json_text.str.json_path_match(f"$.{f}") for f in fields})
+    parsed = with_exact_nested(parsed, json_text.filter(valid))
     return spread_rows(parsed.rename(names), valid)
+
+
+def with_exact_nested(parsed: pl.DataFrame, json_text: pl.Series) -> pl.DataFrame:
+    """``parsed`` (the fields' texts as ``read_ndjson`` gives them, a row per ``json_text``) with
+    the object and array values of rows whose JSON holds a backslash read again by a JSON-path
+    lookup. polars' reader (2.1) writes a nested value back as text without escaping backslashes
+    and control characters: ``{"k": "a\\\\b"}`` would come back as ``{"k": "a\\b"}``, another value
+    or no JSON at all. A row without a backslash has nothing to escape; a string value reads the
+    same both ways."""
+    escaped = json_text.str.contains("\\", literal=True)
+    if not escaped.any():
+        return parsed
+    rows = pl.DataFrame({"__json": json_text, "__escaped": escaped})
+    exact = []
+    for field in parsed.columns:
+        text = parsed[field]
+        nested = escaped & text.str.starts_with("{") | escaped & text.str.starts_with("[")
+        if field.startswith("\x00") or not nested.any():
+            exact.append(text)
+            continue
+        lookup = rows.select(pl.col("__json").str.json_path_match(f"$.{field}")).to_series()
+        exact.append(text.zip_with(~nested.fill_null(False), lookup).alias(field))
+    return pl.DataFrame(exact)
 
 
 def spread_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:

@@ -399,12 +399,15 @@ def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None: ..
 def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None:
     """Each JSON array's elements as text (objects as JSON text, strings unquoted), by one parse.
 
-    When polars' reader refuses a text, None, or with ``exact`` (every text is known to be a JSON
-    array) the elements read list by list.
+    When polars' reader refuses a text or a text holds an escape, None, or with ``exact`` (every
+    text is known to be a JSON array) the elements read list by list.
     """
     schema: dict[str, pl.DataType] = {"items": pl.List(pl.String)}
     wrapped = ('{"items":' + arrays + "}").rename("json")
-    parsed = read_objects(wrapped, schema) if arrays.len() else None
+    # An element with an escape would be written back unescaped (see scan.with_exact_nested):
+    # such arrays take the exact route.
+    escaped = arrays.str.contains("\\", literal=True).any()
+    parsed = read_objects(wrapped, schema) if arrays.len() and not escaped else None
     if parsed is not None:
         return parsed["items"]
     if not arrays.len():
