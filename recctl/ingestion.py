@@ -16,13 +16,11 @@ is never split between two writes.
 
 from __future__ import annotations
 
-import queue
 import shutil
 import sys
 import tempfile
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from recctl.stores.base import Store, WriteResult
 
 BATCH_ROWS = 250_000
 READ_AHEAD = 2
-"""Chunks read ahead of the one being validated."""
+"""Chunks of NDJSON read ahead of the one being validated (see :func:`recctl.formats.read_records`)."""
 CHUNK_LISTS = 25_000
 """Records read at a time for a kind stored as several rows per record (impressions: a list of
 about ten items is ten rows): about one write batch of rows per chunk, as the per-chunk cost of
@@ -71,6 +69,11 @@ class IngestSummary:
         self.updated += result.updated
         self.unchanged += result.unchanged
 
+    def reasons_by_count(self) -> list[tuple[str, int]]:
+        """The reject reasons, most frequent first; equal counts in the reasons' order (so the same
+        input always reports them alike)."""
+        return sorted(self.reject_reasons.items(), key=lambda item: (-item[1], item[0]))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -81,7 +84,7 @@ class IngestSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected": self.rejected,
-            "reject_reasons": dict(self.reject_reasons.most_common()),
+            "reject_reasons": dict(self.reasons_by_count()),
             "rejects_path": self.rejects_path,
         }
 
@@ -225,8 +228,9 @@ def _validated(
     for source in sources:
         chunk: RawChunk | None = None
         read_before = summary.read
-        chunks = read_records(source, format=format, chunk_rows=chunk_rows, nested=FLATTENED_FIELDS[kind])
-        for chunk in read_ahead(chunks, READ_AHEAD):
+        for chunk in read_records(
+            source, format=format, chunk_rows=chunk_rows, nested=FLATTENED_FIELDS[kind], read_ahead=READ_AHEAD
+        ):
             result = validate(kind, chunk.rows, policy, now=now)
             records = result.records
             summary.duplicates += result.duplicates
@@ -287,53 +291,6 @@ class _Writer:
         store's failure came first: it is the one to report, with the other as its context)."""
         self._pool.shutdown(wait=True)
         self.finish()
-
-
-_END = object()
-
-
-def read_ahead(items: Iterable[RawChunk], depth: int) -> Iterator[RawChunk]:
-    """The items of ``items``, produced by a thread of its own up to ``depth`` ahead of the
-    consumer. An exception of ``items`` is raised here, where it would have come; a consumer that
-    stops early stops the thread at its next item (which then closes ``items``, and so its file)."""
-    ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(value: Any, error: BaseException | None = None) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put((value, error), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = None
-        try:
-            iterator = iter(items)
-            for item in iterator:
-                if not offer(item):
-                    return
-            offer(_END)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            offer(_END, exc)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    threading.Thread(target=produce, name="recctl-ingest-reader", daemon=True).start()
-    try:
-        while True:
-            item, error = ready.get()
-            if error is not None:
-                raise error
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()  # not joined: a reader waiting on stdin would hold the caller up
 
 
 def _spooled(source: str, cleanup: ExitStack) -> str:

@@ -134,7 +134,7 @@ def test_ids_that_are_booleans_or_fractions_are_rejected_not_stored_as_text(
 
 
 def test_read_ahead_gives_every_item_in_order_and_raises_where_the_source_did() -> None:
-    from recctl.ingestion import read_ahead
+    from recctl.formats.ahead import read_ahead
 
     def source() -> Any:
         yield from range(5)
@@ -150,7 +150,7 @@ def test_read_ahead_gives_every_item_in_order_and_raises_where_the_source_did() 
 def test_read_ahead_stopped_early_closes_its_source() -> None:
     import threading
 
-    from recctl.ingestion import read_ahead
+    from recctl.formats.ahead import read_ahead
 
     closed = threading.Event()
 

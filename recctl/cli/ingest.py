@@ -124,7 +124,7 @@ def ingest_command(
     if summary.read and summary.rejected == summary.read:
         from recctl.errors import InputError
 
-        reason, count = summary.reject_reasons.most_common(1)[0]
+        reason, count = summary.reasons_by_count()[0]
         why = f": {reason}" if count == summary.rejected else f", {count:,} as: {reason}"
         raise InputError(
             f"all {summary.rejected:,} rows were rejected{why}; nothing was stored "
@@ -205,6 +205,6 @@ def _report(console: Console, summary: IngestSummary, where: str) -> None:
     console.print(table)
     if summary.reject_reasons:
         console.print("top reject reasons:")
-        for reason, count in summary.reject_reasons.most_common(5):
+        for reason, count in summary.reasons_by_count()[:5]:
             console.print(f"  {count:>8,}  {reason}", markup=False)
         console.print(f"rejected rows written to {summary.rejects_path}", markup=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from recctl.errors import InputError, cannot_open
+from recctl.formats.ahead import read_ahead as ahead_of_the_caller
 from recctl.formats.chunks import BOM, Nested, RawChunk
 from recctl.formats.csv import read_csv
 from recctl.formats.ndjson import read_json_array, read_ndjson
@@ -180,8 +181,14 @@ def read_records(
     format: Format | None = None,
     chunk_rows: int = CHUNK_ROWS,
     nested: Nested | None = None,
+    read_ahead: int = 0,
 ) -> Iterator[RawChunk]:
     """Yield the records of ``source`` (a path, or ``-`` for stdin) in chunks.
+
+    ``read_ahead``: NDJSON is read and cut into chunks by a thread of its own, up to this many
+    chunks ahead of the caller (0: in the caller's thread). The other formats are read by Arrow
+    or in one piece, and always in the caller's thread: Arrow's CSV reader runs I/O threads of its
+    own that call back into Python, and one more Python thread around it is not safe.
 
     ``nested`` names object fields whose flattened columns (``<field>.<key>``, as CSV and Parquet
     exports write nested data) are folded back into the field; see :func:`fold_flattened`.
@@ -217,7 +224,10 @@ def read_records(
             "parquet": read_parquet,
         }
         try:
-            yield from readers[chosen](stream, source, chunk_rows, progress, nested or {})
+            chunks = readers[chosen](stream, source, chunk_rows, progress, nested or {})
+            if read_ahead and chosen == "ndjson":
+                chunks = ahead_of_the_caller(chunks, read_ahead)
+            yield from chunks
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise InputError(f"{source}: cannot read: {exc}") from exc
     finally:

@@ -130,7 +130,7 @@ def non_id_values(objects: pl.Series, values: pl.Series, key: str) -> pl.Series 
         number = pl.read_ndjson(io.BytesIO(body), schema={key: pl.Float64()}, ignore_errors=True)[key]
         if boolean.len() != rows.len() or number.len() != rows.len():
             raise ValueError("row count changed")
-    except (pl.exceptions.PolarsError, ValueError):
+    except (pl.exceptions.PolarsError, OSError, ValueError):
         typed = [json.loads(text).get(key) for text in rows.to_list()]  # rare: exact, row by row
         boolean = pl.Series([v if isinstance(v, bool) else None for v in typed], dtype=pl.Boolean)
         number = pl.Series(
@@ -146,7 +146,9 @@ def read_objects(json_text: pl.Series, schema: dict[str, pl.DataType]) -> pl.Dat
     body = json_text.str.join("\n").cast(pl.Binary).item() or b""
     try:
         parsed = pl.read_ndjson(io.BytesIO(body), schema=schema)
-    except pl.exceptions.PolarsError:
+    except (pl.exceptions.PolarsError, OSError):
+        # OSError: polars takes input that starts with a compression format's magic bytes (a
+        # garbage line such as "x\x01...", zlib's) for compressed data, and fails to inflate it.
         return None
     return parsed if parsed.height == json_text.len() else None
 
