@@ -383,9 +383,12 @@ def _state(root: Path) -> str:
     if (root / MARKER).is_file() or any((root / name).is_dir() for name in DATA_DIRECTORIES):
         return "store"
     try:
-        next(root.iterdir())
-    except StopIteration:
-        return "empty"
+        # Another process creating the store at this moment has only its marker's temporary
+        # file there (written, then renamed into place): the directory is as good as empty.
+        if all(
+            entry.name.startswith(f".{MARKER}.") and entry.name.endswith(".tmp") for entry in root.iterdir()
+        ):
+            return "empty"
     except OSError as exc:
         raise StoreError(f"cannot read store {root}: {exc.strerror or exc}") from exc
     return "other"

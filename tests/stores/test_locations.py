@@ -36,6 +36,20 @@ def test_a_directory_of_other_files_is_never_a_store(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.jpg"]
 
 
+def test_a_store_being_created_by_another_process_is_not_other_files(tmp_path: Path) -> None:
+    # Another process has written its marker's temporary file (recctl.atomic names it
+    # .<name>.<pid>.<random>.tmp) and not yet renamed it into place.
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "..recctl-store.4242.0badf00d.tmp").write_text('{"recctl_store": 1}\n')
+    open_store(tmp_path / "store", create=True).close()
+    assert (tmp_path / "store" / ".recctl-store").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "..recctl-store.4242.0badf00d.tmp").write_text("")
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(NotAStoreError, match="is a directory but not a recctl store"):
+        open_store(tmp_path / "other", create=True)
+
+
 @pytest.mark.parametrize("state", ["missing", "empty"])
 def test_must_exist_refuses_a_missing_or_empty_directory(tmp_path: Path, state: str) -> None:
     if state == "empty":
