@@ -167,3 +167,17 @@ def impression(**overrides: Any) -> dict[str, Any]:
     }
     record.update(overrides)
     return {k: v for k, v in record.items() if v is not None}
+
+
+def chunk_of(texts: list[str]) -> Any:
+    """A reader's chunk (``input_position``, ``raw``, ``json``, ``error``) of JSON lines, numbered from 1."""
+    import polars as pl
+
+    return pl.DataFrame(
+        {
+            "input_position": pl.int_range(1, len(texts) + 1, eager=True, dtype=pl.Int64),
+            "raw": texts,
+            "json": texts,
+            "error": pl.Series([None] * len(texts), dtype=pl.String),
+        }
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from builders import chunk_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,14 +139,7 @@ def _lines(values: list[Any]) -> pl.DataFrame:
         )
         for i, value in enumerate(values)
     ]
-    return pl.DataFrame(
-        {
-            "input_position": pl.int_range(1, len(texts) + 1, eager=True, dtype=pl.Int64),
-            "raw": texts,
-            "json": texts,
-            "error": pl.Series([None] * len(texts), dtype=pl.String),
-        }
-    )
+    return chunk_of(texts)
 
 
 @settings(max_examples=60, deadline=None)

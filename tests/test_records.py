@@ -492,18 +492,6 @@ def test_an_item_field_name_at_the_top_of_a_list_is_kept_as_extra() -> None:
 _escaped_text = st.text(alphabet=st.sampled_from(list('a\\"\t\n\x01é😀/u')), max_size=8).map("x".__add__)
 
 
-def _chunk_of(objects: list[dict[str, Any]]) -> pl.DataFrame:
-    texts = [json.dumps(item) for item in objects]
-    return pl.DataFrame(
-        {
-            "input_position": pl.int_range(1, len(texts) + 1, eager=True, dtype=pl.Int64),
-            "raw": texts,
-            "json": texts,
-            "error": pl.Series([None] * len(texts), dtype=pl.String),
-        }
-    )
-
-
 @settings(max_examples=40, deadline=None)
 @given(value=_escaped_text, plain=st.booleans())
 def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: bool) -> None:
@@ -519,7 +507,7 @@ def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: boo
         }
         for text in (value, other)
     ]
-    checked = validate("interactions", _chunk_of(interactions), DEFAULT_POLICY)
+    checked = validate("interactions", chunk_of(interactions), DEFAULT_POLICY)
     assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
     assert checked.records["session_id"].to_list() == [value, other]
     assert [json.loads(text)["note"] for text in checked.records["context"]] == [value, other]
@@ -536,7 +524,7 @@ def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: boo
         }
         for number, text in enumerate((value, other))
     ]
-    checked = validate("impressions", _chunk_of(lists), DEFAULT_POLICY)
+    checked = validate("impressions", chunk_of(lists), DEFAULT_POLICY)
     assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
     assert checked.records["recommendation_id"].to_list() == [value, "r", other, "r"]
     assert json.loads(checked.records["item_extra"][0]) == {"note": value}
@@ -546,13 +534,13 @@ def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: boo
          "services": [text, "x"]}
         for n, text in enumerate((value, other))
     ]  # fmt: skip
-    checked = validate("recommendations", _chunk_of(catalog), DEFAULT_POLICY)
+    checked = validate("recommendations", chunk_of(catalog), DEFAULT_POLICY)
     assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
     assert checked.records["services"].to_list() == [[value, "x"], [other, "x"]]
 
     assessments = [
         {"assessment_id": f"a{n}", "priorities": {text: 0.5}} for n, text in enumerate((value, other))
     ]
-    checked = validate("assessments", _chunk_of(assessments), DEFAULT_POLICY)
+    checked = validate("assessments", chunk_of(assessments), DEFAULT_POLICY)
     assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
     assert [json.loads(text) for text in checked.records["priorities"]] == [{value: 0.5}, {other: 0.5}]
