@@ -37,6 +37,7 @@ import numpy as np
 
 from recctl import defaults
 from recctl.errors import InputError, InsufficientDataError
+from recctl.records.schema import CLICK_TYPES
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
 
 Method = Literal["auto", "direct", "regression-em"]
 METHODS: tuple[str, ...] = ("auto", "direct", "regression-em")
-
-CLICK_TYPES: tuple[str, ...] = ("click", "save", "implement", "share", "rate")
-"""Interaction types that count as a click on a shown item: each needs a click in the product.
-A view (logged for everything on the page) and a dismissal are not evidence of examination."""
 
 DETERMINISTIC = "deterministic"
 

@@ -60,6 +60,7 @@ import numpy.typing as npt
 
 from recctl import defaults
 from recctl.errors import InputError, InsufficientDataError
+from recctl.records.schema import CLICK_TYPES
 
 if TYPE_CHECKING:
     import polars as pl
@@ -72,8 +73,6 @@ METRICS: tuple[str, ...] = ("ctr", "implementation_rate", "mean_label", "diversi
 CONFIDENCE = 0.95
 SRM_THRESHOLD = 0.001
 """The sample-ratio-mismatch flag is raised when the chi-squared p-value is below this."""
-CLICK_TYPES: tuple[str, ...] = ("click", "save", "implement", "share", "rate")
-"""Interaction types that count as a click on a shown item (each needs a click in the product)."""
 
 ITEM_COLUMNS: tuple[str, ...] = (
     "request_id",

@@ -14,7 +14,7 @@ anything later. For a row of user ``u``, recommendation category ``c`` and agent
 - ``category_engagement`` and ``agent_engagement``: the click rate of ``c`` and of ``a`` among
   all users, smoothed the same way towards the rate of everything.
 
-A click is an interaction of a type in :data:`recctl.bias.CLICK_TYPES`. "Shown" counts the items
+A click is an interaction of a type in :data:`recctl.records.schema.CLICK_TYPES`. "Shown" counts the items
 of the served lists when there are served lists (impressions), else views. A user without earlier
 interactions has ``user_interactions`` 0 and the rates it cannot have missing (NaN); a user or a
 history that is not known at all (:meth:`HistoryTables.empty` for nobody) leaves every user
@@ -28,8 +28,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from recctl.bias import CLICK_TYPES
-from recctl.records.schema import INTERACTION_TYPES, USUAL_CATEGORIES
+from recctl.records.schema import CLICK_TYPES, INTERACTION_TYPES, USUAL_CATEGORIES
 
 PRIOR_WEIGHT = 10.0
 """w: how many shown items the global rate counts for in a smoothed rate."""

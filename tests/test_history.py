@@ -11,9 +11,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recctl.bias import CLICK_TYPES
 from recctl.history import HISTORY_FEATURES, PRIOR_WEIGHT, HistoryTables, history_features
-from recctl.records.schema import USUAL_CATEGORIES
+from recctl.records.schema import CLICK_TYPES, USUAL_CATEGORIES
 
 START = datetime(2025, 9, 1, tzinfo=UTC)
 CATALOG = {  # recommendation -> (category, agent); r4's category is not a usual one, r5 has none

@@ -190,6 +190,9 @@ with the keys whose cell text is a number (None: all of them)."""
 ASSESSMENT_ONLY = ("company_size", "industry", "monthly_budget", "current_monthly_spend", "priorities")
 
 INTERACTION_TYPES = ("view", "click", "implement", "save", "share", "rate", "dismiss")
+CLICK_TYPES = ("click", "save", "implement", "share", "rate")
+"""Interaction types that count as a click on a shown item: each needs a click in the product.
+A view (logged for everything on the page) and a dismissal are not evidence of examination."""
 PRIORITIES = ("critical", "high", "medium", "low")
 LEVELS = ("low", "medium", "high")
 CLOUD_PROVIDERS = ("aws", "azure", "gcp", "multi", "other")
