@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,3 +142,13 @@ def test_a_rejected_object_keeps_its_json_as_raw() -> None:
     assert checked.rejects.to_dicts() == [
         {"input_position": 0, "raw": raw, "reason": "confidence_score: must be <= 1"}
     ]
+
+
+@pytest.mark.parametrize("value", [["\t"], ["a\\b"], {"k": "\u0001"}])
+def test_a_nested_value_holding_an_escape_is_read_exactly_from_objects_and_from_text(value: Any) -> None:
+    # polars writes such a value back without its escapes (no JSON at all for a tab): both routes
+    # must still see an array or an object there, not an id.
+    objects = [{**RECOMMENDATION, "recommendation_id": value}]
+    for keep_extra in (True, False):
+        checked = validate_objects("recommendations", objects, keep_extra=keep_extra)
+        assert checked.rejects["reason"].to_list() == ["recommendation_id: must be a string or an integer"]

@@ -27,6 +27,7 @@ from recctl.records.scan import (
     read_objects,
     spread_rows,
     top_level_texts,
+    with_exact_nested,
 )
 from recctl.records.schema import (
     ASSESSMENT_ONLY,
@@ -349,6 +350,8 @@ class Rules:
         present = values.is_not_null() & (values.str.strip_chars().str.len_bytes() > 0)
         schema: dict[str, pl.DataType] = {key: pl.String() for key in keys} or {"\x00probe": pl.String()}
         parsed = read_objects(values.filter(present), schema) if present.any() else None
+        if parsed is not None:
+            parsed = with_exact_nested(parsed, values.filter(present))
         nothing = pl.repeat(None, values.len(), dtype=pl.String, eager=True)
         if parsed is not None or not present.any():
             self.objects[column] = values.zip_with(present, nothing).alias(column)

@@ -351,7 +351,7 @@ def fields_of_objects(
         read = read_objects(one_field, {name: pl.String()})
         if read is None:
             return None
-        columns[column] = read[name].alias(column)
+        columns[column] = with_exact_nested(read, one_field)[name].alias(column)
         as_json[name] = one_field
     return ParsedFields(pl.DataFrame(list(columns.values())), lists, as_json)
 
