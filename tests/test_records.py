@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from builders import assessment, impression, interaction, recommendation
+from builders import chunk_of as lines_chunk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -544,3 +545,53 @@ def test_escaped_text_in_nested_values_is_stored_as_given(value: str, plain: boo
     checked = validate("assessments", chunk_of(assessments), DEFAULT_POLICY)
     assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
     assert [json.loads(text) for text in checked.records["priorities"]] == [{value: 0.5}, {other: 0.5}]
+
+
+BIG = 123456789012345678901234567890  # past 64 bits: polars' JSON-path lookup makes it a float
+
+
+def lines(rows: list[Any]) -> pl.DataFrame:
+    """A chunk of the rows' JSON lines exactly as the NDJSON reader hands them on (not re-written)."""
+    return lines_chunk([row if isinstance(row, str) else json.dumps(row) for row in rows])
+
+
+def test_a_nested_value_read_again_for_its_escapes_keeps_its_integers_and_its_keys() -> None:
+    row = interaction(context={"request_id": BIG, "note": "a\\b", 'key "quoted"': 1})
+    checked = validate("interactions", lines([row]), DEFAULT_POLICY)
+    assert checked.rejects.is_empty(), checked.rejects["reason"].to_list()
+    assert checked.records["request_id"].to_list() == [str(BIG)]
+    assert json.loads(checked.records["context"][0]) == row["context"]
+
+
+def test_an_escape_in_one_list_changes_nothing_in_another() -> None:
+    plain = impression(request_id="q1", items=[{"recommendation_id": BIG, "position": 0}])
+    escaped = impression(request_id="q2", items=[{"recommendation_id": "r", "position": 0, "team": "t\\x"}])
+    alone = validate("impressions", lines([plain]), DEFAULT_POLICY).records
+    together = validate("impressions", lines([plain, escaped]), DEFAULT_POLICY).records
+    assert alone["recommendation_id"].to_list() == [str(BIG)]
+    assert together["recommendation_id"].to_list() == [str(BIG), "r"]
+    assert together["team"].to_list() == [None, "t\\x"]
+
+
+def test_an_escape_elsewhere_in_the_row_does_not_change_how_a_value_is_written() -> None:
+    from recctl.records import validate_objects
+
+    objects = [assessment(industry="a\\b", priorities={"cost": 1.0}), assessment(priorities={"cost": 1.0})]
+    texts = validate_objects("assessments", objects).records["priorities"].to_list()
+    parsed = validate_objects("assessments", objects, keep_extra=False).records["priorities"].to_list()
+    assert texts == parsed and texts[0] == texts[1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "reason"),
+    [
+        ("interactions", interaction(context={"session_id": "\ud83d"}), "context: must be an object"),
+        ("recommendations", recommendation(tags=["ok", "\ud83d"]), "tags: must be a list of strings"),
+    ],
+)
+def test_half_a_surrogate_pair_in_a_nested_value_is_refused_not_dropped(
+    kind: Any, row: Any, reason: str
+) -> None:
+    line = json.dumps(row)  # ASCII: the lone surrogate is written as its escape
+    checked = validate(kind, lines([line]), DEFAULT_POLICY)
+    assert checked.rejects["reason"].to_list() == [reason]

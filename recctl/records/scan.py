@@ -173,25 +173,58 @@ def top_level_texts(json_text: pl.Series, fields: Sequence[str]) -> pl.DataFrame
 
 def with_exact_nested(parsed: pl.DataFrame, json_text: pl.Series) -> pl.DataFrame:
     """``parsed`` (the fields' texts as ``read_ndjson`` gives them, a row per ``json_text``) with
-    the object and array values of rows whose JSON holds a backslash read again by a JSON-path
-    lookup. polars' reader (2.1) writes a nested value back as text without escaping backslashes
-    and control characters: ``{"k": "a\\\\b"}`` would come back as ``{"k": "a\\b"}``, another value
-    or no JSON at all. A row without a backslash has nothing to escape; a string value reads the
-    same both ways."""
-    escaped = json_text.str.contains("\\", literal=True)
+    each object or array value that polars wrote back wrong read again exactly.
+
+    polars' reader (2.1) writes a nested value back as text without escaping backslashes, control
+    characters and the quotes of keys: ``{"k": "a\\\\b"}`` comes back as ``{"k": "a\\b"}``, another
+    value, and a tab as no JSON at all. Only a value whose JSON needs an escape is affected: one
+    in a row holding a backslash, whose own text (by a JSON-path lookup) holds one too. Those
+    values (rare) are read again from their row with Python's ``json`` (the first of repeated keys
+    kept, as polars keeps it; integers of any size kept) and written compact. A value that cannot
+    be written as UTF-8 (half of a surrogate pair) keeps polars' text, which the rules then refuse
+    or take as it is, as before. Every other value, strings among them, is polars' own: the same
+    value reads the same whichever row or route it comes from.
+    """
+    escaped = json_text.str.contains("\\", literal=True).fill_null(False)
     if not escaped.any():
         return parsed
-    rows = pl.DataFrame({"__json": json_text, "__escaped": escaped})
-    exact = []
+    columns = []
     for field in parsed.columns:
         text = parsed[field]
-        nested = escaped & text.str.starts_with("{") | escaped & text.str.starts_with("[")
+        nested = (escaped & (text.str.starts_with("{") | text.str.starts_with("["))).fill_null(False)
         if field.startswith("\x00") or not nested.any():
-            exact.append(text)
+            columns.append(text)
             continue
-        lookup = rows.select(pl.col("__json").str.json_path_match(f"$.{field}")).to_series()
-        exact.append(text.zip_with(~nested.fill_null(False), lookup).alias(field))
-    return pl.DataFrame(exact)
+        where = nested.arg_true()
+        own = json_text.gather(where).str.json_path_match(f"$.{field}")
+        where = where.filter(own.str.contains("\\", literal=True).fill_null(True))
+        if where.is_empty():
+            columns.append(text)
+            continue
+        exact = [_exact_text(row, field) for row in json_text.gather(where).to_list()]
+        kept = text.gather(where).to_list()
+        fixed = [new if new is not None else old for new, old in zip(exact, kept, strict=True)]
+        columns.append(text.scatter(where, pl.Series(fixed, dtype=pl.String)))
+    return pl.DataFrame(columns)
+
+
+def _exact_text(row: str | None, field: str) -> str | None:
+    """The compact JSON text of ``field`` of the JSON object ``row``; None when it cannot be had."""
+    try:
+        value = json.loads(row or "", object_pairs_hook=_first_of_repeated_keys)[field]
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, KeyError, TypeError, RecursionError, UnicodeEncodeError):
+        return None
+    if not isinstance(value, dict | list):
+        return None  # a string that looks like JSON: polars' text of a string is the string itself
+    return dumps_text(value)
+
+
+def _first_of_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in pairs:
+        kept.setdefault(key, value)
+    return kept
 
 
 def spread_rows(parsed: pl.DataFrame, valid: pl.Series) -> pl.DataFrame:

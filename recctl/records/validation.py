@@ -399,22 +399,40 @@ def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None: ..
 def _elements(arrays: pl.Series, *, exact: bool = False) -> pl.Series | None:
     """Each JSON array's elements as text (objects as JSON text, strings unquoted), by one parse.
 
-    When polars' reader refuses a text or a text holds an escape, None, or with ``exact`` (every
-    text is known to be a JSON array) the elements read list by list.
+    An array holding a backslash or a control character is read with Python's ``json`` instead
+    (polars would write an element back without its escapes: see
+    :func:`~recctl.records.scan.with_exact_nested`). When polars' reader refuses a text, or such an
+    array is not JSON, None; with ``exact`` (every text is known to be a JSON array) every array
+    is then read list by list.
     """
-    schema: dict[str, pl.DataType] = {"items": pl.List(pl.String)}
-    wrapped = ('{"items":' + arrays + "}").rename("json")
-    # An element with an escape would be written back unescaped (see scan.with_exact_nested):
-    # such arrays take the exact route.
-    escaped = arrays.str.contains("\\", literal=True).any()
-    parsed = read_objects(wrapped, schema) if arrays.len() and not escaped else None
-    if parsed is not None:
-        return parsed["items"]
     if not arrays.len():
         return pl.Series([], dtype=pl.List(pl.String))
-    if not exact:
-        return None
-    # Rare (an element polars' reader refuses): exact, list by list.
+    escaped = arrays.str.contains(r"[\\\x00-\x1f]").fill_null(False)
+    plain = arrays.filter(~escaped)
+    schema: dict[str, pl.DataType] = {"items": pl.List(pl.String)}
+    parsed = read_objects(('{"items":' + plain + "}").rename("json"), schema) if plain.len() else None
+    if plain.len() and parsed is None:
+        return _exact_elements(arrays) if exact else None
+    try:
+        by_hand = _exact_elements(arrays.filter(escaped))
+    except (ValueError, TypeError, RecursionError):
+        if not exact:
+            return None
+        raise
+    if parsed is None:
+        return by_hand
+    rows = pl.concat(
+        [
+            pl.DataFrame({"__at": (~escaped).arg_true(), "__items": parsed["items"]}),
+            pl.DataFrame({"__at": escaped.arg_true(), "__items": by_hand}),
+        ]
+    )
+    return rows.sort("__at")["__items"]
+
+
+def _exact_elements(arrays: pl.Series) -> pl.Series:
+    """:func:`_elements` list by list, with Python's ``json`` (rare: the arrays polars cannot read
+    as they are)."""
     values = [
         [item if isinstance(item, str) else dumps_text(item) for item in json.loads(text)]
         for text in arrays.to_list()
