@@ -16,8 +16,8 @@ anything later. For a row of user ``u``, recommendation category ``c`` and agent
 
 A click is an interaction of a type in :data:`recctl.records.schema.CLICK_TYPES`. "Shown" counts the items
 of the served lists when there are served lists (impressions), else views. A user without earlier
-interactions has ``user_interactions`` 0 and the rates it cannot have missing (NaN); a user or a
-history that is not known at all (:meth:`HistoryTables.empty` for nobody) leaves every user
+interactions has ``user_interactions`` 0 and the rates it cannot have missing (NaN); a row without
+a user, or no history at all (``tables`` None in :func:`history_features`), leaves every user
 feature missing, never 0. Everything is a handful of sorted tables and as-of joins
 (``join_asof``, strictly earlier), never a loop per row.
 """

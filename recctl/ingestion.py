@@ -7,11 +7,11 @@ is stored, counted as a duplicate (interactions whose ``event_id``, impressions 
 written to the rejects file with its position and reason.
 Input is streamed chunk by chunk, and valid rows are written in batches of at most ``batch_rows``,
 so memory stays bounded whatever the input size. Reading, validating and writing overlap: a thread
-reads the next chunks while one is validated, and a batch is written by a writer thread while
-the next one is validated (polars and the stores release the interpreter lock, so on two cores
-the three run side by side). Writes stay one at a time and in input order. An impression (one
-served list) is one record and is counted as one, however many items (stored rows) it has; a list
-is never split between two writes.
+reads the next chunks of NDJSON while one is validated, and a batch is written by a writer thread
+while the next one is validated (the stages overlap where polars and the stores release the
+interpreter lock; polars' JSON reader holds it). Writes stay one at a time and in input order.
+An impression (one served list) is one record and is counted as one, however many items (stored
+rows) it has; a list is never split between two writes.
 """
 
 from __future__ import annotations

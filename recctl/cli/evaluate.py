@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from recctl import defaults
-from recctl.cli.common import given, print_json, settings
+from recctl.cli.common import given, print_json, refuse_idle_options, settings
 from recctl.cli.options import (
     AttributionHours,
     Data,
@@ -187,7 +187,7 @@ def evaluate_command(
             "--off-policy estimates one target: run it once per model", param_hint="--model"
         )
     if off_policy:
-        _check_off_policy_options(ctx, data, policy, explore, temperature, epsilon, estimator)
+        _check_off_policy_options(ctx, data, policy, explore, estimator)
         with json_failures(json_output):
             from recctl.labels import load_policy
             from recctl.policy_evaluation import evaluate_store
@@ -417,8 +417,6 @@ def _check_off_policy_options(
     data: Path | None,
     policy: LoggedOrConfidence | None,
     explore: ExplorePolicy | None,
-    temperature: float | None,
-    epsilon: float | None,
     estimators: list[str] | None,
 ) -> None:
     if data is not None:
@@ -434,10 +432,7 @@ def _check_off_policy_options(
                 if given(ctx, name):
                     flag = "--lambda" if name == "lambda_" else f"--{name.replace('_', '-')}"
                     raise typer.BadParameter(f"{flag} does not apply to --policy logged")
-    if temperature is not None and explore is not ExplorePolicy.plackett_luce:
-        raise typer.BadParameter("--temperature needs --explore plackett-luce")
-    if epsilon is not None and explore is not ExplorePolicy.epsilon_greedy:
-        raise typer.BadParameter("--epsilon needs --explore epsilon-greedy")
+    refuse_idle_options(ctx, explore=None if explore is None else explore.value)
     unknown = [name for name in estimators or [] if name not in ESTIMATOR_NAMES]
     if unknown:
         raise typer.BadParameter(

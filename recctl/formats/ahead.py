@@ -43,7 +43,7 @@ def read_ahead(items: Iterable[T], depth: int) -> Iterator[T]:
             if close is not None:
                 close()
 
-    threading.Thread(target=produce, name="recctl-ingest-reader", daemon=True).start()
+    threading.Thread(target=produce, name="recctl-reader", daemon=True).start()
     try:
         while True:
             item, error = ready.get()
